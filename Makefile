@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+
+.PHONY: help run run-release test check fmt lint doc clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: ## Build and start the API on 127.0.0.1:8080 (embedded store, in-process cache, dev key)
+	$(CARGO) run -p fido-api --bin fido
+
+run-release: ## The same, optimised
+	$(CARGO) run --release -p fido-api --bin fido
+
+test: ## Everything CI checks: format, clippy, docs, dependency rules, all tests with real services
+	bash scripts/test.sh
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## Clippy with warnings denied
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+doc: ## Build the API docs of our crates
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+clean: ## Remove build output (keeps ./data)
+	$(CARGO) clean

@@ -1,0 +1,362 @@
+//! Exact money.
+//!
+//! [`Amount`] is one transaction's amount in integer minor units (cents), `0 ..= 1e12`
+//! units with at most two decimals. [`MoneySum`] is a signed total of amounts (sums and the
+//! net can exceed any single amount and can be negative), held in `i128` cents so that no
+//! realistic sum overflows.
+//!
+//! JSON carries money as numbers. Parsing goes through the *shortest decimal that
+//! round-trips the binary number* (what Rust's `Display` for `f64` prints), which for every
+//! amount with at most 15 significant digits is exactly the decimal the client wrote:
+//! `0.1` parses to 10 cents, `10.505` is rejected for having three decimals. Printing
+//! divides the exact integer by 100 once, which yields the binary number nearest to the
+//! exact decimal, so JSON encoders print it back without drift.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::ValueError;
+
+/// Cents in one unit.
+const CENTS_PER_UNIT: u64 = 100;
+
+/// One transaction's amount: exact, non-negative, at most 1e12, at most two decimals.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Amount(u64);
+
+impl Amount {
+    /// The largest accepted amount: 1e12 units.
+    pub const MAX: Amount = Amount(1_000_000_000_000 * CENTS_PER_UNIT);
+    /// Zero.
+    pub const ZERO: Amount = Amount(0);
+
+    /// From integer cents; fails above [`Amount::MAX`].
+    pub fn from_cents(cents: u64) -> Result<Self, ValueError> {
+        if cents > Self::MAX.0 {
+            return Err(ValueError::new("must be at most 1000000000000"));
+        }
+        Ok(Self(cents))
+    }
+
+    /// The amount in integer cents.
+    pub const fn cents(self) -> u64 {
+        self.0
+    }
+
+    /// Parses a JSON number that arrived as a float.
+    pub fn from_f64(value: f64) -> Result<Self, ValueError> {
+        if !value.is_finite() {
+            return Err(ValueError::new("must be a finite number"));
+        }
+        if value < 0.0 {
+            return Err(ValueError::new("must be greater than or equal to 0"));
+        }
+        if value == 0.0 {
+            // Also covers -0.0, whose shortest decimal is "-0".
+            return Ok(Self::ZERO);
+        }
+        if value > 1e12 {
+            return Err(ValueError::new("must be at most 1000000000000"));
+        }
+        // `Display` prints the shortest decimal that round-trips, never in exponent form.
+        Self::from_decimal_str(&value.to_string())
+    }
+
+    /// Parses a JSON number that arrived as an unsigned integer.
+    pub fn from_units(units: u64) -> Result<Self, ValueError> {
+        units
+            .checked_mul(CENTS_PER_UNIT)
+            .ok_or_else(|| ValueError::new("must be at most 1000000000000"))
+            .and_then(Self::from_cents)
+    }
+
+    /// Parses a plain decimal such as `12`, `12.5` or `0.07` (no sign, no exponent).
+    pub fn from_decimal_str(s: &str) -> Result<Self, ValueError> {
+        let (whole, frac) = match s.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (s, ""),
+        };
+        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ValueError::new("must be a non-negative decimal number"));
+        }
+        if !frac.bytes().all(|b| b.is_ascii_digit()) || (s.contains('.') && frac.is_empty()) {
+            return Err(ValueError::new("must be a non-negative decimal number"));
+        }
+        if frac.len() > 2 {
+            return Err(ValueError::new("must have at most 2 decimal places"));
+        }
+        let whole = whole.trim_start_matches('0');
+        if whole.len() > 13 {
+            return Err(ValueError::new("must be at most 1000000000000"));
+        }
+        let units: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole
+                .parse()
+                .map_err(|_| ValueError::new("must be at most 1000000000000"))?
+        };
+        let mut cents: u64 = 0;
+        for (i, b) in frac.bytes().enumerate() {
+            let digit = u64::from(b - b'0');
+            cents += digit * if i == 0 { 10 } else { 1 };
+        }
+        let total = units
+            .checked_mul(CENTS_PER_UNIT)
+            .and_then(|u| u.checked_add(cents))
+            .ok_or_else(|| ValueError::new("must be at most 1000000000000"))?;
+        Self::from_cents(total)
+    }
+
+    /// The nearest `f64`, for JSON output (exact for every valid amount's decimal form).
+    pub fn to_f64(self) -> f64 {
+        // Both operands are exact doubles (cents < 2^53), and IEEE division rounds the true
+        // quotient once, so this is the double nearest to the decimal value.
+        self.0 as f64 / CENTS_PER_UNIT as f64
+    }
+}
+
+impl FromStr for Amount {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_decimal_str(s)
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_cents(f, i128::from(self.0))
+    }
+}
+
+impl fmt::Debug for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Amount({self})")
+    }
+}
+
+fn write_cents(f: &mut fmt::Formatter<'_>, cents: i128) -> fmt::Result {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+impl serde::Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.to_f64())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative number with at most 2 decimal places")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Amount, E> {
+                Amount::from_units(v).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Amount, E> {
+                let units = u64::try_from(v)
+                    .map_err(|_| E::custom("must be greater than or equal to 0"))?;
+                Amount::from_units(units).map_err(E::custom)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Amount, E> {
+                Amount::from_f64(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// A signed sum of amounts in exact cents (totals, net). Never overflows in practice:
+/// `i128` holds more than 10^36 cents.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MoneySum(i128);
+
+impl MoneySum {
+    /// Zero.
+    pub const ZERO: MoneySum = MoneySum(0);
+
+    /// From signed integer cents.
+    pub const fn from_cents(cents: i128) -> Self {
+        Self(cents)
+    }
+
+    /// The sum in integer cents.
+    pub const fn cents(self) -> i128 {
+        self.0
+    }
+
+    /// `self + other`, saturating (unreachable for real data, but never a panic).
+    pub fn plus(self, other: MoneySum) -> MoneySum {
+        MoneySum(self.0.saturating_add(other.0))
+    }
+
+    /// `self - other`, saturating.
+    pub fn minus(self, other: MoneySum) -> MoneySum {
+        MoneySum(self.0.saturating_sub(other.0))
+    }
+
+    /// `self / count` rounded half-to-even to whole cents; zero when `count` is zero.
+    pub fn average_half_even(self, count: u64) -> MoneySum {
+        if count == 0 {
+            return MoneySum::ZERO;
+        }
+        let n = i128::from(count);
+        let q = self.0.div_euclid(n);
+        let r = self.0.rem_euclid(n);
+        let twice = r * 2;
+        let round_up = twice > n || (twice == n && q % 2 != 0);
+        MoneySum(if round_up { q + 1 } else { q })
+    }
+
+    /// The nearest `f64`, for JSON output.
+    pub fn to_f64(self) -> f64 {
+        const EXACT: i128 = 1 << 53;
+        if self.0.abs() < EXACT {
+            self.0 as f64 / 100.0
+        } else {
+            // Beyond 2^53 cents the integer itself is not exact as a double; parse the
+            // decimal text instead, which rounds correctly once.
+            self.to_string().parse().unwrap_or(f64::MAX)
+        }
+    }
+}
+
+impl From<Amount> for MoneySum {
+    fn from(a: Amount) -> Self {
+        MoneySum(i128::from(a.0))
+    }
+}
+
+impl fmt::Display for MoneySum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_cents(f, self.0)
+    }
+}
+
+impl fmt::Debug for MoneySum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MoneySum({self})")
+    }
+}
+
+impl serde::Serialize for MoneySum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.to_f64())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MoneySum {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Only the cache reads sums back; they were written by `serialize` above.
+        let v = f64::deserialize(d)?;
+        if !v.is_finite() {
+            return Err(serde::de::Error::custom("not a finite number"));
+        }
+        let negative = v < 0.0;
+        let a = Amount::from_f64(v.abs()).map_err(serde::de::Error::custom)?;
+        let cents = i128::from(a.cents());
+        Ok(MoneySum(if negative { -cents } else { cents }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_amount(s: &str) -> Result<Amount, String> {
+        serde_json::from_str::<Amount>(s).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parses_json_numbers_exactly() {
+        assert_eq!(json_amount("0.1").unwrap().cents(), 10);
+        assert_eq!(json_amount("0.10").unwrap().cents(), 10);
+        assert_eq!(json_amount("10.5").unwrap().cents(), 1050);
+        assert_eq!(json_amount("10").unwrap().cents(), 1000);
+        assert_eq!(json_amount("0").unwrap().cents(), 0);
+        assert_eq!(json_amount("-0.0").unwrap().cents(), 0);
+        assert_eq!(json_amount("1e2").unwrap().cents(), 10000);
+        assert_eq!(
+            json_amount("999999999999.99").unwrap().cents(),
+            99_999_999_999_999
+        );
+        assert_eq!(json_amount("1000000000000").unwrap(), Amount::MAX);
+    }
+
+    #[test]
+    fn rejects_invalid_amounts() {
+        for bad in [
+            "-1",
+            "-0.01",
+            "10.505",
+            "0.001",
+            "1000000000000.01",
+            "1e13",
+            "\"10\"",
+            "null",
+            "true",
+        ] {
+            assert!(json_amount(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn prints_back_without_drift() {
+        for s in [
+            "0.1",
+            "0.3",
+            "10.5",
+            "45.0",
+            "999999999999.99",
+            "1000000000000.0",
+            "0.07",
+        ] {
+            let a = json_amount(s).unwrap();
+            assert_eq!(serde_json::to_string(&a).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn decimal_strings() {
+        assert_eq!("12".parse::<Amount>().unwrap().cents(), 1200);
+        assert_eq!("0012.30".parse::<Amount>().unwrap().cents(), 1230);
+        for bad in ["", ".5", "5.", "1.2.3", "+1", "1e3", " 1", "abc"] {
+            assert!(bad.parse::<Amount>().is_err(), "{bad:?}");
+        }
+        assert_eq!(Amount::from_cents(1230).unwrap().to_string(), "12.30");
+    }
+
+    #[test]
+    fn tenths_sum_exactly() {
+        let a = json_amount("0.10").unwrap();
+        let b = json_amount("0.20").unwrap();
+        let sum = MoneySum::from(a).plus(b.into());
+        assert_eq!(sum.cents(), 30);
+        assert_eq!(serde_json::to_string(&sum).unwrap(), "0.3");
+    }
+
+    #[test]
+    fn average_rounds_half_to_even() {
+        // 0.05 / 2 = 0.025 -> 0.02 (2 is even); 0.15 / 2 = 0.075 -> 0.08.
+        assert_eq!(MoneySum::from_cents(5).average_half_even(2).cents(), 2);
+        assert_eq!(MoneySum::from_cents(15).average_half_even(2).cents(), 8);
+        // 10 / 3 = 3.333.. -> 3.33; 20 / 3 = 6.666.. -> 6.67.
+        assert_eq!(MoneySum::from_cents(1000).average_half_even(3).cents(), 333);
+        assert_eq!(MoneySum::from_cents(2000).average_half_even(3).cents(), 667);
+        assert_eq!(MoneySum::from_cents(7).average_half_even(0), MoneySum::ZERO);
+    }
+
+    #[test]
+    fn negative_sums_print_and_read_back() {
+        let net = MoneySum::from_cents(-1050);
+        assert_eq!(net.to_string(), "-10.50");
+        let json = serde_json::to_string(&net).unwrap();
+        assert_eq!(json, "-10.5");
+        assert_eq!(serde_json::from_str::<MoneySum>(&json).unwrap(), net);
+    }
+}

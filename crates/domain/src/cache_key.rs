@@ -1,0 +1,135 @@
+//! What the service caches, and the handles a [`Cache`](crate::Cache) hands back.
+//!
+//! Keys are typed ([`CacheKey`]); every cache adapter renders them the same way through
+//! [`CacheKey::render`] and adds its own prefix and the user's *generation*. A write bumps
+//! the user's generation, which makes every older entry of that user unreachable in O(1).
+//!
+//! Race freedom: a lookup that misses returns a [`CacheSlot`] bound to the generation seen
+//! *before* the store was read. If a write lands between that read and the `put`, the value
+//! goes into the old generation, where no later reader looks. So a stale value can never be
+//! cached under the current generation.
+
+use std::time::Duration;
+
+use crate::id::UserId;
+use crate::page::PageRequest;
+use crate::time::DateRange;
+
+/// A cacheable read of one user's data.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct CacheKey {
+    /// Whose data; invalidation is per user.
+    pub user: UserId,
+    /// Which read.
+    pub entry: CacheEntry,
+}
+
+/// Which read a [`CacheKey`] stands for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum CacheEntry {
+    /// One page of the user's transaction list.
+    List(PageRequest),
+    /// The user's statistics over a range.
+    Statistics(DateRange),
+}
+
+impl CacheKey {
+    /// A list page of `user`.
+    pub fn list(user: UserId, page: PageRequest) -> Self {
+        Self {
+            user,
+            entry: CacheEntry::List(page),
+        }
+    }
+
+    /// Statistics of `user` over `range`.
+    pub fn statistics(user: UserId, range: DateRange) -> Self {
+        Self {
+            user,
+            entry: CacheEntry::Statistics(range),
+        }
+    }
+
+    /// The entry part of the key, unambiguous for every page, limit and range:
+    /// `list:p<page>:l<limit>` or `stats:<start ms|->:<end ms|->`.
+    pub fn render(&self) -> String {
+        match self.entry {
+            CacheEntry::List(p) => format!("list:p{}:l{}", p.page(), p.limit()),
+            CacheEntry::Statistics(r) => {
+                let bound = |b: Option<crate::Timestamp>| {
+                    b.map_or_else(|| "-".to_owned(), |t| t.as_millis().to_string())
+                };
+                format!("stats:{}:{}", bound(r.start()), bound(r.end()))
+            }
+        }
+    }
+}
+
+/// A cache location resolved at lookup time: the rendered key including the user's
+/// generation then. Only a [`Cache`](crate::Cache) adapter makes these.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct CacheSlot(String);
+
+impl CacheSlot {
+    /// Wraps an adapter's full key (prefix, user, generation and entry).
+    pub fn new(full_key: impl Into<String>) -> Self {
+        Self(full_key.into())
+    }
+
+    /// The full key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The answer to a cache lookup.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum CacheLookup {
+    /// The cached value (JSON written by the service).
+    Hit(String),
+    /// Nothing cached; a value read from the store now may be put into this slot.
+    Miss(CacheSlot),
+}
+
+/// How long the service keeps each kind of entry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CachePolicy {
+    /// Time to live of list pages (default 300 s).
+    pub list_ttl: Duration,
+    /// Time to live of statistics (default 600 s).
+    pub statistics_ttl: Duration,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        Self {
+            list_ttl: Duration::from_secs(300),
+            statistics_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_collide_across_page_and_limit() {
+        let u = UserId::parse("65e25a6bfb249dcbfbf00b93").unwrap();
+        let a = CacheKey::list(u, PageRequest::new(1, 11).unwrap()).render();
+        let b = CacheKey::list(u, PageRequest::new(11, 1).unwrap()).render();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn statistics_keys_include_the_range() {
+        let u = UserId::parse("65e25a6bfb249dcbfbf00b93").unwrap();
+        let start = DateRange::parse_start("2026-01-01").unwrap();
+        let all = CacheKey::statistics(u, DateRange::ALL).render();
+        let from = CacheKey::statistics(u, DateRange::new(Some(start), None).unwrap()).render();
+        let to = CacheKey::statistics(u, DateRange::new(None, Some(start)).unwrap()).render();
+        assert_eq!(all, "stats:-:-");
+        assert_ne!(from, to);
+        assert_ne!(from, all);
+    }
+}

@@ -1,0 +1,55 @@
+//! # fido-domain — the core of the Transactions API
+//!
+//! This crate holds everything the service *means*, and nothing about how it talks to the
+//! world: value types that cannot hold invalid data ([`Amount`], [`FullName`],
+//! [`TransactionId`], [`UserId`], [`Timestamp`], [`DateRange`], …), the entities built from
+//! them ([`Transaction`], [`NewTransaction`], [`TransactionPatch`], [`Page`],
+//! [`StatisticsSummary`]), the **ports** through which the core reaches storage, caching,
+//! encryption and time ([`ports`]), and the [`TransactionService`] that owns the rules.
+//!
+//! It depends on no web framework, database driver, cache client or crypto library: the
+//! HTTP app and the adapters depend on it, never the other way round. Other Rust services
+//! can link it directly and plug in their own adapters — see `examples/wire_domain.rs`.
+//!
+//! With the `mocks` feature, [`mockall`](https://docs.rs/mockall) mocks of every port are
+//! generated (`MockTransactionStore`, `MockStatisticsQuery`, `MockCache`, `MockFieldCipher`,
+//! `MockClock`) so downstream crates can unit-test against them.
+//!
+//! ## Money
+//! Amounts are integer minor units (cents). They are parsed from JSON numbers through the
+//! shortest decimal that round-trips the number, so `0.1` is exactly ten cents, and every
+//! sum is integer arithmetic: `0.10 + 0.20` totals exactly `0.30`.
+
+pub mod amount;
+pub mod cache_key;
+pub mod error;
+pub mod id;
+pub mod name;
+pub mod page;
+pub mod ports;
+pub mod service;
+pub mod statistics;
+pub mod time;
+pub mod transaction;
+
+pub use amount::{Amount, MoneySum};
+pub use cache_key::{CacheEntry, CacheKey, CacheLookup, CachePolicy, CacheSlot};
+pub use error::{DomainError, FieldError, ValueError};
+pub use id::{ObjectId, TransactionId, UserId};
+pub use name::{EncryptedName, FullName};
+pub use page::{Page, PageRequest};
+pub use ports::{
+    Cache, CacheError, CipherError, Clock, FieldCipher, StatisticsQuery, StoreError, SystemClock,
+    TransactionStore,
+};
+#[cfg(any(test, feature = "mocks"))]
+pub use ports::{MockCache, MockClock, MockFieldCipher, MockStatisticsQuery, MockTransactionStore};
+pub use service::{
+    Ports, Readiness, ServiceConfig, TransactionService, NO_TRANSACTIONS_IN_RANGE,
+    TRANSACTION_NOT_FOUND,
+};
+pub use statistics::{StatisticsSummary, TransactionTotals};
+pub use time::{DateRange, Timestamp, UtcDay};
+pub use transaction::{
+    NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord, TransactionType,
+};

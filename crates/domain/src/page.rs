@@ -1,0 +1,99 @@
+//! Pagination: what a caller asks for ([`PageRequest`]) and what it gets ([`Page`]).
+
+use crate::error::ValueError;
+
+/// A validated page request: `page >= 1`, `1 <= limit <= 100`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct PageRequest {
+    page: u32,
+    limit: u32,
+}
+
+impl PageRequest {
+    /// The largest page size.
+    pub const MAX_LIMIT: u32 = 100;
+    /// The default page size.
+    pub const DEFAULT_LIMIT: u32 = 10;
+
+    /// Validates page and limit, naming which is wrong.
+    pub fn new(page: u64, limit: u64) -> Result<Self, (&'static str, ValueError)> {
+        let page = u32::try_from(page).ok().filter(|p| *p >= 1).ok_or((
+            "page",
+            ValueError::new("must be an integer >= 1 and <= 4294967295"),
+        ))?;
+        let limit = u32::try_from(limit)
+            .ok()
+            .filter(|l| (1..=Self::MAX_LIMIT).contains(l))
+            .ok_or((
+                "limit",
+                ValueError::new("must be an integer between 1 and 100"),
+            ))?;
+        Ok(Self { page, limit })
+    }
+
+    /// The 1-based page number.
+    pub const fn page(&self) -> u32 {
+        self.page
+    }
+
+    /// The page size.
+    pub const fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// How many items precede this page.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.limit)
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// One page of results and the total number of matches. Serialises as the API's
+/// `{"total", "page", "limit", "data"}`.
+#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Page<T> {
+    /// How many items match in all, across every page.
+    pub total: u64,
+    /// The 1-based page number.
+    pub page: u32,
+    /// The page size asked for.
+    pub limit: u32,
+    /// This page's items, in the listing's order.
+    pub data: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// Maps every item, keeping the counts.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            total: self.total,
+            page: self.page,
+            limit: self.limit,
+            data: self.data.into_iter().map(f).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_bounds_and_names_the_field() {
+        assert_eq!(PageRequest::new(0, 10).unwrap_err().0, "page");
+        assert_eq!(PageRequest::new(1, 0).unwrap_err().0, "limit");
+        assert_eq!(PageRequest::new(1, 101).unwrap_err().0, "limit");
+        assert_eq!(PageRequest::new(u64::MAX, 10).unwrap_err().0, "page");
+        let p = PageRequest::new(3, 25).unwrap();
+        assert_eq!(p.offset(), 50);
+        assert_eq!(PageRequest::default(), PageRequest::new(1, 10).unwrap());
+    }
+}

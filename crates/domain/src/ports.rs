@@ -1,0 +1,162 @@
+//! Ports: the traits through which the core reaches the outside world.
+//!
+//! Every port is `Send + Sync` and object-safe, so the app can choose adapters at run time
+//! (`Arc<dyn TransactionStore>`). Each method documents its error contract: what an adapter
+//! MUST return in which situation. The service relies on these contracts and nothing else,
+//! and the testkit's contract suites check them for every adapter.
+//!
+//! With the `mocks` feature (and in this crate's own tests) mockall generates
+//! `MockTransactionStore`, `MockStatisticsQuery`, `MockCache`, `MockFieldCipher` and
+//! `MockClock`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::cache_key::{CacheKey, CacheLookup, CacheSlot};
+use crate::id::{TransactionId, UserId};
+use crate::page::{Page, PageRequest};
+use crate::statistics::TransactionTotals;
+use crate::time::{DateRange, Timestamp};
+use crate::transaction::{RecordPatch, TransactionRecord};
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached (connection refused, timeout, no server selected).
+    /// Transient: the same call may succeed later. Maps to HTTP 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A record with this id already exists.
+    #[error("a record with this id already exists")]
+    Duplicate,
+    /// Anything else (corrupt row, schema mismatch, driver bug). Maps to HTTP 500.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// Why a cache call failed. Callers treat every cache error as a miss: the cache is an
+/// optimisation, never a source of truth.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    /// The cache did not answer in time, or not at all.
+    #[error("cache unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why a cipher call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CipherError {
+    /// The token is corrupt, was tampered with, or was made with a key this cipher does
+    /// not hold. The message never contains key material or plaintext.
+    #[error("the token cannot be decrypted with the configured keys")]
+    InvalidToken,
+    /// The cipher could not work at all (for example no randomness for an IV).
+    #[error("cipher failure: {0}")]
+    Internal(String),
+}
+
+/// Durable storage of transaction records.
+///
+/// Contract, for every adapter:
+/// - Every method is atomic: a failed call changes nothing.
+/// - Unreachable storage → [`StoreError::Unavailable`], within the adapter's configured
+///   timeouts (never a hang).
+/// - Listing order is `transaction_date` descending, then `id` descending.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TransactionStore: Send + Sync {
+    /// Stores a new record. MUST return [`StoreError::Duplicate`] when its id exists.
+    async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError>;
+
+    /// The record with this id, or `None`.
+    async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError>;
+
+    /// Applies `patch` (only the fields it sets, plus `updated_at`) and returns the record
+    /// as it is afterwards; `None` when no record has this id.
+    async fn update(
+        &self,
+        id: TransactionId,
+        patch: RecordPatch,
+    ) -> Result<Option<TransactionRecord>, StoreError>;
+
+    /// Removes the record and returns it; `None` when no record has this id.
+    async fn delete(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError>;
+
+    /// One page of the user's records, newest first, with the total count of the user's
+    /// records. A user without records gets an empty page with `total == 0`.
+    async fn list_by_user(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRecord>, StoreError>;
+
+    /// Checks that the store answers (for readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Statistics computed inside the store, in one query per call.
+///
+/// Contract: sums are exact; `busiest_day` is the UTC calendar day with the most
+/// transactions in the inclusive range, ties to the earliest day; an empty range gives
+/// `count == 0` and `busiest_day == None` (not an error).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait StatisticsQuery: Send + Sync {
+    /// Totals of `user`'s transactions whose `transaction_date` lies in `range`.
+    async fn totals(&self, user: UserId, range: DateRange)
+        -> Result<TransactionTotals, StoreError>;
+}
+
+/// A read-through cache of per-user reads, with O(1) per-user invalidation.
+///
+/// Contract: after `invalidate_user(u)` returns `Ok`, no lookup of `u` hits a value put
+/// before it — for any page, limit or range. A slot from a lookup that happened before an
+/// invalidation may still be written, but such a value is never returned afterwards. Every
+/// call is bounded in time; a slow or broken cache returns [`CacheError::Unavailable`].
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// Looks a key up. A miss hands back the slot to fill.
+    async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError>;
+
+    /// Stores `value` in `slot` for `ttl`.
+    async fn put(&self, slot: &CacheSlot, value: String, ttl: Duration) -> Result<(), CacheError>;
+
+    /// Makes every entry of `user` unreachable, in O(1).
+    async fn invalidate_user(&self, user: UserId) -> Result<(), CacheError>;
+
+    /// Checks that the cache answers (for readiness probes).
+    async fn ping(&self) -> Result<(), CacheError>;
+}
+
+/// Encrypts and decrypts one text field (the customer's name).
+///
+/// Contract: `decrypt(encrypt(x)) == x`; a token this cipher cannot authenticate →
+/// [`CipherError::InvalidToken`]. Errors never carry plaintext or key material.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait FieldCipher: Send + Sync {
+    /// Encrypts a plaintext into a token.
+    async fn encrypt(&self, plaintext: &str) -> Result<String, CipherError>;
+
+    /// Decrypts a token back into its plaintext.
+    async fn decrypt(&self, token: &str) -> Result<String, CipherError>;
+}
+
+/// The current time. A port so tests can fix it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC with millisecond precision.
+    fn now(&self) -> Timestamp;
+}
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}

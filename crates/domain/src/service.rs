@@ -1,0 +1,356 @@
+//! The transaction service: the one place where the rules live.
+//!
+//! - Names are encrypted before any store sees them and decrypted on the way out.
+//! - Lists and statistics are read through the cache; a cache error is logged and treated
+//!   as a miss, so a broken cache slows the service down but never fails a request.
+//! - Every write invalidates the user's cache entries once the store has accepted it, so a
+//!   caller who got a 2xx reads its own write on every later list or statistics call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cache_key::{CacheKey, CacheLookup, CachePolicy, CacheSlot};
+use crate::error::DomainError;
+use crate::id::{TransactionId, UserId};
+use crate::name::{EncryptedName, FullName};
+use crate::page::{Page, PageRequest};
+use crate::ports::{
+    Cache, CacheError, CipherError, Clock, FieldCipher, StatisticsQuery, StoreError,
+    TransactionStore,
+};
+use crate::statistics::StatisticsSummary;
+use crate::time::DateRange;
+use crate::transaction::{
+    NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord,
+};
+
+/// The message of the 404 for an unknown transaction.
+pub const TRANSACTION_NOT_FOUND: &str = "Transaction not found";
+/// The message of the 404 for statistics over an empty range.
+pub const NO_TRANSACTIONS_IN_RANGE: &str =
+    "User does not have any transactions or in the specified range";
+
+/// Tunables of the service.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceConfig {
+    /// Cache lifetimes.
+    pub cache: CachePolicy,
+    /// How far in the future a `transaction_date` may lie (default five minutes), to allow
+    /// for clock skew between client and server.
+    pub max_future_skew: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            cache: CachePolicy::default(),
+            max_future_skew: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The adapters a [`TransactionService`] works through.
+#[derive(Clone)]
+pub struct Ports {
+    /// Where records live.
+    pub store: Arc<dyn TransactionStore>,
+    /// Where statistics are computed (usually the same adapter as `store`).
+    pub statistics: Arc<dyn StatisticsQuery>,
+    /// The read-through cache.
+    pub cache: Arc<dyn Cache>,
+    /// The name cipher.
+    pub cipher: Arc<dyn FieldCipher>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+/// The health of the service's dependencies, for readiness probes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// `Ok` when the store answered; otherwise why not (for logs).
+    pub store: Result<(), String>,
+    /// `Ok` when the cache answered; otherwise why not (for logs).
+    pub cache: Result<(), String>,
+}
+
+/// Creates, reads, changes, deletes, lists and summarises transactions.
+#[derive(Clone, Debug)]
+pub struct TransactionService {
+    ports: Ports,
+    config: ServiceConfig,
+}
+
+impl TransactionService {
+    /// Wires the service to its adapters.
+    pub fn new(ports: Ports, config: ServiceConfig) -> Self {
+        Self { ports, config }
+    }
+
+    /// Records a new transaction and returns it with its name in clear text.
+    ///
+    /// Errors: `Validation` when `transaction_date` is too far in the future;
+    /// `StoreUnavailable`; `Internal` when encryption fails.
+    pub async fn create(&self, new: NewTransaction) -> Result<Transaction, DomainError> {
+        let now = self.ports.clock.now();
+        let latest = now.plus_millis(duration_millis(self.config.max_future_skew));
+        let transaction_date = new.transaction_date.unwrap_or(now);
+        if transaction_date > latest {
+            return Err(DomainError::invalid(
+                "transaction_date",
+                "must not be more than 5 minutes in the future",
+            ));
+        }
+        let token = self.encrypt(&new.full_name).await?;
+        let record = TransactionRecord {
+            id: TransactionId::generate(now),
+            user_id: new.user_id,
+            full_name: token,
+            amount: new.amount,
+            kind: new.kind,
+            transaction_date,
+            created_at: now,
+            updated_at: now,
+        };
+        self.ports
+            .store
+            .insert(record.clone())
+            .await
+            .map_err(store_error)?;
+        self.invalidate(new.user_id).await;
+        Ok(reveal(record, new.full_name))
+    }
+
+    /// The transaction with this id. Errors: `NotFound`, `StoreUnavailable`, `Internal`.
+    pub async fn get(&self, id: TransactionId) -> Result<Transaction, DomainError> {
+        let record = self
+            .ports
+            .store
+            .get(id)
+            .await
+            .map_err(store_error)?
+            .ok_or(DomainError::NotFound(TRANSACTION_NOT_FOUND))?;
+        self.decrypt(record).await
+    }
+
+    /// Applies a non-empty patch and returns the transaction as it is now. `updated_at`
+    /// moves; `created_at` does not. Errors: `NotFound`, `StoreUnavailable`, `Internal`.
+    pub async fn update(
+        &self,
+        id: TransactionId,
+        patch: TransactionPatch,
+    ) -> Result<Transaction, DomainError> {
+        let full_name = match patch.full_name() {
+            Some(name) => Some(self.encrypt(name).await?),
+            None => None,
+        };
+        let record_patch = RecordPatch {
+            full_name,
+            amount: patch.amount(),
+            kind: patch.kind(),
+            updated_at: self.ports.clock.now(),
+        };
+        let record = self
+            .ports
+            .store
+            .update(id, record_patch)
+            .await
+            .map_err(store_error)?
+            .ok_or(DomainError::NotFound(TRANSACTION_NOT_FOUND))?;
+        self.invalidate(record.user_id).await;
+        match patch.full_name() {
+            // The name we just wrote: no need to decrypt it again.
+            Some(name) => Ok(reveal(record, name.clone())),
+            None => self.decrypt(record).await,
+        }
+    }
+
+    /// Deletes a transaction. Errors: `NotFound`, `StoreUnavailable`, `Internal`.
+    pub async fn delete(&self, id: TransactionId) -> Result<(), DomainError> {
+        let record = self
+            .ports
+            .store
+            .delete(id)
+            .await
+            .map_err(store_error)?
+            .ok_or(DomainError::NotFound(TRANSACTION_NOT_FOUND))?;
+        self.invalidate(record.user_id).await;
+        Ok(())
+    }
+
+    /// One page of the user's transactions, newest first (read through the cache).
+    /// Errors: `StoreUnavailable`, `Internal`.
+    pub async fn list(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<Transaction>, DomainError> {
+        let key = CacheKey::list(user, page);
+        let slot = match self.cached::<Page<Transaction>>(&key).await {
+            Cached::Hit(value) => return Ok(value),
+            Cached::Miss(slot) => slot,
+        };
+        let records = self
+            .ports
+            .store
+            .list_by_user(user, page)
+            .await
+            .map_err(store_error)?;
+        let mut data = Vec::with_capacity(records.data.len());
+        for record in records.data {
+            data.push(self.decrypt(record).await?);
+        }
+        let result = Page {
+            total: records.total,
+            page: records.page,
+            limit: records.limit,
+            data,
+        };
+        self.fill(slot, &result, self.config.cache.list_ttl).await;
+        Ok(result)
+    }
+
+    /// The user's statistics over `range` (read through the cache).
+    /// Errors: `NotFound` when no transaction lies in the range; `StoreUnavailable`.
+    pub async fn statistics(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<StatisticsSummary, DomainError> {
+        let key = CacheKey::statistics(user, range);
+        // `None` is cached too: an empty range is as expensive to find as a full one.
+        let slot = match self.cached::<Option<StatisticsSummary>>(&key).await {
+            Cached::Hit(value) => {
+                return value.ok_or(DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE))
+            }
+            Cached::Miss(slot) => slot,
+        };
+        let totals = self
+            .ports
+            .statistics
+            .totals(user, range)
+            .await
+            .map_err(store_error)?;
+        let summary = StatisticsSummary::from_totals(totals);
+        self.fill(slot, &summary, self.config.cache.statistics_ttl)
+            .await;
+        summary.ok_or(DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE))
+    }
+
+    /// Asks the store and the cache whether they answer.
+    pub async fn readiness(&self) -> Readiness {
+        Readiness {
+            store: self.ports.store.ping().await.map_err(|e| e.to_string()),
+            cache: self.ports.cache.ping().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn encrypt(&self, name: &FullName) -> Result<EncryptedName, DomainError> {
+        self.ports
+            .cipher
+            .encrypt(name.expose())
+            .await
+            .map(EncryptedName::new)
+            .map_err(cipher_error)
+    }
+
+    async fn decrypt(&self, record: TransactionRecord) -> Result<Transaction, DomainError> {
+        let plain = self
+            .ports
+            .cipher
+            .decrypt(record.full_name.as_str())
+            .await
+            .map_err(|e| {
+                tracing::error!(transaction_id = %record.id, error = %e, "stored name cannot be decrypted");
+                cipher_error(e)
+            })?;
+        let name = FullName::parse(&plain).map_err(|_| {
+            DomainError::Internal(format!("stored name of {} is not a valid name", record.id))
+        })?;
+        Ok(reveal(record, name))
+    }
+
+    async fn cached<T: DeserializeOwned>(&self, key: &CacheKey) -> Cached<T> {
+        match self.ports.cache.lookup(key).await {
+            Ok(CacheLookup::Hit(json)) => match serde_json::from_str(&json) {
+                Ok(value) => Cached::Hit(value),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable cache entry ignored");
+                    Cached::Miss(None)
+                }
+            },
+            Ok(CacheLookup::Miss(slot)) => Cached::Miss(Some(slot)),
+            Err(e) => {
+                cache_warning("lookup", &e);
+                Cached::Miss(None)
+            }
+        }
+    }
+
+    async fn fill<T: Serialize>(&self, slot: Option<CacheSlot>, value: &T, ttl: Duration) {
+        let Some(slot) = slot else { return };
+        match serde_json::to_string(value) {
+            Ok(json) => {
+                if let Err(e) = self.ports.cache.put(&slot, json, ttl).await {
+                    cache_warning("put", &e);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "value not cached: cannot serialise"),
+        }
+    }
+
+    async fn invalidate(&self, user: UserId) {
+        if let Err(e) = self.ports.cache.invalidate_user(user).await {
+            cache_warning("invalidate", &e);
+        }
+    }
+}
+
+enum Cached<T> {
+    Hit(T),
+    /// A miss; `None` when the cache failed or the entry was unreadable (do not fill).
+    Miss(Option<CacheSlot>),
+}
+
+fn reveal(record: TransactionRecord, full_name: FullName) -> Transaction {
+    Transaction {
+        id: record.id,
+        user_id: record.user_id,
+        full_name,
+        transaction_amount: record.amount,
+        transaction_type: record.kind,
+        transaction_date: record.transaction_date,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    }
+}
+
+fn store_error(e: StoreError) -> DomainError {
+    match e {
+        StoreError::Unavailable(m) => DomainError::StoreUnavailable(m),
+        other => DomainError::Internal(other.to_string()),
+    }
+}
+
+fn cipher_error(e: CipherError) -> DomainError {
+    DomainError::Internal(e.to_string())
+}
+
+fn cache_warning(operation: &'static str, e: &CacheError) {
+    tracing::warn!(operation, error = %e, "cache call failed; answering from the store");
+}
+
+fn duration_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,657 @@
+//! Unit tests of every service branch, against the mockall mocks of the ports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mockall::predicate::{always, eq};
+
+use super::*;
+use crate::amount::{Amount, MoneySum};
+use crate::ports::{
+    MockCache, MockClock, MockFieldCipher, MockStatisticsQuery, MockTransactionStore,
+};
+use crate::statistics::TransactionTotals;
+use crate::time::{Timestamp, UtcDay};
+use crate::transaction::TransactionType;
+
+const NOW_MS: i64 = 1_764_151_530_123; // 2025-11-26T10:05:30.123Z
+
+fn now() -> Timestamp {
+    Timestamp::from_millis(NOW_MS).unwrap()
+}
+
+fn user() -> UserId {
+    UserId::parse("65e25a6bfb249dcbfbf00b93").unwrap()
+}
+
+fn tx_id() -> TransactionId {
+    TransactionId::parse("6650f0c2e4b0a1b2c3d4e5f6").unwrap()
+}
+
+fn name() -> FullName {
+    FullName::parse("Ada Lovelace").unwrap()
+}
+
+/// A cipher that "encrypts" by prefixing, so tests can see what reached the store.
+fn cipher() -> MockFieldCipher {
+    let mut c = MockFieldCipher::new();
+    c.expect_encrypt().returning(|p| Ok(format!("enc:{p}")));
+    c.expect_decrypt().returning(|t| {
+        t.strip_prefix("enc:")
+            .map(str::to_owned)
+            .ok_or(CipherError::InvalidToken)
+    });
+    c
+}
+
+fn clock() -> MockClock {
+    let mut c = MockClock::new();
+    c.expect_now().returning(now);
+    c
+}
+
+fn record() -> TransactionRecord {
+    TransactionRecord {
+        id: tx_id(),
+        user_id: user(),
+        full_name: EncryptedName::new("enc:Ada Lovelace"),
+        amount: Amount::from_cents(1050).unwrap(),
+        kind: TransactionType::Credit,
+        transaction_date: now(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn new_tx(date: Option<Timestamp>) -> NewTransaction {
+    NewTransaction {
+        user_id: user(),
+        full_name: name(),
+        amount: Amount::from_cents(1050).unwrap(),
+        kind: TransactionType::Credit,
+        transaction_date: date,
+    }
+}
+
+/// A cache that expects exactly `n` invalidations of `user()`.
+fn cache_invalidated(n: usize) -> MockCache {
+    let mut c = MockCache::new();
+    c.expect_invalidate_user()
+        .with(eq(user()))
+        .times(n)
+        .returning(|_| Ok(()));
+    c
+}
+
+fn service(
+    store: MockTransactionStore,
+    stats: MockStatisticsQuery,
+    cache: MockCache,
+    cipher: MockFieldCipher,
+) -> TransactionService {
+    TransactionService::new(
+        Ports {
+            store: Arc::new(store),
+            statistics: Arc::new(stats),
+            cache: Arc::new(cache),
+            cipher: Arc::new(cipher),
+            clock: Arc::new(clock()),
+        },
+        ServiceConfig::default(),
+    )
+}
+
+fn store_only(store: MockTransactionStore, cache: MockCache) -> TransactionService {
+    service(store, MockStatisticsQuery::new(), cache, cipher())
+}
+
+// ---------- create ----------
+
+#[tokio::test]
+async fn create_encrypts_the_name_before_the_store_and_returns_it_in_clear() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_insert()
+        .withf(|r| r.full_name.as_str() == "enc:Ada Lovelace" && r.user_id == user())
+        .times(1)
+        .returning(|_| Ok(()));
+    let svc = store_only(store, cache_invalidated(1));
+    let tx = svc.create(new_tx(None)).await.unwrap();
+    assert_eq!(tx.full_name.expose(), "Ada Lovelace");
+    assert_eq!(tx.transaction_date, now(), "date defaults to now");
+    assert_eq!(tx.created_at, now());
+    assert_eq!(tx.updated_at, now());
+}
+
+#[tokio::test]
+async fn create_rejects_a_date_more_than_five_minutes_ahead_and_stores_nothing() {
+    let store = MockTransactionStore::new(); // any call would panic the test
+    let svc = store_only(store, MockCache::new());
+    let late = now().plus_millis(5 * 60_000 + 1);
+    match svc.create(new_tx(Some(late))).await {
+        Err(DomainError::Validation(f)) => assert_eq!(f[0].field, "transaction_date"),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn create_accepts_a_date_within_the_skew_and_in_the_past() {
+    let mut store = MockTransactionStore::new();
+    store.expect_insert().times(2).returning(|_| Ok(()));
+    let svc = store_only(store, cache_invalidated(2));
+    let edge = now().plus_millis(5 * 60_000);
+    assert_eq!(
+        svc.create(new_tx(Some(edge)))
+            .await
+            .unwrap()
+            .transaction_date,
+        edge
+    );
+    let past = now().plus_millis(-86_400_000);
+    assert_eq!(
+        svc.create(new_tx(Some(past)))
+            .await
+            .unwrap()
+            .transaction_date,
+        past
+    );
+}
+
+#[tokio::test]
+async fn create_with_a_failing_cipher_is_internal_and_stores_nothing() {
+    let mut broken = MockFieldCipher::new();
+    broken
+        .expect_encrypt()
+        .returning(|_| Err(CipherError::Internal("no randomness".into())));
+    let svc = service(
+        MockTransactionStore::new(),
+        MockStatisticsQuery::new(),
+        MockCache::new(),
+        broken,
+    );
+    assert!(matches!(
+        svc.create(new_tx(None)).await,
+        Err(DomainError::Internal(_))
+    ));
+}
+
+#[tokio::test]
+async fn create_maps_an_unreachable_store_and_does_not_invalidate() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_insert()
+        .returning(|_| Err(StoreError::Unavailable("connection refused".into())));
+    let svc = store_only(store, MockCache::new());
+    assert!(matches!(
+        svc.create(new_tx(None)).await,
+        Err(DomainError::StoreUnavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn create_succeeds_when_the_cache_cannot_be_invalidated() {
+    let mut store = MockTransactionStore::new();
+    store.expect_insert().returning(|_| Ok(()));
+    let mut cache = MockCache::new();
+    cache
+        .expect_invalidate_user()
+        .times(1)
+        .returning(|_| Err(CacheError::Unavailable("timeout".into())));
+    let svc = store_only(store, cache);
+    assert!(svc.create(new_tx(None)).await.is_ok());
+}
+
+#[tokio::test]
+async fn create_reports_a_duplicate_id_as_internal() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_insert()
+        .returning(|_| Err(StoreError::Duplicate));
+    let svc = store_only(store, MockCache::new());
+    assert!(matches!(
+        svc.create(new_tx(None)).await,
+        Err(DomainError::Internal(_))
+    ));
+}
+
+// ---------- get ----------
+
+#[tokio::test]
+async fn get_decrypts_the_stored_name() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_get()
+        .with(eq(tx_id()))
+        .returning(|_| Ok(Some(record())));
+    let tx = store_only(store, MockCache::new())
+        .get(tx_id())
+        .await
+        .unwrap();
+    assert_eq!(tx.full_name.expose(), "Ada Lovelace");
+    assert_eq!(tx.transaction_amount.cents(), 1050);
+}
+
+#[tokio::test]
+async fn get_unknown_is_not_found() {
+    let mut store = MockTransactionStore::new();
+    store.expect_get().returning(|_| Ok(None));
+    let err = store_only(store, MockCache::new())
+        .get(tx_id())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::NotFound(TRANSACTION_NOT_FOUND)));
+}
+
+#[tokio::test]
+async fn get_with_an_undecryptable_name_is_internal() {
+    let mut store = MockTransactionStore::new();
+    store.expect_get().returning(|_| {
+        let mut r = record();
+        r.full_name = EncryptedName::new("made-with-another-key");
+        Ok(Some(r))
+    });
+    let err = store_only(store, MockCache::new())
+        .get(tx_id())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::Internal(_)));
+}
+
+#[tokio::test]
+async fn get_with_the_store_down_is_unavailable() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_get()
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    let err = store_only(store, MockCache::new())
+        .get(tx_id())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::StoreUnavailable(_)));
+}
+
+// ---------- update ----------
+
+#[tokio::test]
+async fn update_encrypts_a_new_name_and_invalidates_the_owner() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_update()
+        .withf(|id, p| {
+            *id == tx_id()
+                && p.full_name.as_ref().map(EncryptedName::as_str) == Some("enc:Grace Hopper")
+                && p.amount.is_none()
+                && p.updated_at == now()
+        })
+        .returning(|_, p| {
+            let mut r = record();
+            r.full_name = p.full_name.unwrap_or(r.full_name);
+            r.updated_at = p.updated_at;
+            Ok(Some(r))
+        });
+    let svc = store_only(store, cache_invalidated(1));
+    let patch =
+        TransactionPatch::new(Some(FullName::parse("Grace Hopper").unwrap()), None, None).unwrap();
+    let tx = svc.update(tx_id(), patch).await.unwrap();
+    assert_eq!(tx.full_name.expose(), "Grace Hopper");
+}
+
+#[tokio::test]
+async fn update_without_a_name_decrypts_the_stored_one() {
+    let mut store = MockTransactionStore::new();
+    store.expect_update().returning(|_, p| {
+        let mut r = record();
+        r.amount = p.amount.unwrap_or(r.amount);
+        Ok(Some(r))
+    });
+    let svc = store_only(store, cache_invalidated(1));
+    let patch = TransactionPatch::new(None, Some(Amount::from_cents(99).unwrap()), None).unwrap();
+    let tx = svc.update(tx_id(), patch).await.unwrap();
+    assert_eq!(tx.full_name.expose(), "Ada Lovelace");
+    assert_eq!(tx.transaction_amount.cents(), 99);
+}
+
+#[tokio::test]
+async fn update_unknown_is_not_found_and_invalidates_nothing() {
+    let mut store = MockTransactionStore::new();
+    store.expect_update().returning(|_, _| Ok(None));
+    let svc = store_only(store, MockCache::new());
+    let patch = TransactionPatch::new(None, None, Some(TransactionType::Debit)).unwrap();
+    assert!(matches!(
+        svc.update(tx_id(), patch).await,
+        Err(DomainError::NotFound(_))
+    ));
+}
+
+// ---------- delete ----------
+
+#[tokio::test]
+async fn delete_invalidates_the_owner() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_delete()
+        .with(eq(tx_id()))
+        .returning(|_| Ok(Some(record())));
+    store_only(store, cache_invalidated(1))
+        .delete(tx_id())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn delete_unknown_is_not_found() {
+    let mut store = MockTransactionStore::new();
+    store.expect_delete().returning(|_| Ok(None));
+    let err = store_only(store, MockCache::new())
+        .delete(tx_id())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::NotFound(TRANSACTION_NOT_FOUND)));
+}
+
+#[tokio::test]
+async fn delete_with_the_store_down_is_unavailable() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_delete()
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    let err = store_only(store, MockCache::new())
+        .delete(tx_id())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::StoreUnavailable(_)));
+}
+
+// ---------- list ----------
+
+fn page_of_one() -> Page<TransactionRecord> {
+    Page {
+        total: 1,
+        page: 1,
+        limit: 10,
+        data: vec![record()],
+    }
+}
+
+#[tokio::test]
+async fn list_cache_hit_does_not_touch_the_store() {
+    let svc_for_json = store_only(
+        {
+            let mut s = MockTransactionStore::new();
+            s.expect_list_by_user().returning(|_, _| Ok(page_of_one()));
+            s
+        },
+        {
+            let mut c = MockCache::new();
+            c.expect_lookup()
+                .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("s"))));
+            c.expect_put().returning(|_, _, _| Ok(()));
+            c
+        },
+    );
+    let expected = svc_for_json
+        .list(user(), PageRequest::default())
+        .await
+        .unwrap();
+    let json = serde_json::to_string(&expected).unwrap();
+
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .withf(|k| k.render() == "list:p1:l10" && k.user == user())
+        .returning(move |_| Ok(CacheLookup::Hit(json.clone())));
+    let svc = store_only(MockTransactionStore::new(), cache);
+    assert_eq!(
+        svc.list(user(), PageRequest::default()).await.unwrap(),
+        expected
+    );
+}
+
+#[tokio::test]
+async fn list_miss_reads_the_store_decrypts_and_fills_the_slot() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_list_by_user()
+        .with(eq(user()), eq(PageRequest::default()))
+        .times(1)
+        .returning(|_, _| Ok(page_of_one()));
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("slot-7"))));
+    cache
+        .expect_put()
+        .withf(|slot, json, ttl| {
+            slot.as_str() == "slot-7"
+                && json.contains("Ada Lovelace")
+                && *ttl == Duration::from_secs(300)
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    let page = store_only(store, cache)
+        .list(user(), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.data[0].full_name.expose(), "Ada Lovelace");
+}
+
+#[tokio::test]
+async fn list_with_a_broken_cache_answers_from_the_store_and_does_not_fill() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_list_by_user()
+        .times(1)
+        .returning(|_, _| Ok(page_of_one()));
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Err(CacheError::Unavailable("timeout".into())));
+    cache.expect_put().times(0);
+    let page = store_only(store, cache)
+        .list(user(), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.data.len(), 1);
+}
+
+#[tokio::test]
+async fn list_ignores_an_unreadable_cache_entry() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_list_by_user()
+        .times(1)
+        .returning(|_, _| Ok(page_of_one()));
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Ok(CacheLookup::Hit("{not json".into())));
+    let page = store_only(store, cache)
+        .list(user(), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+}
+
+#[tokio::test]
+async fn list_with_the_store_down_is_unavailable() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_list_by_user()
+        .returning(|_, _| Err(StoreError::Unavailable("down".into())));
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("s"))));
+    cache.expect_put().times(0);
+    let err = store_only(store, cache)
+        .list(user(), PageRequest::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::StoreUnavailable(_)));
+}
+
+#[tokio::test]
+async fn list_with_an_undecryptable_record_is_internal_and_not_cached() {
+    let mut store = MockTransactionStore::new();
+    store.expect_list_by_user().returning(|_, _| {
+        let mut p = page_of_one();
+        p.data[0].full_name = EncryptedName::new("garbage");
+        Ok(p)
+    });
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("s"))));
+    cache.expect_put().times(0);
+    let err = store_only(store, cache)
+        .list(user(), PageRequest::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::Internal(_)));
+}
+
+// ---------- statistics ----------
+
+fn totals() -> TransactionTotals {
+    TransactionTotals {
+        count: 2,
+        total_credit: MoneySum::from_cents(4500),
+        total_debit: MoneySum::ZERO,
+        busiest_day: Some(UtcDay::parse("2026-11-25").unwrap()),
+    }
+}
+
+fn stats_service(stats: MockStatisticsQuery, cache: MockCache) -> TransactionService {
+    service(MockTransactionStore::new(), stats, cache, cipher())
+}
+
+#[tokio::test]
+async fn statistics_miss_computes_in_the_store_and_caches_for_ten_minutes() {
+    let mut stats = MockStatisticsQuery::new();
+    stats
+        .expect_totals()
+        .with(eq(user()), eq(DateRange::ALL))
+        .times(1)
+        .returning(|_, _| Ok(totals()));
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .withf(|k| k.render() == "stats:-:-")
+        .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("st"))));
+    cache
+        .expect_put()
+        .with(always(), always(), eq(Duration::from_secs(600)))
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    let s = stats_service(stats, cache)
+        .statistics(user(), DateRange::ALL)
+        .await
+        .unwrap();
+    assert_eq!(s.transaction_count, 2);
+    assert_eq!(s.average_transaction.cents(), 2250);
+    assert_eq!(s.net.cents(), 4500);
+}
+
+#[tokio::test]
+async fn statistics_cache_hit_does_not_query_the_store() {
+    let summary = StatisticsSummary::from_totals(totals());
+    let json = serde_json::to_string(&summary).unwrap();
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(move |_| Ok(CacheLookup::Hit(json.clone())));
+    let s = stats_service(MockStatisticsQuery::new(), cache)
+        .statistics(user(), DateRange::ALL)
+        .await
+        .unwrap();
+    assert_eq!(Some(s), summary);
+}
+
+#[tokio::test]
+async fn statistics_of_an_empty_range_are_not_found_and_the_answer_is_cached() {
+    let mut stats = MockStatisticsQuery::new();
+    stats
+        .expect_totals()
+        .returning(|_, _| Ok(TransactionTotals::default()));
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("st"))));
+    cache
+        .expect_put()
+        .withf(|_, json, _| json == "null")
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    let err = stats_service(stats, cache)
+        .statistics(user(), DateRange::ALL)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE)
+    ));
+}
+
+#[tokio::test]
+async fn statistics_cached_as_empty_are_not_found() {
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Ok(CacheLookup::Hit("null".into())));
+    let err = stats_service(MockStatisticsQuery::new(), cache)
+        .statistics(user(), DateRange::ALL)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::NotFound(_)));
+}
+
+#[tokio::test]
+async fn statistics_with_a_broken_cache_answer_from_the_store() {
+    let mut stats = MockStatisticsQuery::new();
+    stats
+        .expect_totals()
+        .times(1)
+        .returning(|_, _| Ok(totals()));
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Err(CacheError::Unavailable("down".into())));
+    cache.expect_put().times(0);
+    assert!(stats_service(stats, cache)
+        .statistics(user(), DateRange::ALL)
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn statistics_with_the_store_down_are_unavailable() {
+    let mut stats = MockStatisticsQuery::new();
+    stats
+        .expect_totals()
+        .returning(|_, _| Err(StoreError::Unavailable("down".into())));
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("st"))));
+    let err = stats_service(stats, cache)
+        .statistics(user(), DateRange::ALL)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::StoreUnavailable(_)));
+}
+
+// ---------- readiness ----------
+
+#[tokio::test]
+async fn readiness_reports_each_dependency() {
+    let mut store = MockTransactionStore::new();
+    store.expect_ping().returning(|| Ok(()));
+    let mut cache = MockCache::new();
+    cache
+        .expect_ping()
+        .returning(|| Err(CacheError::Unavailable("down".into())));
+    let r = store_only(store, cache).readiness().await;
+    assert!(r.store.is_ok());
+    assert!(r.cache.is_err());
+}

@@ -1,0 +1,270 @@
+//! Time: millisecond instants in UTC, calendar days, and inclusive date ranges.
+//!
+//! The API speaks RFC 3339 with millisecond precision in UTC (`2026-11-26T10:15:30.123Z`).
+//! [`Timestamp`] stores milliseconds since the Unix epoch, limited to the years 0000–9999
+//! so every instant can be printed in that form; finer precision is truncated on input.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
+
+use crate::error::ValueError;
+
+/// An instant in UTC with millisecond precision, within the years 0000–9999.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(i64);
+
+/// 0000-01-01T00:00:00.000Z in milliseconds since the epoch.
+const MIN_MILLIS: i64 = -62_167_219_200_000;
+/// 9999-12-31T23:59:59.999Z in milliseconds since the epoch.
+const MAX_MILLIS: i64 = 253_402_300_799_999;
+
+impl Timestamp {
+    /// From milliseconds since the Unix epoch; fails outside the years 0000–9999.
+    pub fn from_millis(ms: i64) -> Result<Self, ValueError> {
+        if (MIN_MILLIS..=MAX_MILLIS).contains(&ms) {
+            Ok(Self(ms))
+        } else {
+            Err(ValueError::new("must be between the years 0000 and 9999"))
+        }
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// The current time from the operating system.
+    pub fn now() -> Self {
+        Self(Utc::now().timestamp_millis().clamp(MIN_MILLIS, MAX_MILLIS))
+    }
+
+    /// Parses RFC 3339 with any offset (converted to UTC); digits past milliseconds are
+    /// dropped.
+    pub fn parse_rfc3339(s: &str) -> Result<Self, ValueError> {
+        let dt = DateTime::parse_from_rfc3339(s).map_err(|_| {
+            ValueError::new("must be an RFC 3339 date-time, e.g. 2026-11-26T10:15:30.123Z")
+        })?;
+        Self::from_millis(dt.with_timezone(&Utc).timestamp_millis())
+    }
+
+    /// This instant plus `ms` milliseconds (saturating at the supported range).
+    pub fn plus_millis(self, ms: i64) -> Self {
+        Self(self.0.saturating_add(ms).clamp(MIN_MILLIS, MAX_MILLIS))
+    }
+
+    /// The UTC calendar day of this instant.
+    pub fn day(self) -> UtcDay {
+        UtcDay(self.to_chrono().date_naive())
+    }
+
+    fn to_chrono(self) -> DateTime<Utc> {
+        // In range by construction, so this always succeeds; the fallback is unreachable.
+        Utc.timestamp_millis_opt(self.0)
+            .single()
+            .unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            &self
+                .to_chrono()
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        )
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse_rfc3339(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A UTC calendar day, printed `YYYY-MM-DD`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UtcDay(NaiveDate);
+
+impl UtcDay {
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        if s.len() != 10 {
+            return Err(ValueError::new("must be a date, YYYY-MM-DD"));
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Self)
+            .map_err(|_| ValueError::new("must be a date, YYYY-MM-DD"))
+    }
+
+    /// 00:00:00.000 UTC of this day.
+    pub fn start(self) -> Result<Timestamp, ValueError> {
+        Timestamp::from_millis(self.0.and_time(NaiveTime::MIN).and_utc().timestamp_millis())
+    }
+
+    /// 23:59:59.999 UTC of this day.
+    pub fn end(self) -> Result<Timestamp, ValueError> {
+        self.start().map(|t| t.plus_millis(86_400_000 - 1))
+    }
+}
+
+impl fmt::Display for UtcDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+impl fmt::Debug for UtcDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UtcDay({self})")
+    }
+}
+
+impl serde::Serialize for UtcDay {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UtcDay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An inclusive range of instants; either bound may be open. Invariant: `start <= end`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct DateRange {
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+}
+
+impl DateRange {
+    /// The unbounded range: every transaction.
+    pub const ALL: DateRange = DateRange {
+        start: None,
+        end: None,
+    };
+
+    /// Builds a range; fails when `start > end`.
+    pub fn new(start: Option<Timestamp>, end: Option<Timestamp>) -> Result<Self, ValueError> {
+        if let (Some(s), Some(e)) = (start, end) {
+            if s > e {
+                return Err(ValueError::new("start_date must not be after end_date"));
+            }
+        }
+        Ok(Self { start, end })
+    }
+
+    /// Parses a start bound: RFC 3339, or `YYYY-MM-DD` meaning 00:00:00.000Z of that day.
+    pub fn parse_start(s: &str) -> Result<Timestamp, ValueError> {
+        Self::parse_bound(s, UtcDay::start)
+    }
+
+    /// Parses an end bound: RFC 3339, or `YYYY-MM-DD` meaning 23:59:59.999Z of that day.
+    pub fn parse_end(s: &str) -> Result<Timestamp, ValueError> {
+        Self::parse_bound(s, UtcDay::end)
+    }
+
+    fn parse_bound(
+        s: &str,
+        of_day: fn(UtcDay) -> Result<Timestamp, ValueError>,
+    ) -> Result<Timestamp, ValueError> {
+        if s.len() == 10 {
+            if let Ok(day) = UtcDay::parse(s) {
+                return of_day(day);
+            }
+        }
+        Timestamp::parse_rfc3339(s)
+            .map_err(|_| ValueError::new("must be an RFC 3339 date-time or a date (YYYY-MM-DD)"))
+    }
+
+    /// The inclusive lower bound, if any.
+    pub const fn start(&self) -> Option<Timestamp> {
+        self.start
+    }
+
+    /// The inclusive upper bound, if any.
+    pub const fn end(&self) -> Option<Timestamp> {
+        self.end
+    }
+
+    /// Whether `t` lies in the range.
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.start.is_none_or(|s| t >= s) && self.end.is_none_or(|e| t <= e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip_in_utc_with_millis() {
+        let t = Timestamp::parse_rfc3339("2026-11-26T12:15:30.123456+02:00").unwrap();
+        assert_eq!(t.to_string(), "2026-11-26T10:15:30.123Z");
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-26T10:15:30Z")
+                .unwrap()
+                .to_string(),
+            "2026-11-26T10:15:30.000Z"
+        );
+        assert!(Timestamp::parse_rfc3339("2026-11-26").is_err());
+        assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+    }
+
+    #[test]
+    fn timestamps_are_bounded() {
+        assert!(Timestamp::from_millis(MAX_MILLIS + 1).is_err());
+        assert!(Timestamp::from_millis(MIN_MILLIS - 1).is_err());
+        assert_eq!(
+            Timestamp::from_millis(MAX_MILLIS).unwrap().to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn date_only_bounds_cover_the_whole_day() {
+        let s = DateRange::parse_start("2026-11-25").unwrap();
+        let e = DateRange::parse_end("2026-11-25").unwrap();
+        assert_eq!(s.to_string(), "2026-11-25T00:00:00.000Z");
+        assert_eq!(e.to_string(), "2026-11-25T23:59:59.999Z");
+        let r = DateRange::new(Some(s), Some(e)).unwrap();
+        assert!(r.contains(Timestamp::parse_rfc3339("2026-11-25T23:59:59.999Z").unwrap()));
+        assert!(!r.contains(Timestamp::parse_rfc3339("2026-11-26T00:00:00Z").unwrap()));
+    }
+
+    #[test]
+    fn ranges_reject_start_after_end_and_allow_open_bounds() {
+        let a = DateRange::parse_start("2026-11-26").unwrap();
+        let b = DateRange::parse_end("2026-11-25").unwrap();
+        assert!(DateRange::new(Some(a), Some(b)).is_err());
+        assert!(DateRange::new(Some(a), None)
+            .unwrap()
+            .contains(a.plus_millis(1_000_000)));
+        assert!(!DateRange::new(None, Some(b)).unwrap().contains(a));
+        assert!(DateRange::parse_start("2026-13-01").is_err());
+        assert!(DateRange::parse_end("soon").is_err());
+    }
+
+    #[test]
+    fn day_of_an_instant() {
+        let t = Timestamp::parse_rfc3339("2026-11-25T23:59:59.999Z").unwrap();
+        assert_eq!(t.day().to_string(), "2026-11-25");
+        assert_eq!(t.plus_millis(1).day().to_string(), "2026-11-26");
+    }
+}

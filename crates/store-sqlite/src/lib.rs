@@ -1,0 +1,382 @@
+//! # fido-store-sqlite — the embedded store (the default)
+//!
+//! Implements the domain's [`TransactionStore`] and [`StatisticsQuery`] ports on one SQLite
+//! file (`./data/fido.db` by default), so the service runs with no server to install.
+//!
+//! - **Off the async runtime**: every call runs on tokio's blocking pool, on a connection
+//!   taken from a small pool: one writer (SQLite admits one writer at a time, so waiting
+//!   happens in an async semaphore, not in SQLite's busy loop) and several readers, which
+//!   WAL mode lets run concurrently with the writer.
+//! - **Durable**: WAL journal, `synchronous = FULL` by default (a commit survives power
+//!   loss), each call one transaction.
+//! - **Schema** created and migrated at open, versioned by `PRAGMA user_version`.
+//! - **Statistics in SQL**: one statement computes count, exact per-type sums and the
+//!   busiest UTC day over the `(user_id, transaction_date, id, kind, amount_cents)` index,
+//!   which also serves the list query.
+
+mod pool;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fido_domain::{
+    Amount, DateRange, EncryptedName, MoneySum, ObjectId, Page, PageRequest, RecordPatch,
+    StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
+    TransactionTotals, TransactionType, UserId,
+};
+use rusqlite::{named_params, Connection, OptionalExtension, Row};
+
+use crate::pool::Pool;
+
+/// How a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = FULL`: every commit is on disk before it returns (default).
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: commits survive a crash of the process, but the last ones
+    /// may be lost on power failure. Much faster on slow disks.
+    Normal,
+}
+
+/// Settings of the embedded store.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// The database file; its folder is created if missing.
+    pub path: PathBuf,
+    /// How many reader connections (default 4).
+    pub readers: usize,
+    /// Commit durability.
+    pub durability: Durability,
+}
+
+impl SqliteConfig {
+    /// Defaults for a file path.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            readers: 4,
+            durability: Durability::Full,
+        }
+    }
+}
+
+/// The SQLite store. Cheap to clone; clones share the connections.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: Arc<Pool>,
+    readers: Arc<Pool>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database.
+    pub async fn open(config: SqliteConfig) -> Result<Self, StoreError> {
+        let path = config.path.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&config))
+            .await
+            .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))?
+            .map(|(writer, readers)| Self {
+                writer: Arc::new(writer),
+                readers: Arc::new(readers),
+                path,
+            })
+    }
+
+    fn open_blocking(config: &SqliteConfig) -> Result<(Pool, Pool), StoreError> {
+        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let writer = connect(&config.path, config.durability)?;
+        schema::migrate(&writer)?;
+        let readers = (0..config.readers.max(1))
+            .map(|_| connect(&config.path, config.durability))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((Pool::new(vec![writer]), Pool::new(readers)))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn connect(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(map_error)?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = {synchronous};
+         PRAGMA busy_timeout = 5000;
+         PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(map_error)?;
+    Ok(conn)
+}
+
+/// Maps SQLite's errors onto the port's contract: a locked, full, unreadable or missing
+/// database is `Unavailable` (transient, 503); everything else is `Internal`.
+pub(crate) fn map_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::CannotOpen
+            | C::SystemIoFailure
+            | C::DiskFull
+            | C::ReadOnly
+            | C::OutOfMemory => StoreError::Unavailable(e.to_string()),
+            C::ConstraintViolation
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::Duplicate
+            }
+            _ => StoreError::Internal(e.to_string()),
+        },
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+const COLUMNS: &str =
+    "id, user_id, full_name, amount_cents, kind, transaction_date, created_at, updated_at";
+
+fn object_id(bytes: Vec<u8>) -> rusqlite::Result<ObjectId> {
+    let arr: [u8; 12] = bytes.try_into().map_err(|b: Vec<u8>| {
+        rusqlite::Error::FromSqlConversionFailure(
+            b.len(),
+            rusqlite::types::Type::Blob,
+            "an id is not 12 bytes".into(),
+        )
+    })?;
+    Ok(ObjectId::from_bytes(arr))
+}
+
+fn conversion(column: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Integer,
+        format!("invalid {what} in the database").into(),
+    )
+}
+
+fn timestamp(row: &Row<'_>, column: usize) -> rusqlite::Result<Timestamp> {
+    Timestamp::from_millis(row.get(column)?).map_err(|_| conversion(column, "timestamp"))
+}
+
+fn read_record(row: &Row<'_>) -> rusqlite::Result<TransactionRecord> {
+    let kind: String = row.get(4)?;
+    let cents: i64 = row.get(3)?;
+    Ok(TransactionRecord {
+        id: TransactionId::new(object_id(row.get(0)?)?),
+        user_id: UserId::new(object_id(row.get(1)?)?),
+        full_name: EncryptedName::new(row.get::<_, String>(2)?),
+        amount: u64::try_from(cents)
+            .ok()
+            .and_then(|c| Amount::from_cents(c).ok())
+            .ok_or_else(|| conversion(3, "amount"))?,
+        kind: kind
+            .parse::<TransactionType>()
+            .map_err(|_| conversion(4, "transaction type"))?,
+        transaction_date: timestamp(row, 5)?,
+        created_at: timestamp(row, 6)?,
+        updated_at: timestamp(row, 7)?,
+    })
+}
+
+fn cents_param(amount: Amount) -> i64 {
+    // Amount::MAX is 1e14 cents, far below i64::MAX.
+    i64::try_from(amount.cents()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl TransactionStore for SqliteStore {
+    async fn insert(&self, r: TransactionRecord) -> Result<(), StoreError> {
+        self.writer
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "INSERT INTO transactions ({COLUMNS}) VALUES \
+                     (:id, :user_id, :full_name, :amount, :kind, :date, :created, :updated)"
+                ))?;
+                stmt.execute(named_params! {
+                    ":id": r.id.object_id().bytes(),
+                    ":user_id": r.user_id.object_id().bytes(),
+                    ":full_name": r.full_name.as_str(),
+                    ":amount": cents_param(r.amount),
+                    ":kind": r.kind.as_str(),
+                    ":date": r.transaction_date.as_millis(),
+                    ":created": r.created_at.as_millis(),
+                    ":updated": r.updated_at.as_millis(),
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM transactions WHERE id = ?1"))?
+                    .query_row([id.object_id().bytes()], read_record)
+                    .optional()
+            })
+            .await
+    }
+
+    async fn update(
+        &self,
+        id: TransactionId,
+        patch: RecordPatch,
+    ) -> Result<Option<TransactionRecord>, StoreError> {
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(&format!(
+                    "UPDATE transactions SET \
+                       full_name = coalesce(:full_name, full_name), \
+                       amount_cents = coalesce(:amount, amount_cents), \
+                       kind = coalesce(:kind, kind), \
+                       updated_at = :updated \
+                     WHERE id = :id RETURNING {COLUMNS}"
+                ))?
+                .query_row(
+                    named_params! {
+                        ":id": id.object_id().bytes(),
+                        ":full_name": patch.full_name.as_ref().map(EncryptedName::as_str),
+                        ":amount": patch.amount.map(cents_param),
+                        ":kind": patch.kind.map(TransactionType::as_str),
+                        ":updated": patch.updated_at.as_millis(),
+                    },
+                    read_record,
+                )
+                .optional()
+            })
+            .await
+    }
+
+    async fn delete(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(&format!(
+                    "DELETE FROM transactions WHERE id = ?1 RETURNING {COLUMNS}"
+                ))?
+                .query_row([id.object_id().bytes()], read_record)
+                .optional()
+            })
+            .await
+    }
+
+    async fn list_by_user(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRecord>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                // One read transaction, so the count and the page agree.
+                let tx = conn.transaction()?;
+                let user_bytes = user.object_id().bytes();
+                let total: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM transactions WHERE user_id = ?1")?
+                    .query_row([user_bytes], |r| r.get(0))?;
+                let data = tx
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM transactions WHERE user_id = ?1 \
+                         ORDER BY transaction_date DESC, id DESC LIMIT ?2 OFFSET ?3"
+                    ))?
+                    .query_map(
+                        rusqlite::params![
+                            user_bytes,
+                            i64::from(page.limit()),
+                            i64::try_from(page.offset()).unwrap_or(i64::MAX)
+                        ],
+                        read_record,
+                    )?
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit()?;
+                Ok(Page {
+                    total: u64::try_from(total).unwrap_or(0),
+                    page: page.page(),
+                    limit: page.limit(),
+                    data,
+                })
+            })
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.readers
+            .run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
+    }
+}
+
+/// Amounts are summed in two parts (whole billions of cents, and the rest) so that no
+/// intermediate sum can overflow SQLite's 64-bit integers; Rust recombines them in i128.
+const SPLIT: i64 = 1_000_000_000;
+const MS_PER_DAY: i64 = 86_400_000;
+
+#[async_trait]
+impl StatisticsQuery for SqliteStore {
+    async fn totals(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<TransactionTotals, StoreError> {
+        self.readers
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "WITH r AS ( \
+                       SELECT amount_cents AS a, kind AS k, \
+                              (transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d \
+                       FROM transactions \
+                       WHERE user_id = :user AND transaction_date BETWEEN :start AND :end \
+                     ), busiest AS ( \
+                       SELECT d FROM r GROUP BY d ORDER BY count(*) DESC, d ASC LIMIT 1 \
+                     ) \
+                     SELECT count(*), \
+                       coalesce(sum(CASE WHEN k = 'credit' THEN a / :split END), 0), \
+                       coalesce(sum(CASE WHEN k = 'credit' THEN a % :split END), 0), \
+                       coalesce(sum(CASE WHEN k = 'debit' THEN a / :split END), 0), \
+                       coalesce(sum(CASE WHEN k = 'debit' THEN a % :split END), 0), \
+                       (SELECT d FROM busiest) \
+                     FROM r",
+                )?;
+                stmt.query_row(
+                    named_params! {
+                        ":user": user.object_id().bytes(),
+                        ":start": range.start().map_or(i64::MIN, Timestamp::as_millis),
+                        ":end": range.end().map_or(i64::MAX, Timestamp::as_millis),
+                        ":split": SPLIT,
+                        ":day": MS_PER_DAY,
+                    },
+                    |row| {
+                        let join = |hi: i64, lo: i64| {
+                            MoneySum::from_cents(i128::from(hi) * i128::from(SPLIT) + i128::from(lo))
+                        };
+                        let day: Option<i64> = row.get(5)?;
+                        let busiest_day = day
+                            .map(|d| {
+                                Timestamp::from_millis(d.saturating_mul(MS_PER_DAY))
+                                    .map(Timestamp::day)
+                                    .map_err(|_| conversion(5, "day"))
+                            })
+                            .transpose()?;
+                        Ok(TransactionTotals {
+                            count: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                            total_credit: join(row.get(1)?, row.get(2)?),
+                            total_debit: join(row.get(3)?, row.get(4)?),
+                            busiest_day,
+                        })
+                    },
+                )
+            })
+            .await
+    }
+}

@@ -1,0 +1,58 @@
+//! The schema and its migrations, versioned by `PRAGMA user_version`.
+//!
+//! Migrations only ever append: version N is the N-th entry of [`MIGRATIONS`]. Each runs in
+//! its own transaction together with the version bump, so a crash mid-migration leaves the
+//! previous version intact.
+
+use fido_domain::StoreError;
+use rusqlite::Connection;
+
+use crate::map_error;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the transactions table. Ids are the 12 ObjectId bytes; money is integer cents;
+    // times are milliseconds since the epoch (UTC). The index serves the list query
+    // (equality on user, order by date and id descending) and covers the statistics query.
+    "CREATE TABLE transactions (
+        id               BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 12),
+        user_id          BLOB    NOT NULL CHECK (length(user_id) = 12),
+        full_name        TEXT    NOT NULL,
+        amount_cents     INTEGER NOT NULL CHECK (amount_cents BETWEEN 0 AND 100000000000000),
+        kind             TEXT    NOT NULL CHECK (kind IN ('credit', 'debit')),
+        transaction_date INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+    );
+    CREATE INDEX transactions_by_user_date
+        ON transactions (user_id, transaction_date DESC, id DESC, kind, amount_cents);",
+];
+
+/// The schema version this binary writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(map_error)?;
+    if current > LATEST {
+        return Err(StoreError::Internal(format!(
+            "the database has schema version {current}, newer than this binary's {LATEST}; \
+             upgrade the service"
+        )));
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        let version = index + 1;
+        let batch = format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;");
+        if let Err(e) = conn.execute_batch(&batch) {
+            // Leave no half-applied migration behind.
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(map_error(e));
+        }
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Builders of test data that cannot clash between tests, processes or runs.
+
+use fido_domain::{
+    Amount, EncryptedName, ObjectId, Timestamp, TransactionId, TransactionRecord, TransactionType,
+    UserId,
+};
+
+/// A user id no other test uses.
+pub fn fresh_user() -> UserId {
+    UserId::new(ObjectId::generate(Timestamp::now()))
+}
+
+/// A family of transaction ids, unique to this call, ordered by `i`.
+#[derive(Clone, Copy, Debug)]
+pub struct IdSeq([u8; 12]);
+
+impl IdSeq {
+    /// A new family.
+    pub fn new() -> Self {
+        let base = ObjectId::generate(Timestamp::now()).bytes();
+        let mut bytes = [0u8; 12];
+        // The generator's counter (unique in this process) leads, its per-process random
+        // bytes follow (unique across processes), and the last three bytes count `i`.
+        bytes[..3].copy_from_slice(&base[9..12]);
+        bytes[4..9].copy_from_slice(&base[4..9]);
+        Self(bytes)
+    }
+
+    /// The `i`-th id; a higher `i` is a higher id.
+    pub fn id(&self, i: u32) -> TransactionId {
+        let mut bytes = self.0;
+        bytes[9..].copy_from_slice(&i.to_be_bytes()[1..]);
+        TransactionId::new(ObjectId::from_bytes(bytes))
+    }
+}
+
+impl Default for IdSeq {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An instant from RFC 3339 text (panics on bad test data).
+pub fn at(rfc3339: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(rfc3339).expect("valid test timestamp")
+}
+
+/// An amount from decimal text (panics on bad test data).
+pub fn amount(decimal: &str) -> Amount {
+    decimal.parse().expect("valid test amount")
+}
+
+/// A record as a store would receive it; the name is an opaque stand-in token.
+pub fn record(
+    id: TransactionId,
+    user: UserId,
+    date: Timestamp,
+    amount: Amount,
+    kind: TransactionType,
+) -> TransactionRecord {
+    TransactionRecord {
+        id,
+        user_id: user,
+        full_name: EncryptedName::new(format!("token-for-{id}")),
+        amount,
+        kind,
+        transaction_date: date,
+        created_at: date,
+        updated_at: date,
+    }
+}

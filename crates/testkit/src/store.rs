@@ -1,0 +1,423 @@
+//! The contract every store adapter (a [`TransactionStore`] that is also the
+//! [`StatisticsQuery`]) must keep.
+
+use fido_domain::{
+    Amount, DateRange, EncryptedName, PageRequest, RecordPatch, StatisticsQuery, StoreError,
+    TransactionRecord, TransactionStore, TransactionType, UtcDay,
+};
+
+use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
+
+use TransactionType::{Credit, Debit};
+
+/// What a store adapter is: both ports, usually over one connection pool.
+pub trait Store: TransactionStore + StatisticsQuery {}
+impl<T: TransactionStore + StatisticsQuery> Store for T {}
+
+async fn insert_all(store: &dyn Store, records: &[TransactionRecord]) {
+    for r in records {
+        store.insert(r.clone()).await.expect("insert");
+    }
+}
+
+fn page(p: u64, l: u64) -> PageRequest {
+    PageRequest::new(p, l).expect("valid page")
+}
+
+/// Every field survives a round trip exactly, including the largest amount and the
+/// millisecond of each date.
+pub async fn insert_then_get_round_trips_every_field(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let mut r = record(
+        ids.id(1),
+        fresh_user(),
+        at("2026-11-26T10:15:30.123Z"),
+        Amount::MAX,
+        Debit,
+    );
+    r.full_name = EncryptedName::new("gAAAAABl-opaque_token==");
+    r.created_at = at("2026-11-26T10:15:31.456Z");
+    r.updated_at = at("2026-11-26T10:15:32.789Z");
+    store.insert(r.clone()).await.expect("insert");
+    assert_eq!(store.get(r.id).await.expect("get"), Some(r));
+}
+
+/// An unknown id is `None`, not an error.
+pub async fn get_unknown_is_none(store: &dyn Store) {
+    assert_eq!(store.get(IdSeq::new().id(1)).await.expect("get"), None);
+}
+
+/// A second insert with the same id is `Duplicate` and changes nothing.
+pub async fn duplicate_insert_is_rejected(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let r = record(
+        ids.id(1),
+        fresh_user(),
+        at("2026-01-01T00:00:00Z"),
+        amount("1"),
+        Credit,
+    );
+    store.insert(r.clone()).await.expect("insert");
+    let mut again = r.clone();
+    again.amount = amount("2");
+    assert_eq!(store.insert(again).await, Err(StoreError::Duplicate));
+    assert_eq!(store.get(r.id).await.expect("get"), Some(r));
+}
+
+/// An update changes only the fields it sets (plus `updated_at`) and returns the result.
+pub async fn update_changes_only_what_it_sets(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let r = record(
+        ids.id(1),
+        fresh_user(),
+        at("2026-01-01T00:00:00Z"),
+        amount("10.5"),
+        Credit,
+    );
+    store.insert(r.clone()).await.expect("insert");
+    let later = at("2026-02-01T00:00:00.001Z");
+
+    let patch = RecordPatch {
+        full_name: None,
+        amount: Some(amount("0.07")),
+        kind: None,
+        updated_at: later,
+    };
+    let updated = store
+        .update(r.id, patch)
+        .await
+        .expect("update")
+        .expect("exists");
+    let mut expected = r.clone();
+    expected.amount = amount("0.07");
+    expected.updated_at = later;
+    assert_eq!(updated, expected);
+
+    let patch = RecordPatch {
+        full_name: Some(EncryptedName::new("new-token")),
+        amount: None,
+        kind: Some(Debit),
+        updated_at: later.plus_millis(5),
+    };
+    let updated = store
+        .update(r.id, patch)
+        .await
+        .expect("update")
+        .expect("exists");
+    expected.full_name = EncryptedName::new("new-token");
+    expected.kind = Debit;
+    expected.updated_at = later.plus_millis(5);
+    assert_eq!(updated, expected);
+    assert_eq!(updated.created_at, r.created_at, "created_at never moves");
+    assert_eq!(store.get(r.id).await.expect("get"), Some(expected));
+}
+
+/// Updating or deleting an unknown id is `None`.
+pub async fn update_and_delete_of_unknown_are_none(store: &dyn Store) {
+    let id = IdSeq::new().id(9);
+    let patch = RecordPatch {
+        full_name: None,
+        amount: Some(Amount::ZERO),
+        kind: None,
+        updated_at: at("2026-01-01T00:00:00Z"),
+    };
+    assert_eq!(store.update(id, patch).await.expect("update"), None);
+    assert_eq!(store.delete(id).await.expect("delete"), None);
+}
+
+/// Delete returns the removed record; afterwards it is gone.
+pub async fn delete_returns_the_record_and_removes_it(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let r = record(
+        ids.id(1),
+        fresh_user(),
+        at("2026-01-01T00:00:00Z"),
+        amount("3"),
+        Credit,
+    );
+    store.insert(r.clone()).await.expect("insert");
+    assert_eq!(store.delete(r.id).await.expect("delete"), Some(r.clone()));
+    assert_eq!(store.get(r.id).await.expect("get"), None);
+    assert_eq!(store.delete(r.id).await.expect("delete"), None);
+}
+
+/// Lists are newest first, ties broken by id descending; pages and totals are right; other
+/// users' records never appear.
+pub async fn list_orders_and_pages(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let same = at("2026-03-01T12:00:00Z");
+    let records = vec![
+        record(
+            ids.id(1),
+            user,
+            at("2026-01-01T00:00:00Z"),
+            amount("1"),
+            Credit,
+        ),
+        record(ids.id(2), user, same, amount("2"), Debit),
+        record(ids.id(3), user, same, amount("3"), Credit),
+        record(
+            ids.id(4),
+            user,
+            at("2026-05-01T00:00:00Z"),
+            amount("4"),
+            Credit,
+        ),
+        record(ids.id(5), user, same.plus_millis(1), amount("5"), Credit),
+    ];
+    insert_all(store, &records).await;
+    insert_all(
+        store,
+        &[record(ids.id(6), fresh_user(), same, amount("6"), Credit)],
+    )
+    .await;
+
+    let all = store.list_by_user(user, page(1, 100)).await.expect("list");
+    let order: Vec<_> = all.data.iter().map(|r| r.id).collect();
+    assert_eq!(
+        order,
+        vec![ids.id(4), ids.id(5), ids.id(3), ids.id(2), ids.id(1)]
+    );
+    assert_eq!((all.total, all.page, all.limit), (5, 1, 100));
+
+    let second = store.list_by_user(user, page(2, 2)).await.expect("list");
+    let order: Vec<_> = second.data.iter().map(|r| r.id).collect();
+    assert_eq!(order, vec![ids.id(3), ids.id(2)]);
+    assert_eq!((second.total, second.page, second.limit), (5, 2, 2));
+
+    let past_end = store.list_by_user(user, page(4, 2)).await.expect("list");
+    assert!(past_end.data.is_empty());
+    assert_eq!(past_end.total, 5);
+}
+
+/// A user without records gets an empty page with `total == 0`.
+pub async fn list_of_an_unknown_user_is_empty(store: &dyn Store) {
+    let p = store
+        .list_by_user(fresh_user(), page(1, 10))
+        .await
+        .expect("list");
+    assert_eq!((p.total, p.data.len()), (0, 0));
+}
+
+/// Sums are exact: ten 0.10 credits and ten 0.20 debits are exactly 1.00 and 2.00.
+pub async fn totals_are_exact(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let day = at("2026-06-01T08:00:00Z");
+    let mut records = Vec::new();
+    for i in 0..10 {
+        records.push(record(
+            ids.id(i),
+            user,
+            day.plus_millis(i64::from(i)),
+            amount("0.10"),
+            Credit,
+        ));
+        records.push(record(
+            ids.id(100 + i),
+            user,
+            day.plus_millis(i64::from(i)),
+            amount("0.20"),
+            Debit,
+        ));
+    }
+    records.push(record(ids.id(500), user, day, Amount::MAX, Credit));
+    records.push(record(ids.id(501), user, day, Amount::MAX, Credit));
+    insert_all(store, &records).await;
+    let t = store.totals(user, DateRange::ALL).await.expect("totals");
+    assert_eq!(t.count, 22);
+    assert_eq!(
+        t.total_credit.cents(),
+        100 + 2 * i128::from(Amount::MAX.cents())
+    );
+    assert_eq!(t.total_debit.cents(), 200);
+}
+
+/// Range bounds are inclusive to the millisecond, and either may be open.
+pub async fn totals_respect_inclusive_ranges(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let t0 = at("2026-07-01T00:00:00Z");
+    insert_all(
+        store,
+        &[
+            record(ids.id(1), user, t0, amount("1"), Credit),
+            record(ids.id(2), user, t0.plus_millis(1), amount("2"), Credit),
+            record(ids.id(3), user, t0.plus_millis(2), amount("4"), Debit),
+        ],
+    )
+    .await;
+    let sum = |r: DateRange| async move {
+        let t = store.totals(user, r).await.expect("totals");
+        (t.count, t.total_credit.plus(t.total_debit).cents())
+    };
+    let one = t0.plus_millis(1);
+    assert_eq!(
+        sum(DateRange::new(Some(one), Some(one)).expect("range")).await,
+        (1, 200)
+    );
+    assert_eq!(
+        sum(DateRange::new(Some(one), None).expect("range")).await,
+        (2, 600)
+    );
+    assert_eq!(
+        sum(DateRange::new(None, Some(one)).expect("range")).await,
+        (2, 300)
+    );
+    assert_eq!(sum(DateRange::ALL).await, (3, 700));
+    let after = t0.plus_millis(3);
+    assert_eq!(
+        sum(DateRange::new(Some(after), None).expect("range")).await,
+        (0, 0)
+    );
+}
+
+/// The busiest UTC day wins; ties go to the earliest day.
+pub async fn busiest_day_ties_to_the_earliest(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    insert_all(
+        store,
+        &[
+            // 2026-08-02 and 2026-08-03 have two each (the first pair straddles midnight UTC
+            // of 08-01/08-02 to check days are UTC), 2026-08-01 has one.
+            record(
+                ids.id(1),
+                user,
+                at("2026-08-01T23:59:59.999Z"),
+                amount("1"),
+                Credit,
+            ),
+            record(
+                ids.id(2),
+                user,
+                at("2026-08-02T00:00:00Z"),
+                amount("1"),
+                Credit,
+            ),
+            record(
+                ids.id(3),
+                user,
+                at("2026-08-02T23:00:00Z"),
+                amount("1"),
+                Debit,
+            ),
+            record(
+                ids.id(4),
+                user,
+                at("2026-08-03T01:00:00Z"),
+                amount("1"),
+                Credit,
+            ),
+            record(
+                ids.id(5),
+                user,
+                at("2026-08-03T02:00:00Z"),
+                amount("1"),
+                Credit,
+            ),
+        ],
+    )
+    .await;
+    let t = store.totals(user, DateRange::ALL).await.expect("totals");
+    assert_eq!(
+        t.busiest_day,
+        Some(UtcDay::parse("2026-08-02").expect("day"))
+    );
+
+    insert_all(
+        store,
+        &[record(
+            ids.id(6),
+            user,
+            at("2026-08-03T03:00:00Z"),
+            amount("1"),
+            Credit,
+        )],
+    )
+    .await;
+    let t = store.totals(user, DateRange::ALL).await.expect("totals");
+    assert_eq!(
+        t.busiest_day,
+        Some(UtcDay::parse("2026-08-03").expect("day"))
+    );
+}
+
+/// No transactions in range: `count == 0`, no busiest day, zero sums — not an error.
+pub async fn totals_of_an_empty_range_are_zero(store: &dyn Store) {
+    let t = store
+        .totals(fresh_user(), DateRange::ALL)
+        .await
+        .expect("totals");
+    assert_eq!(t.count, 0);
+    assert_eq!(t.busiest_day, None);
+    assert_eq!(t.total_credit.cents() + t.total_debit.cents(), 0);
+}
+
+/// Statistics follow updates and deletes.
+pub async fn totals_follow_updates_and_deletes(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let day = at("2026-09-09T09:09:09Z");
+    insert_all(
+        store,
+        &[
+            record(ids.id(1), user, day, amount("5"), Credit),
+            record(ids.id(2), user, day, amount("7"), Credit),
+        ],
+    )
+    .await;
+    let patch = RecordPatch {
+        full_name: None,
+        amount: Some(amount("1.25")),
+        kind: Some(Debit),
+        updated_at: day,
+    };
+    store.update(ids.id(1), patch).await.expect("update");
+    store.delete(ids.id(2)).await.expect("delete");
+    let t = store.totals(user, DateRange::ALL).await.expect("totals");
+    assert_eq!(
+        (t.count, t.total_credit.cents(), t.total_debit.cents()),
+        (1, 0, 125)
+    );
+}
+
+/// The store answers a ping.
+pub async fn ping_succeeds(store: &dyn Store) {
+    store.ping().await.expect("ping");
+}
+
+/// Expands to one `#[tokio::test]` per store contract check. `$make` is an expression
+/// evaluating to a future of a fresh store: anything that derefs to an adapter implementing
+/// both ports (a `Box`, or a guard that also owns temporary resources).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@tests $make;
+            insert_then_get_round_trips_every_field,
+            get_unknown_is_none,
+            duplicate_insert_is_rejected,
+            update_changes_only_what_it_sets,
+            update_and_delete_of_unknown_are_none,
+            delete_returns_the_record_and_removes_it,
+            list_orders_and_pages,
+            list_of_an_unknown_user_is_empty,
+            totals_are_exact,
+            totals_respect_inclusive_ranges,
+            busiest_day_ties_to_the_earliest,
+            totals_of_an_empty_range_are_zero,
+            totals_follow_updates_and_deletes,
+            ping_succeeds,
+        );
+    };
+    (@tests $make:expr; $($check:ident,)*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let store = $make.await;
+                $crate::store::$check(&*store).await;
+            }
+        )*
+    };
+}
