@@ -23,8 +23,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "Tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
+  # Doc tests first: nextest's summary line should close the run.
+  cargo test --workspace --doc --locked --quiet
   cargo nextest run --workspace --locked --no-fail-fast
-  cargo test --workspace --doc --locked
 else
   cargo test --workspace --locked --no-fail-fast
 fi

@@ -8,7 +8,7 @@
 //! Each suite is a module of public async checks plus a macro that expands to one
 //! `#[tokio::test]` per check, so failures name the behaviour that broke:
 //!
-//! ```ignore
+//! ```text
 //! // crates/cache-memory/tests/contract.rs
 //! fido_testkit::cache_contract_tests!(async { Box::new(fido_cache_memory::InMemoryCache::default()) });
 //! ```

@@ -1,0 +1,198 @@
+//! The HTTP representations: response bodies built from domain values, and request body
+//! schemas for the OpenAPI document (bodies are parsed field by field in [`super::input`]
+//! so that every invalid field is reported at once).
+
+use fido_domain::{
+    Amount, FullName, MoneySum, Page, StatisticsSummary, Timestamp, Transaction, TransactionId,
+    TransactionType, UserId, UtcDay,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `credit` or `debit`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransactionTypeBody {
+    /// Money in.
+    Credit,
+    /// Money out.
+    Debit,
+}
+
+/// A transaction, with the customer's name decrypted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionBody {
+    /// The transaction's id (24 hex characters).
+    #[schema(value_type = String, pattern = "^[0-9a-f]{24}$", example = "6650f0c2e4b0a1b2c3d4e5f6")]
+    pub id: TransactionId,
+    /// The owning user's id (24 hex characters).
+    #[schema(value_type = String, pattern = "^[0-9a-f]{24}$", example = "65e25a6bfb249dcbfbf00b93")]
+    pub user_id: UserId,
+    /// The customer's name.
+    #[schema(value_type = String, min_length = 1, max_length = 200, example = "Ada Lovelace")]
+    pub full_name: FullName,
+    /// The amount: exact, at most 2 decimals, 0 to 1e12.
+    #[schema(value_type = f64, minimum = 0, maximum = 1000000000000.0, example = 10.5)]
+    pub transaction_amount: Amount,
+    /// Credit or debit.
+    #[schema(value_type = TransactionTypeBody)]
+    pub transaction_type: TransactionType,
+    /// When it happened (RFC 3339, UTC, milliseconds).
+    #[schema(value_type = String, format = DateTime, example = "2026-11-26T10:15:30.123Z")]
+    pub transaction_date: Timestamp,
+    /// When it was recorded.
+    #[schema(value_type = String, format = DateTime, example = "2026-11-26T10:15:30.123Z")]
+    pub created_at: Timestamp,
+    /// When it was last changed.
+    #[schema(value_type = String, format = DateTime, example = "2026-11-26T10:15:30.123Z")]
+    pub updated_at: Timestamp,
+}
+
+impl From<Transaction> for TransactionBody {
+    fn from(t: Transaction) -> Self {
+        Self {
+            id: t.id,
+            user_id: t.user_id,
+            full_name: t.full_name,
+            transaction_amount: t.transaction_amount,
+            transaction_type: t.transaction_type,
+            transaction_date: t.transaction_date,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// One page of a user's transactions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionPageBody {
+    /// How many transactions the user has in all.
+    #[schema(example = 42)]
+    pub total: u64,
+    /// This page's number (from 1).
+    #[schema(example = 1)]
+    pub page: u32,
+    /// The page size asked for.
+    #[schema(example = 10)]
+    pub limit: u32,
+    /// The transactions on this page.
+    pub data: Vec<TransactionBody>,
+}
+
+impl From<Page<Transaction>> for TransactionPageBody {
+    fn from(p: Page<Transaction>) -> Self {
+        Self {
+            total: p.total,
+            page: p.page,
+            limit: p.limit,
+            data: p.data.into_iter().map(TransactionBody::from).collect(),
+        }
+    }
+}
+
+/// A user's statistics over a date range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatisticsBody {
+    /// The UTC day with the most transactions; ties go to the earliest.
+    #[schema(value_type = String, format = Date, example = "2026-11-25")]
+    pub highest_transaction_day: UtcDay,
+    /// `total_transaction / transaction_count`, rounded half-to-even to 2 decimals.
+    #[schema(value_type = f64, example = 22.5)]
+    pub average_transaction: MoneySum,
+    /// Sum of every amount, credits plus debits.
+    #[schema(value_type = f64, example = 45.0)]
+    pub total_transaction: MoneySum,
+    /// How many transactions are in the range.
+    #[schema(example = 2)]
+    pub transaction_count: u64,
+    /// Sum of the credits.
+    #[schema(value_type = f64, example = 45.0)]
+    pub total_credit: MoneySum,
+    /// Sum of the debits.
+    #[schema(value_type = f64, example = 0.0)]
+    pub total_debit: MoneySum,
+    /// `total_credit - total_debit` (may be negative).
+    #[schema(value_type = f64, example = 45.0)]
+    pub net: MoneySum,
+}
+
+impl From<StatisticsSummary> for StatisticsBody {
+    fn from(s: StatisticsSummary) -> Self {
+        Self {
+            highest_transaction_day: s.highest_transaction_day,
+            average_transaction: s.average_transaction,
+            total_transaction: s.total_transaction,
+            transaction_count: s.transaction_count,
+            total_credit: s.total_credit,
+            total_debit: s.total_debit,
+            net: s.net,
+        }
+    }
+}
+
+/// The body of a create. Unknown fields are rejected (422).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"user_id": "65e25a6bfb249dcbfbf00b93", "full_name": "Ada Lovelace", "transaction_amount": 10.5, "transaction_type": "credit", "transaction_date": "2026-11-26T10:15:30.123Z"}))]
+pub struct CreateTransactionRequest {
+    /// The owning user's id (24 hex characters).
+    #[schema(pattern = "^[0-9a-fA-F]{24}$", example = "65e25a6bfb249dcbfbf00b93")]
+    pub user_id: String,
+    /// The customer's name: trimmed, 1 to 200 characters, no control characters.
+    #[schema(min_length = 1, max_length = 200, example = "Ada Lovelace")]
+    pub full_name: String,
+    /// At least 0, at most 1e12, at most 2 decimal places. Stored exactly.
+    #[schema(minimum = 0, maximum = 1000000000000.0, example = 10.5)]
+    pub transaction_amount: f64,
+    /// `credit` or `debit`.
+    pub transaction_type: TransactionTypeBody,
+    /// RFC 3339; defaults to now; at most 5 minutes in the future.
+    #[schema(format = DateTime, example = "2026-11-26T10:15:30.123Z")]
+    pub transaction_date: Option<String>,
+}
+
+/// The body of an update: a non-empty subset of the mutable fields. `id`, `user_id` and
+/// the timestamps cannot be changed; they and unknown fields are rejected (422).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"transaction_amount": 12.75}))]
+pub struct UpdateTransactionRequest {
+    /// The customer's name: trimmed, 1 to 200 characters, no control characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub full_name: Option<String>,
+    /// At least 0, at most 1e12, at most 2 decimal places.
+    #[schema(minimum = 0, maximum = 1000000000000.0)]
+    pub transaction_amount: Option<f64>,
+    /// `credit` or `debit`.
+    pub transaction_type: Option<TransactionTypeBody>,
+}
+
+/// The liveness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveBody {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The readiness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyBody {
+    /// `ok`, `degraded` (the cache is down; still serving) or `unavailable` (the store
+    /// is down; 503).
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Each dependency: `ok` or `unavailable`.
+    pub checks: ReadyChecks,
+}
+
+/// Per-dependency readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyChecks {
+    /// The store.
+    #[schema(example = "ok")]
+    pub store: &'static str,
+    /// The cache.
+    #[schema(example = "ok")]
+    pub cache: &'static str,
+}

@@ -1,0 +1,45 @@
+//! The success envelope of the original service: `{"message": "Request successful", "data": …}`.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The message of every successful data response.
+pub const SUCCESS: &str = "Request successful";
+
+/// A successful response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// `Request successful`, or a more specific message.
+    #[schema(example = "Request successful")]
+    pub message: &'static str,
+    /// The payload.
+    pub data: T,
+}
+
+impl<T> Envelope<T> {
+    /// `{"message": "Request successful", "data": data}`.
+    pub fn ok(data: T) -> Self {
+        Self {
+            message: SUCCESS,
+            data,
+        }
+    }
+}
+
+/// A response with a message and `"data": null`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageOnly {
+    /// What happened.
+    #[schema(example = "Transaction deleted successfully")]
+    pub message: &'static str,
+    /// Always `null`.
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub data: (),
+}
+
+impl MessageOnly {
+    /// A message with null data.
+    pub fn new(message: &'static str) -> Self {
+        Self { message, data: () }
+    }
+}

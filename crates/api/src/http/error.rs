@@ -1,0 +1,160 @@
+//! The API's error responses: one type, one place that decides status codes and bodies.
+//!
+//! Bodies are `{"message": "...", "errors": [{"field", "message"}]}` (`errors` only for
+//! validation). Internal details go to the log, never to the caller.
+
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use fido_domain::{DomainError, FieldError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error body.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"message": "Validation failed", "errors": [{"field": "transaction_amount", "message": "must have at most 2 decimal places"}]}))]
+pub struct ErrorBody {
+    /// What went wrong, for a human.
+    pub message: String,
+    /// The rejected fields (validation failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldErrorBody>>,
+}
+
+/// One rejected field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    /// The field as the caller named it (`body` for the body as a whole).
+    #[schema(example = "transaction_amount")]
+    pub field: String,
+    /// Why it was rejected.
+    #[schema(example = "must have at most 2 decimal places")]
+    pub message: String,
+}
+
+/// Everything a request can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the body is not valid JSON.
+    MalformedJson,
+    /// 404 with a specific message.
+    NotFound(&'static str),
+    /// 405.
+    MethodNotAllowed,
+    /// 413: body over the limit.
+    PayloadTooLarge,
+    /// 415: not `application/json`.
+    UnsupportedMediaType,
+    /// 422: well-formed but invalid values.
+    Validation(Vec<FieldError>),
+    /// 503: the store cannot be reached.
+    Unavailable,
+    /// 500: anything else (details are logged where it happened).
+    Internal,
+}
+
+impl ApiError {
+    /// A 422 on one field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            Self::MalformedJson => "Malformed JSON in the request body",
+            Self::NotFound(m) => m,
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::PayloadTooLarge => "Request body is larger than 16 KiB",
+            Self::UnsupportedMediaType => "Content-Type must be application/json",
+            Self::Validation(_) => "Validation failed",
+            Self::Unavailable => "The store is unavailable; please retry later",
+            Self::Internal => "Internal server error",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let errors = match self {
+            Self::Validation(fields) => Some(
+                fields
+                    .iter()
+                    .map(|f| FieldErrorBody {
+                        field: f.field.clone(),
+                        message: f.message.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unavailable) {
+            response.insert_header(("Retry-After", "1"));
+        }
+        response.json(ErrorBody {
+            message: self.message().to_owned(),
+            errors,
+        })
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound(message) => Self::NotFound(message),
+            DomainError::Validation(fields) => Self::Validation(fields),
+            DomainError::StoreUnavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                Self::Unavailable
+            }
+            DomainError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// Maps the JSON extractor's failures onto the contract's status codes.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::field("body", "must be a JSON object")
+        }
+        _ => ApiError::MalformedJson,
+    };
+    api.into()
+}
+
+/// Maps the query extractor's failures (a query string that is not URL-encoded pairs).
+pub fn query_error(_err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::field("query", "must be URL-encoded name=value pairs").into()
+}
+
+/// Maps the path extractor's failures.
+pub fn path_error(_err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::field("path", "is not valid").into()
+}

@@ -1,0 +1,38 @@
+//! `/api/v1/analytics/transactions/{user_id}`: per-user statistics.
+
+use actix_web::{web, HttpResponse};
+use fido_domain::TransactionService;
+
+use crate::http::dto::StatisticsBody;
+use crate::http::envelope::Envelope;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::{self, Query};
+
+/// A user's statistics over an inclusive date range, computed in the database. May be
+/// served from the cache; always reflects every write that has returned.
+#[utoipa::path(get, path = "/api/v1/analytics/transactions/{user_id}", tag = "analytics",
+    params(
+        ("user_id" = String, Path, description = "User id (24 hex characters)"),
+        ("start_date" = Option<String>, Query,
+            description = "Inclusive start: RFC 3339, or YYYY-MM-DD meaning 00:00:00.000Z of that day",
+            example = "2026-11-01"),
+        ("end_date" = Option<String>, Query,
+            description = "Inclusive end: RFC 3339, or YYYY-MM-DD meaning 23:59:59.999Z of that day",
+            example = "2026-11-30")),
+    responses(
+        (status = 200, description = "The statistics", body = Envelope<StatisticsBody>),
+        (status = 404, description = "No transactions in the range", body = ErrorBody,
+            example = json!({"message": "User does not have any transactions or in the specified range"})),
+        (status = 422, description = "Bad user id or date, start after end, unknown parameter", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+pub async fn statistics(
+    service: web::Data<TransactionService>,
+    user_id: web::Path<String>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let user = input::path_user_id(&user_id)?;
+    let range = input::date_range(&query)?;
+    let summary = service.statistics(user, range).await?;
+    Ok(HttpResponse::Ok().json(Envelope::ok(StatisticsBody::from(summary))))
+}

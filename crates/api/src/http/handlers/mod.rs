@@ -1,0 +1,5 @@
+//! One module per area; each handler parses, calls one service method, maps the result.
+
+pub mod analytics;
+pub mod health;
+pub mod transactions;

@@ -1,0 +1,119 @@
+//! `/api/v1/transactions…`: create, read, update, delete, list by user.
+
+use actix_web::{web, HttpResponse};
+use fido_domain::TransactionService;
+use serde_json::Value;
+
+use crate::http::dto::{
+    CreateTransactionRequest, TransactionBody, TransactionPageBody, UpdateTransactionRequest,
+};
+use crate::http::envelope::{Envelope, MessageOnly};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::{self, Query};
+
+/// Records a transaction. The name is encrypted before it is stored; the response shows
+/// it decrypted.
+#[utoipa::path(post, path = "/api/v1/transactions", tag = "transactions",
+    request_body(content = CreateTransactionRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Envelope<TransactionBody>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Invalid or unknown fields, each named", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+pub async fn create(
+    service: web::Data<TransactionService>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let new = input::create(body.into_inner())?;
+    let created = service.create(new).await?;
+    Ok(HttpResponse::Created().json(Envelope::ok(TransactionBody::from(created))))
+}
+
+/// Reads one transaction.
+#[utoipa::path(get, path = "/api/v1/transactions/{id}", tag = "transactions",
+    params(("id" = String, Path, description = "Transaction id (24 hex characters)", example = "6650f0c2e4b0a1b2c3d4e5f6")),
+    responses(
+        (status = 200, description = "Found", body = Envelope<TransactionBody>),
+        (status = 404, description = "No such transaction", body = ErrorBody,
+            example = json!({"message": "Transaction not found"})),
+        (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+pub async fn get(
+    service: web::Data<TransactionService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = input::transaction_id(&id)?;
+    let found = service.get(id).await?;
+    Ok(HttpResponse::Ok().json(Envelope::ok(TransactionBody::from(found))))
+}
+
+/// Changes a non-empty subset of `full_name`, `transaction_amount`, `transaction_type`.
+#[utoipa::path(patch, path = "/api/v1/transactions/{id}", tag = "transactions",
+    params(("id" = String, Path, description = "Transaction id (24 hex characters)")),
+    request_body(content = UpdateTransactionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated; `updated_at` moved", body = Envelope<TransactionBody>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such transaction", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Empty body, immutable, unknown or invalid fields", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+pub async fn update(
+    service: web::Data<TransactionService>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = input::transaction_id(&id)?;
+    let patch = input::patch(body.into_inner())?;
+    let updated = service.update(id, patch).await?;
+    Ok(HttpResponse::Ok().json(Envelope::ok(TransactionBody::from(updated))))
+}
+
+/// Deletes a transaction.
+#[utoipa::path(delete, path = "/api/v1/transactions/{id}", tag = "transactions",
+    params(("id" = String, Path, description = "Transaction id (24 hex characters)")),
+    responses(
+        (status = 200, description = "Deleted", body = MessageOnly,
+            example = json!({"message": "Transaction deleted successfully", "data": null})),
+        (status = 404, description = "No such transaction", body = ErrorBody),
+        (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+pub async fn delete(
+    service: web::Data<TransactionService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = input::transaction_id(&id)?;
+    service.delete(id).await?;
+    Ok(HttpResponse::Ok().json(MessageOnly::new("Transaction deleted successfully")))
+}
+
+/// Lists a user's transactions, newest first (`transaction_date`, then `id`, descending).
+/// May be served from the cache; always reflects every write that has returned.
+#[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}", tag = "transactions",
+    params(
+        ("user_id" = String, Path, description = "User id (24 hex characters)"),
+        ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)", minimum = 1),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 10)", minimum = 1, maximum = 100)),
+    responses(
+        (status = 200, description = "A page (empty with `total: 0` for a user without transactions)",
+            body = Envelope<TransactionPageBody>),
+        (status = 422, description = "Bad user id, or a page/limit out of range, repeated or unknown", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+pub async fn list_by_user(
+    service: web::Data<TransactionService>,
+    user_id: web::Path<String>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let user = input::path_user_id(&user_id)?;
+    let page = input::page(&query)?;
+    let result = service.list(user, page).await?;
+    Ok(HttpResponse::Ok().json(Envelope::ok(TransactionPageBody::from(result))))
+}

@@ -1,0 +1,56 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::OpenApi;
+
+use super::dto;
+use super::envelope;
+use super::error;
+use super::handlers::{analytics, health, transactions};
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Transactions API",
+        description = "Records users' credit and debit transactions, keeps their personal data \
+encrypted at rest, and reports per-user statistics.\n\n\
+Conventions: JSON in and out; every response carries `x-request-id` (your sane value is echoed). \
+Money is a JSON number with at most 2 decimals, stored and summed exactly. Times are RFC 3339 in UTC \
+with millisecond precision. Validation failures are 422 with every bad field named; unknown body \
+fields and unknown or repeated query parameters are rejected. Lists and statistics may come from a \
+cache but always reflect every write that has returned (read-your-writes).",
+        version = "1.0.0"
+    ),
+    paths(
+        health::root,
+        health::live,
+        health::ready,
+        transactions::create,
+        transactions::get,
+        transactions::update,
+        transactions::delete,
+        transactions::list_by_user,
+        analytics::statistics,
+    ),
+    components(schemas(
+        dto::TransactionBody,
+        dto::TransactionPageBody,
+        dto::StatisticsBody,
+        dto::CreateTransactionRequest,
+        dto::UpdateTransactionRequest,
+        dto::TransactionTypeBody,
+        dto::LiveBody,
+        dto::ReadyBody,
+        dto::ReadyChecks,
+        envelope::MessageOnly,
+        error::ErrorBody,
+        error::FieldErrorBody,
+    )),
+    tags(
+        (name = "transactions", description = "Create, read, change, delete and list transactions"),
+        (name = "analytics", description = "Per-user statistics"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;

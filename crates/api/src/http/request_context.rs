@@ -1,0 +1,79 @@
+//! Per-request context: the `x-request-id` header, a tracing span, and the access line.
+//!
+//! A caller's request id is echoed when it is sane (1 to 128 characters of letters, digits,
+//! `-`, `_`, `.`, `:`); otherwise a fresh one is generated. Every log line of the request
+//! carries it, and one access line per request records method, route pattern, status and
+//! latency — never the path's values or the body.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::Error;
+use tracing::Instrument;
+
+/// The header carrying the request id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn sane(value: &HeaderValue) -> Option<&str> {
+    let s = value.to_str().ok()?;
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then_some(s)
+}
+
+fn generate() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // Fall back to a time-based id; uniqueness is best-effort for a log correlator.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = nanos.to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The middleware function (see `actix_web::middleware::from_fn`).
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(sane)
+        .map_or_else(generate, str::to_owned);
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %method);
+    let started = Instant::now();
+
+    // Handler and extractor errors arrive here as responses already; an `Err` only comes
+    // from deeper middleware, and actix renders it. (The request cannot be kept aside to
+    // render it here: routing needs the only reference to it.)
+    let mut response = match next.call(req).instrument(span.clone()).await {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(e) => {
+            span.in_scope(|| tracing::error!(error = %e, "request failed before a response"));
+            return Err(e);
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let status = response.status().as_u16();
+    // Microsecond resolution is plenty, and keeps the number short in the logs.
+    let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
+    span.in_scope(|| {
+        tracing::info!(target: "fido_api::access", %route, status, latency_ms, "request completed");
+    });
+    Ok(response)
+}

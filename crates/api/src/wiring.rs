@@ -1,0 +1,82 @@
+//! Builds the adapters that the settings select and hands them to the domain service.
+//! This is the only place that knows which adapter implements which port.
+
+use std::sync::Arc;
+
+use fido_cache_memory::InMemoryCache;
+use fido_domain::{Cache, Ports, ServiceConfig, SystemClock, TransactionService};
+use fido_store_sqlite::{SqliteConfig, SqliteStore};
+
+use crate::keys;
+use crate::settings::{Settings, SettingsError, StoreKind};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is wrong or missing.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(String),
+    /// The listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// host:port
+        address: String,
+        /// why
+        source: std::io::Error,
+    },
+}
+
+/// Opens the store and cache, loads the keys, and returns the service.
+pub async fn build_service(settings: &Settings) -> Result<TransactionService, StartupError> {
+    let cipher = Arc::new(keys::cipher(settings)?);
+    let (store, statistics): (
+        Arc<dyn fido_domain::TransactionStore>,
+        Arc<dyn fido_domain::StatisticsQuery>,
+    ) = match settings.store_kind()? {
+        StoreKind::Sqlite(path) => {
+            let config = SqliteConfig {
+                path,
+                readers: settings.store.sqlite_readers,
+                durability: settings.sqlite_durability()?,
+            };
+            let store = Arc::new(
+                SqliteStore::open(config)
+                    .await
+                    .map_err(|e| StartupError::Store(e.to_string()))?,
+            );
+            tracing::info!(path = %store.path().display(), "using the embedded store");
+            (store.clone(), store)
+        }
+        StoreKind::MongoDb => {
+            return Err(StartupError::Settings(SettingsError(
+                "DB_URI selects MongoDB, which this build does not support yet".into(),
+            )))
+        }
+    };
+    let cache: Arc<dyn Cache> = match &settings.cache.redis_url {
+        Some(_) => {
+            return Err(StartupError::Settings(SettingsError(
+                "REDIS_URL selects Redis, which this build does not support yet".into(),
+            )))
+        }
+        None => {
+            tracing::info!("using the in-process cache");
+            Arc::new(InMemoryCache::new(settings.cache.memory_max_bytes))
+        }
+    };
+    let ports = Ports {
+        store,
+        statistics,
+        cache,
+        cipher,
+        clock: Arc::new(SystemClock),
+    };
+    let config = ServiceConfig {
+        cache: settings.cache_policy(),
+        ..ServiceConfig::default()
+    };
+    Ok(TransactionService::new(ports, config))
+}

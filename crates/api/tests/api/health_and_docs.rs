@@ -1,0 +1,120 @@
+use awc::http::StatusCode;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn root_says_the_backend_is_running() {
+    let app = spawn_app().await;
+    let r = app.get("/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body,
+        serde_json::json!({"message": "Backend is running", "data": null})
+    );
+}
+
+#[actix_web::test]
+async fn liveness_and_readiness() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/health/live").await.status, StatusCode::OK);
+    let r = app.get("/health/ready").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body,
+        serde_json::json!({"status": "ok", "checks": {"store": "ok", "cache": "ok"}})
+    );
+}
+
+#[actix_web::test]
+async fn every_response_carries_a_request_id_and_sane_ones_are_echoed() {
+    let app = spawn_app().await;
+    let generated = app.get("/").await;
+    let id = generated.headers.get("x-request-id").expect("generated id");
+    assert_eq!(id.len(), 32);
+
+    let echoed = app
+        .client
+        .get(app.url("/nope"))
+        .insert_header(("x-request-id", "abc-123.DEF_4:5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        echoed.headers().get("x-request-id").unwrap(),
+        "abc-123.DEF_4:5"
+    );
+
+    let insane = app
+        .client
+        .get(app.url("/"))
+        .insert_header(("x-request-id", "has spaces and <html>"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        insane.headers().get("x-request-id").unwrap(),
+        "has spaces and <html>"
+    );
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served_from_the_binary_and_docs_redirects() {
+    let app = spawn_app().await;
+    let redirect = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(redirect.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(redirect.headers().get("location").unwrap(), "/docs/");
+    let mut ui = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+    let html = String::from_utf8(ui.body().await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("swagger-ui"), "not the Swagger UI page");
+    let js = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.status(),
+        StatusCode::OK,
+        "assets are vendored into the binary"
+    );
+}
+
+#[actix_web::test]
+async fn the_openapi_document_describes_every_route_and_its_errors() {
+    let app = spawn_app().await;
+    let r = app.get("/openapi.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = &r.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let expected = [
+        ("/", "get"),
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
+        ("/api/v1/transactions", "post"),
+        ("/api/v1/transactions/{id}", "get"),
+        ("/api/v1/transactions/{id}", "patch"),
+        ("/api/v1/transactions/{id}", "delete"),
+        ("/api/v1/transactions/user/{user_id}", "get"),
+        ("/api/v1/analytics/transactions/{user_id}", "get"),
+    ];
+    for (path, method) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is missing");
+        if path.starts_with("/api/") {
+            for status in ["422", "503", "500"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+    }
+    let create = &doc["components"]["schemas"]["CreateTransactionRequest"];
+    assert_eq!(
+        create["additionalProperties"], false,
+        "unknown fields are documented as rejected"
+    );
+    assert!(doc["components"]["schemas"]["Envelope_TransactionBody"].is_object());
+}

@@ -1,0 +1,257 @@
+//! Spawns the real app on 127.0.0.1:0 with its own temporary data folder, and talks HTTP
+//! to it. Logs of every app in this process are captured (see [`captured_logs`]).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::dev::ServerHandle;
+use awc::http::StatusCode;
+use fido_api::{Application, Settings};
+use serde_json::{json, Value};
+
+pub const USER: &str = "65e25a6bfb249dcbfbf00b93";
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture() -> &'static Capture {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        // Everything our code logs, at the most verbose level, so a leak cannot hide.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace,actix_server=info,actix_http=debug,mio=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        capture
+    })
+}
+
+/// Every log line written so far in this test process.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&capture().0.lock().expect("log buffer")).into_owned()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: awc::Client,
+    pub data_dir: PathBuf,
+    handle: ServerHandle,
+    _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert(
+        "DB_URI".into(),
+        format!("sqlite://{}/fido.db", data_dir.display()),
+    );
+    vars.insert("PORT".into(), "0".into());
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let mut settings =
+        Settings::load_from(Path::new("/nonexistent"), |k| vars.get(k).cloned(), false)
+            .expect("test settings");
+    settings.security.data_dir = data_dir.to_owned();
+    settings.server.workers = Some(2);
+    settings.server.shutdown_timeout_secs = 5;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let mut app = spawn_app_in(dir.path()).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// An app on an existing data folder (to test persistence across restarts).
+pub async fn spawn_app_in(data_dir: &Path) -> TestApp {
+    spawn_with(settings_for(data_dir, &[])).await
+}
+
+pub async fn spawn_with(settings: Settings) -> TestApp {
+    capture();
+    let app = Application::build(&settings).await.expect("app builds");
+    start(app, &settings)
+}
+
+/// The real HTTP stack around a service wired to custom (e.g. mock) ports.
+pub async fn spawn_service(
+    settings: &Settings,
+    service: fido_domain::TransactionService,
+) -> TestApp {
+    capture();
+    let app = Application::with_service(settings, service).expect("app builds");
+    start(app, settings)
+}
+
+fn start(app: Application, settings: &Settings) -> TestApp {
+    let port = app.port();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: awc::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .disable_redirects()
+            .finish(),
+        data_dir: settings.security.data_dir.clone(),
+        handle,
+        _dir: None,
+    }
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// The names of the fields a 422 reports.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn read<S>(mut res: awc::ClientResponse<S>) -> Reply
+    where
+        S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+            + Unpin,
+    {
+        let bytes = res.body().limit(4 * 1024 * 1024).await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Self::read(self.client.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        Self::read(
+            self.client
+                .delete(self.url(path))
+                .send()
+                .await
+                .expect("DELETE"),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        Self::read(
+            self.client
+                .post(self.url(path))
+                .send_json(body)
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Reply {
+        Self::read(
+            self.client
+                .patch(self.url(path))
+                .send_json(body)
+                .await
+                .expect("PATCH"),
+        )
+        .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Vec<u8>>,
+    ) -> Reply {
+        let mut req = self.client.post(self.url(path));
+        if let Some(ct) = content_type {
+            req = req.insert_header(("content-type", ct));
+        }
+        Self::read(req.send_body(body.into()).await.expect("POST")).await
+    }
+
+    /// Creates a transaction; panics unless 201.
+    pub async fn create(&self, user: &str, amount: f64, kind: &str, date: Option<&str>) -> Value {
+        let mut body = json!({"user_id": user, "full_name": "Ada Lovelace",
+                              "transaction_amount": amount, "transaction_type": kind});
+        if let Some(d) = date {
+            body["transaction_date"] = json!(d);
+        }
+        let reply = self.post_json("/api/v1/transactions", &body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create failed: {}",
+            reply.body
+        );
+        reply.data().clone()
+    }
+
+    pub async fn stats(&self, user: &str, query: &str) -> Reply {
+        self.get(&format!("/api/v1/analytics/transactions/{user}{query}"))
+            .await
+    }
+
+    pub async fn list(&self, user: &str, query: &str) -> Reply {
+        self.get(&format!("/api/v1/transactions/user/{user}{query}"))
+            .await
+    }
+}
+
+/// A user id no other test uses.
+pub fn fresh_user() -> String {
+    fido_domain::ObjectId::generate(fido_domain::Timestamp::now()).to_hex()
+}

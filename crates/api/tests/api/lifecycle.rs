@@ -1,0 +1,148 @@
+//! Start-up, restart and shutdown, including the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use awc::http::StatusCode;
+
+use crate::helpers::{fresh_user, spawn_app_in};
+
+#[actix_web::test]
+async fn data_survives_a_restart_on_the_same_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = fresh_user();
+    let first = spawn_app_in(dir.path()).await;
+    let created = first.create(&user, 42.42, "debit", None).await;
+    first.stop().await;
+
+    let second = spawn_app_in(dir.path()).await;
+    let path = format!("/api/v1/transactions/{}", created["id"].as_str().unwrap());
+    let r = second.get(&path).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.data(),
+        &created,
+        "same record, name still decryptable with the saved dev key"
+    );
+    assert_eq!(second.stats(&user, "").await.data()["total_debit"], 42.42);
+}
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fido"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn production_without_a_fernet_key_refuses_to_start_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary()
+        .current_dir(dir.path())
+        .env("APP_ENV", "production")
+        .env("PORT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("FERNET_KEY is required in production"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    assert!(!dir.path().join("data/fernet.key").exists());
+}
+
+#[test]
+fn an_invalid_setting_exits_non_zero_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value, named) in [
+        ("PORT", "eighty", "port"),
+        ("APP_ENV", "staging", "APP_ENV"),
+        ("DB_URI", "postgres://u:hunter2@x/db", "DB_URI"),
+        ("FIDO__CACHE__LIST_TTL_SECS", "soon", "list_ttl_secs"),
+    ] {
+        let out = binary()
+            .current_dir(dir.path())
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(named), "{var}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "a secret was echoed: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn sigterm_stops_the_binary_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = binary()
+        .current_dir(dir.path())
+        .env("PORT", "0")
+        .env("FIDO__LOG__FORMAT", "text")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut port = None;
+    let mut seen = Vec::new();
+    while port.is_none() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                port = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok());
+            }
+            seen.push(line);
+        }
+    }
+    let port = port.unwrap_or_else(|| panic!("no listening line; saw {seen:?}"));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("serving");
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("SIGTERM received")),
+        "{rest:?}"
+    );
+    assert!(
+        dir.path().join("data/fido.db").exists(),
+        "the embedded default was used"
+    );
+}

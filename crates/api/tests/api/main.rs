@@ -1,0 +1,14 @@
+//! HTTP integration tests: the real app on 127.0.0.1:0, a temporary data folder per test.
+//! All modules compile into one binary.
+
+mod helpers;
+
+mod caching;
+mod errors;
+mod failures;
+mod health_and_docs;
+mod lifecycle;
+mod listing;
+mod privacy;
+mod statistics;
+mod transactions;

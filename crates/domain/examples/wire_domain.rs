@@ -1,0 +1,212 @@
+//! How another Rust service uses the domain crate: implement (or reuse) the ports, wire
+//! them into a `TransactionService`, and call it. Run with
+//! `cargo run -p fido-domain --example wire_domain`.
+//!
+//! The adapters below are deliberately tiny: an in-memory store and a cache that never
+//! caches. The "cipher" only reverses text to keep this example dependency-free — it is
+//! NOT encryption; real code plugs in `fido_cipher_fernet::FernetCipher`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fido_domain::{
+    Amount, Cache, CacheError, CacheKey, CacheLookup, CacheSlot, CipherError, DateRange,
+    FieldCipher, FullName, MoneySum, NewTransaction, Page, PageRequest, Ports, RecordPatch,
+    ServiceConfig, StatisticsQuery, StoreError, SystemClock, TransactionId, TransactionRecord,
+    TransactionService, TransactionStore, TransactionTotals, TransactionType, UserId,
+};
+
+#[derive(Default)]
+struct MemoryStore(Mutex<HashMap<TransactionId, TransactionRecord>>);
+
+impl MemoryStore {
+    fn records(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<TransactionId, TransactionRecord>>, StoreError>
+    {
+        self.0
+            .lock()
+            .map_err(|_| StoreError::Internal("poisoned".into()))
+    }
+}
+
+#[async_trait]
+impl TransactionStore for MemoryStore {
+    async fn insert(&self, r: TransactionRecord) -> Result<(), StoreError> {
+        let mut records = self.records()?;
+        if records.contains_key(&r.id) {
+            return Err(StoreError::Duplicate);
+        }
+        records.insert(r.id, r);
+        Ok(())
+    }
+    async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        Ok(self.records()?.get(&id).cloned())
+    }
+    async fn update(
+        &self,
+        id: TransactionId,
+        p: RecordPatch,
+    ) -> Result<Option<TransactionRecord>, StoreError> {
+        let mut records = self.records()?;
+        let Some(r) = records.get_mut(&id) else {
+            return Ok(None);
+        };
+        if let Some(name) = p.full_name {
+            r.full_name = name;
+        }
+        r.amount = p.amount.unwrap_or(r.amount);
+        r.kind = p.kind.unwrap_or(r.kind);
+        r.updated_at = p.updated_at;
+        Ok(Some(r.clone()))
+    }
+    async fn delete(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        Ok(self.records()?.remove(&id))
+    }
+    async fn list_by_user(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRecord>, StoreError> {
+        let mut mine: Vec<_> = self
+            .records()?
+            .values()
+            .filter(|r| r.user_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|r| std::cmp::Reverse((r.transaction_date, r.id)));
+        let total = mine.len() as u64;
+        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let data = mine
+            .into_iter()
+            .skip(skip)
+            .take(page.limit() as usize)
+            .collect();
+        Ok(Page {
+            total,
+            page: page.page(),
+            limit: page.limit(),
+            data,
+        })
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StatisticsQuery for MemoryStore {
+    async fn totals(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<TransactionTotals, StoreError> {
+        let records = self.records()?;
+        let mut t = TransactionTotals::default();
+        let mut per_day = HashMap::new();
+        for r in records
+            .values()
+            .filter(|r| r.user_id == user && range.contains(r.transaction_date))
+        {
+            t.count += 1;
+            let sum = match r.kind {
+                TransactionType::Credit => &mut t.total_credit,
+                TransactionType::Debit => &mut t.total_debit,
+            };
+            *sum = sum.plus(MoneySum::from(r.amount));
+            *per_day.entry(r.transaction_date.day()).or_insert(0u64) += 1;
+        }
+        t.busiest_day = per_day
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(d, _)| d);
+        Ok(t)
+    }
+}
+
+/// A cache that never holds anything: always a miss.
+struct NoCache;
+
+#[async_trait]
+impl Cache for NoCache {
+    async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
+        Ok(CacheLookup::Miss(CacheSlot::new(key.render())))
+    }
+    async fn put(&self, _: &CacheSlot, _: String, _: Duration) -> Result<(), CacheError> {
+        Ok(())
+    }
+    async fn invalidate_user(&self, _: UserId) -> Result<(), CacheError> {
+        Ok(())
+    }
+    async fn ping(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
+}
+
+/// NOT encryption: reverses the text, to keep the example free of crypto dependencies.
+struct ReversingCipher;
+
+#[async_trait]
+impl FieldCipher for ReversingCipher {
+    async fn encrypt(&self, plaintext: &str) -> Result<String, CipherError> {
+        Ok(plaintext.chars().rev().collect())
+    }
+    async fn decrypt(&self, token: &str) -> Result<String, CipherError> {
+        Ok(token.chars().rev().collect())
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let store = Arc::new(MemoryStore::default());
+    let service = TransactionService::new(
+        Ports {
+            store: store.clone(),
+            statistics: store,
+            cache: Arc::new(NoCache),
+            cipher: Arc::new(ReversingCipher),
+            clock: Arc::new(SystemClock),
+        },
+        ServiceConfig::default(),
+    );
+
+    // Parse at the edge: invalid values cannot even be constructed.
+    let user = UserId::parse("65e25a6bfb249dcbfbf00b93")?;
+    for (amount, kind) in [
+        ("0.10", TransactionType::Credit),
+        ("0.20", TransactionType::Credit),
+        ("0.05", TransactionType::Debit),
+    ] {
+        service
+            .create(NewTransaction {
+                user_id: user,
+                full_name: FullName::parse("Ada Lovelace")?,
+                amount: amount.parse::<Amount>()?,
+                kind,
+                transaction_date: None,
+            })
+            .await?;
+    }
+    let page = service.list(user, PageRequest::default()).await?;
+    println!(
+        "{} transactions; newest: {}",
+        page.total, page.data[0].transaction_amount
+    );
+    let stats = service.statistics(user, DateRange::ALL).await?;
+    println!(
+        "total {} (credit {} - debit {} = net {}), average {}",
+        stats.total_transaction,
+        stats.total_credit,
+        stats.total_debit,
+        stats.net,
+        stats.average_transaction
+    );
+    assert_eq!(
+        stats.total_credit.cents(),
+        30,
+        "0.10 + 0.20 is exactly 0.30"
+    );
+    Ok(())
+}
