@@ -4,10 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
+source scripts/lib/services.sh
+trap stop_started_services EXIT
 
-step "Python venv for the Fernet interop tests"
+step "Python venv (Fernet interop, MongoDB-compatible test server)"
 ensure_venv
 export FIDO_PYTHON="$PWD/.venv/bin/python"
+export FIDO_SECANTUSD="$PWD/.venv/bin/secantusd-py"
 
 step "Format"
 cargo fmt --all -- --check
@@ -21,12 +24,18 @@ bash scripts/check-domain-deps.sh
 step "Docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+step "Services"
+ensure_mongodb
+
 step "Tests"
+# Doc tests first: the test runner's summary line should close the run.
+cargo test --workspace --doc --locked --quiet
 if command -v cargo-nextest >/dev/null 2>&1; then
-  # Doc tests first: nextest's summary line should close the run.
-  cargo test --workspace --doc --locked --quiet
-  cargo nextest run --workspace --locked --no-fail-fast
+  runner=(cargo nextest run --locked --no-fail-fast)
 else
-  cargo test --workspace --locked --no-fail-fast
+  runner=(cargo test --locked --no-fail-fast)
 fi
+"${runner[@]}" --workspace
+step "HTTP tests again, on MongoDB"
+FIDO_TEST_STORE=mongodb "${runner[@]}" -p fido-api --test api
 step "All checks passed"

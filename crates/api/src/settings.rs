@@ -96,6 +96,17 @@ pub struct StoreSettings {
     pub sqlite_readers: usize,
     /// `full` (default) or `normal`: how the embedded store syncs commits to disk.
     pub sqlite_synchronous: String,
+    /// MongoDB: the database to use instead of the one `DB_URI` names (default: the URI's,
+    /// else `fido`).
+    pub database: Option<String>,
+    /// MongoDB: how long to look for a server before answering 503.
+    pub mongodb_server_selection_timeout_ms: u64,
+    /// MongoDB: how long opening a connection may take.
+    pub mongodb_connect_timeout_ms: u64,
+    /// MongoDB: the longest any single store call may take.
+    pub mongodb_operation_timeout_ms: u64,
+    /// MongoDB: connection pool size per server.
+    pub mongodb_max_pool_size: u32,
 }
 
 /// The read-through cache.
@@ -170,6 +181,10 @@ impl Settings {
             .and_then(|b| b.set_default("store.uri", "sqlite://./data/fido.db"))
             .and_then(|b| b.set_default("store.sqlite_readers", 4))
             .and_then(|b| b.set_default("store.sqlite_synchronous", "full"))
+            .and_then(|b| b.set_default("store.mongodb_server_selection_timeout_ms", 3000))
+            .and_then(|b| b.set_default("store.mongodb_connect_timeout_ms", 3000))
+            .and_then(|b| b.set_default("store.mongodb_operation_timeout_ms", 5000))
+            .and_then(|b| b.set_default("store.mongodb_max_pool_size", 20))
             .and_then(|b| b.set_default("cache.list_ttl_secs", 300))
             .and_then(|b| b.set_default("cache.statistics_ttl_secs", 600))
             .and_then(|b| b.set_default("cache.memory_max_bytes", 64 * 1024 * 1024))
@@ -215,6 +230,21 @@ impl Settings {
         if self.store.sqlite_readers == 0 || self.store.sqlite_readers > 64 {
             return Err(SettingsError(
                 "store.sqlite_readers must be between 1 and 64".into(),
+            ));
+        }
+        let mongo_timeouts = [
+            self.store.mongodb_server_selection_timeout_ms,
+            self.store.mongodb_connect_timeout_ms,
+            self.store.mongodb_operation_timeout_ms,
+        ];
+        if mongo_timeouts.iter().any(|t| *t == 0 || *t > 600_000) {
+            return Err(SettingsError(
+                "store.mongodb_*_timeout_ms must be between 1 and 600000".into(),
+            ));
+        }
+        if self.store.mongodb_max_pool_size == 0 {
+            return Err(SettingsError(
+                "store.mongodb_max_pool_size must be at least 1".into(),
             ));
         }
         if self.server.workers == Some(0) {
@@ -266,6 +296,19 @@ impl Settings {
             other => Err(SettingsError(format!(
                 "store.sqlite_synchronous must be full or normal, not {other:?}"
             ))),
+        }
+    }
+
+    /// The MongoDB adapter's settings.
+    pub fn mongo_config(&self) -> fido_store_mongodb::MongoConfig {
+        let ms = Duration::from_millis;
+        fido_store_mongodb::MongoConfig {
+            uri: self.store.uri.expose().trim().to_owned(),
+            server_selection_timeout: ms(self.store.mongodb_server_selection_timeout_ms),
+            connect_timeout: ms(self.store.mongodb_connect_timeout_ms),
+            operation_timeout: ms(self.store.mongodb_operation_timeout_ms),
+            max_pool_size: self.store.mongodb_max_pool_size,
+            database: self.store.database.clone(),
         }
     }
 

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use fido_cache_memory::InMemoryCache;
-use fido_domain::{Cache, Ports, ServiceConfig, SystemClock, TransactionService};
+use fido_domain::{
+    Cache, Ports, ServiceConfig, StatisticsQuery, SystemClock, TransactionService, TransactionStore,
+};
+use fido_store_mongodb::MongoStore;
 use fido_store_sqlite::{SqliteConfig, SqliteStore};
 
 use crate::keys;
@@ -29,13 +32,13 @@ pub enum StartupError {
     },
 }
 
-/// Opens the store and cache, loads the keys, and returns the service.
-pub async fn build_service(settings: &Settings) -> Result<TransactionService, StartupError> {
-    let cipher = Arc::new(keys::cipher(settings)?);
-    let (store, statistics): (
-        Arc<dyn fido_domain::TransactionStore>,
-        Arc<dyn fido_domain::StatisticsQuery>,
-    ) = match settings.store_kind()? {
+/// The store the settings select, as both ports (one adapter, one connection pool).
+pub type StorePorts = (Arc<dyn TransactionStore>, Arc<dyn StatisticsQuery>);
+
+/// Opens the store `DB_URI` selects: the embedded SQLite file, or MongoDB (one client for
+/// the whole process; the index is created now, or in the background once it is reachable).
+pub async fn open_store(settings: &Settings) -> Result<StorePorts, StartupError> {
+    match settings.store_kind()? {
         StoreKind::Sqlite(path) => {
             let config = SqliteConfig {
                 path,
@@ -48,14 +51,25 @@ pub async fn build_service(settings: &Settings) -> Result<TransactionService, St
                     .map_err(|e| StartupError::Store(e.to_string()))?,
             );
             tracing::info!(path = %store.path().display(), "using the embedded store");
-            (store.clone(), store)
+            Ok((store.clone(), store))
         }
         StoreKind::MongoDb => {
-            return Err(StartupError::Settings(SettingsError(
-                "DB_URI selects MongoDB, which this build does not support yet".into(),
-            )))
+            let store = Arc::new(
+                MongoStore::connect(settings.mongo_config())
+                    .await
+                    .map_err(|e| StartupError::Store(e.to_string()))?,
+            );
+            tracing::info!(database = %store.database(), "using MongoDB");
+            store.ensure_indexes_eventually().await;
+            Ok((store.clone(), store))
         }
-    };
+    }
+}
+
+/// Opens the store and cache, loads the keys, and returns the service.
+pub async fn build_service(settings: &Settings) -> Result<TransactionService, StartupError> {
+    let cipher = Arc::new(keys::cipher(settings)?);
+    let (store, statistics) = open_store(settings).await?;
     let cache: Arc<dyn Cache> = match &settings.cache.redis_url {
         Some(_) => {
             return Err(StartupError::Settings(SettingsError(

@@ -1,5 +1,5 @@
 //! The in-process cache passes the shared cache contract suite.
 
 fido_testkit::cache_contract_tests!(async {
-    Box::new(fido_cache_memory::InMemoryCache::default())
+    Some(Box::new(fido_cache_memory::InMemoryCache::default()))
 });

@@ -15,12 +15,12 @@ impl std::ops::Deref for TempStore {
     }
 }
 
-async fn fresh() -> TempStore {
+async fn fresh() -> Option<TempStore> {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(SqliteConfig::new(dir.path().join("fido.db")))
         .await
         .expect("open");
-    TempStore { store, _dir: dir }
+    Some(TempStore { store, _dir: dir })
 }
 
 fido_testkit::store_contract_tests!(fresh());

@@ -10,14 +10,33 @@
 //!
 //! ```text
 //! // crates/cache-memory/tests/contract.rs
-//! fido_testkit::cache_contract_tests!(async { Box::new(fido_cache_memory::InMemoryCache::default()) });
+//! fido_testkit::cache_contract_tests!(async { Some(Box::new(fido_cache_memory::InMemoryCache::default())) });
 //! ```
 //!
 //! The factory runs once per test and must return a fresh, isolated instance (a new
 //! temporary file, a unique key prefix or collection) behind anything that derefs to the
-//! adapter: a `Box`, or a guard that also owns the temporary resources. The caller needs `tokio` as a
+//! adapter: a `Box`, or a guard that also owns the temporary resources. Adapters that need a
+//! server return `None` when [`service_url`] finds none, which skips the test locally. The caller needs `tokio` as a
 //! dev-dependency.
 
 pub mod cache;
 pub mod fixtures;
 pub mod store;
+
+/// The URL of a service the tests need, from the environment variable `var`.
+///
+/// Locally a missing variable skips the test (returns `None` and says so on stderr); under
+/// `CI=true` it is a failure, so a CI run can never pass by silently skipping a suite.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {var} is not set: run the tests through `make test`, which starts the server"
+            );
+            eprintln!("skipping: {var} is not set (`make test` starts the server and sets it)");
+            None
+        }
+    }
+}

@@ -51,18 +51,31 @@ pub fn captured_logs() -> String {
 
 pub struct TestApp {
     pub base: String,
+    pub settings: Settings,
     pub client: awc::Client,
     pub data_dir: PathBuf,
     handle: ServerHandle,
     _dir: Option<Arc<tempfile::TempDir>>,
 }
 
+/// Which store the HTTP suite runs on: the embedded one, or MongoDB when
+/// `FIDO_TEST_STORE=mongodb` (then `MONGODB_URI` names the server; `make test` runs the
+/// suite both ways).
+pub fn on_mongodb() -> bool {
+    std::env::var("FIDO_TEST_STORE").as_deref() == Ok("mongodb")
+}
+
 pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::new();
-    vars.insert(
-        "DB_URI".into(),
-        format!("sqlite://{}/fido.db", data_dir.display()),
-    );
+    if on_mongodb() {
+        let uri = std::env::var("MONGODB_URI").expect("FIDO_TEST_STORE=mongodb needs MONGODB_URI");
+        vars.insert("DB_URI".into(), uri);
+    } else {
+        vars.insert(
+            "DB_URI".into(),
+            format!("sqlite://{}/fido.db", data_dir.display()),
+        );
+    }
     vars.insert("PORT".into(), "0".into());
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
@@ -71,6 +84,13 @@ pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
         Settings::load_from(Path::new("/nonexistent"), |k| vars.get(k).cloned(), false)
             .expect("test settings");
     settings.security.data_dir = data_dir.to_owned();
+    if on_mongodb() {
+        // One database per data folder: isolated per test, and the same after a restart.
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        data_dir.hash(&mut h);
+        settings.store.database = Some(format!("fido_http_{:016x}", h.finish()));
+    }
     settings.server.workers = Some(2);
     settings.server.shutdown_timeout_secs = 5;
     settings
@@ -110,6 +130,7 @@ fn start(app: Application, settings: &Settings) -> TestApp {
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
+        settings: settings.clone(),
         client: awc::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .disable_redirects()
@@ -254,4 +275,19 @@ impl TestApp {
 /// A user id no other test uses.
 pub fn fresh_user() -> String {
     fido_domain::ObjectId::generate(fido_domain::Timestamp::now()).to_hex()
+}
+
+impl TestApp {
+    /// The record as the configured store holds it (name still encrypted).
+    pub async fn stored(&self, id: &str) -> fido_domain::TransactionRecord {
+        let (store, _) = fido_api::wiring::open_store(&self.settings)
+            .await
+            .expect("store opens");
+        let id = fido_domain::TransactionId::parse(id).expect("id");
+        store
+            .get(id)
+            .await
+            .expect("store answers")
+            .expect("record exists")
+    }
 }

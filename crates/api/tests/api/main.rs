@@ -9,6 +9,7 @@ mod failures;
 mod health_and_docs;
 mod lifecycle;
 mod listing;
+mod outage;
 mod privacy;
 mod statistics;
 mod transactions;

@@ -1,0 +1,43 @@
+# Starting the services the tests need. Sourced by scripts/test.sh, not run.
+# Each function exports the URL the tests read, and leaves a server it started to be
+# stopped by stop_started_services (called from an EXIT trap).
+
+STARTED_PIDS=()
+
+stop_started_services() {
+  for pid in "${STARTED_PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # port seconds what
+  local port=$1 deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || die "$3 did not listen on 127.0.0.1:$port within $2 s"
+    sleep 0.2
+  done
+}
+
+# MongoDB: an existing MONGODB_URI (a real MongoDB) wins; otherwise the pinned
+# MongoDB-wire-compatible SecantusDB from the venv, in memory, on a free port.
+ensure_mongodb() {
+  if [ -n "${MONGODB_URI:-}" ]; then
+    echo "using MONGODB_URI from the environment"
+    return
+  fi
+  local port log
+  port=$(free_port)
+  log="target/test-services/secantusdb.log"
+  mkdir -p "$(dirname "$log")"
+  .venv/bin/secantusd-py --host 127.0.0.1 --port "$port" --storage-path :memory: >"$log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_for_port "$port" 60 "SecantusDB (log: $log)"
+  export MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true&retryWrites=false"
+  echo "SecantusDB listening on 127.0.0.1:$port (log: $log)"
+}
