@@ -4,8 +4,42 @@ use std::process::ExitCode;
 
 use fido_api::{server, telemetry, Application, Settings};
 
+const USAGE: &str = "\
+fido — the Transactions API
+
+USAGE:
+    fido              serve HTTP (configuration: config/*.toml, .env, environment)
+    fido --help       show this help
+    fido --version    show the version
+
+See README.md for the settings (DB_URI, REDIS_URL, FERNET_KEY, HOST, PORT, APP_ENV, FIDO__*).";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => serve(),
+        ["--help" | "-h" | "help"] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        ["--version" | "-V"] => {
+            println!("fido {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("fido: unknown arguments\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 #[actix_web::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {

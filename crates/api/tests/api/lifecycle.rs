@@ -146,3 +146,14 @@ fn sigterm_stops_the_binary_gracefully() {
         "the embedded default was used"
     );
 }
+
+#[test]
+fn help_version_and_unknown_arguments() {
+    let help = binary().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("USAGE"));
+    let version = binary().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("fido "));
+    let unknown = binary().arg("--frobnicate").output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}
