@@ -120,6 +120,12 @@ pub struct CacheSettings {
     pub statistics_ttl_secs: u64,
     /// Memory bound of the in-process cache.
     pub memory_max_bytes: u64,
+    /// Redis: connections in the pool (one pool per process).
+    pub redis_pool_size: usize,
+    /// Redis: the longest any cache call may take before it counts as a miss.
+    pub redis_timeout_ms: u64,
+    /// Redis: prefix of every key, so several services can share one Redis.
+    pub redis_key_prefix: String,
 }
 
 /// Keys and local state.
@@ -188,6 +194,9 @@ impl Settings {
             .and_then(|b| b.set_default("cache.list_ttl_secs", 300))
             .and_then(|b| b.set_default("cache.statistics_ttl_secs", 600))
             .and_then(|b| b.set_default("cache.memory_max_bytes", 64 * 1024 * 1024))
+            .and_then(|b| b.set_default("cache.redis_pool_size", 16))
+            .and_then(|b| b.set_default("cache.redis_timeout_ms", 50))
+            .and_then(|b| b.set_default("cache.redis_key_prefix", "fido"))
             .and_then(|b| b.set_default("security.data_dir", "./data"))
             .and_then(|b| b.set_default("log.filter", "info"))
             .and_then(|b| b.set_default("log.format", "auto"))
@@ -259,6 +268,27 @@ impl Settings {
         if self.cache.list_ttl_secs == 0 || self.cache.statistics_ttl_secs == 0 {
             return Err(SettingsError("cache TTLs must be at least 1 second".into()));
         }
+        if self.cache.redis_pool_size == 0 || self.cache.redis_pool_size > 1024 {
+            return Err(SettingsError(
+                "cache.redis_pool_size must be between 1 and 1024".into(),
+            ));
+        }
+        if self.cache.redis_timeout_ms == 0 || self.cache.redis_timeout_ms > 10_000 {
+            return Err(SettingsError(
+                "cache.redis_timeout_ms must be between 1 and 10000".into(),
+            ));
+        }
+        if self.cache.redis_key_prefix.is_empty()
+            || !self
+                .cache
+                .redis_key_prefix
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
+        {
+            return Err(SettingsError(
+                "cache.redis_key_prefix must be printable ASCII without spaces or braces".into(),
+            ));
+        }
         if let Some(url) = &self.cache.redis_url {
             let u = url.expose();
             if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
@@ -310,6 +340,17 @@ impl Settings {
             max_pool_size: self.store.mongodb_max_pool_size,
             database: self.store.database.clone(),
         }
+    }
+
+    /// The Redis adapter's settings, when `REDIS_URL` is set.
+    pub fn redis_config(&self) -> Option<fido_cache_redis::RedisConfig> {
+        self.cache.redis_url.as_ref().map(|url| {
+            let mut config = fido_cache_redis::RedisConfig::new(url.expose().trim());
+            config.pool_size = self.cache.redis_pool_size;
+            config.timeout = Duration::from_millis(self.cache.redis_timeout_ms);
+            config.key_prefix = self.cache.redis_key_prefix.clone();
+            config
+        })
     }
 
     /// Whether logs are JSON lines.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use fido_cache_memory::InMemoryCache;
+use fido_cache_redis::RedisCache;
 use fido_domain::{
     Cache, Ports, ServiceConfig, StatisticsQuery, SystemClock, TransactionService, TransactionStore,
 };
@@ -70,11 +71,12 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts, StartupError>
 pub async fn build_service(settings: &Settings) -> Result<TransactionService, StartupError> {
     let cipher = Arc::new(keys::cipher(settings)?);
     let (store, statistics) = open_store(settings).await?;
-    let cache: Arc<dyn Cache> = match &settings.cache.redis_url {
-        Some(_) => {
-            return Err(StartupError::Settings(SettingsError(
-                "REDIS_URL selects Redis, which this build does not support yet".into(),
-            )))
+    let cache: Arc<dyn Cache> = match settings.redis_config() {
+        Some(config) => {
+            let cache = RedisCache::new(config)
+                .map_err(|e| StartupError::Settings(SettingsError(e.to_string())))?;
+            tracing::info!(prefix = %settings.cache.redis_key_prefix, "using the Redis cache");
+            Arc::new(cache)
         }
         None => {
             tracing::info!("using the in-process cache");

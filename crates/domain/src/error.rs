@@ -63,7 +63,7 @@ impl fmt::Display for FieldError {
 ///
 /// Variants map one-to-one onto the API's failure classes: 404, 422, 503 and 500. The
 /// `Internal` text is for logs only; the HTTP layer shows callers a generic message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DomainError {
     /// The transaction (or, for statistics, any transaction in the range) does not exist.
     #[error("{0}")]

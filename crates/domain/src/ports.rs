@@ -111,7 +111,8 @@ pub trait StatisticsQuery: Send + Sync {
 /// A read-through cache of per-user reads, with O(1) per-user invalidation.
 ///
 /// Contract: after `invalidate_user(u)` returns `Ok`, no lookup of `u` hits a value put
-/// before it — for any page, limit or range. A slot from a lookup that happened before an
+/// before it — for any page, limit or range. An adapter that can fail logs its failures
+/// itself, rate-limited; the service treats every error as a miss. A slot from a lookup that happened before an
 /// invalidation may still be written, but such a value is never returned afterwards. Every
 /// call is bounded in time; a slow or broken cache returns [`CacheError::Unavailable`].
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

@@ -6,12 +6,15 @@
 //! - Every write invalidates the user's cache entries once the store has accepted it, so a
 //!   caller who got a 2xx reads its own write on every later list or statistics call.
 
+mod single_flight;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CacheLookup, CachePolicy, CacheSlot};
 use crate::error::DomainError;
 use crate::id::{TransactionId, UserId};
@@ -83,16 +86,36 @@ pub struct Readiness {
 }
 
 /// Creates, reads, changes, deletes, lists and summarises transactions.
+///
+/// Cheap to clone: clones share the ports and the in-flight reads.
 #[derive(Clone, Debug)]
 pub struct TransactionService {
     ports: Ports,
     config: ServiceConfig,
+    flights: Arc<Flights>,
+}
+
+/// Reads under way, per kind, for single flight.
+#[derive(Default)]
+struct Flights {
+    lists: Arc<SingleFlight<Page<Transaction>>>,
+    statistics: Arc<SingleFlight<Option<StatisticsSummary>>>,
+}
+
+impl std::fmt::Debug for Flights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Flights { .. }")
+    }
 }
 
 impl TransactionService {
     /// Wires the service to its adapters.
     pub fn new(ports: Ports, config: ServiceConfig) -> Self {
-        Self { ports, config }
+        Self {
+            ports,
+            config,
+            flights: Arc::default(),
+        }
     }
 
     /// Records a new transaction and returns it with its name in clear text.
@@ -187,6 +210,7 @@ impl TransactionService {
     }
 
     /// One page of the user's transactions, newest first (read through the cache).
+    /// Concurrent misses on the same cache slot make one store call.
     /// Errors: `StoreUnavailable`, `Internal`.
     pub async fn list(
         &self,
@@ -194,10 +218,25 @@ impl TransactionService {
         page: PageRequest,
     ) -> Result<Page<Transaction>, DomainError> {
         let key = CacheKey::list(user, page);
-        let slot = match self.cached::<Page<Transaction>>(&key).await {
-            Cached::Hit(value) => return Ok(value),
-            Cached::Miss(slot) => slot,
-        };
+        match self.cached::<Page<Transaction>>(&key).await {
+            Cached::Hit(value) => Ok(value),
+            Cached::Miss(Some(slot)) => {
+                let service = self.clone();
+                let flight_key = slot.as_str().to_owned();
+                let work = async move { service.list_from_store(user, page, Some(slot)).await };
+                self.flights.lists.run(&flight_key, work).await
+            }
+            // The cache failed: no slot to share a flight on; go straight to the store.
+            Cached::Miss(None) => self.list_from_store(user, page, None).await,
+        }
+    }
+
+    async fn list_from_store(
+        &self,
+        user: UserId,
+        page: PageRequest,
+        slot: Option<CacheSlot>,
+    ) -> Result<Page<Transaction>, DomainError> {
         let records = self
             .ports
             .store
@@ -218,7 +257,8 @@ impl TransactionService {
         Ok(result)
     }
 
-    /// The user's statistics over `range` (read through the cache).
+    /// The user's statistics over `range` (read through the cache). Concurrent misses on
+    /// the same cache slot make one store call.
     /// Errors: `NotFound` when no transaction lies in the range; `StoreUnavailable`.
     pub async fn statistics(
         &self,
@@ -227,12 +267,26 @@ impl TransactionService {
     ) -> Result<StatisticsSummary, DomainError> {
         let key = CacheKey::statistics(user, range);
         // `None` is cached too: an empty range is as expensive to find as a full one.
-        let slot = match self.cached::<Option<StatisticsSummary>>(&key).await {
-            Cached::Hit(value) => {
-                return value.ok_or(DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE))
+        let summary = match self.cached::<Option<StatisticsSummary>>(&key).await {
+            Cached::Hit(value) => value,
+            Cached::Miss(Some(slot)) => {
+                let service = self.clone();
+                let flight_key = slot.as_str().to_owned();
+                let work =
+                    async move { service.statistics_from_store(user, range, Some(slot)).await };
+                self.flights.statistics.run(&flight_key, work).await?
             }
-            Cached::Miss(slot) => slot,
+            Cached::Miss(None) => self.statistics_from_store(user, range, None).await?,
         };
+        summary.ok_or(DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE))
+    }
+
+    async fn statistics_from_store(
+        &self,
+        user: UserId,
+        range: DateRange,
+        slot: Option<CacheSlot>,
+    ) -> Result<Option<StatisticsSummary>, DomainError> {
         let totals = self
             .ports
             .statistics
@@ -242,7 +296,7 @@ impl TransactionService {
         let summary = StatisticsSummary::from_totals(totals);
         self.fill(slot, &summary, self.config.cache.statistics_ttl)
             .await;
-        summary.ok_or(DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE))
+        Ok(summary)
     }
 
     /// Asks the store and the cache whether they answer.
@@ -344,8 +398,10 @@ fn cipher_error(e: CipherError) -> DomainError {
     DomainError::Internal(e.to_string())
 }
 
+/// Cache adapters log their own failures, rate-limited (a broken cache would otherwise
+/// write a line per request); here they are only traced.
 fn cache_warning(operation: &'static str, e: &CacheError) {
-    tracing::warn!(operation, error = %e, "cache call failed; answering from the store");
+    tracing::debug!(operation, error = %e, "cache call failed; answering from the store");
 }
 
 fn duration_millis(d: Duration) -> i64 {

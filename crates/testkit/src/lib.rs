@@ -21,6 +21,7 @@
 
 pub mod cache;
 pub mod fixtures;
+pub mod servers;
 pub mod store;
 
 /// The URL of a service the tests need, from the environment variable `var`.

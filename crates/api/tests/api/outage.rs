@@ -2,85 +2,20 @@
 //! never a 500), readiness 503, then recovery without a restart. Runs its own MongoDB-
 //! compatible test server so it can stop it.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use awc::http::StatusCode;
+use fido_testkit::servers::{Kind, TestServer};
 use serde_json::json;
 
 use crate::helpers::{fresh_user, settings_for, spawn_with};
 
-/// The test server's launcher: `FIDO_SECANTUSD`, else the venv `make test` creates.
-fn launcher() -> Option<PathBuf> {
-    let path = std::env::var_os("FIDO_SECANTUSD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/secantusd-py")
-        });
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but no test server at {path:?}"
-    );
-    eprintln!("skipping: no MongoDB-compatible test server at {path:?} (run `make test`)");
-    None
-}
-
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(launcher: &PathBuf, port: u16) -> Self {
-        let child = Command::new(launcher)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--storage-path",
-                ":memory:",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("test server starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "test server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { child }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[actix_web::test]
 async fn the_store_down_is_503_and_the_service_recovers_by_itself() {
-    let Some(launcher) = launcher() else { return };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Server::start(&launcher, port);
+    let Some(mut server) = TestServer::start(Kind::MongoDb) else {
+        return;
+    };
+    let port = server.port();
 
     let dir = tempfile::tempdir().unwrap();
     let uri =
@@ -117,7 +52,7 @@ async fn the_store_down_is_503_and_the_service_recovers_by_itself() {
     );
     assert_eq!(app.get("/health/live").await.status, StatusCode::OK);
 
-    let _server = Server::start(&launcher, port);
+    server.restart();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = app.post_json("/api/v1/transactions", &body).await;

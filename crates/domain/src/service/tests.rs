@@ -655,3 +655,158 @@ async fn readiness_reports_each_dependency() {
     assert!(r.store.is_ok());
     assert!(r.cache.is_err());
 }
+
+// ---------- single flight ----------
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A store that counts reads and takes its time, so concurrent requests overlap.
+#[derive(Default)]
+struct SlowCountingStore {
+    lists: AtomicUsize,
+    totals: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl TransactionStore for SlowCountingStore {
+    async fn insert(&self, _: TransactionRecord) -> Result<(), StoreError> {
+        Err(StoreError::Internal("not used".into()))
+    }
+    async fn get(&self, _: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        Err(StoreError::Internal("not used".into()))
+    }
+    async fn update(
+        &self,
+        _: TransactionId,
+        _: RecordPatch,
+    ) -> Result<Option<TransactionRecord>, StoreError> {
+        Err(StoreError::Internal("not used".into()))
+    }
+    async fn delete(&self, _: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        Err(StoreError::Internal("not used".into()))
+    }
+    async fn list_by_user(
+        &self,
+        _: UserId,
+        _: PageRequest,
+    ) -> Result<Page<TransactionRecord>, StoreError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok(page_of_one())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl StatisticsQuery for SlowCountingStore {
+    async fn totals(
+        &self,
+        _: UserId,
+        _: DateRange,
+    ) -> Result<crate::TransactionTotals, StoreError> {
+        self.totals.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok(totals())
+    }
+}
+
+/// A cache that always misses; `slot` decides which slot each lookup hands out.
+fn missing_cache(slot: impl Fn() -> String + Send + Sync + 'static) -> MockCache {
+    let mut c = MockCache::new();
+    c.expect_lookup()
+        .returning(move |_| Ok(CacheLookup::Miss(CacheSlot::new(slot()))));
+    c.expect_put().returning(|_, _, _| Ok(()));
+    c
+}
+
+fn counting_service(store: Arc<SlowCountingStore>, cache: MockCache) -> TransactionService {
+    TransactionService::new(
+        Ports {
+            store: store.clone(),
+            statistics: store,
+            cache: Arc::new(cache),
+            cipher: Arc::new(cipher()),
+            clock: Arc::new(clock()),
+        },
+        ServiceConfig::default(),
+    )
+}
+
+#[tokio::test]
+async fn concurrent_misses_on_one_slot_make_one_store_call() {
+    let store = Arc::new(SlowCountingStore::default());
+    let svc = counting_service(store.clone(), missing_cache(|| "same-slot".into()));
+    let calls = (0..20).map(|_| svc.list(user(), PageRequest::default()));
+    let results = futures_util::future::join_all(calls).await;
+    assert_eq!(
+        store.lists.load(Ordering::SeqCst),
+        1,
+        "one store call for 20 requests"
+    );
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(|p| p.total == 1)));
+    assert_eq!(
+        svc.flights.lists.in_flight(),
+        0,
+        "the finished flight is forgotten"
+    );
+
+    let stats = (0..10).map(|_| svc.statistics(user(), DateRange::ALL));
+    let results = futures_util::future::join_all(stats).await;
+    assert_eq!(store.totals.load(Ordering::SeqCst), 1);
+    assert!(results.iter().all(Result::is_ok));
+}
+
+#[tokio::test]
+async fn different_generations_never_share_a_flight() {
+    let store = Arc::new(SlowCountingStore::default());
+    let n = Arc::new(AtomicUsize::new(0));
+    let counter = n.clone();
+    // Every lookup sees a new generation, as after a write.
+    let svc = counting_service(
+        store.clone(),
+        missing_cache(move || format!("gen-{}", counter.fetch_add(1, Ordering::SeqCst))),
+    );
+    let calls = (0..3).map(|_| svc.list(user(), PageRequest::default()));
+    futures_util::future::join_all(calls).await;
+    assert_eq!(store.lists.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn without_a_cache_every_request_reads_the_store() {
+    let store = Arc::new(SlowCountingStore::default());
+    let mut cache = MockCache::new();
+    cache
+        .expect_lookup()
+        .returning(|_| Err(CacheError::Unavailable("down".into())));
+    let svc = counting_service(store.clone(), cache);
+    let calls = (0..4).map(|_| svc.list(user(), PageRequest::default()));
+    assert!(futures_util::future::join_all(calls)
+        .await
+        .iter()
+        .all(Result::is_ok));
+    assert_eq!(store.lists.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn a_cancelled_flight_does_not_block_the_next_request() {
+    let store = Arc::new(SlowCountingStore::default());
+    let svc = counting_service(store.clone(), missing_cache(|| "same-slot".into()));
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(5),
+        svc.list(user(), PageRequest::default()),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the first request gave up");
+    let page = svc.list(user(), PageRequest::default()).await.unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(
+        store.lists.load(Ordering::SeqCst),
+        2,
+        "the abandoned read was not reused"
+    );
+    assert_eq!(svc.flights.lists.in_flight(), 0);
+}

@@ -1,0 +1,345 @@
+//! # fido-cache-redis — the shared cache of a multi-instance deployment
+//!
+//! Implements the domain's [`Cache`] port on Redis through one `deadpool-redis` pool per
+//! process. Selected by `REDIS_URL=redis://…`.
+//!
+//! **Keys.** `<prefix>:{u:<user>}:<generation>:<entry>` for values and
+//! `<prefix>:{u:<user>}:gen` for the user's generation. The `{…}` hash tag keeps a user's
+//! keys in one Redis Cluster slot. Values are the service's JSON, with the TTL it asks
+//! for.
+//!
+//! **O(1) invalidation.** A write sets the user's generation to a new, larger number; every
+//! older entry becomes unreachable at once and expires on its own. No `KEYS` or `SCAN`.
+//! Generations are taken from the Redis server's clock in microseconds and never move
+//! backwards, so even a generation key that was evicted or expired comes back larger than
+//! any generation used before: an old entry can never become reachable again.
+//!
+//! **One round trip per lookup.** A Lua script reads the generation (creating it if
+//! missing) and the entry together, and returns both; the miss hands back a slot bound to
+//! that generation (see the domain's `CacheSlot` on why that makes races harmless).
+//!
+//! **Degradation.** Every call is bounded by a short timeout (tens of milliseconds). A
+//! failure is logged (at most one warning per 10 s, with a count of the ones suppressed),
+//! returned as [`CacheError::Unavailable`] — which the service treats as a miss — and
+//! opens a one-second circuit during which calls fail fast instead of waiting for the
+//! timeout again. Afterwards the next call probes Redis; caching resumes by itself.
+//!
+//! **Read-your-writes through an outage.** If invalidating a user fails, the user is
+//! remembered as *dirty*: this instance bypasses the cache for that user, and retries the
+//! invalidation in the background (and on the user's next lookup) until it succeeds, so a
+//! value cached before the write can never be served after Redis returns.
+
+mod breaker;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_redis::redis::{self, Script};
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use fido_domain::{Cache, CacheError, CacheKey, CacheLookup, CacheSlot, UserId};
+
+use crate::breaker::{Breaker, LogLimiter};
+
+/// Reads the user's generation (creating it from the server clock if missing) and the
+/// entry under it. KEYS[1]: generation key. ARGV: entry prefix, entry suffix, generation
+/// TTL in seconds. Returns `{generation, value or false}`.
+const LOOKUP: &str = r"
+local gen = redis.call('GET', KEYS[1])
+if not gen then
+  local t = redis.call('TIME')
+  gen = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', KEYS[1], gen, 'EX', ARGV[3])
+end
+return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
+";
+
+/// Moves the user to a new generation: the server clock in microseconds, or one more than
+/// the current generation if the clock is not ahead of it. KEYS[1]: generation key.
+/// ARGV[1]: generation TTL in seconds.
+const INVALIDATE: &str = r"
+local t = redis.call('TIME')
+local next = tonumber(t[1] .. string.format('%06d', tonumber(t[2])))
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if next <= current then next = current + 1 end
+redis.call('SET', KEYS[1], string.format('%.0f', next), 'EX', ARGV[1])
+return 1
+";
+
+/// Settings of the Redis cache.
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// `redis://…` or `rediss://…`; may hold a password, so never logged.
+    pub url: String,
+    /// Connections in the pool (default 16).
+    pub pool_size: usize,
+    /// The longest any cache call may take, including getting a connection (default 50 ms).
+    pub timeout: Duration,
+    /// Prefix of every key (default `fido`), so several services can share one Redis.
+    pub key_prefix: String,
+    /// Lifetime of a user's generation key (default one day). Any value is safe: an
+    /// expired generation is recreated larger than before.
+    pub generation_ttl: Duration,
+}
+
+impl RedisConfig {
+    /// Defaults for a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            pool_size: 16,
+            timeout: Duration::from_millis(50),
+            key_prefix: "fido".to_owned(),
+            generation_ttl: Duration::from_secs(86_400),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &"[redacted]")
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the cache could not be set up (never quotes the URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupError(pub String);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// The Redis cache. Clones share the pool.
+#[derive(Clone)]
+pub struct RedisCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    timeout: Duration,
+    prefix: String,
+    generation_ttl_secs: u64,
+    lookup: Script,
+    invalidate: Script,
+    breaker: Breaker,
+    log: LogLimiter,
+    dirty: Mutex<HashSet<UserId>>,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCache {
+    /// Builds the pool. No connection is made yet, so this succeeds while Redis is down.
+    pub fn new(config: RedisConfig) -> Result<Self, SetupError> {
+        let mut cfg = Config::from_url(config.url);
+        cfg.pool = Some(PoolConfig {
+            max_size: config.pool_size.max(1),
+            timeouts: Timeouts {
+                wait: Some(config.timeout),
+                create: Some(config.timeout),
+                recycle: Some(config.timeout),
+            },
+            ..PoolConfig::default()
+        });
+        // The library's message may quote the URL; say only that it is unusable.
+        let pool = cfg
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|_| SetupError("REDIS_URL is not a usable Redis URL".into()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                timeout: config.timeout,
+                prefix: config.key_prefix,
+                generation_ttl_secs: config.generation_ttl.as_secs().max(1),
+                lookup: Script::new(LOOKUP),
+                invalidate: Script::new(INVALIDATE),
+                breaker: Breaker::new(Duration::from_secs(1)),
+                log: LogLimiter::new(Duration::from_secs(10)),
+                dirty: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    fn user_prefix(&self, user: UserId) -> String {
+        format!("{}:{{u:{user}}}:", self.inner.prefix)
+    }
+
+    /// Runs one Redis call under the breaker and the timeout, logging failures.
+    async fn call<T, F>(
+        &self,
+        what: &'static str,
+        make: impl FnOnce(deadpool_redis::Connection) -> F,
+    ) -> Result<T, CacheError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let inner = &self.inner;
+        if inner.breaker.is_open() {
+            return Err(CacheError::Unavailable(
+                "Redis is failing; retrying shortly".into(),
+            ));
+        }
+        let outcome = tokio::time::timeout(inner.timeout, async {
+            let conn = inner.pool.get().await.map_err(|e| e.to_string())?;
+            make(conn).await.map_err(|e| e.to_string())
+        })
+        .await;
+        let error = match outcome {
+            Ok(Ok(value)) => {
+                inner.breaker.close();
+                return Ok(value);
+            }
+            Ok(Err(e)) => e,
+            Err(_) => format!("no answer within {:?}", inner.timeout),
+        };
+        inner.breaker.trip();
+        inner.log.warn(what, &error);
+        Err(CacheError::Unavailable(format!(
+            "Redis {what} failed: {error}"
+        )))
+    }
+
+    async fn bump(&self, user: UserId) -> Result<(), CacheError> {
+        let key = format!("{}gen", self.user_prefix(user));
+        let ttl = self.inner.generation_ttl_secs;
+        let script = &self.inner.invalidate;
+        self.call("invalidate", |mut conn| async move {
+            script
+                .key(key)
+                .arg(ttl)
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    fn dirty(&self) -> std::sync::MutexGuard<'_, HashSet<UserId>> {
+        self.inner
+            .dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers a user whose invalidation failed, and makes sure someone retries it.
+    fn mark_dirty(&self, user: UserId) {
+        let first = {
+            let mut dirty = self.dirty();
+            let was_empty = dirty.is_empty();
+            dirty.insert(user);
+            was_empty
+        };
+        if first {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                let cache = self.clone();
+                handle.spawn(async move { cache.retry_dirty().await });
+            }
+        }
+    }
+
+    /// Retries pending invalidations until none is left.
+    async fn retry_dirty(&self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let pending: Vec<UserId> = self.dirty().iter().copied().collect();
+            if pending.is_empty() {
+                return;
+            }
+            for user in pending {
+                if self.bump(user).await.is_ok() {
+                    self.dirty().remove(&user);
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// How many users wait for an invalidation to reach Redis (for tests and metrics).
+    pub fn pending_invalidations(&self) -> usize {
+        self.dirty().len()
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
+        if self.dirty().contains(&key.user) {
+            // A write of this user has not reached Redis yet: try now, and until it does,
+            // answer from the store.
+            self.bump(key.user).await?;
+            self.dirty().remove(&key.user);
+        }
+        let prefix = self.user_prefix(key.user);
+        let gen_key = format!("{prefix}gen");
+        let suffix = format!(":{}", key.render());
+        let ttl = self.inner.generation_ttl_secs;
+        let script = &self.inner.lookup;
+        let (generation, value): (String, Option<String>) = self
+            .call("lookup", |mut conn| {
+                let prefix = prefix.clone();
+                let suffix = suffix.clone();
+                async move {
+                    script
+                        .key(gen_key)
+                        .arg(prefix)
+                        .arg(suffix)
+                        .arg(ttl)
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        Ok(match value {
+            Some(v) => CacheLookup::Hit(v),
+            None => CacheLookup::Miss(CacheSlot::new(format!("{prefix}{generation}{suffix}"))),
+        })
+    }
+
+    async fn put(&self, slot: &CacheSlot, value: String, ttl: Duration) -> Result<(), CacheError> {
+        let key = slot.as_str().to_owned();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.call("put", |mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ms)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn invalidate_user(&self, user: UserId) -> Result<(), CacheError> {
+        let result = self.bump(user).await;
+        if result.is_err() {
+            self.mark_dirty(user);
+        }
+        result
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        self.call("ping", |mut conn| async move {
+            redis::cmd("PING").query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+}
