@@ -26,6 +26,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "Services"
 ensure_mongodb
+ensure_redis
 
 step "Tests"
 # Doc tests first: the test runner's summary line should close the run.
@@ -36,6 +37,6 @@ else
   runner=(cargo test --locked --no-fail-fast)
 fi
 "${runner[@]}" --workspace
-step "HTTP tests again, on MongoDB"
-FIDO_TEST_STORE=mongodb "${runner[@]}" -p fido-api --test api
+step "HTTP tests again, on the production topology: MongoDB and Redis"
+FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" -p fido-api --test api
 step "All checks passed"

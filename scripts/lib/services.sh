@@ -41,3 +41,45 @@ ensure_mongodb() {
   export MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true&retryWrites=false"
   echo "SecantusDB listening on 127.0.0.1:$port (log: $log)"
 }
+
+redis_answers() { # port
+  local reply
+  # The group keeps `2>/dev/null` from applying to the whole shell, as a bare `exec` would.
+  { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  printf 'PING\r\n' >&3
+  IFS= read -r -t 2 reply <&3 || true
+  exec 3<&- 3>&-
+  [[ "$reply" == +PONG* ]]
+}
+
+# Redis: an existing REDIS_URL wins; then a server already answering on 6379; otherwise
+# a private redis-server on a free port (installed with apt when missing).
+ensure_redis() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "installing redis-server with apt"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    command -v redis-server >/dev/null 2>&1 || die "redis-server is missing; install it (e.g. apt-get install redis-server)"
+  fi
+  export FIDO_REDIS_SERVER
+  FIDO_REDIS_SERVER=$(command -v redis-server)
+  if [ -n "${REDIS_URL:-}" ]; then
+    echo "using REDIS_URL from the environment"
+    return
+  fi
+  if redis_answers 6379; then
+    export REDIS_URL="redis://127.0.0.1:6379"
+    echo "using the Redis already running on 127.0.0.1:6379"
+    return
+  fi
+  local port log
+  port=$(free_port)
+  log="target/test-services/redis.log"
+  mkdir -p "$(dirname "$log")"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >"$log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_for_port "$port" 30 "redis-server (log: $log)"
+  export REDIS_URL="redis://127.0.0.1:$port"
+  echo "redis-server listening on 127.0.0.1:$port (log: $log)"
+}

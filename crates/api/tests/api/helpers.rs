@@ -65,6 +65,20 @@ pub fn on_mongodb() -> bool {
     std::env::var("FIDO_TEST_STORE").as_deref() == Ok("mongodb")
 }
 
+/// Whether the HTTP suite uses Redis as its cache (`FIDO_TEST_CACHE=redis`, with the
+/// server in `REDIS_URL`) instead of the in-process one.
+pub fn on_redis() -> bool {
+    std::env::var("FIDO_TEST_CACHE").as_deref() == Ok("redis")
+}
+
+/// A name derived from the data folder: isolated per test, the same after a restart.
+fn folder_tag(data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
 pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::new();
     if on_mongodb() {
@@ -76,6 +90,10 @@ pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
             format!("sqlite://{}/fido.db", data_dir.display()),
         );
     }
+    if on_redis() {
+        let url = std::env::var("REDIS_URL").expect("FIDO_TEST_CACHE=redis needs REDIS_URL");
+        vars.insert("REDIS_URL".into(), url);
+    }
     vars.insert("PORT".into(), "0".into());
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
@@ -85,12 +103,9 @@ pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
             .expect("test settings");
     settings.security.data_dir = data_dir.to_owned();
     if on_mongodb() {
-        // One database per data folder: isolated per test, and the same after a restart.
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        data_dir.hash(&mut h);
-        settings.store.database = Some(format!("fido_http_{:016x}", h.finish()));
+        settings.store.database = Some(format!("fido_http_{}", folder_tag(data_dir)));
     }
+    settings.cache.redis_key_prefix = format!("fido_http_{}", folder_tag(data_dir));
     settings.server.workers = Some(2);
     settings.server.shutdown_timeout_secs = 5;
     settings

@@ -7,6 +7,7 @@ mod caching;
 mod errors;
 mod failures;
 mod health_and_docs;
+mod instances;
 mod lifecycle;
 mod listing;
 mod outage;

@@ -1,0 +1,146 @@
+//! Several instances behind a load balancer share one store and one Redis: a write through
+//! one is visible through any other on the next read, and Redis going away never fails a
+//! request.
+
+use std::time::{Duration, Instant};
+
+use awc::http::StatusCode;
+use fido_testkit::servers::{Kind, TestServer};
+use serde_json::json;
+
+use crate::helpers::{fresh_user, settings_for, spawn_with, TestApp};
+
+async fn reads(app: &TestApp, user: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for q in [
+        "",
+        "?page=2&limit=1",
+        "?page=1&limit=11",
+        "?page=11&limit=1",
+    ] {
+        out.push(app.list(user, q).await.body);
+    }
+    for q in [
+        "",
+        "?start_date=2025-11-25",
+        "?end_date=2025-11-24",
+        "?start_date=2025-11-25&end_date=2025-11-25",
+    ] {
+        out.push(app.stats(user, q).await.body);
+    }
+    out
+}
+
+#[actix_web::test]
+async fn a_write_through_one_instance_is_read_through_the_other() {
+    let Some(redis) = fido_testkit::service_url("REDIS_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Same data folder: the same store (file or database) and the same key prefix.
+    let settings = settings_for(dir.path(), &[("REDIS_URL", redis.as_str())]);
+    let a = spawn_with(settings.clone()).await;
+    let b = spawn_with(settings).await;
+    let user = fresh_user();
+
+    let first = a
+        .create(&user, 1.0, "credit", Some("2025-11-25T08:00:00Z"))
+        .await;
+    a.create(&user, 2.0, "debit", Some("2025-11-24T08:00:00Z"))
+        .await;
+    let warm = reads(&b, &user).await;
+    assert_eq!(
+        reads(&b, &user).await,
+        warm,
+        "b serves from the shared cache"
+    );
+    assert_eq!(reads(&a, &user).await, warm, "both instances agree");
+
+    a.create(&user, 4.0, "credit", Some("2025-11-25T09:00:00Z"))
+        .await;
+    let after = reads(&b, &user).await;
+    assert_eq!(after[0]["data"]["total"], 3);
+    assert_eq!(
+        after[1]["data"]["data"][0]["transaction_amount"], 1.0,
+        "page 2 of limit 1"
+    );
+    assert_eq!(after[4]["data"]["total_transaction"], 7.0);
+    assert_eq!(after[5]["data"]["transaction_count"], 2, "start-only range");
+    assert_eq!(after[7]["data"]["total_credit"], 5.0, "closed range");
+
+    let path = format!("/api/v1/transactions/{}", first["id"].as_str().unwrap());
+    assert_eq!(
+        a.patch_json(&path, &json!({"transaction_amount": 10.0}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(reads(&b, &user).await[4]["data"]["total_transaction"], 16.0);
+    assert_eq!(a.delete(&path).await.status, StatusCode::OK);
+    let after = reads(&b, &user).await;
+    assert_eq!(after[0]["data"]["total"], 2);
+    assert_eq!(after[7]["data"]["transaction_count"], 1);
+    let ready = b.get("/health/ready").await;
+    assert_eq!(ready.body["checks"]["cache"], "ok");
+}
+
+#[actix_web::test]
+async fn with_redis_stopped_mid_run_every_request_still_succeeds() {
+    let Some(mut redis) = TestServer::start(Kind::Redis) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let app = spawn_with(settings_for(dir.path(), &[("REDIS_URL", url.as_str())])).await;
+    let user = fresh_user();
+    let t = app.create(&user, 5.0, "credit", None).await;
+    assert_eq!(app.list(&user, "").await.status, StatusCode::OK);
+    assert_eq!(app.get("/health/ready").await.body["status"], "ok");
+
+    redis.stop();
+    let started = Instant::now();
+    let path = format!("/api/v1/transactions/{}", t["id"].as_str().unwrap());
+    app.create(&user, 7.0, "debit", None).await;
+    assert_eq!(
+        app.list(&user, "").await.data()["total"],
+        2,
+        "answered from the store"
+    );
+    assert_eq!(app.stats(&user, "").await.data()["net"], -2.0);
+    assert_eq!(
+        app.patch_json(&path, &json!({"transaction_amount": 6.0}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.stats(&user, "").await.data()["net"],
+        -1.0,
+        "read-your-writes without Redis"
+    );
+    let ready = app.get("/health/ready").await;
+    assert_eq!(
+        ready.status,
+        StatusCode::OK,
+        "a broken cache never fails readiness"
+    );
+    assert_eq!(
+        ready.body,
+        json!({"status": "degraded", "checks": {"store": "ok", "cache": "unavailable"}})
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "no request waited long: {:?}",
+        started.elapsed()
+    );
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get("/health/ready").await.body["status"] != "ok" {
+        assert!(Instant::now() < deadline, "caching did not resume");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.delete(&path).await.status, StatusCode::OK);
+    assert_eq!(app.stats(&user, "").await.data()["net"], -7.0);
+    assert_eq!(app.list(&user, "").await.data()["total"], 1);
+}
