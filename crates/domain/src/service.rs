@@ -217,25 +217,21 @@ impl TransactionService {
         user: UserId,
         page: PageRequest,
     ) -> Result<Page<Transaction>, DomainError> {
-        let key = CacheKey::list(user, page);
-        match self.cached::<Page<Transaction>>(&key).await {
-            Cached::Hit(value) => Ok(value),
-            Cached::Miss(Some(slot)) => {
-                let service = self.clone();
-                let flight_key = slot.as_str().to_owned();
-                let work = async move { service.list_from_store(user, page, Some(slot)).await };
-                self.flights.lists.run(&flight_key, work).await
-            }
-            // The cache failed: no slot to share a flight on; go straight to the store.
-            Cached::Miss(None) => self.list_from_store(user, page, None).await,
-        }
+        let ttl = self.config.cache.list_ttl;
+        let flights = &self.flights.lists;
+        self.read_through(
+            CacheKey::list(user, page),
+            ttl,
+            flights,
+            move |service| async move { service.list_from_store(user, page).await },
+        )
+        .await
     }
 
     async fn list_from_store(
         &self,
         user: UserId,
         page: PageRequest,
-        slot: Option<CacheSlot>,
     ) -> Result<Page<Transaction>, DomainError> {
         let records = self
             .ports
@@ -247,14 +243,12 @@ impl TransactionService {
         for record in records.data {
             data.push(self.decrypt(record).await?);
         }
-        let result = Page {
+        Ok(Page {
             total: records.total,
             page: records.page,
             limit: records.limit,
             data,
-        };
-        self.fill(slot, &result, self.config.cache.list_ttl).await;
-        Ok(result)
+        })
     }
 
     /// The user's statistics over `range` (read through the cache). Concurrent misses on
@@ -265,38 +259,59 @@ impl TransactionService {
         user: UserId,
         range: DateRange,
     ) -> Result<StatisticsSummary, DomainError> {
-        let key = CacheKey::statistics(user, range);
+        let ttl = self.config.cache.statistics_ttl;
+        let flights = &self.flights.statistics;
         // `None` is cached too: an empty range is as expensive to find as a full one.
-        let summary = match self.cached::<Option<StatisticsSummary>>(&key).await {
-            Cached::Hit(value) => value,
-            Cached::Miss(Some(slot)) => {
-                let service = self.clone();
-                let flight_key = slot.as_str().to_owned();
-                let work =
-                    async move { service.statistics_from_store(user, range, Some(slot)).await };
-                self.flights.statistics.run(&flight_key, work).await?
-            }
-            Cached::Miss(None) => self.statistics_from_store(user, range, None).await?,
-        };
+        let summary = self
+            .read_through(
+                CacheKey::statistics(user, range),
+                ttl,
+                flights,
+                move |service| async move {
+                    let totals = service
+                        .ports
+                        .statistics
+                        .totals(user, range)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(StatisticsSummary::from_totals(totals))
+                },
+            )
+            .await?;
         summary.ok_or(DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE))
     }
 
-    async fn statistics_from_store(
+    /// The read-through path shared by every cached read: a hit is returned as is; a miss
+    /// runs `load` once per cache slot (single flight) and fills the slot; a failing cache
+    /// means a plain load, not cached.
+    async fn read_through<T, F, Fut>(
         &self,
-        user: UserId,
-        range: DateRange,
-        slot: Option<CacheSlot>,
-    ) -> Result<Option<StatisticsSummary>, DomainError> {
-        let totals = self
-            .ports
-            .statistics
-            .totals(user, range)
-            .await
-            .map_err(store_error)?;
-        let summary = StatisticsSummary::from_totals(totals);
-        self.fill(slot, &summary, self.config.cache.statistics_ttl)
-            .await;
-        Ok(summary)
+        key: CacheKey,
+        ttl: Duration,
+        flights: &Arc<SingleFlight<T>>,
+        load: F,
+    ) -> Result<T, DomainError>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        F: FnOnce(TransactionService) -> Fut,
+        Fut: std::future::Future<Output = Result<T, DomainError>> + Send + 'static,
+    {
+        match self.cached::<T>(&key).await {
+            Cached::Hit(value) => Ok(value),
+            Cached::Miss(Some(slot)) => {
+                let flight_key = slot.as_str().to_owned();
+                let loading = load(self.clone());
+                let service = self.clone();
+                let work = async move {
+                    let value = loading.await?;
+                    service.fill(slot, &value, ttl).await;
+                    Ok(value)
+                };
+                flights.run(&flight_key, work).await
+            }
+            // The cache failed: no slot to share a flight on; go straight to the store.
+            Cached::Miss(None) => load(self.clone()).await,
+        }
     }
 
     /// Asks the store and the cache whether they answer.
@@ -349,8 +364,7 @@ impl TransactionService {
         }
     }
 
-    async fn fill<T: Serialize>(&self, slot: Option<CacheSlot>, value: &T, ttl: Duration) {
-        let Some(slot) = slot else { return };
+    async fn fill<T: Serialize>(&self, slot: CacheSlot, value: &T, ttl: Duration) {
         match serde_json::to_string(value) {
             Ok(json) => {
                 if let Err(e) = self.ports.cache.put(&slot, json, ttl).await {
