@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 
-.PHONY: help run run-release test check fmt lint doc clean
+.PHONY: help run run-release test check fmt lint doc clean up down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,16 @@ lint: ## Clippy with warnings denied
 
 doc: ## Build the API docs of our crates
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+COMPOSE := docker compose --env-file .env.prod -f deploy/docker-compose.yml
+
+up: ## Start the API, MongoDB and Redis Stack with docker compose (needs .env.prod)
+	@test -f .env.prod || { echo "Create .env.prod first: cp .env.prod.example .env.prod (then set FERNET_KEY)"; exit 1; }
+	$(COMPOSE) up -d --build
+
+down: ## Stop the compose stack (the MongoDB volume is kept)
+	@test -f .env.prod || { echo "No .env.prod: nothing was started with make up"; exit 1; }
+	$(COMPOSE) down
 
 clean: ## Remove build output (keeps ./data)
 	$(CARGO) clean

@@ -24,6 +24,9 @@ bash scripts/check-domain-deps.sh
 step "Docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+step "Deployment files (no engine needed)"
+bash scripts/check-deploy.sh
+
 step "Services"
 ensure_mongodb
 ensure_redis

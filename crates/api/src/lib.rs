@@ -9,6 +9,7 @@
 //! Request flow: `http::handlers::*` → `fido_domain::TransactionService` → the ports →
 //! the adapters chosen in [`wiring`].
 
+pub mod healthcheck;
 pub mod http;
 pub mod keys;
 pub mod server;

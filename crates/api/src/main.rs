@@ -9,6 +9,7 @@ fido — the Transactions API
 
 USAGE:
     fido              serve HTTP (configuration: config/*.toml, .env, environment)
+    fido healthcheck  exit 0 if the instance at HOST:PORT is ready (for container checks)
     fido --help       show this help
     fido --version    show the version
 
@@ -23,6 +24,14 @@ fn main() -> ExitCode {
         .as_slice()
     {
         [] => serve(),
+        ["healthcheck"] => match Settings::load() {
+            Ok(settings) if fido_api::healthcheck::run(&settings) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("fido: {e}");
+                ExitCode::from(2)
+            }
+        },
         ["--help" | "-h" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS

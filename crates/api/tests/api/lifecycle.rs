@@ -157,3 +157,64 @@ fn help_version_and_unknown_arguments() {
     let unknown = binary().arg("--frobnicate").output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[actix_web::test]
+async fn the_healthcheck_subcommand_follows_readiness() {
+    let app = crate::helpers::spawn_app().await;
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_owned();
+    // The probe blocks; run it off the test's runtime thread so the server keeps serving.
+    let (ready, wildcard) = actix_web::rt::task::spawn_blocking(move || {
+        let ready = binary().current_dir(&cwd).arg("healthcheck").env("PORT", &port).output().unwrap();
+        // A wildcard bind address is checked through loopback.
+        let wildcard = binary()
+            .current_dir(&cwd)
+            .arg("healthcheck")
+            .env("PORT", &port)
+            .env("HOST", "0.0.0.0")
+            .output()
+            .unwrap();
+        (ready, wildcard)
+    })
+    .await
+    .unwrap();
+    assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));
+    assert!(wildcard.status.success());
+
+    let closed = fido_testkit::servers::free_port().to_string();
+    let down = binary().current_dir(dir.path()).arg("healthcheck").env("PORT", closed).output().unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("not ready"));
+}
+
+#[actix_web::test]
+async fn the_healthcheck_fails_when_the_store_is_unreachable() {
+    use std::sync::Arc;
+    let mut store = fido_domain::MockTransactionStore::new();
+    store.expect_ping().returning(|| Err(fido_domain::StoreError::Unavailable("down".into())));
+    let mut cache = fido_domain::MockCache::new();
+    cache.expect_ping().returning(|| Ok(()));
+    let cipher = fido_domain::MockFieldCipher::new();
+    let service = fido_domain::TransactionService::new(
+        fido_domain::Ports {
+            store: Arc::new(store),
+            statistics: Arc::new(fido_domain::MockStatisticsQuery::new()),
+            cache: Arc::new(cache),
+            cipher: Arc::new(cipher),
+            clock: Arc::new(fido_domain::SystemClock),
+        },
+        fido_domain::ServiceConfig::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::helpers::spawn_service(&crate::helpers::settings_for(dir.path(), &[]), service).await;
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    // The probe blocks; run it off the test's runtime thread so the server keeps serving.
+    let out = actix_web::rt::task::spawn_blocking(move || {
+        binary().current_dir(dir.path()).arg("healthcheck").env("PORT", port).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("503"));
+}

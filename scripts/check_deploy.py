@@ -1,0 +1,90 @@
+"""Checks of the deployment files that need no container engine or cluster.
+
+Run by scripts/check-deploy.sh (from `make test`) with the venv's Python. Schema
+validation is done there (check-jsonschema, kubernetes-validate); this file checks what
+the schemas cannot: the topology and the conventions of this project.
+"""
+import pathlib
+import re
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+problems = []
+
+
+def check(condition, message):
+    if not condition:
+        problems.append(message)
+
+
+# --- docker-compose.yml: the original topology ---------------------------------------
+compose = yaml.safe_load((ROOT / "deploy/docker-compose.yml").read_text())
+services = compose.get("services", {})
+expected_ports = {"api": {"8080:8080"}, "mongodb": {"27017:27017"}, "redis": {"6379:6379", "8001:8001"}}
+check(set(services) == set(expected_ports), f"compose services are {sorted(services)}, expected {sorted(expected_ports)}")
+for name, ports in expected_ports.items():
+    service = services.get(name, {})
+    check(set(service.get("ports", [])) == ports, f"compose {name} publishes {service.get('ports')}, expected {sorted(ports)}")
+    check("healthcheck" in service, f"compose {name} has no healthcheck")
+api = services.get("api", {})
+for dependency in ("mongodb", "redis"):
+    condition = api.get("depends_on", {}).get(dependency, {}).get("condition")
+    check(condition == "service_healthy", f"api must wait for {dependency} to be healthy (condition: {condition})")
+check(api.get("healthcheck", {}).get("test") == ["CMD", "/usr/local/bin/fido", "healthcheck"],
+      "the api health check must be the binary's own `healthcheck` (no shell in the image)")
+check("redis-stack" in services.get("redis", {}).get("image", ""), "redis must come from Redis Stack (RedisInsight on 8001)")
+mongo = services.get("mongodb", {})
+check(any(str(v).startswith("mongodb-data:") for v in mongo.get("volumes", [])), "mongodb data must be on the named volume")
+check("mongodb-data" in (compose.get("volumes") or {}), "the mongodb-data volume must be declared")
+env = mongo.get("environment", {})
+for key in ("MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD"):
+    check(str(env.get(key, "")).startswith("${"), f"mongodb {key} must come from the env file")
+check(str(api.get("environment", {}).get("FERNET_KEY", "")).startswith("${FERNET_KEY:?"), "FERNET_KEY must be required from the env file")
+
+for example in (".env.example", ".env.prod.example"):
+    check((ROOT / example).is_file(), f"{example} is missing")
+prod_keys = {l.split("=", 1)[0] for l in (ROOT / ".env.prod.example").read_text().splitlines() if "=" in l and not l.startswith("#")}
+used = set(re.findall(r"\$\{([A-Z_]+)", (ROOT / "deploy/docker-compose.yml").read_text()))
+check(used <= prod_keys, f".env.prod.example lacks {sorted(used - prod_keys)}")
+
+# --- Dockerfile ------------------------------------------------------------------------
+dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile, re.M | re.I)
+check(len(stages) >= 2, "the Dockerfile must be multi-stage")
+final = dockerfile[dockerfile.rfind("\nFROM"):]
+user = re.search(r"^USER\s+(\S+)", final, re.M)
+check(user is not None and user.group(1).split(":")[0] not in ("root", "0"), "the runtime stage must run as a non-root user")
+check(re.search(r'^HEALTHCHECK .*\n?\s*CMD \["/usr/local/bin/fido", "healthcheck"\]', final, re.M) is not None,
+      "the runtime stage needs an exec-form HEALTHCHECK running `fido healthcheck`")
+check(re.search(r"^EXPOSE 8080", final, re.M) is not None, "the runtime stage must expose 8080")
+check("HOST=0.0.0.0" in final, "the container must listen on 0.0.0.0")
+check("--release" in dockerfile and "--locked" in dockerfile, "the build must be a locked release build")
+check(dockerfile.count("cargo build") >= 2, "a dependency-caching layer must build before the sources are copied")
+
+# --- Kubernetes: what the probes and the budget rely on ------------------------------
+docs = {p.name: list(yaml.safe_load_all(p.read_text())) for p in (ROOT / "deploy/k8s").glob("*.yaml")}
+deployment = docs["deployment.yaml"][0]
+container = deployment["spec"]["template"]["spec"]["containers"][0]
+check(container["readinessProbe"]["httpGet"]["path"] == "/health/ready", "readiness must probe /health/ready")
+check(container["livenessProbe"]["httpGet"]["path"] == "/health/live", "liveness must probe /health/live")
+check("limits" in container["resources"] and "requests" in container["resources"], "resources need requests and limits")
+check(deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, "rolling updates must keep every replica serving")
+labels = deployment["spec"]["template"]["metadata"]["labels"]
+for name in ("service.yaml", "pdb.yaml"):
+    selector = docs[name][0]["spec"]["selector"]
+    selector = selector.get("matchLabels", selector)
+    check(all(labels.get(k) == v for k, v in selector.items()), f"{name} does not select the deployment's pods")
+hpa = docs["hpa.yaml"][0]["spec"]
+check(hpa["minReplicas"] > docs["pdb.yaml"][0]["spec"]["maxUnavailable"], "the HPA minimum must exceed the PDB's allowance")
+kustomized = set(docs["kustomization.yaml"][0]["resources"])
+check(kustomized == {n for n in docs if n not in ("kustomization.yaml", "secret.example.yaml")},
+      "kustomization.yaml must list every manifest but the secret template")
+
+if problems:
+    print("deployment checks failed:")
+    for p in problems:
+        print(f"  - {p}")
+    sys.exit(1)
+print(f"deployment checks passed ({len(services)} compose services, {len(docs)} Kubernetes files)")
