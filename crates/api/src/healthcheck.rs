@@ -27,17 +27,25 @@ pub fn probe(address: &str, timeout: Duration) -> Result<u16, String> {
         .map_err(|e| format!("cannot resolve {address}: {e}"))?
         .next()
         .ok_or_else(|| format!("cannot resolve {address}"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("cannot connect to {address}: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let request = format!(
         "GET /health/ready HTTP/1.1\r\nHost: {address}\r\nUser-Agent: fido-healthcheck\r\nConnection: close\r\n\r\n"
     );
-    stream.write_all(request.as_bytes()).map_err(|e| format!("cannot send: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("cannot send: {e}"))?;
     // The status line is all we need; read a little more than it can be.
     let mut head = [0u8; 64];
-    let n = stream.read(&mut head).map_err(|e| format!("no answer: {e}"))?;
+    let n = stream
+        .read(&mut head)
+        .map_err(|e| format!("no answer: {e}"))?;
     let text = String::from_utf8_lossy(&head[..n]);
     text.strip_prefix("HTTP/1.1 ")
         .or_else(|| text.strip_prefix("HTTP/1.0 "))

@@ -166,7 +166,12 @@ async fn the_healthcheck_subcommand_follows_readiness() {
     let cwd = dir.path().to_owned();
     // The probe blocks; run it off the test's runtime thread so the server keeps serving.
     let (ready, wildcard) = actix_web::rt::task::spawn_blocking(move || {
-        let ready = binary().current_dir(&cwd).arg("healthcheck").env("PORT", &port).output().unwrap();
+        let ready = binary()
+            .current_dir(&cwd)
+            .arg("healthcheck")
+            .env("PORT", &port)
+            .output()
+            .unwrap();
         // A wildcard bind address is checked through loopback.
         let wildcard = binary()
             .current_dir(&cwd)
@@ -179,11 +184,20 @@ async fn the_healthcheck_subcommand_follows_readiness() {
     })
     .await
     .unwrap();
-    assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
     assert!(wildcard.status.success());
 
     let closed = fido_testkit::servers::free_port().to_string();
-    let down = binary().current_dir(dir.path()).arg("healthcheck").env("PORT", closed).output().unwrap();
+    let down = binary()
+        .current_dir(dir.path())
+        .arg("healthcheck")
+        .env("PORT", closed)
+        .output()
+        .unwrap();
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("not ready"));
 }
@@ -192,7 +206,9 @@ async fn the_healthcheck_subcommand_follows_readiness() {
 async fn the_healthcheck_fails_when_the_store_is_unreachable() {
     use std::sync::Arc;
     let mut store = fido_domain::MockTransactionStore::new();
-    store.expect_ping().returning(|| Err(fido_domain::StoreError::Unavailable("down".into())));
+    store
+        .expect_ping()
+        .returning(|| Err(fido_domain::StoreError::Unavailable("down".into())));
     let mut cache = fido_domain::MockCache::new();
     cache.expect_ping().returning(|| Ok(()));
     let cipher = fido_domain::MockFieldCipher::new();
@@ -207,11 +223,18 @@ async fn the_healthcheck_fails_when_the_store_is_unreachable() {
         fido_domain::ServiceConfig::default(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let app = crate::helpers::spawn_service(&crate::helpers::settings_for(dir.path(), &[]), service).await;
+    let app =
+        crate::helpers::spawn_service(&crate::helpers::settings_for(dir.path(), &[]), service)
+            .await;
     let port = app.base.rsplit(':').next().unwrap().to_owned();
     // The probe blocks; run it off the test's runtime thread so the server keeps serving.
     let out = actix_web::rt::task::spawn_blocking(move || {
-        binary().current_dir(dir.path()).arg("healthcheck").env("PORT", port).output().unwrap()
+        binary()
+            .current_dir(dir.path())
+            .arg("healthcheck")
+            .env("PORT", port)
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();
