@@ -1,19 +1,66 @@
-//! Where the Fernet key list comes from.
+//! Where the keys come from: the Fernet key list that encrypts names, and the API keys that
+//! callers present.
 //!
-//! `FERNET_KEY` wins. Without it, production refuses to start; development reads
-//! `<data_dir>/fernet.key`, creating it (mode 0600) with a fresh key on first start, and says
-//! so once — so `make run` works with nothing configured and data stays readable across
-//! restarts.
+//! Configured values win (`FERNET_KEY`, `API_KEYS` or its file). Without them, production
+//! refuses to start with one clear line; development uses keys kept in the data folder
+//! (`fernet.key`, `api-key`, mode 0600), creating them on first start and saying so once —
+//! so `make run` works with nothing configured, and data and curl examples keep working
+//! across restarts. The development API key file holds the key itself (that is what the
+//! README's curl lines read); configured API keys are only ever hashes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fido_cipher_fernet::FernetCipher;
 
+use crate::auth::{generate_key, hash_key, ApiKeys};
+
 use crate::settings::{AppEnv, Settings, SettingsError};
 
-/// File name of the generated development key inside the data folder.
+/// File name of the generated development Fernet key inside the data folder.
 pub const DEV_KEY_FILE: &str = "fernet.key";
+/// File name of the generated development API key inside the data folder.
+pub const DEV_API_KEY_FILE: &str = "api-key";
+
+/// The API keys callers may present.
+pub fn api_keys(settings: &Settings) -> Result<ApiKeys, SettingsError> {
+    if let Some(list) = &settings.security.api_keys {
+        return ApiKeys::parse(list.expose()).map_err(SettingsError);
+    }
+    if let Some(path) = &settings.security.api_keys_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SettingsError(format!("security.api_keys_file {}: {e}", path.display()))
+        })?;
+        return ApiKeys::parse(&text).map_err(SettingsError);
+    }
+    if settings.app_env == AppEnv::Production {
+        return Err(SettingsError(
+            "API_KEYS is required in production (create one with `fido keys create <name>`)".into(),
+        ));
+    }
+    let path = settings.security.data_dir.join(DEV_API_KEY_FILE);
+    let key = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            tracing::info!(path = %path.display(), "using the development API key (read+write)");
+            text.trim().to_owned()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = generate_key().map_err(SettingsError)?;
+            write_private(&path, &key)
+                .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+            // Printed once, to the terminal only: never through the logs.
+            eprintln!(
+                "fido: API_KEYS is not set: created a development API key (read+write) in {}:\n  {key}\n  \
+                 curl -H \"Authorization: Bearer $(cat {})\" …",
+                path.display(),
+                path.display()
+            );
+            key
+        }
+        Err(e) => return Err(SettingsError(format!("{}: {e}", path.display()))),
+    };
+    ApiKeys::parse(&format!("development:{}:read+write", hash_key(&key))).map_err(SettingsError)
+}
 
 /// Builds the cipher from the configured keys, or the development key file.
 pub fn cipher(settings: &Settings) -> Result<FernetCipher, SettingsError> {
@@ -115,6 +162,33 @@ mod tests {
             .to_string()
             .contains("FERNET_KEY is required in production"));
         assert!(!dir.path().join(DEV_KEY_FILE).exists());
+    }
+
+    #[test]
+    fn development_creates_one_api_key_and_production_requires_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(&[], dir.path());
+        let first = api_keys(&s).unwrap();
+        let key = std::fs::read_to_string(dir.path().join(DEV_API_KEY_FILE)).unwrap();
+        assert!(first.authenticate(key.trim()).is_some());
+        assert!(
+            api_keys(&s).unwrap().authenticate(key.trim()).is_some(),
+            "reused"
+        );
+        let e = api_keys(&settings(&[("APP_ENV", "production")], dir.path())).unwrap_err();
+        assert!(e.to_string().contains("API_KEYS is required in production"));
+        let configured = settings(
+            &[("API_KEYS", &format!("ci:{}:read", hash_key("k")))],
+            dir.path(),
+        );
+        assert_eq!(
+            api_keys(&configured)
+                .unwrap()
+                .authenticate("k")
+                .unwrap()
+                .name,
+            "ci"
+        );
     }
 
     #[test]

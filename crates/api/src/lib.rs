@@ -9,6 +9,8 @@
 //! Request flow: `http::handlers::*` → `fido_domain::TransactionService` → the ports →
 //! the adapters chosen in [`wiring`].
 
+pub mod admin;
+pub mod auth;
 pub mod healthcheck;
 pub mod http;
 pub mod keys;

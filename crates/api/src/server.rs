@@ -2,13 +2,20 @@
 //! and shuts down gracefully (stop accepting, finish in-flight requests) when asked.
 
 use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::http::header;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use fido_domain::TransactionService;
 
+use crate::auth::RateLimiter;
 use crate::http;
+use crate::http::access::Access;
+use crate::keys;
 use crate::settings::Settings;
 use crate::wiring::{build_service, StartupError};
 
@@ -43,17 +50,36 @@ impl Application {
             address: address.clone(),
             source,
         };
+        let access = web::Data::new(Access::new(
+            keys::api_keys(settings)?,
+            RateLimiter::new(
+                settings.security.rate_limit_per_second,
+                settings.security.rate_limit_burst,
+            ),
+        ));
+        let origins: Vec<String> = settings
+            .cors_origins()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let listener = TcpListener::bind(&address).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let data = web::Data::new(service);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(access.clone())
+                .wrap(cors(&origins))
                 .wrap(from_fn(http::request_context::request_context))
                 .configure(http::configure)
         })
         .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_millis(
+            settings.server.client_request_timeout_ms,
+        ))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .max_connections(settings.server.max_connections_per_worker);
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
         }
@@ -75,6 +101,34 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// CORS: closed unless origins are configured; `*` allows any origin (the development
+/// default). Credentials are never allowed: API keys travel in a header, not cookies.
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::ETAG,
+        ])
+        .max_age(600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

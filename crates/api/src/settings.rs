@@ -85,6 +85,10 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// How long a client may take to send a request's head (slow senders are cut off).
+    pub client_request_timeout_ms: u64,
+    /// Open connections each worker accepts at most.
+    pub max_connections_per_worker: usize,
 }
 
 /// Where records live.
@@ -133,8 +137,19 @@ pub struct CacheSettings {
 pub struct SecuritySettings {
     /// `FERNET_KEY`: one key or a comma-separated list (first encrypts, all decrypt).
     pub fernet_key: Option<Secret>,
-    /// Folder for local state: the embedded database and the development key.
+    /// Folder for local state: the embedded database and the development keys.
     pub data_dir: PathBuf,
+    /// `API_KEYS`: `<name>:<sha-256 hex>:<scopes>` entries, comma-separated.
+    pub api_keys: Option<Secret>,
+    /// A file holding the same entries, one per line (used when `API_KEYS` is unset).
+    pub api_keys_file: Option<PathBuf>,
+    /// Requests per second each key may make on average (0 disables the limit).
+    pub rate_limit_per_second: u32,
+    /// Requests a key may make at once before the average applies.
+    pub rate_limit_burst: u32,
+    /// Origins allowed by CORS, comma-separated; `*` allows any. Default: `*` in
+    /// development, none in production.
+    pub cors_allowed_origins: String,
 }
 
 /// Logging.
@@ -184,6 +199,14 @@ impl Settings {
             .and_then(|b| b.set_default("server.host", "127.0.0.1"))
             .and_then(|b| b.set_default("server.port", 8080))
             .and_then(|b| b.set_default("server.shutdown_timeout_secs", 30))
+            .and_then(|b| b.set_default("server.client_request_timeout_ms", 5000))
+            .and_then(|b| b.set_default("server.max_connections_per_worker", 10_000))
+            .and_then(|b| b.set_default("security.rate_limit_per_second", 100))
+            .and_then(|b| b.set_default("security.rate_limit_burst", 200))
+            .and_then(|b| {
+                let cors = if app_env == "production" { "" } else { "*" };
+                b.set_default("security.cors_allowed_origins", cors)
+            })
             .and_then(|b| b.set_default("store.uri", "sqlite://./data/fido.db"))
             .and_then(|b| b.set_default("store.sqlite_readers", 4))
             .and_then(|b| b.set_default("store.sqlite_synchronous", "full"))
@@ -215,6 +238,7 @@ impl Settings {
             ("DB_URI", "store.uri"),
             ("REDIS_URL", "cache.redis_url"),
             ("FERNET_KEY", "security.fernet_key"),
+            ("API_KEYS", "security.api_keys"),
             ("HOST", "server.host"),
             ("PORT", "server.port"),
         ];
@@ -255,6 +279,23 @@ impl Settings {
             return Err(SettingsError(
                 "store.mongodb_max_pool_size must be at least 1".into(),
             ));
+        }
+        if self.server.client_request_timeout_ms == 0 {
+            return Err(SettingsError(
+                "server.client_request_timeout_ms must be at least 1".into(),
+            ));
+        }
+        if self.server.max_connections_per_worker == 0 {
+            return Err(SettingsError(
+                "server.max_connections_per_worker must be at least 1".into(),
+            ));
+        }
+        for origin in self.cors_origins() {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(SettingsError(format!(
+                    "security.cors_allowed_origins: {origin:?} is not an http(s) origin"
+                )));
+            }
         }
         if self.server.workers == Some(0) {
             return Err(SettingsError("server.workers must be at least 1".into()));
@@ -351,6 +392,16 @@ impl Settings {
             config.key_prefix = self.cache.redis_key_prefix.clone();
             config
         })
+    }
+
+    /// The CORS origins, trimmed, without blanks.
+    pub fn cors_origins(&self) -> Vec<&str> {
+        self.security
+            .cors_allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .collect()
     }
 
     /// Whether logs are JSON lines.

@@ -138,6 +138,13 @@ impl FieldCipher for FernetCipher {
     async fn decrypt(&self, token: &str) -> Result<String, CipherError> {
         self.decrypt_str(token)
     }
+
+    async fn reencrypt(&self, token: &str) -> Result<Option<String>, CipherError> {
+        match self.decrypt_at(token, None, unix_now())? {
+            (_, 0) => Ok(None),
+            (plain, _) => Ok(Some(self.encrypt_str(&plain))),
+        }
+    }
 }
 
 #[cfg(test)]

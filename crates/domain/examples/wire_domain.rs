@@ -13,9 +13,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fido_domain::{
     Amount, Cache, CacheError, CacheKey, CacheLookup, CacheSlot, CipherError, DateRange,
-    FieldCipher, FullName, MoneySum, NewTransaction, Page, PageRequest, Ports, RecordPatch,
-    ServiceConfig, StatisticsQuery, StoreError, SystemClock, TransactionId, TransactionRecord,
-    TransactionService, TransactionStore, TransactionTotals, TransactionType, UserId,
+    EncryptedName, FieldCipher, FullName, MoneySum, NewTransaction, Page, PageRequest, Ports,
+    RecordPatch, ServiceConfig, StatisticsQuery, StoreError, SystemClock, TransactionId,
+    TransactionRecord, TransactionService, TransactionStore, TransactionTotals, TransactionType,
+    UserId,
 };
 
 #[derive(Default)]
@@ -94,6 +95,36 @@ impl TransactionStore for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn names_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        let mut names: Vec<_> = self
+            .records()?
+            .values()
+            .filter(|r| after.is_none_or(|a| r.id > a))
+            .map(|r| (r.id, r.full_name.clone()))
+            .collect();
+        names.sort_by_key(|(id, _)| *id);
+        names.truncate(limit as usize);
+        Ok(names)
+    }
+    async fn replace_name(
+        &self,
+        id: TransactionId,
+        expected: EncryptedName,
+        new: EncryptedName,
+    ) -> Result<bool, StoreError> {
+        let mut records = self.records()?;
+        match records.get_mut(&id) {
+            Some(r) if r.full_name == expected => {
+                r.full_name = new;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 #[async_trait]
@@ -155,6 +186,9 @@ impl FieldCipher for ReversingCipher {
     }
     async fn decrypt(&self, token: &str) -> Result<String, CipherError> {
         Ok(token.chars().rev().collect())
+    }
+    async fn reencrypt(&self, _token: &str) -> Result<Option<String>, CipherError> {
+        Ok(None) // one "key" only: nothing to rotate
     }
 }
 

@@ -45,8 +45,8 @@ pub use ports::{
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockCache, MockClock, MockFieldCipher, MockStatisticsQuery, MockTransactionStore};
 pub use service::{
-    Ports, Readiness, ServiceConfig, TransactionService, NO_TRANSACTIONS_IN_RANGE,
-    TRANSACTION_NOT_FOUND,
+    Ports, Readiness, ReencryptProgress, ServiceConfig, TransactionService,
+    NO_TRANSACTIONS_IN_RANGE, TRANSACTION_NOT_FOUND,
 };
 pub use statistics::{StatisticsSummary, TransactionTotals};
 pub use time::{DateRange, Timestamp, UtcDay};

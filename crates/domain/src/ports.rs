@@ -15,6 +15,7 @@ use async_trait::async_trait;
 
 use crate::cache_key::{CacheKey, CacheLookup, CacheSlot};
 use crate::id::{TransactionId, UserId};
+use crate::name::EncryptedName;
 use crate::page::{Page, PageRequest};
 use crate::statistics::TransactionTotals;
 use crate::time::{DateRange, Timestamp};
@@ -93,6 +94,25 @@ pub trait TransactionStore: Send + Sync {
 
     /// Checks that the store answers (for readiness probes).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Up to `limit` records' ids and encrypted names, in ascending id order, after `after`
+    /// (from the first record when `None`): the batches of a key rotation.
+    async fn names_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError>;
+
+    /// Replaces a record's encrypted name with `new` only if it is still `expected`
+    /// (compare-and-set, so a concurrent update through the API is never overwritten);
+    /// `true` when it was replaced. Changes nothing else, not even `updated_at`: the name
+    /// is the same, only its encryption changed.
+    async fn replace_name(
+        &self,
+        id: TransactionId,
+        expected: EncryptedName,
+        new: EncryptedName,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Statistics computed inside the store, in one query per call.
@@ -143,6 +163,11 @@ pub trait FieldCipher: Send + Sync {
 
     /// Decrypts a token back into its plaintext.
     async fn decrypt(&self, token: &str) -> Result<String, CipherError>;
+
+    /// Re-encrypts a token under the current (primary) key: `Some(new token)` when it was
+    /// made with another key, `None` when it already uses the primary key.
+    /// [`CipherError::InvalidToken`] when no key opens it.
+    async fn reencrypt(&self, token: &str) -> Result<Option<String>, CipherError>;
 }
 
 /// The current time. A port so tests can fix it.

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fido_domain::{
-    DateRange, Page, PageRequest, RecordPatch, StatisticsQuery, StoreError, TransactionId,
-    TransactionRecord, TransactionStore, TransactionTotals, UserId, UtcDay,
+    DateRange, EncryptedName, Page, PageRequest, RecordPatch, StatisticsQuery, StoreError,
+    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, UtcDay,
 };
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
@@ -292,6 +292,56 @@ impl TransactionStore for MongoStore {
         )
         .await
         .map(drop)
+    }
+
+    async fn names_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        let filter = match after {
+            Some(id) => doc! {"_id": {"$gt": object_id(id.object_id())}},
+            None => Document::new(),
+        };
+        let docs: Vec<Document> = self
+            .bounded(async {
+                self.collection
+                    .find(filter)
+                    .sort(doc! {"_id": 1})
+                    .limit(i64::from(limit))
+                    .projection(doc! {"full_name": 1})
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        docs.iter()
+            .map(|d| {
+                let corrupt = |field: &str| {
+                    StoreError::Internal(format!("a stored transaction has an invalid {field}"))
+                };
+                let id = d.get_object_id("_id").map_err(|_| corrupt("_id"))?;
+                let name = d.get_str("full_name").map_err(|_| corrupt("full_name"))?;
+                Ok((
+                    TransactionId::new(fido_domain::ObjectId::from_bytes(id.bytes())),
+                    EncryptedName::new(name),
+                ))
+            })
+            .collect()
+    }
+
+    async fn replace_name(
+        &self,
+        id: TransactionId,
+        expected: EncryptedName,
+        new: EncryptedName,
+    ) -> Result<bool, StoreError> {
+        let filter = doc! {"_id": object_id(id.object_id()), "full_name": expected.as_str()};
+        let update = doc! {"$set": {"full_name": new.as_str()}};
+        let result = self
+            .bounded(self.collection.update_one(filter, update))
+            .await?;
+        Ok(result.modified_count == 1)
     }
 }
 

@@ -315,6 +315,56 @@ impl TransactionStore for SqliteStore {
             .run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
     }
+
+    async fn names_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                // The all-zero id sorts before every real one.
+                let from = after.map_or([0u8; 12], |id| id.object_id().bytes());
+                let inclusive = after.is_none();
+                conn.prepare_cached(
+                    "SELECT id, full_name FROM transactions \
+                     WHERE id > ?1 OR (?2 AND id = ?1) ORDER BY id LIMIT ?3",
+                )?
+                .query_map(
+                    rusqlite::params![from, inclusive, i64::from(limit)],
+                    |row| {
+                        Ok((
+                            TransactionId::new(object_id(row.get(0)?)?),
+                            EncryptedName::new(row.get::<_, String>(1)?),
+                        ))
+                    },
+                )?
+                .collect()
+            })
+            .await
+    }
+
+    async fn replace_name(
+        &self,
+        id: TransactionId,
+        expected: EncryptedName,
+        new: EncryptedName,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .run(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE transactions SET full_name = ?3 WHERE id = ?1 AND full_name = ?2",
+                    )?
+                    .execute(rusqlite::params![
+                        id.object_id().bytes(),
+                        expected.as_str(),
+                        new.as_str()
+                    ])?;
+                Ok(changed == 1)
+            })
+            .await
+    }
 }
 
 /// Amounts are summed in two parts (whole billions of cents, and the rest) so that no

@@ -383,6 +383,76 @@ pub async fn totals_follow_updates_and_deletes(store: &dyn Store) {
     );
 }
 
+/// Names come back in id order, in batches that resume after the last id.
+pub async fn names_come_in_id_order_in_resumable_batches(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let day = at("2026-01-01T00:00:00Z");
+    for i in [3, 1, 2] {
+        store
+            .insert(record(ids.id(i), user, day, amount("1"), Credit))
+            .await
+            .expect("insert");
+    }
+    // Other tests' records may sit between ours: walk from just before our first id.
+    let before_first = ids.id(0);
+    let first = store
+        .names_after(Some(before_first), 2)
+        .await
+        .expect("batch");
+    assert_eq!(
+        first.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        vec![ids.id(1), ids.id(2)]
+    );
+    assert_eq!(
+        first[0].1,
+        EncryptedName::new(format!("token-for-{}", ids.id(1)))
+    );
+    let second = store.names_after(Some(ids.id(2)), 2).await.expect("batch");
+    assert_eq!(second.first().map(|(id, _)| *id), Some(ids.id(3)));
+    let from_start = store.names_after(None, 1).await.expect("batch");
+    assert_eq!(from_start.len(), 1, "None starts at the first record");
+}
+
+/// Replacing a name is a compare-and-set that touches nothing else.
+pub async fn replacing_a_name_is_compare_and_set(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let r = record(
+        ids.id(1),
+        fresh_user(),
+        at("2026-01-01T00:00:00Z"),
+        amount("5"),
+        Debit,
+    );
+    store.insert(r.clone()).await.expect("insert");
+    let stale = EncryptedName::new("not-the-current-token");
+    assert!(!store
+        .replace_name(r.id, stale, EncryptedName::new("x"))
+        .await
+        .expect("cas"));
+    assert_eq!(
+        store.get(r.id).await.expect("get"),
+        Some(r.clone()),
+        "a failed CAS changes nothing"
+    );
+    let fresh = EncryptedName::new("re-encrypted-token");
+    assert!(store
+        .replace_name(r.id, r.full_name.clone(), fresh.clone())
+        .await
+        .expect("cas"));
+    let mut expected = r.clone();
+    expected.full_name = fresh;
+    assert_eq!(
+        store.get(r.id).await.expect("get"),
+        Some(expected),
+        "only the name changed, not updated_at"
+    );
+    assert!(!store
+        .replace_name(IdSeq::new().id(1), r.full_name, EncryptedName::new("y"))
+        .await
+        .expect("cas"));
+}
+
 /// The store answers a ping.
 pub async fn ping_succeeds(store: &dyn Store) {
     store.ping().await.expect("ping");
@@ -409,6 +479,8 @@ macro_rules! store_contract_tests {
             busiest_day_ties_to_the_earliest,
             totals_of_an_empty_range_are_zero,
             totals_follow_updates_and_deletes,
+            names_come_in_id_order_in_resumable_batches,
+            replacing_a_name_is_compare_and_set,
             ping_succeeds,
         );
     };

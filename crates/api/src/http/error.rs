@@ -37,6 +37,12 @@ pub struct FieldErrorBody {
 pub enum ApiError {
     /// 400: the body is not valid JSON.
     MalformedJson,
+    /// 401: no API key, or not a valid one.
+    Unauthorized,
+    /// 403: a valid key without the scope this endpoint needs.
+    Forbidden,
+    /// 429: the key's rate limit; retry after this many seconds.
+    TooManyRequests(u64),
     /// 404 with a specific message.
     NotFound(&'static str),
     /// 405.
@@ -62,6 +68,9 @@ impl ApiError {
     fn message(&self) -> &'static str {
         match self {
             Self::MalformedJson => "Malformed JSON in the request body",
+            Self::Unauthorized => "A valid API key is required: Authorization: Bearer <key>",
+            Self::Forbidden => "This API key may not perform this operation",
+            Self::TooManyRequests(_) => "Too many requests for this API key; retry later",
             Self::NotFound(m) => m,
             Self::MethodNotAllowed => "Method not allowed",
             Self::PayloadTooLarge => "Request body is larger than 16 KiB",
@@ -83,6 +92,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::MalformedJson => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,8 +119,17 @@ impl ResponseError for ApiError {
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable) {
-            response.insert_header(("Retry-After", "1"));
+        match self {
+            Self::Unavailable => {
+                response.insert_header(("Retry-After", "1"));
+            }
+            Self::TooManyRequests(seconds) => {
+                response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            Self::Unauthorized => {
+                response.insert_header(("WWW-Authenticate", "Bearer realm=\"fido\""));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             message: self.message().to_owned(),

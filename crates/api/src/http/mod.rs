@@ -1,5 +1,6 @@
 //! The HTTP adapter: routes, extractor settings, error mapping, OpenAPI and Swagger UI.
 
+pub mod access;
 pub mod dto;
 pub mod envelope;
 pub mod error;

@@ -3,13 +3,15 @@
 //! A caller's request id is echoed when it is sane (1 to 128 characters of letters, digits,
 //! `-`, `_`, `.`, `:`); otherwise a fresh one is generated. Every log line of the request
 //! carries it, and one access line per request records method, route pattern, status and
-//! latency — never the path's values or the body.
+//! latency — never the path's values or the body. It also sets the security headers every
+//! response carries: `X-Content-Type-Options: nosniff` and, except on Swagger UI assets,
+//! `Cache-Control: no-store`.
 
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::Error;
 use tracing::Instrument;
@@ -49,6 +51,7 @@ pub async fn request_context(
         .and_then(sane)
         .map_or_else(generate, str::to_owned);
     let method = req.method().to_string();
+    let path_is_docs_asset = req.path().starts_with("/docs/") && req.path() != "/docs/";
     let span = tracing::info_span!("request", request_id = %id, method = %method);
     let started = Instant::now();
 
@@ -62,8 +65,18 @@ pub async fn request_context(
             return Err(e);
         }
     };
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+        headers.insert(REQUEST_ID, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // API answers are per caller and change with every write: never store them. The
+    // Swagger UI's static assets may be cached.
+    if !path_is_docs_asset {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let route = response
         .request()

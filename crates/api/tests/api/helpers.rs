@@ -12,6 +12,23 @@ use fido_api::{Application, Settings};
 use serde_json::{json, Value};
 
 pub const USER: &str = "65e25a6bfb249dcbfbf00b93";
+/// The key every helper request sends (both scopes).
+pub const FULL_KEY: &str = "fido_test_full_access_key";
+/// A key with the read scope only.
+pub const READ_KEY: &str = "fido_test_read_only_key";
+/// A key with the write scope only.
+pub const WRITE_KEY: &str = "fido_test_write_only_key";
+
+/// `API_KEYS` for the test keys: hashes only, as in production.
+pub fn test_api_keys() -> String {
+    use fido_api::auth::hash_key;
+    format!(
+        "tests:{}:read+write,reader:{}:read,writer:{}:write",
+        hash_key(FULL_KEY),
+        hash_key(READ_KEY),
+        hash_key(WRITE_KEY)
+    )
+}
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -95,6 +112,7 @@ pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
         vars.insert("REDIS_URL".into(), url);
     }
     vars.insert("PORT".into(), "0".into());
+    vars.insert("API_KEYS".into(), test_api_keys());
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
@@ -107,6 +125,8 @@ pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
     }
     settings.cache.redis_key_prefix = format!("fido_http_{}", folder_tag(data_dir));
     settings.server.workers = Some(2);
+    // The rate limit has its own test; elsewhere it would only slow bursts of requests.
+    settings.security.rate_limit_per_second = 0;
     settings.server.shutdown_timeout_secs = 5;
     settings
 }
@@ -149,6 +169,7 @@ fn start(app: Application, settings: &Settings) -> TestApp {
         client: awc::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .disable_redirects()
+            .add_default_header(("authorization", format!("Bearer {FULL_KEY}")))
             .finish(),
         data_dir: settings.security.data_dir.clone(),
         handle,

@@ -12,5 +12,7 @@ mod lifecycle;
 mod listing;
 mod outage;
 mod privacy;
+mod rotation;
+mod security;
 mod statistics;
 mod transactions;

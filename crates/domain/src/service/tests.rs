@@ -697,6 +697,21 @@ impl TransactionStore for SlowCountingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn names_after(
+        &self,
+        _: Option<TransactionId>,
+        _: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        Err(StoreError::Internal("not used".into()))
+    }
+    async fn replace_name(
+        &self,
+        _: TransactionId,
+        _: EncryptedName,
+        _: EncryptedName,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Internal("not used".into()))
+    }
 }
 
 #[async_trait::async_trait]
@@ -809,4 +824,101 @@ async fn a_cancelled_flight_does_not_block_the_next_request() {
         "the abandoned read was not reused"
     );
     assert_eq!(svc.flights.lists.in_flight(), 0);
+}
+
+// ---------- key rotation ----------
+
+fn id_n(n: u8) -> TransactionId {
+    TransactionId::new(crate::ObjectId::from_bytes([
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n,
+    ]))
+}
+
+#[tokio::test]
+async fn reencryption_walks_batches_and_counts_each_outcome() {
+    let mut store = MockTransactionStore::new();
+    // Two batches, then the end.
+    store
+        .expect_names_after()
+        .with(eq(None), eq(2))
+        .returning(|_, _| {
+            Ok(vec![
+                (id_n(1), EncryptedName::new("old:a")),
+                (id_n(2), EncryptedName::new("new:b")),
+            ])
+        });
+    store
+        .expect_names_after()
+        .with(eq(Some(id_n(2))), eq(2))
+        .returning(|_, _| {
+            Ok(vec![
+                (id_n(3), EncryptedName::new("old:c")),
+                (id_n(4), EncryptedName::new("garbage")),
+            ])
+        });
+    store
+        .expect_names_after()
+        .with(eq(Some(id_n(4))), eq(2))
+        .returning(|_, _| Ok(vec![]));
+    // Record 3 was changed through the API meanwhile: the compare-and-set fails.
+    store
+        .expect_replace_name()
+        .withf(|id, old, new| *id == id_n(1) && old.as_str() == "old:a" && new.as_str() == "new:a")
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    store
+        .expect_replace_name()
+        .withf(|id, _, _| *id == id_n(3))
+        .times(1)
+        .returning(|_, _, _| Ok(false));
+    let mut cipher = MockFieldCipher::new();
+    cipher
+        .expect_reencrypt()
+        .returning(|t| match t.split_once(':') {
+            Some(("old", plain)) => Ok(Some(format!("new:{plain}"))),
+            Some(("new", _)) => Ok(None),
+            _ => Err(CipherError::InvalidToken),
+        });
+    let svc = service(store, MockStatisticsQuery::new(), MockCache::new(), cipher);
+    let mut batches = Vec::new();
+    let report = svc
+        .reencrypt_names(2, None, |p| batches.push(*p))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.scanned,
+            report.changed,
+            report.skipped,
+            report.unreadable
+        ),
+        (4, 1, 1, 1)
+    );
+    assert_eq!(report.last_id, Some(id_n(4)));
+    assert_eq!(batches.len(), 2);
+    assert_eq!(
+        batches[0].last_id,
+        Some(id_n(2)),
+        "progress says where to resume"
+    );
+}
+
+#[tokio::test]
+async fn reencryption_resumes_after_an_id_and_stops_on_a_store_outage() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_names_after()
+        .with(eq(Some(id_n(9))), always())
+        .returning(|_, _| Err(StoreError::Unavailable("down".into())));
+    let svc = service(
+        store,
+        MockStatisticsQuery::new(),
+        MockCache::new(),
+        MockFieldCipher::new(),
+    );
+    let err = svc
+        .reencrypt_names(100, Some(id_n(9)), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::StoreUnavailable(_)));
 }

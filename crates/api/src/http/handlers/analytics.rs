@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use fido_domain::TransactionService;
 
+use crate::http::access::ReadAccess;
 use crate::http::dto::StatisticsBody;
 use crate::http::envelope::Envelope;
 use crate::http::error::{ApiError, ErrorBody};
@@ -10,7 +11,7 @@ use crate::http::input::{self, Query};
 
 /// A user's statistics over an inclusive date range, computed in the database. May be
 /// served from the cache; always reflects every write that has returned.
-#[utoipa::path(get, path = "/api/v1/analytics/transactions/{user_id}", tag = "analytics",
+#[utoipa::path(get, path = "/api/v1/analytics/transactions/{user_id}", tag = "analytics", security(("bearer" = ["read"])),
     params(
         ("user_id" = String, Path, description = "User id (24 hex characters)"),
         ("start_date" = Option<String>, Query,
@@ -24,9 +25,13 @@ use crate::http::input::{self, Query};
         (status = 404, description = "No transactions in the range", body = ErrorBody,
             example = json!({"message": "User does not have any transactions or in the specified range"})),
         (status = 422, description = "Bad user id or date, start after end, unknown parameter", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope", body = ErrorBody),
+        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),
         (status = 500, description = "Unexpected error", body = ErrorBody)))]
 pub async fn statistics(
+    _caller: ReadAccess,
     service: web::Data<TransactionService>,
     user_id: web::Path<String>,
     query: web::Query<Query>,

@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use fido_domain::TransactionService;
 use serde_json::Value;
 
+use crate::http::access::{ReadAccess, WriteAccess};
 use crate::http::dto::{
     CreateTransactionRequest, TransactionBody, TransactionPageBody, UpdateTransactionRequest,
 };
@@ -13,7 +14,7 @@ use crate::http::input::{self, Query};
 
 /// Records a transaction. The name is encrypted before it is stored; the response shows
 /// it decrypted.
-#[utoipa::path(post, path = "/api/v1/transactions", tag = "transactions",
+#[utoipa::path(post, path = "/api/v1/transactions", tag = "transactions", security(("bearer" = ["write"])),
     request_body(content = CreateTransactionRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = Envelope<TransactionBody>),
@@ -21,9 +22,13 @@ use crate::http::input::{self, Query};
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields, each named", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope", body = ErrorBody),
+        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),
         (status = 500, description = "Unexpected error", body = ErrorBody)))]
 pub async fn create(
+    _caller: WriteAccess,
     service: web::Data<TransactionService>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
@@ -33,16 +38,20 @@ pub async fn create(
 }
 
 /// Reads one transaction.
-#[utoipa::path(get, path = "/api/v1/transactions/{id}", tag = "transactions",
+#[utoipa::path(get, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["read"])),
     params(("id" = String, Path, description = "Transaction id (24 hex characters)", example = "6650f0c2e4b0a1b2c3d4e5f6")),
     responses(
         (status = 200, description = "Found", body = Envelope<TransactionBody>),
         (status = 404, description = "No such transaction", body = ErrorBody,
             example = json!({"message": "Transaction not found"})),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope", body = ErrorBody),
+        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),
         (status = 500, description = "Unexpected error", body = ErrorBody)))]
 pub async fn get(
+    _caller: ReadAccess,
     service: web::Data<TransactionService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -52,7 +61,7 @@ pub async fn get(
 }
 
 /// Changes a non-empty subset of `full_name`, `transaction_amount`, `transaction_type`.
-#[utoipa::path(patch, path = "/api/v1/transactions/{id}", tag = "transactions",
+#[utoipa::path(patch, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["write"])),
     params(("id" = String, Path, description = "Transaction id (24 hex characters)")),
     request_body(content = UpdateTransactionRequest, content_type = "application/json"),
     responses(
@@ -62,9 +71,13 @@ pub async fn get(
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Empty body, immutable, unknown or invalid fields", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope", body = ErrorBody),
+        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),
         (status = 500, description = "Unexpected error", body = ErrorBody)))]
 pub async fn update(
+    _caller: WriteAccess,
     service: web::Data<TransactionService>,
     id: web::Path<String>,
     body: web::Json<Value>,
@@ -76,16 +89,20 @@ pub async fn update(
 }
 
 /// Deletes a transaction.
-#[utoipa::path(delete, path = "/api/v1/transactions/{id}", tag = "transactions",
+#[utoipa::path(delete, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["write"])),
     params(("id" = String, Path, description = "Transaction id (24 hex characters)")),
     responses(
         (status = 200, description = "Deleted", body = MessageOnly,
             example = json!({"message": "Transaction deleted successfully", "data": null})),
         (status = 404, description = "No such transaction", body = ErrorBody),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope", body = ErrorBody),
+        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),
         (status = 500, description = "Unexpected error", body = ErrorBody)))]
 pub async fn delete(
+    _caller: WriteAccess,
     service: web::Data<TransactionService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -96,7 +113,7 @@ pub async fn delete(
 
 /// Lists a user's transactions, newest first (`transaction_date`, then `id`, descending).
 /// May be served from the cache; always reflects every write that has returned.
-#[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}", tag = "transactions",
+#[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}", tag = "transactions", security(("bearer" = ["read"])),
     params(
         ("user_id" = String, Path, description = "User id (24 hex characters)"),
         ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)", minimum = 1),
@@ -105,9 +122,13 @@ pub async fn delete(
         (status = 200, description = "A page (empty with `total: 0` for a user without transactions)",
             body = Envelope<TransactionPageBody>),
         (status = 422, description = "Bad user id, or a page/limit out of range, repeated or unknown", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope", body = ErrorBody),
+        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),
         (status = 500, description = "Unexpected error", body = ErrorBody)))]
 pub async fn list_by_user(
+    _caller: ReadAccess,
     service: web::Data<TransactionService>,
     user_id: web::Path<String>,
     query: web::Query<Query>,
