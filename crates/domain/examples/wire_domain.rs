@@ -16,7 +16,7 @@ use fido_domain::{
     EncryptedName, FieldCipher, FullName, MoneySum, NewTransaction, Page, PageRequest, Ports,
     RecordPatch, ServiceConfig, StatisticsQuery, StoreError, SystemClock, TransactionId,
     TransactionRecord, TransactionService, TransactionStore, TransactionTotals, TransactionType,
-    UserId,
+    UserId, Written,
 };
 
 #[derive(Default)]
@@ -46,25 +46,34 @@ impl TransactionStore for MemoryStore {
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
         Ok(self.records()?.get(&id).cloned())
     }
-    async fn update(
-        &self,
-        id: TransactionId,
-        p: RecordPatch,
-    ) -> Result<Option<TransactionRecord>, StoreError> {
+    async fn update(&self, id: TransactionId, p: RecordPatch) -> Result<Written, StoreError> {
         let mut records = self.records()?;
         let Some(r) = records.get_mut(&id) else {
-            return Ok(None);
+            return Ok(Written::NotFound);
         };
+        if p.expected_version.is_some_and(|v| v != r.version) {
+            return Ok(Written::VersionMismatch);
+        }
         if let Some(name) = p.full_name {
             r.full_name = name;
         }
         r.amount = p.amount.unwrap_or(r.amount);
         r.kind = p.kind.unwrap_or(r.kind);
         r.updated_at = p.updated_at;
-        Ok(Some(r.clone()))
+        r.version += 1;
+        Ok(Written::Done(r.clone()))
     }
-    async fn delete(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
-        Ok(self.records()?.remove(&id))
+    async fn delete(
+        &self,
+        id: TransactionId,
+        expected: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        let mut records = self.records()?;
+        match records.get(&id) {
+            None => Ok(Written::NotFound),
+            Some(r) if expected.is_some_and(|v| v != r.version) => Ok(Written::VersionMismatch),
+            Some(_) => Ok(records.remove(&id).map_or(Written::NotFound, Written::Done)),
+        }
     }
     async fn list_by_user(
         &self,

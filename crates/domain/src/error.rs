@@ -71,6 +71,9 @@ pub enum DomainError {
     /// The request is well formed but some values are invalid; nothing was stored.
     #[error("invalid input: {}", display_fields(.0))]
     Validation(Vec<FieldError>),
+    /// A conditional write found the record at another version; nothing changed.
+    #[error("the transaction has changed since it was read")]
+    VersionMismatch,
     /// The store cannot be reached right now; the caller may retry.
     #[error("the store is unavailable: {0}")]
     StoreUnavailable(String),

@@ -52,4 +52,5 @@ pub use statistics::{StatisticsSummary, TransactionTotals};
 pub use time::{DateRange, Timestamp, UtcDay};
 pub use transaction::{
     NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord, TransactionType,
+    Written,
 };

@@ -19,7 +19,7 @@ use crate::name::EncryptedName;
 use crate::page::{Page, PageRequest};
 use crate::statistics::TransactionTotals;
 use crate::time::{DateRange, Timestamp};
-use crate::transaction::{RecordPatch, TransactionRecord};
+use crate::transaction::{RecordPatch, TransactionRecord, Written};
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,22 +67,25 @@ pub enum CipherError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait TransactionStore: Send + Sync {
-    /// Stores a new record. MUST return [`StoreError::Duplicate`] when its id exists.
+    /// Stores a new record (its `version` is 1). MUST return [`StoreError::Duplicate`]
+    /// when its id exists.
     async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError>;
 
     /// The record with this id, or `None`.
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError>;
 
-    /// Applies `patch` (only the fields it sets, plus `updated_at`) and returns the record
-    /// as it is afterwards; `None` when no record has this id.
-    async fn update(
+    /// Applies `patch` in one atomic step: only the fields it sets, plus `updated_at`, and
+    /// `version + 1`; only if the record is at `patch.expected_version` when one is given.
+    /// Concurrent updates of different fields therefore never lose each other's changes.
+    async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError>;
+
+    /// Removes the record (only if it is at `expected_version`, when given) and returns it
+    /// as it was.
+    async fn delete(
         &self,
         id: TransactionId,
-        patch: RecordPatch,
-    ) -> Result<Option<TransactionRecord>, StoreError>;
-
-    /// Removes the record and returns it; `None` when no record has this id.
-    async fn delete(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError>;
+        expected_version: Option<u64>,
+    ) -> Result<Written, StoreError>;
 
     /// One page of the user's records, newest first, with the total count of the user's
     /// records. A user without records gets an empty page with `total == 0`.

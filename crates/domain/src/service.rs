@@ -27,7 +27,7 @@ use crate::ports::{
 use crate::statistics::StatisticsSummary;
 use crate::time::DateRange;
 use crate::transaction::{
-    NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord,
+    NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord, Written,
 };
 
 /// The message of the 404 for an unknown transaction.
@@ -158,6 +158,7 @@ impl TransactionService {
             transaction_date,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         self.ports
             .store
@@ -181,11 +182,14 @@ impl TransactionService {
     }
 
     /// Applies a non-empty patch and returns the transaction as it is now. `updated_at`
-    /// moves; `created_at` does not. Errors: `NotFound`, `StoreUnavailable`, `Internal`.
+    /// moves and `version` grows by one; `created_at` does not move. With
+    /// `expected_version`, applies only if the transaction is still at that version.
+    /// Errors: `NotFound`, `VersionMismatch`, `StoreUnavailable`, `Internal`.
     pub async fn update(
         &self,
         id: TransactionId,
         patch: TransactionPatch,
+        expected_version: Option<u64>,
     ) -> Result<Transaction, DomainError> {
         let full_name = match patch.full_name() {
             Some(name) => Some(self.encrypt(name).await?),
@@ -196,14 +200,15 @@ impl TransactionService {
             amount: patch.amount(),
             kind: patch.kind(),
             updated_at: self.ports.clock.now(),
+            expected_version,
         };
-        let record = self
-            .ports
-            .store
-            .update(id, record_patch)
-            .await
-            .map_err(store_error)?
-            .ok_or(DomainError::NotFound(TRANSACTION_NOT_FOUND))?;
+        let record = written(
+            self.ports
+                .store
+                .update(id, record_patch)
+                .await
+                .map_err(store_error)?,
+        )?;
         self.invalidate(record.user_id).await;
         match patch.full_name() {
             // The name we just wrote: no need to decrypt it again.
@@ -212,15 +217,20 @@ impl TransactionService {
         }
     }
 
-    /// Deletes a transaction. Errors: `NotFound`, `StoreUnavailable`, `Internal`.
-    pub async fn delete(&self, id: TransactionId) -> Result<(), DomainError> {
-        let record = self
-            .ports
-            .store
-            .delete(id)
-            .await
-            .map_err(store_error)?
-            .ok_or(DomainError::NotFound(TRANSACTION_NOT_FOUND))?;
+    /// Deletes a transaction (only if still at `expected_version`, when given).
+    /// Errors: `NotFound`, `VersionMismatch`, `StoreUnavailable`, `Internal`.
+    pub async fn delete(
+        &self,
+        id: TransactionId,
+        expected_version: Option<u64>,
+    ) -> Result<(), DomainError> {
+        let record = written(
+            self.ports
+                .store
+                .delete(id, expected_version)
+                .await
+                .map_err(store_error)?,
+        )?;
         self.invalidate(record.user_id).await;
         Ok(())
     }
@@ -458,6 +468,14 @@ enum Cached<T> {
     Miss(Option<CacheSlot>),
 }
 
+fn written(outcome: Written) -> Result<TransactionRecord, DomainError> {
+    match outcome {
+        Written::Done(record) => Ok(record),
+        Written::NotFound => Err(DomainError::NotFound(TRANSACTION_NOT_FOUND)),
+        Written::VersionMismatch => Err(DomainError::VersionMismatch),
+    }
+}
+
 fn reveal(record: TransactionRecord, full_name: FullName) -> Transaction {
     Transaction {
         id: record.id,
@@ -468,6 +486,7 @@ fn reveal(record: TransactionRecord, full_name: FullName) -> Transaction {
         transaction_date: record.transaction_date,
         created_at: record.created_at,
         updated_at: record.updated_at,
+        version: record.version,
     }
 }
 

@@ -68,6 +68,8 @@ pub struct Transaction {
     pub created_at: Timestamp,
     /// When it was last changed.
     pub updated_at: Timestamp,
+    /// Starts at 1 and grows by one with every change: the HTTP layer's strong `ETag`.
+    pub version: u64,
 }
 
 /// A transaction as stores hold it: the name is a cipher token, everything else is clear
@@ -90,6 +92,8 @@ pub struct TransactionRecord {
     pub created_at: Timestamp,
     /// When it was last changed.
     pub updated_at: Timestamp,
+    /// 1 when created, one more with every update.
+    pub version: u64,
 }
 
 /// What a caller supplies to create a transaction; every value already validated.
@@ -162,6 +166,19 @@ pub struct RecordPatch {
     pub kind: Option<TransactionType>,
     /// The time of this change.
     pub updated_at: Timestamp,
+    /// Apply only if the record is at this version (`If-Match`); `None` applies always.
+    pub expected_version: Option<u64>,
+}
+
+/// The outcome of a conditional write.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Written {
+    /// Done; the record as it is after the update, or as it was before the delete.
+    Done(TransactionRecord),
+    /// No record has this id.
+    NotFound,
+    /// The record exists but is not at the expected version; nothing was changed.
+    VersionMismatch,
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub(crate) fn record_to(r: &TransactionRecord) -> Document {
         "transaction_date": bson_date(r.transaction_date),
         "created_at": bson_date(r.created_at),
         "updated_at": bson_date(r.updated_at),
+        "version": i64::try_from(r.version).unwrap_or(i64::MAX),
     }
 }
 
@@ -66,6 +67,16 @@ pub(crate) fn record_from(d: &Document) -> Result<TransactionRecord, StoreError>
         transaction_date: date("transaction_date")?,
         created_at: date("created_at")?,
         updated_at: date("updated_at")?,
+        version: match d.get("version") {
+            // Documents written before versions existed are at version 1.
+            None => 1,
+            Some(v) => v
+                .as_i64()
+                .or_else(|| v.as_i32().map(i64::from))
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| corrupt("version"))?,
+        },
     })
 }
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fido_domain::{
     DateRange, EncryptedName, Page, PageRequest, RecordPatch, StatisticsQuery, StoreError,
-    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, UtcDay,
+    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, UtcDay, Written,
 };
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
@@ -188,6 +188,26 @@ impl MongoStore {
             .await
     }
 
+    /// A conditional write that matched nothing: tells a missing record from a stale version.
+    async fn outcome(
+        &self,
+        id: TransactionId,
+        written: Option<Document>,
+    ) -> Result<Written, StoreError> {
+        if let Some(doc) = written {
+            return record_from(&doc).map(Written::Done);
+        }
+        let exists = self
+            .bounded(self.collection.count_documents(id_filter(id)))
+            .await?
+            > 0;
+        Ok(if exists {
+            Written::VersionMismatch
+        } else {
+            Written::NotFound
+        })
+    }
+
     /// Awaits a driver call within the operation timeout, mapping its errors.
     async fn bounded<T>(
         &self,
@@ -205,6 +225,15 @@ impl MongoStore {
 
 fn id_filter(id: TransactionId) -> Document {
     doc! {"_id": object_id(id.object_id())}
+}
+
+/// The record, at `expected_version` when one is given.
+fn conditional(id: TransactionId, expected_version: Option<u64>) -> Document {
+    let mut filter = id_filter(id);
+    if let Some(version) = expected_version {
+        filter.insert("version", i64::try_from(version).unwrap_or(i64::MAX));
+    }
+    filter
 }
 
 fn read_optional(doc: Option<Document>) -> Result<Option<TransactionRecord>, StoreError> {
@@ -226,11 +255,7 @@ impl TransactionStore for MongoStore {
         )
     }
 
-    async fn update(
-        &self,
-        id: TransactionId,
-        patch: RecordPatch,
-    ) -> Result<Option<TransactionRecord>, StoreError> {
+    async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
         let mut set = doc! {"updated_at": bson_date(patch.updated_at)};
         if let Some(name) = patch.full_name {
             set.insert("full_name", name.into_string());
@@ -241,21 +266,30 @@ impl TransactionStore for MongoStore {
         if let Some(kind) = patch.kind {
             set.insert("transaction_type", kind.as_str());
         }
+        let filter = conditional(id, patch.expected_version);
+        let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
         let updated = self
             .bounded(
                 self.collection
-                    .find_one_and_update(id_filter(id), doc! {"$set": set})
+                    .find_one_and_update(filter, update)
                     .return_document(ReturnDocument::After),
             )
             .await?;
-        read_optional(updated)
+        self.outcome(id, updated).await
     }
 
-    async fn delete(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
-        read_optional(
-            self.bounded(self.collection.find_one_and_delete(id_filter(id)))
-                .await?,
-        )
+    async fn delete(
+        &self,
+        id: TransactionId,
+        expected_version: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        let deleted = self
+            .bounded(
+                self.collection
+                    .find_one_and_delete(conditional(id, expected_version)),
+            )
+            .await?;
+        self.outcome(id, deleted).await
     }
 
     async fn list_by_user(

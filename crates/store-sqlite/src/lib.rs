@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use fido_domain::{
     Amount, DateRange, EncryptedName, MoneySum, ObjectId, Page, PageRequest, RecordPatch,
     StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
-    TransactionTotals, TransactionType, UserId,
+    TransactionTotals, TransactionType, UserId, Written,
 };
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
@@ -146,7 +146,7 @@ pub(crate) fn map_error(e: rusqlite::Error) -> StoreError {
 }
 
 const COLUMNS: &str =
-    "id, user_id, full_name, amount_cents, kind, transaction_date, created_at, updated_at";
+    "id, user_id, full_name, amount_cents, kind, transaction_date, created_at, updated_at, version";
 
 fn object_id(bytes: Vec<u8>) -> rusqlite::Result<ObjectId> {
     let arr: [u8; 12] = bytes.try_into().map_err(|b: Vec<u8>| {
@@ -188,6 +188,33 @@ fn read_record(row: &Row<'_>) -> rusqlite::Result<TransactionRecord> {
         transaction_date: timestamp(row, 5)?,
         created_at: timestamp(row, 6)?,
         updated_at: timestamp(row, 7)?,
+        version: u64::try_from(row.get::<_, i64>(8)?).map_err(|_| conversion(8, "version"))?,
+    })
+}
+
+fn version_param(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+/// A conditional write that touched no row: tells a missing record from a stale version.
+/// Runs on the writer connection, so nothing can change in between.
+fn outcome(
+    conn: &Connection,
+    id: TransactionId,
+    written: Option<TransactionRecord>,
+) -> rusqlite::Result<Written> {
+    if let Some(record) = written {
+        return Ok(Written::Done(record));
+    }
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM transactions WHERE id = ?1")?
+        .query_row([id.object_id().bytes()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    Ok(if exists {
+        Written::VersionMismatch
+    } else {
+        Written::NotFound
     })
 }
 
@@ -203,7 +230,7 @@ impl TransactionStore for SqliteStore {
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
                     "INSERT INTO transactions ({COLUMNS}) VALUES \
-                     (:id, :user_id, :full_name, :amount, :kind, :date, :created, :updated)"
+                     (:id, :user_id, :full_name, :amount, :kind, :date, :created, :updated, :version)"
                 ))?;
                 stmt.execute(named_params! {
                     ":id": r.id.object_id().bytes(),
@@ -214,6 +241,7 @@ impl TransactionStore for SqliteStore {
                     ":date": r.transaction_date.as_millis(),
                     ":created": r.created_at.as_millis(),
                     ":updated": r.updated_at.as_millis(),
+                    ":version": version_param(r.version),
                 })?;
                 Ok(())
             })
@@ -230,44 +258,58 @@ impl TransactionStore for SqliteStore {
             .await
     }
 
-    async fn update(
-        &self,
-        id: TransactionId,
-        patch: RecordPatch,
-    ) -> Result<Option<TransactionRecord>, StoreError> {
+    async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
         self.writer
             .run(move |conn| {
-                conn.prepare_cached(&format!(
-                    "UPDATE transactions SET \
-                       full_name = coalesce(:full_name, full_name), \
-                       amount_cents = coalesce(:amount, amount_cents), \
-                       kind = coalesce(:kind, kind), \
-                       updated_at = :updated \
-                     WHERE id = :id RETURNING {COLUMNS}"
-                ))?
-                .query_row(
-                    named_params! {
-                        ":id": id.object_id().bytes(),
-                        ":full_name": patch.full_name.as_ref().map(EncryptedName::as_str),
-                        ":amount": patch.amount.map(cents_param),
-                        ":kind": patch.kind.map(TransactionType::as_str),
-                        ":updated": patch.updated_at.as_millis(),
-                    },
-                    read_record,
-                )
-                .optional()
+                let updated = conn
+                    .prepare_cached(&format!(
+                        "UPDATE transactions SET \
+                           full_name = coalesce(:full_name, full_name), \
+                           amount_cents = coalesce(:amount, amount_cents), \
+                           kind = coalesce(:kind, kind), \
+                           updated_at = :updated, \
+                           version = version + 1 \
+                         WHERE id = :id AND (:expected IS NULL OR version = :expected) \
+                         RETURNING {COLUMNS}"
+                    ))?
+                    .query_row(
+                        named_params! {
+                            ":id": id.object_id().bytes(),
+                            ":full_name": patch.full_name.as_ref().map(EncryptedName::as_str),
+                            ":amount": patch.amount.map(cents_param),
+                            ":kind": patch.kind.map(TransactionType::as_str),
+                            ":updated": patch.updated_at.as_millis(),
+                            ":expected": patch.expected_version.map(version_param),
+                        },
+                        read_record,
+                    )
+                    .optional()?;
+                outcome(conn, id, updated)
             })
             .await
     }
 
-    async fn delete(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+    async fn delete(
+        &self,
+        id: TransactionId,
+        expected_version: Option<u64>,
+    ) -> Result<Written, StoreError> {
         self.writer
             .run(move |conn| {
-                conn.prepare_cached(&format!(
-                    "DELETE FROM transactions WHERE id = ?1 RETURNING {COLUMNS}"
-                ))?
-                .query_row([id.object_id().bytes()], read_record)
-                .optional()
+                let deleted = conn
+                    .prepare_cached(&format!(
+                        "DELETE FROM transactions \
+                         WHERE id = ?1 AND (?2 IS NULL OR version = ?2) RETURNING {COLUMNS}"
+                    ))?
+                    .query_row(
+                        rusqlite::params![
+                            id.object_id().bytes(),
+                            expected_version.map(version_param)
+                        ],
+                        read_record,
+                    )
+                    .optional()?;
+                outcome(conn, id, deleted)
             })
             .await
     }

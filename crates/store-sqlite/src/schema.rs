@@ -25,6 +25,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX transactions_by_user_date
         ON transactions (user_id, transaction_date DESC, id DESC, kind, amount_cents);",
+    // 2: optimistic concurrency. Every record starts at version 1; each update adds one.
+    "ALTER TABLE transactions ADD COLUMN version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1);",
 ];
 
 /// The schema version this binary writes.

@@ -39,7 +39,7 @@ async fn reopening_keeps_the_data_and_the_schema_version() {
     let version: i64 = rusqlite::Connection::open(&path)
         .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
         .expect("version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]
@@ -65,4 +65,39 @@ async fn an_unopenable_path_is_unavailable_not_a_panic() {
         matches!(result, Err(StoreError::Unavailable(_))),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_and_its_rows_start_at_version_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("fido.db");
+    // The schema as release 1 wrote it, with one row.
+    rusqlite::Connection::open(&path)
+        .and_then(|c| {
+            c.execute_batch(
+                "CREATE TABLE transactions (
+                    id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 12),
+                    user_id BLOB NOT NULL CHECK (length(user_id) = 12),
+                    full_name TEXT NOT NULL,
+                    amount_cents INTEGER NOT NULL CHECK (amount_cents BETWEEN 0 AND 100000000000000),
+                    kind TEXT NOT NULL CHECK (kind IN ('credit', 'debit')),
+                    transaction_date INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL);
+                 INSERT INTO transactions VALUES
+                    (x'0102030405060708090a0b0c', x'0102030405060708090a0b0d', 'tok', 1050, 'credit', 0, 0, 0);
+                 PRAGMA user_version = 1;",
+            )
+        })
+        .expect("a version 1 database");
+    let store = SqliteStore::open(SqliteConfig::new(&path))
+        .await
+        .expect("migrates");
+    let id = fido_domain::TransactionId::parse("0102030405060708090a0b0c").expect("id");
+    let record = store
+        .get(id)
+        .await
+        .expect("get")
+        .expect("the old row is still there");
+    assert_eq!((record.version, record.amount.cents()), (1, 1050));
 }

@@ -67,5 +67,6 @@ pub fn record(
         transaction_date: date,
         created_at: date,
         updated_at: date,
+        version: 1,
     }
 }

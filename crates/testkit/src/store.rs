@@ -3,7 +3,7 @@
 
 use fido_domain::{
     Amount, DateRange, EncryptedName, PageRequest, RecordPatch, StatisticsQuery, StoreError,
-    TransactionRecord, TransactionStore, TransactionType, UtcDay,
+    TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
 };
 
 use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
@@ -82,15 +82,13 @@ pub async fn update_changes_only_what_it_sets(store: &dyn Store) {
         amount: Some(amount("0.07")),
         kind: None,
         updated_at: later,
+        expected_version: None,
     };
-    let updated = store
-        .update(r.id, patch)
-        .await
-        .expect("update")
-        .expect("exists");
+    let updated = done(store.update(r.id, patch).await.expect("update"));
     let mut expected = r.clone();
     expected.amount = amount("0.07");
     expected.updated_at = later;
+    expected.version = 2;
     assert_eq!(updated, expected);
 
     let patch = RecordPatch {
@@ -98,15 +96,13 @@ pub async fn update_changes_only_what_it_sets(store: &dyn Store) {
         amount: None,
         kind: Some(Debit),
         updated_at: later.plus_millis(5),
+        expected_version: None,
     };
-    let updated = store
-        .update(r.id, patch)
-        .await
-        .expect("update")
-        .expect("exists");
+    let updated = done(store.update(r.id, patch).await.expect("update"));
     expected.full_name = EncryptedName::new("new-token");
     expected.kind = Debit;
     expected.updated_at = later.plus_millis(5);
+    expected.version = 3;
     assert_eq!(updated, expected);
     assert_eq!(updated.created_at, r.created_at, "created_at never moves");
     assert_eq!(store.get(r.id).await.expect("get"), Some(expected));
@@ -120,9 +116,28 @@ pub async fn update_and_delete_of_unknown_are_none(store: &dyn Store) {
         amount: Some(Amount::ZERO),
         kind: None,
         updated_at: at("2026-01-01T00:00:00Z"),
+        expected_version: None,
     };
-    assert_eq!(store.update(id, patch).await.expect("update"), None);
-    assert_eq!(store.delete(id).await.expect("delete"), None);
+    assert_eq!(
+        store.update(id, patch.clone()).await.expect("update"),
+        Written::NotFound
+    );
+    let conditional = RecordPatch {
+        expected_version: Some(1),
+        ..patch
+    };
+    assert_eq!(
+        store.update(id, conditional).await.expect("update"),
+        Written::NotFound
+    );
+    assert_eq!(
+        store.delete(id, None).await.expect("delete"),
+        Written::NotFound
+    );
+    assert_eq!(
+        store.delete(id, Some(1)).await.expect("delete"),
+        Written::NotFound
+    );
 }
 
 /// Delete returns the removed record; afterwards it is gone.
@@ -136,9 +151,15 @@ pub async fn delete_returns_the_record_and_removes_it(store: &dyn Store) {
         Credit,
     );
     store.insert(r.clone()).await.expect("insert");
-    assert_eq!(store.delete(r.id).await.expect("delete"), Some(r.clone()));
+    assert_eq!(
+        store.delete(r.id, None).await.expect("delete"),
+        Written::Done(r.clone())
+    );
     assert_eq!(store.get(r.id).await.expect("get"), None);
-    assert_eq!(store.delete(r.id).await.expect("delete"), None);
+    assert_eq!(
+        store.delete(r.id, None).await.expect("delete"),
+        Written::NotFound
+    );
 }
 
 /// Lists are newest first, ties broken by id descending; pages and totals are right; other
@@ -373,13 +394,109 @@ pub async fn totals_follow_updates_and_deletes(store: &dyn Store) {
         amount: Some(amount("1.25")),
         kind: Some(Debit),
         updated_at: day,
+        expected_version: None,
     };
     store.update(ids.id(1), patch).await.expect("update");
-    store.delete(ids.id(2)).await.expect("delete");
+    store.delete(ids.id(2), None).await.expect("delete");
     let t = store.totals(user, DateRange::ALL).await.expect("totals");
     assert_eq!(
         (t.count, t.total_credit.cents(), t.total_debit.cents()),
         (1, 0, 125)
+    );
+}
+
+fn done(w: Written) -> TransactionRecord {
+    match w {
+        Written::Done(r) => r,
+        other => panic!("expected the write to be done, got {other:?}"),
+    }
+}
+
+/// `If-Match` semantics: a write at a stale version changes nothing; at the current one it
+/// applies and moves the version on.
+pub async fn conditional_writes_check_the_version(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let r = record(
+        ids.id(1),
+        fresh_user(),
+        at("2026-01-01T00:00:00Z"),
+        amount("5"),
+        Credit,
+    );
+    store.insert(r.clone()).await.expect("insert");
+    let patch = |v| RecordPatch {
+        full_name: None,
+        amount: Some(amount("6")),
+        kind: None,
+        updated_at: r.updated_at,
+        expected_version: Some(v),
+    };
+    assert_eq!(
+        store.update(r.id, patch(2)).await.expect("update"),
+        Written::VersionMismatch
+    );
+    assert_eq!(
+        store.get(r.id).await.expect("get"),
+        Some(r.clone()),
+        "a refused write changes nothing"
+    );
+    assert_eq!(
+        done(store.update(r.id, patch(1)).await.expect("update")).version,
+        2
+    );
+    assert_eq!(
+        store.update(r.id, patch(1)).await.expect("update"),
+        Written::VersionMismatch
+    );
+    assert_eq!(
+        store.delete(r.id, Some(1)).await.expect("delete"),
+        Written::VersionMismatch
+    );
+    assert!(store.get(r.id).await.expect("get").is_some());
+    assert_eq!(
+        done(store.delete(r.id, Some(2)).await.expect("delete")).version,
+        2
+    );
+}
+
+/// Concurrent updates of different fields lose nothing: every change lands, and the
+/// version counts every one of them.
+pub async fn concurrent_updates_lose_nothing(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let r = record(
+        ids.id(1),
+        fresh_user(),
+        at("2026-01-01T00:00:00Z"),
+        amount("1"),
+        Credit,
+    );
+    store.insert(r.clone()).await.expect("insert");
+    let names: Vec<String> = (0..10).map(|i| format!("name-{i}")).collect();
+    let amounts: Vec<Amount> = (0..10)
+        .map(|i| Amount::from_cents(100 + i).expect("amount"))
+        .collect();
+    let updates = (0..20).map(|i| {
+        let patch = RecordPatch {
+            full_name: (i % 2 == 0).then(|| EncryptedName::new(names[i / 2].clone())),
+            amount: (i % 2 == 1).then(|| amounts[i / 2]),
+            kind: None,
+            updated_at: r.updated_at,
+            expected_version: None,
+        };
+        store.update(r.id, patch)
+    });
+    for outcome in futures_util::future::join_all(updates).await {
+        assert!(matches!(outcome.expect("update"), Written::Done(_)));
+    }
+    let last = store.get(r.id).await.expect("get").expect("exists");
+    assert_eq!(last.version, 21, "no update was lost");
+    assert!(
+        names.contains(&last.full_name.as_str().to_owned()),
+        "the name is one that was written"
+    );
+    assert!(
+        amounts.contains(&last.amount),
+        "the amount is one that was written"
     );
 }
 
@@ -480,6 +597,8 @@ macro_rules! store_contract_tests {
             totals_of_an_empty_range_are_zero,
             totals_follow_updates_and_deletes,
             names_come_in_id_order_in_resumable_batches,
+            conditional_writes_check_the_version,
+            concurrent_updates_lose_nothing,
             replacing_a_name_is_compare_and_set,
             ping_succeeds,
         );

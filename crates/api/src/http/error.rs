@@ -47,6 +47,10 @@ pub enum ApiError {
     NotFound(&'static str),
     /// 405.
     MethodNotAllowed,
+    /// 409: a request with the same Idempotency-Key is still being processed.
+    Conflict,
+    /// 412: `If-Match` names another version; nothing changed.
+    PreconditionFailed,
     /// 413: body over the limit.
     PayloadTooLarge,
     /// 415: not `application/json`.
@@ -73,6 +77,12 @@ impl ApiError {
             Self::TooManyRequests(_) => "Too many requests for this API key; retry later",
             Self::NotFound(m) => m,
             Self::MethodNotAllowed => "Method not allowed",
+            Self::Conflict => {
+                "A request with this Idempotency-Key is still being processed; retry shortly"
+            }
+            Self::PreconditionFailed => {
+                "The transaction has changed: its ETag no longer matches If-Match"
+            }
             Self::PayloadTooLarge => "Request body is larger than 16 KiB",
             Self::UnsupportedMediaType => "Content-Type must be application/json",
             Self::Validation(_) => "Validation failed",
@@ -97,6 +107,8 @@ impl ResponseError for ApiError {
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -120,7 +132,7 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(self.status_code());
         match self {
-            Self::Unavailable => {
+            Self::Unavailable | Self::Conflict => {
                 response.insert_header(("Retry-After", "1"));
             }
             Self::TooManyRequests(seconds) => {
@@ -143,6 +155,7 @@ impl From<DomainError> for ApiError {
         match e {
             DomainError::NotFound(message) => Self::NotFound(message),
             DomainError::Validation(fields) => Self::Validation(fields),
+            DomainError::VersionMismatch => Self::PreconditionFailed,
             DomainError::StoreUnavailable(detail) => {
                 tracing::warn!(error = %detail, "store unavailable");
                 Self::Unavailable

@@ -246,6 +246,40 @@ pub fn date_range(query: &Query) -> Result<DateRange, ApiError> {
     DateRange::new(start, end).map_err(|e| ApiError::field("start_date", e.to_string()))
 }
 
+/// `If-Match`: absent or `*` → no condition; one strong ETag `"<version>"` → that version.
+/// Anything else can never match a strong ETag, so it fails the precondition (412);
+/// several ETags are not supported (422).
+pub fn if_match(req: &actix_web::HttpRequest) -> Result<Option<u64>, ApiError> {
+    let mut values = req.headers().get_all(actix_web::http::header::IF_MATCH);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::field("If-Match", "give a single ETag"));
+    }
+    let text = first
+        .to_str()
+        .map_err(|_| ApiError::PreconditionFailed)?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    if text.contains(',') {
+        return Err(ApiError::field("If-Match", "give a single ETag"));
+    }
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .map(Some)
+        .ok_or(ApiError::PreconditionFailed)
+}
+
+/// The strong ETag of a version.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ async fn an_unreachable_store_is_503_everywhere_and_fails_readiness() {
     store.expect_insert().returning(|_| down());
     store.expect_get().returning(|_| down());
     store.expect_update().returning(|_, _| down());
-    store.expect_delete().returning(|_| down());
+    store.expect_delete().returning(|_, _| down());
     store.expect_list_by_user().returning(|_, _| down());
     store.expect_ping().returning(down);
     let mut stats = MockStatisticsQuery::new();
@@ -138,5 +138,6 @@ fn undecryptable_record() -> fido_domain::TransactionRecord {
         transaction_date: at,
         created_at: at,
         updated_at: at,
+        version: 1,
     }
 }

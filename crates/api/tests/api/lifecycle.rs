@@ -244,17 +244,34 @@ async fn the_healthcheck_fails_when_the_store_is_unreachable() {
 
 #[test]
 fn keys_create_prints_a_key_once_with_an_entry_that_holds_only_its_hash() {
-    let out = binary().args(["keys", "create", "billing", "--scopes", "read"]).output().unwrap();
+    let out = binary()
+        .args(["keys", "create", "billing", "--scopes", "read"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    let key = lines.iter().find(|l| l.starts_with("fido_")).expect("the key");
-    let entry = lines.iter().find(|l| l.starts_with("billing:")).expect("the entry");
-    assert!(!entry.contains(key), "the configuration line must not contain the key");
+    let key = lines
+        .iter()
+        .find(|l| l.starts_with("fido_"))
+        .expect("the key");
+    let entry = lines
+        .iter()
+        .find(|l| l.starts_with("billing:"))
+        .expect("the entry");
+    assert!(
+        !entry.contains(key),
+        "the configuration line must not contain the key"
+    );
     let keys = fido_api::auth::ApiKeys::parse(entry).unwrap();
-    let found = keys.authenticate(key).expect("the entry authenticates the key");
+    let found = keys
+        .authenticate(key)
+        .expect("the entry authenticates the key");
     assert!(found.scopes.read && !found.scopes.write);
-    let bad = binary().args(["keys", "create", "x", "--scopes", "admin"]).output().unwrap();
+    let bad = binary()
+        .args(["keys", "create", "x", "--scopes", "admin"])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
 
@@ -265,11 +282,17 @@ fn production_without_api_keys_refuses_to_start() {
         .current_dir(dir.path())
         .env("APP_ENV", "production")
         .env("PORT", "0")
-        .env("FERNET_KEY", fido_cipher_fernet::FernetCipher::generate_key())
+        .env(
+            "FERNET_KEY",
+            fido_cipher_fernet::FernetCipher::generate_key(),
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("API_KEYS is required in production"), "{stderr}");
+    assert!(
+        stderr.contains("API_KEYS is required in production"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
 }

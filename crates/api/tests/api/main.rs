@@ -4,6 +4,7 @@
 mod helpers;
 
 mod caching;
+mod concurrency;
 mod errors;
 mod failures;
 mod health_and_docs;

@@ -12,7 +12,7 @@ use crate::ports::{
 };
 use crate::statistics::TransactionTotals;
 use crate::time::{Timestamp, UtcDay};
-use crate::transaction::TransactionType;
+use crate::transaction::{TransactionType, Written};
 
 const NOW_MS: i64 = 1_764_151_530_123; // 2025-11-26T10:05:30.123Z
 
@@ -60,6 +60,7 @@ fn record() -> TransactionRecord {
         transaction_date: now(),
         created_at: now(),
         updated_at: now(),
+        version: 1,
     }
 }
 
@@ -287,12 +288,12 @@ async fn update_encrypts_a_new_name_and_invalidates_the_owner() {
             let mut r = record();
             r.full_name = p.full_name.unwrap_or(r.full_name);
             r.updated_at = p.updated_at;
-            Ok(Some(r))
+            Ok(Written::Done(r))
         });
     let svc = store_only(store, cache_invalidated(1));
     let patch =
         TransactionPatch::new(Some(FullName::parse("Grace Hopper").unwrap()), None, None).unwrap();
-    let tx = svc.update(tx_id(), patch).await.unwrap();
+    let tx = svc.update(tx_id(), patch, None).await.unwrap();
     assert_eq!(tx.full_name.expose(), "Grace Hopper");
 }
 
@@ -302,11 +303,11 @@ async fn update_without_a_name_decrypts_the_stored_one() {
     store.expect_update().returning(|_, p| {
         let mut r = record();
         r.amount = p.amount.unwrap_or(r.amount);
-        Ok(Some(r))
+        Ok(Written::Done(r))
     });
     let svc = store_only(store, cache_invalidated(1));
     let patch = TransactionPatch::new(None, Some(Amount::from_cents(99).unwrap()), None).unwrap();
-    let tx = svc.update(tx_id(), patch).await.unwrap();
+    let tx = svc.update(tx_id(), patch, None).await.unwrap();
     assert_eq!(tx.full_name.expose(), "Ada Lovelace");
     assert_eq!(tx.transaction_amount.cents(), 99);
 }
@@ -314,11 +315,13 @@ async fn update_without_a_name_decrypts_the_stored_one() {
 #[tokio::test]
 async fn update_unknown_is_not_found_and_invalidates_nothing() {
     let mut store = MockTransactionStore::new();
-    store.expect_update().returning(|_, _| Ok(None));
+    store
+        .expect_update()
+        .returning(|_, _| Ok(Written::NotFound));
     let svc = store_only(store, MockCache::new());
     let patch = TransactionPatch::new(None, None, Some(TransactionType::Debit)).unwrap();
     assert!(matches!(
-        svc.update(tx_id(), patch).await,
+        svc.update(tx_id(), patch, None).await,
         Err(DomainError::NotFound(_))
     ));
 }
@@ -330,10 +333,10 @@ async fn delete_invalidates_the_owner() {
     let mut store = MockTransactionStore::new();
     store
         .expect_delete()
-        .with(eq(tx_id()))
-        .returning(|_| Ok(Some(record())));
+        .with(eq(tx_id()), eq(None))
+        .returning(|_, _| Ok(Written::Done(record())));
     store_only(store, cache_invalidated(1))
-        .delete(tx_id())
+        .delete(tx_id(), None)
         .await
         .unwrap();
 }
@@ -341,9 +344,11 @@ async fn delete_invalidates_the_owner() {
 #[tokio::test]
 async fn delete_unknown_is_not_found() {
     let mut store = MockTransactionStore::new();
-    store.expect_delete().returning(|_| Ok(None));
+    store
+        .expect_delete()
+        .returning(|_, _| Ok(Written::NotFound));
     let err = store_only(store, MockCache::new())
-        .delete(tx_id())
+        .delete(tx_id(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, DomainError::NotFound(TRANSACTION_NOT_FOUND)));
@@ -354,9 +359,9 @@ async fn delete_with_the_store_down_is_unavailable() {
     let mut store = MockTransactionStore::new();
     store
         .expect_delete()
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+        .returning(|_, _| Err(StoreError::Unavailable("down".into())));
     let err = store_only(store, MockCache::new())
-        .delete(tx_id())
+        .delete(tx_id(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, DomainError::StoreUnavailable(_)));
@@ -675,14 +680,10 @@ impl TransactionStore for SlowCountingStore {
     async fn get(&self, _: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
         Err(StoreError::Internal("not used".into()))
     }
-    async fn update(
-        &self,
-        _: TransactionId,
-        _: RecordPatch,
-    ) -> Result<Option<TransactionRecord>, StoreError> {
+    async fn update(&self, _: TransactionId, _: RecordPatch) -> Result<Written, StoreError> {
         Err(StoreError::Internal("not used".into()))
     }
-    async fn delete(&self, _: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+    async fn delete(&self, _: TransactionId, _: Option<u64>) -> Result<Written, StoreError> {
         Err(StoreError::Internal("not used".into()))
     }
     async fn list_by_user(
@@ -921,4 +922,41 @@ async fn reencryption_resumes_after_an_id_and_stops_on_a_store_outage() {
         .await
         .unwrap_err();
     assert!(matches!(err, DomainError::StoreUnavailable(_)));
+}
+
+#[tokio::test]
+async fn a_stale_version_is_refused_and_nothing_is_invalidated() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_update()
+        .withf(|_, p| p.expected_version == Some(3))
+        .returning(|_, _| Ok(Written::VersionMismatch));
+    store
+        .expect_delete()
+        .with(eq(tx_id()), eq(Some(3)))
+        .returning(|_, _| Ok(Written::VersionMismatch));
+    let svc = store_only(store, MockCache::new());
+    let patch = TransactionPatch::new(None, Some(Amount::ZERO), None).unwrap();
+    assert!(matches!(
+        svc.update(tx_id(), patch, Some(3)).await,
+        Err(DomainError::VersionMismatch)
+    ));
+    assert!(matches!(
+        svc.delete(tx_id(), Some(3)).await,
+        Err(DomainError::VersionMismatch)
+    ));
+}
+
+#[tokio::test]
+async fn created_transactions_start_at_version_one() {
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_insert()
+        .withf(|r| r.version == 1)
+        .returning(|_| Ok(()));
+    let tx = store_only(store, cache_invalidated(1))
+        .create(new_tx(None))
+        .await
+        .unwrap();
+    assert_eq!(tx.version, 1);
 }

@@ -1,6 +1,7 @@
 //! `/api/v1/transactions…`: create, read, update, delete, list by user.
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::ETAG;
+use actix_web::{web, HttpRequest, HttpResponse};
 use fido_domain::TransactionService;
 use serde_json::Value;
 
@@ -17,7 +18,8 @@ use crate::http::input::{self, Query};
 #[utoipa::path(post, path = "/api/v1/transactions", tag = "transactions", security(("bearer" = ["write"])),
     request_body(content = CreateTransactionRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created", body = Envelope<TransactionBody>),
+        (status = 201, description = "Created", body = Envelope<TransactionBody>,
+            headers(("ETag" = String, description = "The strong ETag of the new version, e.g. \"1\""))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
@@ -34,14 +36,17 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new = input::create(body.into_inner())?;
     let created = service.create(new).await?;
-    Ok(HttpResponse::Created().json(Envelope::ok(TransactionBody::from(created))))
+    Ok(HttpResponse::Created()
+        .insert_header((ETAG, input::etag(created.version)))
+        .json(Envelope::ok(TransactionBody::from(created))))
 }
 
 /// Reads one transaction.
 #[utoipa::path(get, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["read"])),
     params(("id" = String, Path, description = "Transaction id (24 hex characters)", example = "6650f0c2e4b0a1b2c3d4e5f6")),
     responses(
-        (status = 200, description = "Found", body = Envelope<TransactionBody>),
+        (status = 200, description = "Found", body = Envelope<TransactionBody>,
+            headers(("ETag" = String, description = "The strong ETag of this version; send it as If-Match to update or delete safely"))),
         (status = 404, description = "No such transaction", body = ErrorBody,
             example = json!({"message": "Transaction not found"})),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
@@ -57,15 +62,20 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = input::transaction_id(&id)?;
     let found = service.get(id).await?;
-    Ok(HttpResponse::Ok().json(Envelope::ok(TransactionBody::from(found))))
+    Ok(HttpResponse::Ok()
+        .insert_header((ETAG, input::etag(found.version)))
+        .json(Envelope::ok(TransactionBody::from(found))))
 }
 
 /// Changes a non-empty subset of `full_name`, `transaction_amount`, `transaction_type`.
 #[utoipa::path(patch, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["write"])),
-    params(("id" = String, Path, description = "Transaction id (24 hex characters)")),
+    params(("id" = String, Path, description = "Transaction id (24 hex characters)"),
+        ("If-Match" = Option<String>, Header, description = "Apply only if the transaction is still at this ETag (412 otherwise); `*` or absent: apply always")),
     request_body(content = UpdateTransactionRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Updated; `updated_at` moved", body = Envelope<TransactionBody>),
+        (status = 200, description = "Updated; `updated_at` moved", body = Envelope<TransactionBody>,
+            headers(("ETag" = String, description = "The strong ETag of the new version"))),
+        (status = 412, description = "If-Match does not match the current ETag; nothing changed", body = ErrorBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such transaction", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
@@ -80,18 +90,24 @@ pub async fn update(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
     id: web::Path<String>,
+    req: HttpRequest,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = input::transaction_id(&id)?;
+    let expected = input::if_match(&req)?;
     let patch = input::patch(body.into_inner())?;
-    let updated = service.update(id, patch).await?;
-    Ok(HttpResponse::Ok().json(Envelope::ok(TransactionBody::from(updated))))
+    let updated = service.update(id, patch, expected).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((ETAG, input::etag(updated.version)))
+        .json(Envelope::ok(TransactionBody::from(updated))))
 }
 
 /// Deletes a transaction.
 #[utoipa::path(delete, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["write"])),
-    params(("id" = String, Path, description = "Transaction id (24 hex characters)")),
+    params(("id" = String, Path, description = "Transaction id (24 hex characters)"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the transaction is still at this ETag (412 otherwise)")),
     responses(
+        (status = 412, description = "If-Match does not match the current ETag; nothing changed", body = ErrorBody),
         (status = 200, description = "Deleted", body = MessageOnly,
             example = json!({"message": "Transaction deleted successfully", "data": null})),
         (status = 404, description = "No such transaction", body = ErrorBody),
@@ -105,9 +121,11 @@ pub async fn delete(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = input::transaction_id(&id)?;
-    service.delete(id).await?;
+    let expected = input::if_match(&req)?;
+    service.delete(id, expected).await?;
     Ok(HttpResponse::Ok().json(MessageOnly::new("Transaction deleted successfully")))
 }
 
