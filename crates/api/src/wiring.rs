@@ -6,7 +6,8 @@ use std::sync::Arc;
 use fido_cache_memory::InMemoryCache;
 use fido_cache_redis::RedisCache;
 use fido_domain::{
-    Cache, Ports, ServiceConfig, StatisticsQuery, SystemClock, TransactionService, TransactionStore,
+    Cache, IdempotencyStore, Ports, ServiceConfig, StatisticsQuery, SystemClock,
+    TransactionService, TransactionStore,
 };
 use fido_store_mongodb::MongoStore;
 use fido_store_sqlite::{SqliteConfig, SqliteStore};
@@ -33,8 +34,33 @@ pub enum StartupError {
     },
 }
 
-/// The store the settings select, as both ports (one adapter, one connection pool).
-pub type StorePorts = (Arc<dyn TransactionStore>, Arc<dyn StatisticsQuery>);
+/// The store the settings select, as its three ports (one adapter, one connection pool).
+#[derive(Clone)]
+pub struct StorePorts {
+    /// Transactions.
+    pub store: Arc<dyn TransactionStore>,
+    /// Statistics, computed in the same database.
+    pub statistics: Arc<dyn StatisticsQuery>,
+    /// Idempotency keys, in the same database.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl std::fmt::Debug for StorePorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StorePorts { .. }")
+    }
+}
+
+fn ports_of<S>(adapter: Arc<S>) -> StorePorts
+where
+    S: TransactionStore + StatisticsQuery + IdempotencyStore + 'static,
+{
+    StorePorts {
+        store: adapter.clone(),
+        statistics: adapter.clone(),
+        idempotency: adapter,
+    }
+}
 
 /// Opens the store `DB_URI` selects: the embedded SQLite file, or MongoDB (one client for
 /// the whole process; the index is created now, or in the background once it is reachable).
@@ -52,7 +78,7 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts, StartupError>
                     .map_err(|e| StartupError::Store(e.to_string()))?,
             );
             tracing::info!(path = %store.path().display(), "using the embedded store");
-            Ok((store.clone(), store))
+            Ok(ports_of(store))
         }
         StoreKind::MongoDb => {
             let store = Arc::new(
@@ -62,7 +88,7 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts, StartupError>
             );
             tracing::info!(database = %store.database(), "using MongoDB");
             store.ensure_indexes_eventually().await;
-            Ok((store.clone(), store))
+            Ok(ports_of(store))
         }
     }
 }
@@ -70,7 +96,7 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts, StartupError>
 /// Opens the store and cache, loads the keys, and returns the service.
 pub async fn build_service(settings: &Settings) -> Result<TransactionService, StartupError> {
     let cipher = Arc::new(keys::cipher(settings)?);
-    let (store, statistics) = open_store(settings).await?;
+    let stores = open_store(settings).await?;
     let cache: Arc<dyn Cache> = match settings.redis_config() {
         Some(config) => {
             let cache = RedisCache::new(config)
@@ -84,8 +110,9 @@ pub async fn build_service(settings: &Settings) -> Result<TransactionService, St
         }
     };
     let ports = Ports {
-        store,
-        statistics,
+        store: stores.store,
+        statistics: stores.statistics,
+        idempotency: stores.idempotency,
         cache,
         cipher,
         clock: Arc::new(SystemClock),

@@ -20,6 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use fernet::Fernet;
 use fido_domain::{CipherError, FieldCipher};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
 
 /// A configuration problem with the key list. Never contains key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +39,12 @@ pub enum KeyError {
 pub struct FernetCipher {
     /// Never empty; `keys[0]` is the primary (encrypting) key.
     keys: Vec<Fernet>,
+    /// HMAC key for fingerprints, derived from the primary key (never the key itself).
+    fingerprint_key: [u8; 32],
 }
+
+/// Separates the fingerprint key from every other use of the primary key.
+const FINGERPRINT_CONTEXT: &[u8] = b"fido/request-fingerprint/v1";
 
 impl FernetCipher {
     /// Parses a comma-separated key list; blanks around keys are ignored.
@@ -52,7 +59,18 @@ impl FernetCipher {
         if keys.is_empty() {
             return Err(KeyError::Empty);
         }
-        Ok(Self { keys })
+        let primary = list
+            .split(',')
+            .map(str::trim)
+            .find(|k| !k.is_empty())
+            .unwrap_or_default();
+        let mut derive = Sha256::new();
+        derive.update(FINGERPRINT_CONTEXT);
+        derive.update(primary.as_bytes());
+        Ok(Self {
+            keys,
+            fingerprint_key: derive.finalize().into(),
+        })
     }
 
     /// A fresh random key, url-safe base64 (for development set-ups and key rotation).
@@ -139,6 +157,13 @@ impl FieldCipher for FernetCipher {
         self.decrypt_str(token)
     }
 
+    async fn fingerprint(&self, data: &str) -> Result<String, CipherError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.fingerprint_key)
+            .map_err(|e| CipherError::Internal(e.to_string()))?;
+        mac.update(data.as_bytes());
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
+
     async fn reencrypt(&self, token: &str) -> Result<Option<String>, CipherError> {
         match self.decrypt_at(token, None, unix_now())? {
             (_, 0) => Ok(None),
@@ -171,6 +196,21 @@ mod tests {
                 .key_count(),
             2
         );
+    }
+
+    #[tokio::test]
+    async fn fingerprints_are_keyed_and_stable() {
+        let a = FernetCipher::from_key_list(&FernetCipher::generate_key()).unwrap();
+        let b = FernetCipher::from_key_list(&FernetCipher::generate_key()).unwrap();
+        let x = a.fingerprint("Ada").await.unwrap();
+        assert_eq!(x, a.fingerprint("Ada").await.unwrap());
+        assert_ne!(x, a.fingerprint("Ada ").await.unwrap());
+        assert_ne!(
+            x,
+            b.fingerprint("Ada").await.unwrap(),
+            "another key, another fingerprint"
+        );
+        assert_eq!(x.len(), 64);
     }
 
     #[test]

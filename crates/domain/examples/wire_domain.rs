@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, Cache, CacheError, CacheKey, CacheLookup, CacheSlot, CipherError, DateRange,
-    EncryptedName, FieldCipher, FullName, MoneySum, NewTransaction, Page, PageRequest, Ports,
-    RecordPatch, ServiceConfig, StatisticsQuery, StoreError, SystemClock, TransactionId,
-    TransactionRecord, TransactionService, TransactionStore, TransactionTotals, TransactionType,
-    UserId, Written,
+    Amount, Cache, CacheError, CacheKey, CacheLookup, CacheSlot, CipherError, Claim, ClaimRequest,
+    DateRange, EncryptedName, FieldCipher, FullName, IdempotencyKey, IdempotencyStore, MoneySum,
+    NewTransaction, Page, PageRequest, Ports, RecordPatch, ServiceConfig, StatisticsQuery,
+    StoreError, SystemClock, Timestamp, TransactionId, TransactionRecord, TransactionService,
+    TransactionStore, TransactionTotals, TransactionType, UserId, Written,
 };
 
 #[derive(Default)]
@@ -166,6 +166,66 @@ impl StatisticsQuery for MemoryStore {
     }
 }
 
+/// Idempotency keys in memory (a real service keeps them in its database, durably).
+#[derive(Default)]
+struct MemoryIdempotency(Mutex<HashMap<(String, String), (Claim, Timestamp)>>);
+
+#[async_trait]
+impl IdempotencyStore for MemoryIdempotency {
+    async fn claim(&self, r: ClaimRequest) -> Result<Claim, StoreError> {
+        let mut keys = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Internal("poisoned".into()))?;
+        let slot = (r.scope.clone(), r.key.as_str().to_owned());
+        match keys.get(&slot) {
+            Some((Claim::Completed { .. }, expires)) if *expires > r.now => {
+                Ok(keys[&slot].0.clone())
+            }
+            Some((Claim::InFlight { .. }, expires)) if *expires > r.now => {
+                Ok(keys[&slot].0.clone())
+            }
+            _ => {
+                let claim = Claim::InFlight {
+                    fingerprint: r.fingerprint.clone(),
+                };
+                keys.insert(slot, (claim, r.expires_at));
+                Ok(Claim::Acquired {
+                    transaction_id: r.candidate_id,
+                })
+            }
+        }
+    }
+    async fn complete(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        snapshot: String,
+    ) -> Result<(), StoreError> {
+        let mut keys = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Internal("poisoned".into()))?;
+        if let Some((claim, _)) = keys.get_mut(&(scope, key.as_str().to_owned())) {
+            if let Claim::InFlight { fingerprint } = claim {
+                *claim = Claim::Completed {
+                    fingerprint: fingerprint.clone(),
+                    snapshot,
+                };
+            }
+        }
+        Ok(())
+    }
+    async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError> {
+        let mut keys = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Internal("poisoned".into()))?;
+        keys.remove(&(scope, key.as_str().to_owned()));
+        Ok(())
+    }
+}
+
 /// A cache that never holds anything: always a miss.
 struct NoCache;
 
@@ -196,6 +256,9 @@ impl FieldCipher for ReversingCipher {
     async fn decrypt(&self, token: &str) -> Result<String, CipherError> {
         Ok(token.chars().rev().collect())
     }
+    async fn fingerprint(&self, data: &str) -> Result<String, CipherError> {
+        Ok(format!("{:x}", data.len()) + data) // NOT a keyed hash: real code uses FernetCipher
+    }
     async fn reencrypt(&self, _token: &str) -> Result<Option<String>, CipherError> {
         Ok(None) // one "key" only: nothing to rotate
     }
@@ -211,6 +274,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             cache: Arc::new(NoCache),
             cipher: Arc::new(ReversingCipher),
             clock: Arc::new(SystemClock),
+            idempotency: Arc::new(MemoryIdempotency::default()),
         },
         ServiceConfig::default(),
     );
@@ -251,5 +315,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         30,
         "0.10 + 0.20 is exactly 0.30"
     );
+
+    // A client retry with the same idempotency key returns the first result, once.
+    let key = IdempotencyKey::parse("order-1234")?;
+    let order = || -> Result<NewTransaction, Box<dyn std::error::Error>> {
+        Ok(NewTransaction {
+            user_id: user,
+            full_name: FullName::parse("Ada Lovelace")?,
+            amount: "9.99".parse::<Amount>()?,
+            kind: TransactionType::Debit,
+            transaction_date: None,
+        })
+    };
+    let (first, _) = service
+        .create_idempotent(order()?, "example", key.clone())
+        .await?;
+    let (again, replayed) = service.create_idempotent(order()?, "example", key).await?;
+    println!(
+        "retried order {}: replayed {replayed}, same id {}",
+        first.id,
+        again.id == first.id
+    );
+    assert!(replayed && again.id == first.id);
     Ok(())
 }

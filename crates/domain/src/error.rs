@@ -71,6 +71,9 @@ pub enum DomainError {
     /// The request is well formed but some values are invalid; nothing was stored.
     #[error("invalid input: {}", display_fields(.0))]
     Validation(Vec<FieldError>),
+    /// Another request with the same idempotency key is still being processed.
+    #[error("a request with this idempotency key is still being processed")]
+    IdempotencyInFlight,
     /// A conditional write found the record at another version; nothing changed.
     #[error("the transaction has changed since it was read")]
     VersionMismatch,

@@ -24,6 +24,7 @@ pub mod amount;
 pub mod cache_key;
 pub mod error;
 pub mod id;
+pub mod idempotency;
 pub mod name;
 pub mod page;
 pub mod ports;
@@ -36,14 +37,18 @@ pub use amount::{Amount, MoneySum};
 pub use cache_key::{CacheEntry, CacheKey, CacheLookup, CachePolicy, CacheSlot};
 pub use error::{DomainError, FieldError, ValueError};
 pub use id::{ObjectId, TransactionId, UserId};
+pub use idempotency::{Claim, ClaimRequest, IdempotencyKey};
 pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest};
 pub use ports::{
-    Cache, CacheError, CipherError, Clock, FieldCipher, StatisticsQuery, StoreError, SystemClock,
-    TransactionStore,
+    Cache, CacheError, CipherError, Clock, FieldCipher, IdempotencyStore, StatisticsQuery,
+    StoreError, SystemClock, TransactionStore,
 };
 #[cfg(any(test, feature = "mocks"))]
-pub use ports::{MockCache, MockClock, MockFieldCipher, MockStatisticsQuery, MockTransactionStore};
+pub use ports::{
+    MockCache, MockClock, MockFieldCipher, MockIdempotencyStore, MockStatisticsQuery,
+    MockTransactionStore,
+};
 pub use service::{
     Ports, Readiness, ReencryptProgress, ServiceConfig, TransactionService,
     NO_TRANSACTIONS_IN_RANGE, TRANSACTION_NOT_FOUND,

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 
 use crate::cache_key::{CacheKey, CacheLookup, CacheSlot};
 use crate::id::{TransactionId, UserId};
+use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey};
 use crate::name::EncryptedName;
 use crate::page::{Page, PageRequest};
 use crate::statistics::TransactionTotals;
@@ -118,6 +119,29 @@ pub trait TransactionStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Durable memory of idempotency keys (usually the same adapter as the transaction store).
+///
+/// Contract: `claim` is atomic — of any number of concurrent claims of one `(scope, key)`,
+/// exactly one is `Acquired`. A record past its `expires_at` counts as absent. A pending
+/// claim whose lease has passed is taken over (`Acquired` with *its* transaction id).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims a key, or reports who has it.
+    async fn claim(&self, request: ClaimRequest) -> Result<Claim, StoreError>;
+
+    /// Marks a claimed key as finished, with the encrypted snapshot of the result.
+    async fn complete(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        snapshot: String,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets a pending claim (the request failed before writing anything).
+    async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError>;
+}
+
 /// Statistics computed inside the store, in one query per call.
 ///
 /// Contract: sums are exact; `busiest_day` is the UTC calendar day with the most
@@ -166,6 +190,11 @@ pub trait FieldCipher: Send + Sync {
 
     /// Decrypts a token back into its plaintext.
     async fn decrypt(&self, token: &str) -> Result<String, CipherError>;
+
+    /// A keyed fingerprint of `data` (an HMAC under a key derived from the primary key):
+    /// equal data gives equal fingerprints, and a fingerprint reveals nothing about the data
+    /// to anyone without the key.
+    async fn fingerprint(&self, data: &str) -> Result<String, CipherError>;
 
     /// Re-encrypts a token under the current (primary) key: `Some(new token)` when it was
     /// made with another key, `None` when it already uses the primary key.

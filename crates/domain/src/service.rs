@@ -18,14 +18,16 @@ use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CacheLookup, CachePolicy, CacheSlot};
 use crate::error::DomainError;
 use crate::id::{TransactionId, UserId};
+use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey};
 use crate::name::{EncryptedName, FullName};
 use crate::page::{Page, PageRequest};
 use crate::ports::{
-    Cache, CacheError, CipherError, Clock, FieldCipher, StatisticsQuery, StoreError,
-    TransactionStore,
+    Cache, CacheError, CipherError, Clock, FieldCipher, IdempotencyStore, StatisticsQuery,
+    StoreError, TransactionStore,
 };
 use crate::statistics::StatisticsSummary;
 use crate::time::DateRange;
+use crate::time::Timestamp;
 use crate::transaction::{
     NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord, Written,
 };
@@ -68,6 +70,8 @@ pub struct Ports {
     pub cipher: Arc<dyn FieldCipher>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Memory of idempotency keys (usually the same adapter as `store`).
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -140,17 +144,165 @@ impl TransactionService {
     /// `StoreUnavailable`; `Internal` when encryption fails.
     pub async fn create(&self, new: NewTransaction) -> Result<Transaction, DomainError> {
         let now = self.ports.clock.now();
-        let latest = now.plus_millis(duration_millis(self.config.max_future_skew));
-        let transaction_date = new.transaction_date.unwrap_or(now);
-        if transaction_date > latest {
-            return Err(DomainError::invalid(
-                "transaction_date",
-                "must not be more than 5 minutes in the future",
-            ));
+        let record = self
+            .new_record(TransactionId::generate(now), &new, now)
+            .await?;
+        self.ports
+            .store
+            .insert(record.clone())
+            .await
+            .map_err(store_error)?;
+        self.invalidate(new.user_id).await;
+        Ok(reveal(record, new.full_name))
+    }
+
+    /// Like [`create`](Self::create), but at most once per `(scope, key)` for 24 hours: a
+    /// repeat of the same request returns the transaction the first one created (and
+    /// `true`), whether the first finished or crashed after storing it.
+    ///
+    /// Errors, besides `create`'s: `Validation` on `Idempotency-Key` when the key was used
+    /// with a different request; `IdempotencyInFlight` while another request with the key
+    /// is being processed.
+    pub async fn create_idempotent(
+        &self,
+        new: NewTransaction,
+        scope: &str,
+        key: IdempotencyKey,
+    ) -> Result<(Transaction, bool), DomainError> {
+        let now = self.ports.clock.now();
+        check_date(&new, now, self.config.max_future_skew)?;
+        let fingerprint = self
+            .ports
+            .cipher
+            .fingerprint(&canonical_request(&new))
+            .await
+            .map_err(cipher_error)?;
+        let claim = self
+            .ports
+            .idempotency
+            .claim(ClaimRequest {
+                scope: scope.to_owned(),
+                key: key.clone(),
+                fingerprint: fingerprint.clone(),
+                candidate_id: TransactionId::generate(now),
+                now,
+                lease_until: now.plus_millis(duration_millis(IDEMPOTENCY_LEASE)),
+                expires_at: now.plus_millis(duration_millis(IDEMPOTENCY_RETENTION)),
+            })
+            .await
+            .map_err(store_error)?;
+        let reused = || {
+            DomainError::invalid(
+                "Idempotency-Key",
+                "was already used with a different request; use a new key",
+            )
+        };
+        match claim {
+            Claim::Completed {
+                fingerprint: theirs,
+                snapshot,
+            } => {
+                if theirs != fingerprint {
+                    return Err(reused());
+                }
+                let json = self
+                    .ports
+                    .cipher
+                    .decrypt(&snapshot)
+                    .await
+                    .map_err(cipher_error)?;
+                let saved = serde_json::from_str(&json).map_err(|e| {
+                    DomainError::Internal(format!("unreadable idempotency snapshot: {e}"))
+                })?;
+                Ok((saved, true))
+            }
+            Claim::InFlight {
+                fingerprint: theirs,
+            } if theirs != fingerprint => Err(reused()),
+            Claim::InFlight { .. } => Err(DomainError::IdempotencyInFlight),
+            Claim::Acquired { transaction_id } => {
+                let created = self
+                    .create_claimed(transaction_id, &new, now, scope, &key)
+                    .await?;
+                self.save_snapshot(scope, key, &created).await;
+                Ok((created, false))
+            }
         }
+    }
+
+    /// Creates the transaction of a claimed key; if a previous holder of the claim already
+    /// stored it (the insert reports a duplicate), that record is the result.
+    async fn create_claimed(
+        &self,
+        id: TransactionId,
+        new: &NewTransaction,
+        now: Timestamp,
+        scope: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Transaction, DomainError> {
+        let record = match self.new_record(id, new, now).await {
+            Ok(record) => record,
+            Err(e) => {
+                // Nothing was written: let a retry start afresh.
+                if let Err(release) = self
+                    .ports
+                    .idempotency
+                    .release(scope.to_owned(), key.clone())
+                    .await
+                {
+                    tracing::warn!(error = %release, "could not release an idempotency claim");
+                }
+                return Err(e);
+            }
+        };
+        match self.ports.store.insert(record.clone()).await {
+            Ok(()) => {
+                self.invalidate(new.user_id).await;
+                Ok(reveal(record, new.full_name.clone()))
+            }
+            Err(StoreError::Duplicate) => self.get(id).await,
+            // Unknown whether it was written: keep the claim; a retry after the lease
+            // either finds the record (duplicate) or writes it.
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn save_snapshot(&self, scope: &str, key: IdempotencyKey, created: &Transaction) {
+        let saved = match serde_json::to_string(created) {
+            Ok(json) => self
+                .ports
+                .cipher
+                .encrypt(&json)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let result = match saved {
+            Ok(snapshot) => self
+                .ports
+                .idempotency
+                .complete(scope.to_owned(), key, snapshot)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            // The transaction exists; a retry after the lease will find it and complete.
+            tracing::warn!(error = %e, "could not save the idempotency result");
+        }
+    }
+
+    /// Checks the date and encrypts the name: the record a create will store.
+    async fn new_record(
+        &self,
+        id: TransactionId,
+        new: &NewTransaction,
+        now: Timestamp,
+    ) -> Result<TransactionRecord, DomainError> {
+        let transaction_date = check_date(new, now, self.config.max_future_skew)?;
         let token = self.encrypt(&new.full_name).await?;
-        let record = TransactionRecord {
-            id: TransactionId::generate(now),
+        Ok(TransactionRecord {
+            id,
             user_id: new.user_id,
             full_name: token,
             amount: new.amount,
@@ -159,14 +311,7 @@ impl TransactionService {
             created_at: now,
             updated_at: now,
             version: 1,
-        };
-        self.ports
-            .store
-            .insert(record.clone())
-            .await
-            .map_err(store_error)?;
-        self.invalidate(new.user_id).await;
-        Ok(reveal(record, new.full_name))
+        })
     }
 
     /// The transaction with this id. Errors: `NotFound`, `StoreUnavailable`, `Internal`.
@@ -466,6 +611,40 @@ enum Cached<T> {
     Hit(T),
     /// A miss; `None` when the cache failed or the entry was unreadable (do not fill).
     Miss(Option<CacheSlot>),
+}
+
+/// How long a pending idempotency claim belongs to the request that made it.
+const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(30);
+/// How long an idempotency key is remembered.
+const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// The transaction's date: the caller's, or now; never more than `skew` ahead.
+fn check_date(
+    new: &NewTransaction,
+    now: Timestamp,
+    skew: Duration,
+) -> Result<Timestamp, DomainError> {
+    let date = new.transaction_date.unwrap_or(now);
+    if date > now.plus_millis(duration_millis(skew)) {
+        return Err(DomainError::invalid(
+            "transaction_date",
+            "must not be more than 5 minutes in the future",
+        ));
+    }
+    Ok(date)
+}
+
+/// Everything that makes two creates "the same request", in a fixed form.
+fn canonical_request(new: &NewTransaction) -> String {
+    format!(
+        "v1|{}|{}|{}|{}|{}",
+        new.user_id,
+        new.amount.cents(),
+        new.kind.as_str(),
+        new.transaction_date
+            .map_or_else(|| "-".to_owned(), |d| d.as_millis().to_string()),
+        new.full_name.expose(),
+    )
 }
 
 fn written(outcome: Written) -> Result<TransactionRecord, DomainError> {

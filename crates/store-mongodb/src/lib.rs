@@ -27,8 +27,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fido_domain::{
-    DateRange, EncryptedName, Page, PageRequest, RecordPatch, StatisticsQuery, StoreError,
-    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, UtcDay, Written,
+    Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore, Page,
+    PageRequest, RecordPatch, StatisticsQuery, StoreError, TransactionId, TransactionRecord,
+    TransactionStore, TransactionTotals, UserId, UtcDay, Written,
 };
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
@@ -42,6 +43,8 @@ use crate::errors::map_error;
 pub const COLLECTION: &str = "fido_transactions";
 /// The database used when the URI names none.
 pub const DEFAULT_DATABASE: &str = "fido";
+/// The collection holding idempotency keys.
+pub const IDEMPOTENCY_COLLECTION: &str = "fido_idempotency";
 /// The name of the list/statistics index.
 pub const INDEX_NAME: &str = "user_id_1_transaction_date_-1__id_-1";
 
@@ -94,6 +97,7 @@ impl std::fmt::Debug for MongoConfig {
 pub struct MongoStore {
     client: Client,
     collection: Collection<Document>,
+    idempotency: Collection<Document>,
     database: String,
     operation_timeout: Duration,
 }
@@ -132,9 +136,13 @@ impl MongoStore {
         let collection = client
             .database(&database)
             .collection::<Document>(COLLECTION);
+        let idempotency = client
+            .database(&database)
+            .collection::<Document>(IDEMPOTENCY_COLLECTION);
         Ok(Self {
             client,
             collection,
+            idempotency,
             database,
             operation_timeout: config.operation_timeout,
         })
@@ -152,6 +160,17 @@ impl MongoStore {
             .options(IndexOptions::builder().name(INDEX_NAME.to_owned()).build())
             .build();
         self.bounded(self.collection.create_index(model)).await?;
+        // Expired idempotency keys are deleted by the server (the service also ignores them).
+        let ttl = IndexModel::builder()
+            .keys(doc! {"expires_at": 1})
+            .options(
+                IndexOptions::builder()
+                    .name("expires_at_ttl".to_owned())
+                    .expire_after(Duration::ZERO)
+                    .build(),
+            )
+            .build();
+        self.bounded(self.idempotency.create_index(ttl)).await?;
         Ok(())
     }
 
@@ -461,5 +480,123 @@ impl StatisticsQuery for MongoStore {
             total_debit: fido_domain::MoneySum::from_cents(number("debit")?),
             busiest_day,
         })
+    }
+}
+
+fn key_id(scope: &str, key: &IdempotencyKey) -> Document {
+    doc! {"s": scope, "k": key.as_str()}
+}
+
+#[async_trait]
+impl IdempotencyStore for MongoStore {
+    async fn claim(&self, r: ClaimRequest) -> Result<Claim, StoreError> {
+        let id = key_id(&r.scope, &r.key);
+        let fresh = doc! {
+            "_id": id.clone(),
+            "fingerprint": &r.fingerprint,
+            "transaction_id": object_id(r.candidate_id.object_id()),
+            "lease_until": bson_date(r.lease_until),
+            "expires_at": bson_date(r.expires_at),
+        };
+        // A few rounds at most: each one either decides, or lost a race it can retry.
+        for _ in 0..5 {
+            match self
+                .bounded(self.idempotency.insert_one(fresh.clone()))
+                .await
+            {
+                Ok(_) => {
+                    return Ok(Claim::Acquired {
+                        transaction_id: r.candidate_id,
+                    })
+                }
+                Err(StoreError::Duplicate) => {}
+                Err(e) => return Err(e),
+            }
+            let Some(existing) = self
+                .bounded(self.idempotency.find_one(doc! {"_id": id.clone()}))
+                .await?
+            else {
+                continue; // it expired and was removed meanwhile: claim again
+            };
+            let date = |field: &str| {
+                existing
+                    .get_datetime(field)
+                    .map(|d| d.timestamp_millis())
+                    .unwrap_or(0)
+            };
+            let fingerprint = existing
+                .get_str("fingerprint")
+                .unwrap_or_default()
+                .to_owned();
+            if date("expires_at") <= r.now.as_millis() {
+                // Expired but not yet swept by the TTL monitor: replace it if still so.
+                let mut replacement = fresh.clone();
+                replacement.remove("_id");
+                let swapped = self
+                    .bounded(self.idempotency.find_one_and_replace(
+                        doc! {"_id": id.clone(), "expires_at": existing.get("expires_at").cloned().unwrap_or(Bson::Null)},
+                        replacement,
+                    ))
+                    .await?;
+                if swapped.is_some() {
+                    return Ok(Claim::Acquired {
+                        transaction_id: r.candidate_id,
+                    });
+                }
+                continue;
+            }
+            if let Ok(snapshot) = existing.get_str("snapshot") {
+                return Ok(Claim::Completed {
+                    fingerprint,
+                    snapshot: snapshot.to_owned(),
+                });
+            }
+            if date("lease_until") > r.now.as_millis() {
+                return Ok(Claim::InFlight { fingerprint });
+            }
+            // The previous holder's lease ran out: take over with its transaction id.
+            let taken = self
+                .bounded(self.idempotency.find_one_and_update(
+                    doc! {"_id": id.clone(), "snapshot": Bson::Null, "lease_until": existing.get("lease_until").cloned().unwrap_or(Bson::Null)},
+                    doc! {"$set": {"lease_until": bson_date(r.lease_until)}},
+                ))
+                .await?;
+            if taken.is_some() {
+                let tx = existing.get_object_id("transaction_id").map_err(|_| {
+                    StoreError::Internal("an idempotency key has an invalid transaction_id".into())
+                })?;
+                return Ok(Claim::Acquired {
+                    transaction_id: TransactionId::new(fido_domain::ObjectId::from_bytes(
+                        tx.bytes(),
+                    )),
+                });
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the idempotency key is changing too fast; retry".into(),
+        ))
+    }
+
+    async fn complete(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        snapshot: String,
+    ) -> Result<(), StoreError> {
+        self.bounded(self.idempotency.update_one(
+            doc! {"_id": key_id(&scope, &key)},
+            doc! {"$set": {"snapshot": snapshot}},
+        ))
+        .await
+        .map(drop)
+    }
+
+    async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError> {
+        self.bounded(
+            self.idempotency
+                .delete_one(doc! {"_id": key_id(&scope, &key), "snapshot": Bson::Null}),
+        )
+        .await
+        .map(drop)
     }
 }

@@ -22,9 +22,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, DateRange, EncryptedName, MoneySum, ObjectId, Page, PageRequest, RecordPatch,
-    StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
-    TransactionTotals, TransactionType, UserId, Written,
+    Amount, Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore,
+    MoneySum, ObjectId, Page, PageRequest, RecordPatch, StatisticsQuery, StoreError, Timestamp,
+    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId,
+    Written,
 };
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
@@ -468,6 +469,96 @@ impl StatisticsQuery for SqliteStore {
                         })
                     },
                 )
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn claim(&self, r: ClaimRequest) -> Result<Claim, StoreError> {
+        self.writer
+            .run(move |conn| {
+                // The single writer connection and an immediate transaction make the
+                // read-then-write below atomic.
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                tx.prepare_cached("DELETE FROM idempotency_keys WHERE expires_at <= ?1")?
+                    .execute([r.now.as_millis()])?;
+                let existing = tx
+                    .prepare_cached(
+                        "SELECT fingerprint, transaction_id, snapshot, lease_until \
+                         FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+                    )?
+                    .query_row(rusqlite::params![r.scope, r.key.as_str()], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            object_id(row.get(1)?)?,
+                            row.get::<_, Option<String>>(2)?,
+                            row.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .optional()?;
+                let claim = match existing {
+                    None => {
+                        tx.prepare_cached(
+                            "INSERT INTO idempotency_keys \
+                             (scope, key, fingerprint, transaction_id, snapshot, lease_until, expires_at) \
+                             VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
+                        )?
+                        .execute(rusqlite::params![
+                            r.scope,
+                            r.key.as_str(),
+                            r.fingerprint,
+                            r.candidate_id.object_id().bytes(),
+                            r.lease_until.as_millis(),
+                            r.expires_at.as_millis()
+                        ])?;
+                        Claim::Acquired { transaction_id: r.candidate_id }
+                    }
+                    Some((fingerprint, _, Some(snapshot), _)) => Claim::Completed { fingerprint, snapshot },
+                    Some((fingerprint, _, None, lease)) if lease > r.now.as_millis() => {
+                        Claim::InFlight { fingerprint }
+                    }
+                    Some((_, id, None, _)) => {
+                        // The previous holder's lease ran out: take over, same transaction id.
+                        tx.prepare_cached(
+                            "UPDATE idempotency_keys SET lease_until = ?3 WHERE scope = ?1 AND key = ?2",
+                        )?
+                        .execute(rusqlite::params![r.scope, r.key.as_str(), r.lease_until.as_millis()])?;
+                        Claim::Acquired { transaction_id: TransactionId::new(id) }
+                    }
+                };
+                tx.commit()?;
+                Ok(claim)
+            })
+            .await
+    }
+
+    async fn complete(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        snapshot: String,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE idempotency_keys SET snapshot = ?3 WHERE scope = ?1 AND key = ?2",
+                )?
+                .execute(rusqlite::params![scope, key.as_str(), snapshot])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError> {
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND snapshot IS NULL",
+                )?
+                .execute(rusqlite::params![scope, key.as_str()])?;
+                Ok(())
             })
             .await
     }

@@ -27,6 +27,19 @@ const MIGRATIONS: &[&str] = &[
         ON transactions (user_id, transaction_date DESC, id DESC, kind, amount_cents);",
     // 2: optimistic concurrency. Every record starts at version 1; each update adds one.
     "ALTER TABLE transactions ADD COLUMN version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1);",
+    // 3: idempotency keys of creates, per caller. `snapshot` (the encrypted result) is
+    // NULL while the claim is pending.
+    "CREATE TABLE idempotency_keys (
+        scope          TEXT    NOT NULL,
+        key            TEXT    NOT NULL,
+        fingerprint    TEXT    NOT NULL,
+        transaction_id BLOB    NOT NULL CHECK (length(transaction_id) = 12),
+        snapshot       TEXT,
+        lease_until    INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);",
 ];
 
 /// The schema version this binary writes.

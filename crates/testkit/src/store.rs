@@ -2,7 +2,8 @@
 //! [`StatisticsQuery`]) must keep.
 
 use fido_domain::{
-    Amount, DateRange, EncryptedName, PageRequest, RecordPatch, StatisticsQuery, StoreError,
+    Amount, Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore,
+    PageRequest, RecordPatch, StatisticsQuery, StoreError, Timestamp, TransactionId,
     TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
 };
 
@@ -10,9 +11,9 @@ use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
 
 use TransactionType::{Credit, Debit};
 
-/// What a store adapter is: both ports, usually over one connection pool.
-pub trait Store: TransactionStore + StatisticsQuery {}
-impl<T: TransactionStore + StatisticsQuery> Store for T {}
+/// What a store adapter is: all three storage ports, usually over one connection pool.
+pub trait Store: TransactionStore + StatisticsQuery + IdempotencyStore {}
+impl<T: TransactionStore + StatisticsQuery + IdempotencyStore> Store for T {}
 
 async fn insert_all(store: &dyn Store, records: &[TransactionRecord]) {
     for r in records {
@@ -570,6 +571,176 @@ pub async fn replacing_a_name_is_compare_and_set(store: &dyn Store) {
         .expect("cas"));
 }
 
+fn claim_request(
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+    candidate: TransactionId,
+    now: Timestamp,
+) -> ClaimRequest {
+    ClaimRequest {
+        scope: scope.to_owned(),
+        key: IdempotencyKey::parse(key).expect("valid key"),
+        fingerprint: fingerprint.to_owned(),
+        candidate_id: candidate,
+        now,
+        lease_until: now.plus_millis(30_000),
+        expires_at: now.plus_millis(86_400_000),
+    }
+}
+
+/// An idempotency key is claimed once; others see it in flight, then completed.
+pub async fn idempotency_keys_are_claimed_once_then_replayed(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let scope = format!("caller-{}", fresh_user());
+    let now = Timestamp::now();
+    let first = store
+        .claim(claim_request(&scope, "key-1", "fp-a", ids.id(1), now))
+        .await
+        .expect("claim");
+    assert_eq!(
+        first,
+        Claim::Acquired {
+            transaction_id: ids.id(1)
+        }
+    );
+    let second = store
+        .claim(claim_request(&scope, "key-1", "fp-b", ids.id(2), now))
+        .await
+        .expect("claim");
+    assert_eq!(
+        second,
+        Claim::InFlight {
+            fingerprint: "fp-a".into()
+        }
+    );
+    let other_caller = store
+        .claim(claim_request(
+            &format!("{scope}-other"),
+            "key-1",
+            "fp-a",
+            ids.id(3),
+            now,
+        ))
+        .await
+        .expect("claim");
+    assert_eq!(
+        other_caller,
+        Claim::Acquired {
+            transaction_id: ids.id(3)
+        },
+        "keys are per caller"
+    );
+
+    store
+        .complete(
+            scope.clone(),
+            IdempotencyKey::parse("key-1").expect("key"),
+            "sealed-result".into(),
+        )
+        .await
+        .expect("complete");
+    let replay = store
+        .claim(claim_request(&scope, "key-1", "fp-a", ids.id(4), now))
+        .await
+        .expect("claim");
+    assert_eq!(
+        replay,
+        Claim::Completed {
+            fingerprint: "fp-a".into(),
+            snapshot: "sealed-result".into()
+        }
+    );
+}
+
+/// A lapsed lease is taken over with the original transaction id; an expired key is new;
+/// a released key can be claimed again.
+pub async fn idempotency_leases_expiry_and_release(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let scope = format!("caller-{}", fresh_user());
+    let now = Timestamp::now();
+    store
+        .claim(claim_request(&scope, "lapsed", "fp", ids.id(1), now))
+        .await
+        .expect("claim");
+    let later = now.plus_millis(31_000);
+    let taken = store
+        .claim(claim_request(&scope, "lapsed", "fp", ids.id(2), later))
+        .await
+        .expect("claim");
+    assert_eq!(
+        taken,
+        Claim::Acquired {
+            transaction_id: ids.id(1)
+        },
+        "same id as the crashed holder"
+    );
+
+    store
+        .claim(claim_request(&scope, "old", "fp", ids.id(3), now))
+        .await
+        .expect("claim");
+    store
+        .complete(
+            scope.clone(),
+            IdempotencyKey::parse("old").expect("key"),
+            "s".into(),
+        )
+        .await
+        .expect("complete");
+    let next_day = now.plus_millis(86_400_001);
+    let renewed = store
+        .claim(claim_request(&scope, "old", "fp2", ids.id(4), next_day))
+        .await
+        .expect("claim");
+    assert_eq!(
+        renewed,
+        Claim::Acquired {
+            transaction_id: ids.id(4)
+        },
+        "an expired key is forgotten"
+    );
+
+    store
+        .claim(claim_request(&scope, "released", "fp", ids.id(5), now))
+        .await
+        .expect("claim");
+    store
+        .release(
+            scope.clone(),
+            IdempotencyKey::parse("released").expect("key"),
+        )
+        .await
+        .expect("release");
+    let again = store
+        .claim(claim_request(&scope, "released", "fp", ids.id(6), now))
+        .await
+        .expect("claim");
+    assert_eq!(
+        again,
+        Claim::Acquired {
+            transaction_id: ids.id(6)
+        }
+    );
+}
+
+/// Of many concurrent claims of one key, exactly one wins.
+pub async fn concurrent_claims_have_one_winner(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let scope = format!("caller-{}", fresh_user());
+    let now = Timestamp::now();
+    let claims = (0..10).map(|i| store.claim(claim_request(&scope, "race", "fp", ids.id(i), now)));
+    let outcomes = futures_util::future::join_all(claims).await;
+    let winners = outcomes
+        .iter()
+        .filter(|c| matches!(c, Ok(Claim::Acquired { .. })))
+        .count();
+    assert_eq!(winners, 1, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .all(|c| matches!(c, Ok(Claim::Acquired { .. } | Claim::InFlight { .. }))));
+}
+
 /// The store answers a ping.
 pub async fn ping_succeeds(store: &dyn Store) {
     store.ping().await.expect("ping");
@@ -599,6 +770,9 @@ macro_rules! store_contract_tests {
             names_come_in_id_order_in_resumable_batches,
             conditional_writes_check_the_version,
             concurrent_updates_lose_nothing,
+            idempotency_keys_are_claimed_once_then_replayed,
+            idempotency_leases_expiry_and_release,
+            concurrent_claims_have_one_winner,
             replacing_a_name_is_compare_and_set,
             ping_succeeds,
         );

@@ -156,6 +156,7 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(message) => Self::NotFound(message),
             DomainError::Validation(fields) => Self::Validation(fields),
             DomainError::VersionMismatch => Self::PreconditionFailed,
+            DomainError::IdempotencyInFlight => Self::Conflict,
             DomainError::StoreUnavailable(detail) => {
                 tracing::warn!(error = %detail, "store unavailable");
                 Self::Unavailable

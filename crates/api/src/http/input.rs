@@ -280,6 +280,21 @@ pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }
 
+/// The optional `Idempotency-Key` header: 1 to 255 printable ASCII characters.
+pub fn idempotency_key(
+    req: &actix_web::HttpRequest,
+) -> Result<Option<fido_domain::IdempotencyKey>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::field("Idempotency-Key", "must be printable ASCII characters"))?;
+    fido_domain::IdempotencyKey::parse(text)
+        .map(Some)
+        .map_err(|e| ApiError::field("Idempotency-Key", e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,7 @@ fn service(
             cache: Arc::new(cache()),
             cipher: Arc::new(cipher),
             clock: Arc::new(SystemClock),
+            idempotency: Arc::new(fido_domain::MockIdempotencyStore::new()),
         },
         ServiceConfig::default(),
     )

@@ -316,11 +316,12 @@ pub fn fresh_user() -> String {
 impl TestApp {
     /// The record as the configured store holds it (name still encrypted).
     pub async fn stored(&self, id: &str) -> fido_domain::TransactionRecord {
-        let (store, _) = fido_api::wiring::open_store(&self.settings)
+        let store = fido_api::wiring::open_store(&self.settings)
             .await
             .expect("store opens");
         let id = fido_domain::TransactionId::parse(id).expect("id");
         store
+            .store
             .get(id)
             .await
             .expect("store answers")

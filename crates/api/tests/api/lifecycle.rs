@@ -219,6 +219,7 @@ async fn the_healthcheck_fails_when_the_store_is_unreachable() {
             cache: Arc::new(cache),
             cipher: Arc::new(cipher),
             clock: Arc::new(fido_domain::SystemClock),
+            idempotency: Arc::new(fido_domain::MockIdempotencyStore::new()),
         },
         fido_domain::ServiceConfig::default(),
     );

@@ -8,6 +8,7 @@ mod concurrency;
 mod errors;
 mod failures;
 mod health_and_docs;
+mod idempotency;
 mod instances;
 mod lifecycle;
 mod listing;

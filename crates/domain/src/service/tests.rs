@@ -8,7 +8,8 @@ use mockall::predicate::{always, eq};
 use super::*;
 use crate::amount::{Amount, MoneySum};
 use crate::ports::{
-    MockCache, MockClock, MockFieldCipher, MockStatisticsQuery, MockTransactionStore,
+    MockCache, MockClock, MockFieldCipher, MockIdempotencyStore, MockStatisticsQuery,
+    MockTransactionStore,
 };
 use crate::statistics::TransactionTotals;
 use crate::time::{Timestamp, UtcDay};
@@ -97,6 +98,7 @@ fn service(
             cache: Arc::new(cache),
             cipher: Arc::new(cipher),
             clock: Arc::new(clock()),
+            idempotency: Arc::new(MockIdempotencyStore::new()),
         },
         ServiceConfig::default(),
     )
@@ -745,6 +747,7 @@ fn counting_service(store: Arc<SlowCountingStore>, cache: MockCache) -> Transact
             cache: Arc::new(cache),
             cipher: Arc::new(cipher()),
             clock: Arc::new(clock()),
+            idempotency: Arc::new(MockIdempotencyStore::new()),
         },
         ServiceConfig::default(),
     )
@@ -959,4 +962,206 @@ async fn created_transactions_start_at_version_one() {
         .await
         .unwrap();
     assert_eq!(tx.version, 1);
+}
+
+// ---------- idempotent creates ----------
+
+fn idem_service(
+    store: MockTransactionStore,
+    cache: MockCache,
+    cipher: MockFieldCipher,
+    idem: MockIdempotencyStore,
+) -> TransactionService {
+    TransactionService::new(
+        Ports {
+            store: Arc::new(store),
+            statistics: Arc::new(MockStatisticsQuery::new()),
+            cache: Arc::new(cache),
+            cipher: Arc::new(cipher),
+            clock: Arc::new(clock()),
+            idempotency: Arc::new(idem),
+        },
+        ServiceConfig::default(),
+    )
+}
+
+fn fingerprinting_cipher() -> MockFieldCipher {
+    let mut c = cipher();
+    c.expect_fingerprint()
+        .returning(|d| Ok(format!("fp({})", d.len())));
+    c
+}
+
+fn key() -> crate::IdempotencyKey {
+    crate::IdempotencyKey::parse("order-1").unwrap()
+}
+
+#[tokio::test]
+async fn an_acquired_key_creates_with_the_claimed_id_and_saves_the_result() {
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim()
+        .withf(|r| {
+            r.scope == "caller"
+                && r.key.as_str() == "order-1"
+                && r.lease_until > r.now
+                && r.expires_at > r.lease_until
+        })
+        .returning(|_| {
+            Ok(crate::Claim::Acquired {
+                transaction_id: tx_id(),
+            })
+        });
+    idem.expect_complete()
+        .withf(|scope, _, snapshot| scope == "caller" && snapshot.starts_with("enc:"))
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_insert()
+        .withf(|r| r.id == tx_id())
+        .times(1)
+        .returning(|_| Ok(()));
+    let svc = idem_service(store, cache_invalidated(1), fingerprinting_cipher(), idem);
+    let (tx, replayed) = svc
+        .create_idempotent(new_tx(None), "caller", key())
+        .await
+        .unwrap();
+    assert_eq!((tx.id, replayed), (tx_id(), false));
+}
+
+#[tokio::test]
+async fn a_completed_key_replays_its_snapshot_without_writing() {
+    let saved = Transaction {
+        id: tx_id(),
+        user_id: user(),
+        full_name: name(),
+        transaction_amount: Amount::from_cents(1050).unwrap(),
+        transaction_type: TransactionType::Credit,
+        transaction_date: now(),
+        created_at: now(),
+        updated_at: now(),
+        version: 1,
+    };
+    let snapshot = format!("enc:{}", serde_json::to_string(&saved).unwrap());
+    let fp = format!("fp({})", canonical_request(&new_tx(None)).len());
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim().returning(move |_| {
+        Ok(crate::Claim::Completed {
+            fingerprint: fp.clone(),
+            snapshot: snapshot.clone(),
+        })
+    });
+    let svc = idem_service(
+        MockTransactionStore::new(),
+        MockCache::new(),
+        fingerprinting_cipher(),
+        idem,
+    );
+    let (tx, replayed) = svc
+        .create_idempotent(new_tx(None), "caller", key())
+        .await
+        .unwrap();
+    assert!(replayed);
+    assert_eq!(tx, saved);
+}
+
+#[tokio::test]
+async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim().times(1).returning(|_| {
+        Ok(crate::Claim::InFlight {
+            fingerprint: "someone-else".into(),
+        })
+    });
+    let svc = idem_service(
+        MockTransactionStore::new(),
+        MockCache::new(),
+        fingerprinting_cipher(),
+        idem,
+    );
+    match svc.create_idempotent(new_tx(None), "caller", key()).await {
+        Err(DomainError::Validation(f)) => assert_eq!(f[0].field, "Idempotency-Key"),
+        other => panic!("{other:?}"),
+    }
+
+    let fp = format!("fp({})", canonical_request(&new_tx(None)).len());
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim().returning(move |_| {
+        Ok(crate::Claim::InFlight {
+            fingerprint: fp.clone(),
+        })
+    });
+    let svc = idem_service(
+        MockTransactionStore::new(),
+        MockCache::new(),
+        fingerprinting_cipher(),
+        idem,
+    );
+    assert!(matches!(
+        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        Err(DomainError::IdempotencyInFlight)
+    ));
+}
+
+#[tokio::test]
+async fn a_takeover_finds_the_crashed_attempts_transaction() {
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim().returning(|_| {
+        Ok(crate::Claim::Acquired {
+            transaction_id: tx_id(),
+        })
+    });
+    idem.expect_complete().times(1).returning(|_, _, _| Ok(()));
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_insert()
+        .returning(|_| Err(StoreError::Duplicate));
+    store
+        .expect_get()
+        .with(eq(tx_id()))
+        .returning(|_| Ok(Some(record())));
+    let svc = idem_service(store, MockCache::new(), fingerprinting_cipher(), idem);
+    let (tx, replayed) = svc
+        .create_idempotent(new_tx(None), "caller", key())
+        .await
+        .unwrap();
+    assert_eq!((tx.id, replayed), (tx_id(), false));
+}
+
+#[tokio::test]
+async fn a_failure_before_writing_releases_the_key_but_an_uncertain_write_keeps_it() {
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim().returning(|_| {
+        Ok(crate::Claim::Acquired {
+            transaction_id: tx_id(),
+        })
+    });
+    idem.expect_release().times(1).returning(|_, _| Ok(()));
+    let mut broken = MockFieldCipher::new();
+    broken.expect_fingerprint().returning(|_| Ok("fp".into()));
+    broken
+        .expect_encrypt()
+        .returning(|_| Err(CipherError::Internal("no randomness".into())));
+    let svc = idem_service(MockTransactionStore::new(), MockCache::new(), broken, idem);
+    assert!(matches!(
+        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        Err(DomainError::Internal(_))
+    ));
+
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim().returning(|_| {
+        Ok(crate::Claim::Acquired {
+            transaction_id: tx_id(),
+        })
+    });
+    idem.expect_release().times(0);
+    let mut store = MockTransactionStore::new();
+    store
+        .expect_insert()
+        .returning(|_| Err(StoreError::Unavailable("timeout".into())));
+    let svc = idem_service(store, MockCache::new(), fingerprinting_cipher(), idem);
+    assert!(matches!(
+        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        Err(DomainError::StoreUnavailable(_))
+    ));
 }

@@ -15,11 +15,21 @@ use crate::http::input::{self, Query};
 
 /// Records a transaction. The name is encrypted before it is stored; the response shows
 /// it decrypted.
+///
+/// With an `Idempotency-Key`, the create happens at most once per key and API key for 24
+/// hours: a retry with the same body gets the saved answer again (the same transaction,
+/// with `Idempotent-Replayed: true`); with another body, 422; while the first request is
+/// still running, 409 with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/transactions", tag = "transactions", security(("bearer" = ["write"])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 printable ASCII characters; makes retries safe for 24 hours")),
     request_body(content = CreateTransactionRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created", body = Envelope<TransactionBody>,
-            headers(("ETag" = String, description = "The strong ETag of the new version, e.g. \"1\""))),
+        (status = 201, description = "Created (or, for a retried Idempotency-Key, the saved answer)",
+            body = Envelope<TransactionBody>,
+            headers(("ETag" = String, description = "The strong ETag of the new version, e.g. \"1\""),
+                ("Idempotent-Replayed" = String, description = "`true` when this is the saved answer to an earlier request with the same key"))),
+        (status = 409, description = "A request with this Idempotency-Key is still being processed; retry after Retry-After", body = ErrorBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
@@ -30,15 +40,23 @@ use crate::http::input::{self, Query};
         (status = 503, description = "The store is unreachable", body = ErrorBody),
         (status = 500, description = "Unexpected error", body = ErrorBody)))]
 pub async fn create(
-    _caller: WriteAccess,
+    caller: WriteAccess,
     service: web::Data<TransactionService>,
+    req: HttpRequest,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = input::idempotency_key(&req)?;
     let new = input::create(body.into_inner())?;
-    let created = service.create(new).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((ETAG, input::etag(created.version)))
-        .json(Envelope::ok(TransactionBody::from(created))))
+    let (created, replayed) = match key {
+        Some(key) => service.create_idempotent(new, &caller.0, key).await?,
+        None => (service.create(new).await?, false),
+    };
+    let mut response = HttpResponse::Created();
+    response.insert_header((ETAG, input::etag(created.version)));
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(Envelope::ok(TransactionBody::from(created))))
 }
 
 /// Reads one transaction.
