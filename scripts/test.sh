@@ -36,10 +36,19 @@ step "Tests"
 cargo test --workspace --doc --locked --quiet
 if command -v cargo-nextest >/dev/null 2>&1; then
   runner=(cargo nextest run --locked --no-fail-fast)
+  show_output=(--no-capture)
 else
   runner=(cargo test --locked --no-fail-fast)
+  show_output=()
 fi
 "${runner[@]}" --workspace
+
+step "Soak: 60 s of mixed traffic, then exact reconciliation"
+FIDO_SOAK_SECS=${FIDO_SOAK_SECS:-60} "${runner[@]}" "${show_output[@]}" -p fido-api --test api -- soak
+
+step "Fuzz: schemathesis against the OpenAPI document (bounded)"
+bash scripts/fuzz.sh
+
 step "HTTP tests again, on the production topology: MongoDB and Redis"
 FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" -p fido-api --test api
 step "All checks passed"

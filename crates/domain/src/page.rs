@@ -15,12 +15,18 @@ impl PageRequest {
     /// The default page size.
     pub const DEFAULT_LIMIT: u32 = 10;
 
+    /// The largest page number (the largest 32-bit signed integer, as documented).
+    pub const MAX_PAGE: u32 = 2_147_483_647;
+
     /// Validates page and limit, naming which is wrong.
     pub fn new(page: u64, limit: u64) -> Result<Self, (&'static str, ValueError)> {
-        let page = u32::try_from(page).ok().filter(|p| *p >= 1).ok_or((
-            "page",
-            ValueError::new("must be an integer >= 1 and <= 4294967295"),
-        ))?;
+        let page = u32::try_from(page)
+            .ok()
+            .filter(|p| (1..=Self::MAX_PAGE).contains(p))
+            .ok_or((
+                "page",
+                ValueError::new("must be an integer between 1 and 2147483647"),
+            ))?;
         let limit = u32::try_from(limit)
             .ok()
             .filter(|l| (1..=Self::MAX_LIMIT).contains(l))
@@ -92,6 +98,8 @@ mod tests {
         assert_eq!(PageRequest::new(1, 0).unwrap_err().0, "limit");
         assert_eq!(PageRequest::new(1, 101).unwrap_err().0, "limit");
         assert_eq!(PageRequest::new(u64::MAX, 10).unwrap_err().0, "page");
+        assert_eq!(PageRequest::new(2_147_483_648, 10).unwrap_err().0, "page");
+        assert!(PageRequest::new(2_147_483_647, 10).is_ok());
         let p = PageRequest::new(3, 25).unwrap();
         assert_eq!(p.offset(), 50);
         assert_eq!(PageRequest::default(), PageRequest::new(1, 10).unwrap());

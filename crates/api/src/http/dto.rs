@@ -133,13 +133,18 @@ impl From<StatisticsSummary> for StatisticsBody {
 /// The body of a create. Unknown fields are rejected (422).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"user_id": "65e25a6bfb249dcbfbf00b93", "full_name": "Ada Lovelace", "transaction_amount": 10.5, "transaction_type": "credit", "transaction_date": "2026-11-26T10:15:30.123Z"}))]
+#[schema(example = json!({"user_id": "65e25a6bfb249dcbfbf00b93", "full_name": "Ada Lovelace", "transaction_amount": 10.5, "transaction_type": "credit", "transaction_date": "2025-11-25T10:15:30.123Z"}))]
 pub struct CreateTransactionRequest {
     /// The owning user's id (24 hex characters).
     #[schema(pattern = "^[0-9a-fA-F]{24}$", example = "65e25a6bfb249dcbfbf00b93")]
     pub user_id: String,
     /// The customer's name: trimmed, 1 to 200 characters, no control characters.
-    #[schema(min_length = 1, max_length = 200, example = "Ada Lovelace")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+        example = "Ada Lovelace"
+    )]
     pub full_name: String,
     /// At least 0, at most 1e12, at most 2 decimal places. Stored exactly.
     #[schema(minimum = 0, maximum = 1000000000000.0, example = 10.5)]
@@ -147,7 +152,7 @@ pub struct CreateTransactionRequest {
     /// `credit` or `debit`.
     pub transaction_type: TransactionTypeBody,
     /// RFC 3339; defaults to now; at most 5 minutes in the future.
-    #[schema(format = DateTime, example = "2026-11-26T10:15:30.123Z")]
+    #[schema(format = DateTime, example = "2025-11-25T10:15:30.123Z")]
     pub transaction_date: Option<String>,
 }
 
@@ -158,12 +163,18 @@ pub struct CreateTransactionRequest {
 #[schema(example = json!({"transaction_amount": 12.75}))]
 pub struct UpdateTransactionRequest {
     /// The customer's name: trimmed, 1 to 200 characters, no control characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub full_name: Option<String>,
     /// At least 0, at most 1e12, at most 2 decimal places.
-    #[schema(minimum = 0, maximum = 1000000000000.0)]
+    #[schema(nullable = false, minimum = 0, maximum = 1000000000000.0)]
     pub transaction_amount: Option<f64>,
     /// `credit` or `debit`.
+    #[schema(nullable = false)]
     pub transaction_type: Option<TransactionTypeBody>,
 }
 

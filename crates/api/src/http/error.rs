@@ -45,8 +45,8 @@ pub enum ApiError {
     TooManyRequests(u64),
     /// 404 with a specific message.
     NotFound(&'static str),
-    /// 405.
-    MethodNotAllowed,
+    /// 405, with the methods the resource allows.
+    MethodNotAllowed(&'static str),
     /// 409: a request with the same Idempotency-Key is still being processed.
     Conflict,
     /// 412: `If-Match` names another version; nothing changed.
@@ -76,7 +76,7 @@ impl ApiError {
             Self::Forbidden => "This API key may not perform this operation",
             Self::TooManyRequests(_) => "Too many requests for this API key; retry later",
             Self::NotFound(m) => m,
-            Self::MethodNotAllowed => "Method not allowed",
+            Self::MethodNotAllowed(_) => "Method not allowed",
             Self::Conflict => {
                 "A request with this Idempotency-Key is still being processed; retry shortly"
             }
@@ -106,7 +106,7 @@ impl ResponseError for ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -137,6 +137,9 @@ impl ResponseError for ApiError {
             }
             Self::TooManyRequests(seconds) => {
                 response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            Self::MethodNotAllowed(allow) => {
+                response.insert_header(("Allow", *allow));
             }
             Self::Unauthorized => {
                 response.insert_header(("WWW-Authenticate", "Bearer realm=\"fido\""));

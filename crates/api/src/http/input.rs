@@ -247,32 +247,38 @@ pub fn date_range(query: &Query) -> Result<DateRange, ApiError> {
 }
 
 /// `If-Match`: absent or `*` → no condition; one strong ETag `"<version>"` → that version.
-/// Anything else can never match a strong ETag, so it fails the precondition (412);
-/// several ETags are not supported (422).
+/// A well-formed ETag that cannot be one of ours (weak, or not a number) can never match,
+/// so it fails the precondition (412). A malformed value, or several ETags, is a 422.
 pub fn if_match(req: &actix_web::HttpRequest) -> Result<Option<u64>, ApiError> {
+    let malformed = || ApiError::field("If-Match", "must be * or a single ETag such as \"3\"");
     let mut values = req.headers().get_all(actix_web::http::header::IF_MATCH);
     let Some(first) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(ApiError::field("If-Match", "give a single ETag"));
+        return Err(malformed());
     }
-    let text = first
-        .to_str()
-        .map_err(|_| ApiError::PreconditionFailed)?
-        .trim();
+    let text = first.to_str().map_err(|_| malformed())?.trim();
     if text == "*" {
         return Ok(None);
     }
-    if text.contains(',') {
-        return Err(ApiError::field("If-Match", "give a single ETag"));
-    }
-    text.strip_prefix('"')
+    let (weak, tag) = match text.strip_prefix("W/") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let opaque = tag
+        .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
-        .filter(|t| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|t| t.parse().ok())
+        .filter(|t| t.bytes().all(|b| b == b'!' || (b'#'..=b'~').contains(&b)))
+        .ok_or_else(malformed)?;
+    if weak || opaque.is_empty() || opaque.len() > 20 || !opaque.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ApiError::PreconditionFailed);
+    }
+    opaque
+        .parse()
         .map(Some)
-        .ok_or(ApiError::PreconditionFailed)
+        .map_err(|_| ApiError::PreconditionFailed)
 }
 
 /// The strong ETag of a version.

@@ -23,10 +23,6 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("Not found"))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
-}
-
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
         .insert_header((header::LOCATION, "/docs/"))
@@ -41,29 +37,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .error_handler(error::json_error);
     let query = web::QueryConfig::default().error_handler(error::query_error);
     let path = web::PathConfig::default().error_handler(error::path_error);
-    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    // Every resource answers other methods with 405 and the `Allow` header (RFC 9110).
+    let resource = |path: &str, allow: &'static str| {
+        web::resource(path).default_service(web::to(move || async move {
+            Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow))
+        }))
+    };
 
     cfg.app_data(json)
         .app_data(query)
         .app_data(path)
-        .service(resource("/").route(web::get().to(health::root)))
-        .service(resource("/health/live").route(web::get().to(health::live)))
-        .service(resource("/health/ready").route(web::get().to(health::ready)))
+        .service(resource("/", "GET").route(web::get().to(health::root)))
+        .service(resource("/health/live", "GET").route(web::get().to(health::live)))
+        .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
         .service(
             web::scope("/api/v1")
-                .service(resource("/transactions").route(web::post().to(transactions::create)))
                 .service(
-                    resource("/transactions/user/{user_id}")
+                    resource("/transactions", "POST").route(web::post().to(transactions::create)),
+                )
+                .service(
+                    resource("/transactions/user/{user_id}", "GET")
                         .route(web::get().to(transactions::list_by_user)),
                 )
                 .service(
-                    resource("/transactions/{id}")
+                    resource("/transactions/{id}", "GET, PATCH, DELETE")
                         .route(web::get().to(transactions::get))
                         .route(web::patch().to(transactions::update))
                         .route(web::delete().to(transactions::delete)),
                 )
                 .service(
-                    resource("/analytics/transactions/{user_id}")
+                    resource("/analytics/transactions/{user_id}", "GET")
                         .route(web::get().to(analytics::statistics)),
                 ),
         )

@@ -1,6 +1,10 @@
 //! HTTP integration tests: the real app on 127.0.0.1:0, a temporary data folder per test.
 //! All modules compile into one binary.
 
+// Test code: an `unwrap` that fails is a failing test, which is what it should be. (The
+// workspace lint exists for product code, where input must never cause a panic.)
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod caching;
@@ -16,5 +20,7 @@ mod outage;
 mod privacy;
 mod rotation;
 mod security;
+mod shutdown;
+mod soak;
 mod statistics;
 mod transactions;

@@ -21,7 +21,7 @@ use crate::http::input::{self, Query};
 /// with `Idempotent-Replayed: true`); with another body, 422; while the first request is
 /// still running, 409 with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/transactions", tag = "transactions", security(("bearer" = ["write"])),
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[ -~]{1,255}$",
         description = "1 to 255 printable ASCII characters; makes retries safe for 24 hours")),
     request_body(content = CreateTransactionRequest, content_type = "application/json"),
     responses(
@@ -61,7 +61,7 @@ pub async fn create(
 
 /// Reads one transaction.
 #[utoipa::path(get, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["read"])),
-    params(("id" = String, Path, description = "Transaction id (24 hex characters)", example = "6650f0c2e4b0a1b2c3d4e5f6")),
+    params(("id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$", example = "6650f0c2e4b0a1b2c3d4e5f6")),
     responses(
         (status = 200, description = "Found", body = Envelope<TransactionBody>,
             headers(("ETag" = String, description = "The strong ETag of this version; send it as If-Match to update or delete safely"))),
@@ -87,8 +87,8 @@ pub async fn get(
 
 /// Changes a non-empty subset of `full_name`, `transaction_amount`, `transaction_type`.
 #[utoipa::path(patch, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["write"])),
-    params(("id" = String, Path, description = "Transaction id (24 hex characters)"),
-        ("If-Match" = Option<String>, Header, description = "Apply only if the transaction is still at this ETag (412 otherwise); `*` or absent: apply always")),
+    params(("id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"[!#-~]*\")$", description = "Apply only if the transaction is still at this ETag (412 otherwise); `*` or absent: apply always. A weak ETag never matches.")),
     request_body(content = UpdateTransactionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Updated; `updated_at` moved", body = Envelope<TransactionBody>,
@@ -112,8 +112,8 @@ pub async fn update(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = input::transaction_id(&id)?;
-    let expected = input::if_match(&req)?;
     let patch = input::patch(body.into_inner())?;
+    let expected = input::if_match(&req)?;
     let updated = service.update(id, patch, expected).await?;
     Ok(HttpResponse::Ok()
         .insert_header((ETAG, input::etag(updated.version)))
@@ -122,8 +122,8 @@ pub async fn update(
 
 /// Deletes a transaction.
 #[utoipa::path(delete, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["write"])),
-    params(("id" = String, Path, description = "Transaction id (24 hex characters)"),
-        ("If-Match" = Option<String>, Header, description = "Delete only if the transaction is still at this ETag (412 otherwise)")),
+    params(("id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"[!#-~]*\")$", description = "Delete only if the transaction is still at this ETag (412 otherwise)")),
     responses(
         (status = 412, description = "If-Match does not match the current ETag; nothing changed", body = ErrorBody),
         (status = 200, description = "Deleted", body = MessageOnly,
@@ -151,9 +151,9 @@ pub async fn delete(
 /// May be served from the cache; always reflects every write that has returned.
 #[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}", tag = "transactions", security(("bearer" = ["read"])),
     params(
-        ("user_id" = String, Path, description = "User id (24 hex characters)"),
-        ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)", minimum = 1),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 10)", minimum = 1, maximum = 100)),
+        ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
+        ("page" = Option<u32>, Query, nullable = false, description = "Page number, from 1 (default 1)", minimum = 1, maximum = 2147483647),
+        ("limit" = Option<u32>, Query, nullable = false, description = "Page size, 1 to 100 (default 10)", minimum = 1, maximum = 100)),
     responses(
         (status = 200, description = "A page (empty with `total: 0` for a user without transactions)",
             body = Envelope<TransactionPageBody>),
