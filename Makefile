@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 
-.PHONY: help run run-release test check fmt lint doc clean up down
+.PHONY: help run run-release test bench check fmt lint doc clean up down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ run-release: ## The same, optimised
 
 test: ## Everything CI checks: format, clippy, docs, dependency rules, all tests with real services
 	bash scripts/test.sh
+
+bench: ## Benchmarks: criterion micro-benchmarks and wrk against the release binary (prints a table)
+	bash scripts/bench.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

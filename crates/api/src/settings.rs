@@ -116,6 +116,8 @@ pub struct StoreSettings {
 /// The read-through cache.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CacheSettings {
+    /// `false` switches caching off (every read goes to the store).
+    pub enabled: bool,
     /// `REDIS_URL`; unset selects the in-process cache.
     pub redis_url: Option<Secret>,
     /// Time to live of cached list pages.
@@ -214,6 +216,7 @@ impl Settings {
             .and_then(|b| b.set_default("store.mongodb_connect_timeout_ms", 3000))
             .and_then(|b| b.set_default("store.mongodb_operation_timeout_ms", 5000))
             .and_then(|b| b.set_default("store.mongodb_max_pool_size", 20))
+            .and_then(|b| b.set_default("cache.enabled", true))
             .and_then(|b| b.set_default("cache.list_ttl_secs", 300))
             .and_then(|b| b.set_default("cache.statistics_ttl_secs", 600))
             .and_then(|b| b.set_default("cache.memory_max_bytes", 64 * 1024 * 1024))

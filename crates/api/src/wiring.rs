@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fido_cache_memory::InMemoryCache;
 use fido_cache_redis::RedisCache;
 use fido_domain::{
-    Cache, IdempotencyStore, Ports, ServiceConfig, StatisticsQuery, SystemClock,
+    Cache, IdempotencyStore, NoCache, Ports, ServiceConfig, StatisticsQuery, SystemClock,
     TransactionService, TransactionStore,
 };
 use fido_store_mongodb::MongoStore;
@@ -98,6 +98,10 @@ pub async fn build_service(settings: &Settings) -> Result<TransactionService, St
     let cipher = Arc::new(keys::cipher(settings)?);
     let stores = open_store(settings).await?;
     let cache: Arc<dyn Cache> = match settings.redis_config() {
+        _ if !settings.cache.enabled => {
+            tracing::warn!("caching is switched off: every read goes to the store");
+            Arc::new(NoCache)
+        }
         Some(config) => {
             let cache = RedisCache::new(config)
                 .map_err(|e| StartupError::Settings(SettingsError(e.to_string())))?;

@@ -15,6 +15,9 @@ use crate::id::UserId;
 use crate::page::PageRequest;
 use crate::time::DateRange;
 
+/// The version of the cached values' JSON form; part of every key.
+pub const CACHE_FORMAT: u32 = 1;
+
 /// A cacheable read of one user's data.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct CacheKey {
@@ -50,16 +53,22 @@ impl CacheKey {
         }
     }
 
-    /// The entry part of the key, unambiguous for every page, limit and range:
-    /// `list:p<page>:l<limit>` or `stats:<start ms|->:<end ms|->`.
+    /// The entry part of the key, unambiguous for every page, limit and range, and tagged
+    /// with the format of the cached value (so that instances writing another format never
+    /// read each other's entries): `list1:p<page>:l<limit>` or
+    /// `stats1:<start ms|->:<end ms|->`.
     pub fn render(&self) -> String {
         match self.entry {
-            CacheEntry::List(p) => format!("list:p{}:l{}", p.page(), p.limit()),
+            CacheEntry::List(p) => format!("list{CACHE_FORMAT}:p{}:l{}", p.page(), p.limit()),
             CacheEntry::Statistics(r) => {
                 let bound = |b: Option<crate::Timestamp>| {
                     b.map_or_else(|| "-".to_owned(), |t| t.as_millis().to_string())
                 };
-                format!("stats:{}:{}", bound(r.start()), bound(r.end()))
+                format!(
+                    "stats{CACHE_FORMAT}:{}:{}",
+                    bound(r.start()),
+                    bound(r.end())
+                )
             }
         }
     }
@@ -128,7 +137,7 @@ mod tests {
         let all = CacheKey::statistics(u, DateRange::ALL).render();
         let from = CacheKey::statistics(u, DateRange::new(Some(start), None).unwrap()).render();
         let to = CacheKey::statistics(u, DateRange::new(None, Some(start)).unwrap()).render();
-        assert_eq!(all, "stats:-:-");
+        assert_eq!(all, "stats1:-:-");
         assert_ne!(from, to);
         assert_ne!(from, all);
     }

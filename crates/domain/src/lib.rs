@@ -41,7 +41,7 @@ pub use idempotency::{Claim, ClaimRequest, IdempotencyKey};
 pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest};
 pub use ports::{
-    Cache, CacheError, CipherError, Clock, FieldCipher, IdempotencyStore, StatisticsQuery,
+    Cache, CacheError, CipherError, Clock, FieldCipher, IdempotencyStore, NoCache, StatisticsQuery,
     StoreError, SystemClock, TransactionStore,
 };
 #[cfg(any(test, feature = "mocks"))]

@@ -218,3 +218,38 @@ impl Clock for SystemClock {
         Timestamp::now()
     }
 }
+
+/// A cache that holds nothing: every lookup misses and puts are dropped. For running with
+/// caching switched off (benchmarks of the store path, debugging); read-your-writes holds
+/// trivially. Misses still hand out a slot, so concurrent identical reads share one store
+/// call (single flight).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCache;
+
+#[async_trait]
+impl Cache for NoCache {
+    async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
+        Ok(CacheLookup::Miss(CacheSlot::new(format!(
+            "{}:{}",
+            key.user,
+            key.render()
+        ))))
+    }
+
+    async fn put(
+        &self,
+        _slot: &CacheSlot,
+        _value: String,
+        _ttl: Duration,
+    ) -> Result<(), CacheError> {
+        Ok(())
+    }
+
+    async fn invalidate_user(&self, _user: UserId) -> Result<(), CacheError> {
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
+}

@@ -112,20 +112,8 @@ pub struct ReencryptProgress {
 pub struct TransactionService {
     ports: Ports,
     config: ServiceConfig,
-    flights: Arc<Flights>,
-}
-
-/// Reads under way, per kind, for single flight.
-#[derive(Default)]
-struct Flights {
-    lists: Arc<SingleFlight<Page<Transaction>>>,
-    statistics: Arc<SingleFlight<Option<StatisticsSummary>>>,
-}
-
-impl std::fmt::Debug for Flights {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Flights { .. }")
-    }
+    /// Cached reads under way, by cache slot (single flight).
+    flights: Arc<SingleFlight<String>>,
 }
 
 impl TransactionService {
@@ -388,14 +376,18 @@ impl TransactionService {
         user: UserId,
         page: PageRequest,
     ) -> Result<Page<Transaction>, DomainError> {
+        parse_json(&self.list_json(user, page).await?)
+    }
+
+    /// The same page as [`list`](Self::list), as the JSON document the cache holds
+    /// (`{"total", "page", "limit", "data"}`, each transaction as [`Transaction`]
+    /// serialises). For transports that send JSON anyway: a cache hit is handed over
+    /// without being parsed and serialised again.
+    pub async fn list_json(&self, user: UserId, page: PageRequest) -> Result<String, DomainError> {
         let ttl = self.config.cache.list_ttl;
-        let flights = &self.flights.lists;
-        self.read_through(
-            CacheKey::list(user, page),
-            ttl,
-            flights,
-            move |service| async move { service.list_from_store(user, page).await },
-        )
+        self.read_through(CacheKey::list(user, page), ttl, move |service| async move {
+            service.list_from_store(user, page).await
+        })
         .await
     }
 
@@ -430,14 +422,22 @@ impl TransactionService {
         user: UserId,
         range: DateRange,
     ) -> Result<StatisticsSummary, DomainError> {
+        parse_json(&self.statistics_json(user, range).await?)
+    }
+
+    /// The same statistics as [`statistics`](Self::statistics), as the JSON document the
+    /// cache holds ([`StatisticsSummary`] serialised), handed over as is on a cache hit.
+    pub async fn statistics_json(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<String, DomainError> {
         let ttl = self.config.cache.statistics_ttl;
-        let flights = &self.flights.statistics;
-        // `None` is cached too: an empty range is as expensive to find as a full one.
-        let summary = self
+        // `None` ("null") is cached too: an empty range is as expensive to find as a full one.
+        let json = self
             .read_through(
                 CacheKey::statistics(user, range),
                 ttl,
-                flights,
                 move |service| async move {
                     let totals = service
                         .ports
@@ -449,40 +449,47 @@ impl TransactionService {
                 },
             )
             .await?;
-        summary.ok_or(DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE))
+        if json == "null" {
+            return Err(DomainError::NotFound(NO_TRANSACTIONS_IN_RANGE));
+        }
+        Ok(json)
     }
 
-    /// The read-through path shared by every cached read: a hit is returned as is; a miss
-    /// runs `load` once per cache slot (single flight) and fills the slot; a failing cache
-    /// means a plain load, not cached.
+    /// The read-through path of every cached read, in the cache's JSON form: a hit is
+    /// returned as is; a miss runs `load` once per cache slot (single flight), serialises
+    /// the value and fills the slot; a failing cache means a plain load, not cached.
     async fn read_through<T, F, Fut>(
         &self,
         key: CacheKey,
         ttl: Duration,
-        flights: &Arc<SingleFlight<T>>,
         load: F,
-    ) -> Result<T, DomainError>
+    ) -> Result<String, DomainError>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Send + 'static,
         F: FnOnce(TransactionService) -> Fut,
         Fut: std::future::Future<Output = Result<T, DomainError>> + Send + 'static,
     {
-        match self.cached::<T>(&key).await {
-            Cached::Hit(value) => Ok(value),
-            Cached::Miss(Some(slot)) => {
-                let flight_key = slot.as_str().to_owned();
-                let loading = load(self.clone());
-                let service = self.clone();
-                let work = async move {
-                    let value = loading.await?;
-                    service.fill(slot, &value, ttl).await;
-                    Ok(value)
-                };
-                flights.run(&flight_key, work).await
+        let slot = match self.ports.cache.lookup(&key).await {
+            Ok(CacheLookup::Hit(json)) => return Ok(json),
+            Ok(CacheLookup::Miss(slot)) => Some(slot),
+            Err(e) => {
+                cache_warning("lookup", &e);
+                None
             }
+        };
+        let loading = load(self.clone());
+        let Some(slot) = slot else {
             // The cache failed: no slot to share a flight on; go straight to the store.
-            Cached::Miss(None) => load(self.clone()).await,
-        }
+            return to_json(&loading.await?);
+        };
+        let flight_key = slot.as_str().to_owned();
+        let service = self.clone();
+        let work = async move {
+            let json = to_json(&loading.await?)?;
+            service.fill(slot, json.clone(), ttl).await;
+            Ok(json)
+        };
+        self.flights.run(&flight_key, work).await
     }
 
     /// Re-encrypts every stored name whose token was made with an older key, in batches of
@@ -572,31 +579,9 @@ impl TransactionService {
         Ok(reveal(record, name))
     }
 
-    async fn cached<T: DeserializeOwned>(&self, key: &CacheKey) -> Cached<T> {
-        match self.ports.cache.lookup(key).await {
-            Ok(CacheLookup::Hit(json)) => match serde_json::from_str(&json) {
-                Ok(value) => Cached::Hit(value),
-                Err(e) => {
-                    tracing::warn!(error = %e, "unreadable cache entry ignored");
-                    Cached::Miss(None)
-                }
-            },
-            Ok(CacheLookup::Miss(slot)) => Cached::Miss(Some(slot)),
-            Err(e) => {
-                cache_warning("lookup", &e);
-                Cached::Miss(None)
-            }
-        }
-    }
-
-    async fn fill<T: Serialize>(&self, slot: CacheSlot, value: &T, ttl: Duration) {
-        match serde_json::to_string(value) {
-            Ok(json) => {
-                if let Err(e) = self.ports.cache.put(&slot, json, ttl).await {
-                    cache_warning("put", &e);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "value not cached: cannot serialise"),
+    async fn fill(&self, slot: CacheSlot, json: String, ttl: Duration) {
+        if let Err(e) = self.ports.cache.put(&slot, json, ttl).await {
+            cache_warning("put", &e);
         }
     }
 
@@ -605,12 +590,6 @@ impl TransactionService {
             cache_warning("invalidate", &e);
         }
     }
-}
-
-enum Cached<T> {
-    Hit(T),
-    /// A miss; `None` when the cache failed or the entry was unreadable (do not fill).
-    Miss(Option<CacheSlot>),
 }
 
 /// How long a pending idempotency claim belongs to the request that made it.
@@ -653,6 +632,16 @@ fn written(outcome: Written) -> Result<TransactionRecord, DomainError> {
         Written::NotFound => Err(DomainError::NotFound(TRANSACTION_NOT_FOUND)),
         Written::VersionMismatch => Err(DomainError::VersionMismatch),
     }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, DomainError> {
+    serde_json::to_string(value)
+        .map_err(|e| DomainError::Internal(format!("cannot serialise: {e}")))
+}
+
+fn parse_json<T: DeserializeOwned>(json: &str) -> Result<T, DomainError> {
+    serde_json::from_str(json)
+        .map_err(|e| DomainError::Internal(format!("unreadable cached value: {e}")))
 }
 
 fn reveal(record: TransactionRecord, full_name: FullName) -> Transaction {

@@ -46,6 +46,10 @@ pub struct TransactionBody {
     /// When it was last changed.
     #[schema(value_type = String, format = DateTime, example = "2026-11-26T10:15:30.123Z")]
     pub updated_at: Timestamp,
+    /// 1 when created, one more with every update; the same number as the `ETag`, for
+    /// `If-Match`.
+    #[schema(example = 1, minimum = 1)]
+    pub version: u64,
 }
 
 impl From<Transaction> for TransactionBody {
@@ -59,6 +63,7 @@ impl From<Transaction> for TransactionBody {
             transaction_date: t.transaction_date,
             created_at: t.created_at,
             updated_at: t.updated_at,
+            version: t.version,
         }
     }
 }

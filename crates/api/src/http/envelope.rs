@@ -43,3 +43,15 @@ impl MessageOnly {
         Self { message, data: () }
     }
 }
+
+/// The success envelope around a JSON document the service already serialised (a cached
+/// list page or statistics), without parsing it again.
+pub fn ok_raw(data_json: &str) -> String {
+    let mut body = String::with_capacity(data_json.len() + 48);
+    body.push_str("{\"message\":\"");
+    body.push_str(SUCCESS);
+    body.push_str("\",\"data\":");
+    body.push_str(data_json);
+    body.push('}');
+    body
+}

@@ -7,6 +7,8 @@
 //! response carries: `X-Content-Type-Options: nosniff` and, except on Swagger UI assets,
 //! `Cache-Control: no-store`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -27,17 +29,27 @@ fn sane(value: &HeaderValue) -> Option<&str> {
     ok.then_some(s)
 }
 
+/// A new request id: 8 random bytes chosen once per process, then a counter — unique,
+/// and without a system call per request.
 fn generate() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        // Fall back to a time-based id; uniqueness is best-effort for a log correlator.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        bytes = nanos.to_be_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        if getrandom::getrandom(&mut bytes).is_err() {
+            // No randomness: the time still tells processes apart, for log correlation.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            bytes = (nanos as u64).to_be_bytes();
+        }
+        u64::from_be_bytes(bytes)
+    });
+    format!(
+        "{prefix:016x}{:016x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The middleware function (see `actix_web::middleware::from_fn`).

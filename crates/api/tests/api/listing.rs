@@ -57,3 +57,22 @@ async fn lists_are_newest_first_with_ties_broken_by_id_and_paged() {
     assert!(ids(&beyond).is_empty());
     assert_eq!(beyond.data()["total"], 4);
 }
+
+#[actix_web::test]
+async fn list_items_are_exactly_the_resource_a_get_returns() {
+    let app = spawn_app().await;
+    let user = fresh_user();
+    let created = app
+        .create(&user, 12.34, "debit", Some("2025-02-03T04:05:06.789Z"))
+        .await;
+    let path = format!("/api/v1/transactions/{}", created["id"].as_str().unwrap());
+    app.patch_json(&path, &serde_json::json!({"full_name": "Grace Hopper"}))
+        .await;
+    let single = app.get(&path).await.data().clone();
+    for _ in 0..2 {
+        // A miss, then a cache hit: both must be the resource, field for field.
+        let listed = app.list(&user, "").await;
+        assert_eq!(listed.data()["data"][0], single);
+    }
+    assert_eq!(single["version"], 2);
+}

@@ -25,7 +25,8 @@ async fn create_returns_201_with_the_decrypted_resource() {
     );
     assert_eq!(t["created_at"], t["updated_at"]);
     let keys: Vec<_> = t.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys.len(), 8, "exactly the resource's fields: {keys:?}");
+    assert_eq!(keys.len(), 9, "exactly the resource's fields: {keys:?}");
+    assert_eq!(t["version"], 1);
 }
 
 #[actix_web::test]

@@ -22,6 +22,7 @@ type Flight<T> = BoxFuture<'static, Result<T, DomainError>>;
 const SWEEP_ABOVE: usize = 1024;
 
 pub(crate) struct SingleFlight<T> {
+    // (Debug is implemented by hand below: the flights themselves are opaque futures.)
     inflight: Mutex<HashMap<String, WeakShared<Flight<T>>>>,
 }
 
@@ -77,5 +78,11 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
     #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.lock().len()
+    }
+}
+
+impl<T> std::fmt::Debug for SingleFlight<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SingleFlight { .. }")
     }
 }

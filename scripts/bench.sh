@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make bench`: micro-benchmarks (criterion) of the hot pure code, then the end-to-end
+# harness (scripts/bench/bench.py) against the release binary. Prints tables and writes
+# target/bench/bench.{json,md}. Never fails on a number.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/common.sh
+source scripts/lib/services.sh
+trap stop_started_services EXIT
+
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "Installing wrk (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  fi
+  command -v wrk >/dev/null 2>&1 || die "wrk is missing; install it (apt-get install wrk)"
+fi
+step "Python venv (the MongoDB-compatible test server)"
+ensure_venv
+ensure_redis
+
+step "Micro-benchmarks (criterion)"
+cargo bench --locked -p fido-domain -p fido-cipher-fernet --bench hot_paths --bench cipher -- --noplot 2>&1 \
+  | grep -E '^[a-z].*time:|^fernet|^amount|^page|time:' || true
+
+step "Release build"
+cargo build --release --locked -p fido-api --bin fido
+
+step "End-to-end (wrk over 127.0.0.1)"
+python3 scripts/bench/bench.py
