@@ -429,22 +429,26 @@ impl StatisticsQuery for SqliteStore {
     ) -> Result<TransactionTotals, StoreError> {
         self.readers
             .run(move |conn| {
+                // One pass over the user's index range, grouped by UTC day; the totals and
+                // the busiest day are then taken from the (few hundred) day rows, so no
+                // per-transaction intermediate result is ever materialised.
                 let mut stmt = conn.prepare_cached(
-                    "WITH r AS ( \
-                       SELECT amount_cents AS a, kind AS k, \
-                              (transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d \
+                    "WITH days AS ( \
+                       SELECT (transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d, \
+                              count(*) AS n, \
+                              sum(CASE WHEN kind = 'credit' THEN amount_cents / :split END) AS ch, \
+                              sum(CASE WHEN kind = 'credit' THEN amount_cents % :split END) AS cl, \
+                              sum(CASE WHEN kind = 'debit' THEN amount_cents / :split END) AS dh, \
+                              sum(CASE WHEN kind = 'debit' THEN amount_cents % :split END) AS dl \
                        FROM transactions \
                        WHERE user_id = :user AND transaction_date BETWEEN :start AND :end \
-                     ), busiest AS ( \
-                       SELECT d FROM r GROUP BY d ORDER BY count(*) DESC, d ASC LIMIT 1 \
+                       GROUP BY d \
                      ) \
-                     SELECT count(*), \
-                       coalesce(sum(CASE WHEN k = 'credit' THEN a / :split END), 0), \
-                       coalesce(sum(CASE WHEN k = 'credit' THEN a % :split END), 0), \
-                       coalesce(sum(CASE WHEN k = 'debit' THEN a / :split END), 0), \
-                       coalesce(sum(CASE WHEN k = 'debit' THEN a % :split END), 0), \
-                       (SELECT d FROM busiest) \
-                     FROM r",
+                     SELECT coalesce(sum(n), 0), \
+                       coalesce(sum(ch), 0), coalesce(sum(cl), 0), \
+                       coalesce(sum(dh), 0), coalesce(sum(dl), 0), \
+                       (SELECT d FROM days ORDER BY n DESC, d ASC LIMIT 1) \
+                     FROM days",
                 )?;
                 stmt.query_row(
                     named_params! {
