@@ -100,7 +100,7 @@ pub async fn build_service(settings: &Settings) -> Result<TransactionService, St
     let cache: Arc<dyn Cache> = match settings.redis_config() {
         _ if !settings.cache.enabled => {
             tracing::warn!("caching is switched off: every read goes to the store");
-            Arc::new(NoCache)
+            Arc::new(NoCache::default())
         }
         Some(config) => {
             let cache = RedisCache::new(config)

@@ -9,6 +9,8 @@
 //! `MockTransactionStore`, `MockStatisticsQuery`, `MockCache`, `MockFieldCipher` and
 //! `MockClock`.
 
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -220,17 +222,44 @@ impl Clock for SystemClock {
 }
 
 /// A cache that holds nothing: every lookup misses and puts are dropped. For running with
-/// caching switched off (benchmarks of the store path, debugging); read-your-writes holds
-/// trivially. Misses still hand out a slot, so concurrent identical reads share one store
-/// call (single flight).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoCache;
+/// caching switched off (benchmarks of the store path, debugging).
+///
+/// Misses still hand out slots, so concurrent identical reads share one store call (single
+/// flight), and the slots carry a generation that every write of the user moves on, so a
+/// read that arrives after a write never joins a read that began before it. Generations
+/// live in a fixed array of counters indexed by a hash of the user: O(1), bounded memory;
+/// two users sharing a counter only cost each other an extra store read.
+#[derive(Debug)]
+pub struct NoCache {
+    generations: Box<[AtomicU64]>,
+}
+
+/// How many generation counters a [`NoCache`] keeps.
+const NO_CACHE_BUCKETS: usize = 4096;
+
+impl Default for NoCache {
+    fn default() -> Self {
+        Self {
+            generations: (0..NO_CACHE_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl NoCache {
+    fn counter(&self, user: UserId) -> &AtomicU64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        user.hash(&mut hasher);
+        let index = usize::try_from(hasher.finish() % NO_CACHE_BUCKETS as u64).unwrap_or(0);
+        &self.generations[index]
+    }
+}
 
 #[async_trait]
 impl Cache for NoCache {
     async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
+        let generation = self.counter(key.user).load(Ordering::Acquire);
         Ok(CacheLookup::Miss(CacheSlot::new(format!(
-            "{}:{}",
+            "{}:{generation}:{}",
             key.user,
             key.render()
         ))))
@@ -245,11 +274,41 @@ impl Cache for NoCache {
         Ok(())
     }
 
-    async fn invalidate_user(&self, _user: UserId) -> Result<(), CacheError> {
+    async fn invalidate_user(&self, user: UserId) -> Result<(), CacheError> {
+        self.counter(user).fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::page::PageRequest;
+
+    #[tokio::test]
+    async fn no_cache_moves_a_users_slots_on_each_write() {
+        let cache = NoCache::default();
+        let user = UserId::parse("65e25a6bfb249dcbfbf00b93").unwrap();
+        let key = CacheKey::list(user, PageRequest::default());
+        let slot = |l: CacheLookup| match l {
+            CacheLookup::Miss(s) => s,
+            CacheLookup::Hit(_) => panic!("NoCache never hits"),
+        };
+        let before = slot(cache.lookup(&key).await.unwrap());
+        assert_eq!(
+            slot(cache.lookup(&key).await.unwrap()),
+            before,
+            "readers share a slot"
+        );
+        cache.invalidate_user(user).await.unwrap();
+        assert_ne!(
+            slot(cache.lookup(&key).await.unwrap()),
+            before,
+            "a write moves it on"
+        );
     }
 }

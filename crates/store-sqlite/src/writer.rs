@@ -9,6 +9,7 @@
 //! still commit.
 
 use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 
 use fido_domain::StoreError;
@@ -96,15 +97,23 @@ fn commit(conn: &Connection, batch: Vec<Request>) {
     for request in batch {
         let outcome = match conn.execute_batch("SAVEPOINT write") {
             Err(e) => Err(map_error(e)),
-            Ok(()) => match (request.job)(conn) {
-                Ok(output) => conn
+            // A panicking write must not take the writer thread (and every later write)
+            // down with it: it is undone like a failed one.
+            Ok(()) => match std::panic::catch_unwind(AssertUnwindSafe(|| (request.job)(conn))) {
+                Ok(Ok(output)) => conn
                     .execute_batch("RELEASE write")
                     .map(|()| output)
                     .map_err(map_error),
-                Err(e) => {
+                Ok(Err(e)) => {
                     // Undo this write alone; the rest of the batch goes on.
                     let _ = conn.execute_batch("ROLLBACK TO write; RELEASE write");
                     Err(map_error(e))
+                }
+                Err(_) => {
+                    let _ = conn.execute_batch("ROLLBACK TO write; RELEASE write");
+                    Err(StoreError::Internal(
+                        "a write panicked; it was undone".into(),
+                    ))
                 }
             },
         };

@@ -89,3 +89,21 @@ async fn a_cached_404_for_statistics_goes_away_on_the_first_write() {
     app.create(&user, 5.0, "credit", None).await;
     assert_eq!(app.stats(&user, "").await.data()["transaction_count"], 1);
 }
+
+#[actix_web::test]
+async fn with_caching_switched_off_every_read_still_sees_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::settings_for(dir.path(), &[]);
+    settings.cache.enabled = false;
+    let app = crate::helpers::spawn_with(settings).await;
+    let user = fresh_user();
+    app.create(&user, 1.0, "credit", Some("2025-11-25T08:00:00Z"))
+        .await;
+    let before = snapshot(&app, &user).await;
+    assert_eq!(before[0]["data"]["total"], 1);
+    app.create(&user, 2.0, "debit", Some("2025-11-25T09:00:00Z"))
+        .await;
+    let after = snapshot(&app, &user).await;
+    assert_eq!(after[0]["data"]["total"], 2);
+    assert_eq!(after[6]["data"]["total_transaction"], 3.0);
+}
