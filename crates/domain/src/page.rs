@@ -76,18 +76,6 @@ pub struct Page<T> {
     pub data: Vec<T>,
 }
 
-impl<T> Page<T> {
-    /// Maps every item, keeping the counts.
-    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
-        Ok(Page {
-            total: self.total,
-            page: self.page,
-            limit: self.limit,
-            data: self.data.into_iter().map(f).collect::<Result<_, _>>()?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,8 @@
 //! so that every invalid field is reported at once).
 
 use fido_domain::{
-    Amount, FullName, MoneySum, Page, StatisticsSummary, Timestamp, Transaction, TransactionId,
-    TransactionType, UserId, UtcDay,
+    Amount, FullName, MoneySum, Timestamp, Transaction, TransactionId, TransactionType, UserId,
+    UtcDay,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -68,7 +68,8 @@ impl From<Transaction> for TransactionBody {
     }
 }
 
-/// One page of a user's transactions, newest first.
+/// One page of a user's transactions, newest first. (Served from the service's JSON form
+/// of `Page<Transaction>`, which has exactly this shape; this type documents it.)
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionPageBody {
     /// How many transactions the user has in all.
@@ -84,18 +85,8 @@ pub struct TransactionPageBody {
     pub data: Vec<TransactionBody>,
 }
 
-impl From<Page<Transaction>> for TransactionPageBody {
-    fn from(p: Page<Transaction>) -> Self {
-        Self {
-            total: p.total,
-            page: p.page,
-            limit: p.limit,
-            data: p.data.into_iter().map(TransactionBody::from).collect(),
-        }
-    }
-}
-
-/// A user's statistics over a date range.
+/// A user's statistics over a date range. (Served from the service's JSON form of
+/// `StatisticsSummary`, which has exactly this shape; this type documents it.)
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatisticsBody {
     /// The UTC day with the most transactions; ties go to the earliest.
@@ -119,20 +110,6 @@ pub struct StatisticsBody {
     /// `total_credit - total_debit` (may be negative).
     #[schema(value_type = f64, example = 45.0)]
     pub net: MoneySum,
-}
-
-impl From<StatisticsSummary> for StatisticsBody {
-    fn from(s: StatisticsSummary) -> Self {
-        Self {
-            highest_transaction_day: s.highest_transaction_day,
-            average_transaction: s.average_transaction,
-            total_transaction: s.total_transaction,
-            transaction_count: s.transaction_count,
-            total_credit: s.total_credit,
-            total_debit: s.total_debit,
-            net: s.net,
-        }
-    }
 }
 
 /// The body of a create. Unknown fields are rejected (422).

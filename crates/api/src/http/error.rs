@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use fido_domain::{DomainError, FieldError};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 /// An error body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,6 +30,28 @@ pub struct FieldErrorBody {
     /// Why it was rejected.
     #[schema(example = "must have at most 2 decimal places")]
     pub message: String,
+}
+
+/// The failures every `/api/v1` route can answer with, whatever it does: listed once in
+/// the OpenAPI document of each data route (`responses(..., DataRouteErrors)`).
+#[derive(Debug, IntoResponses)]
+#[allow(dead_code)] // Only its OpenAPI description is used; nothing constructs it.
+pub enum DataRouteErrors {
+    /// No valid API key.
+    #[response(status = 401, description = "No valid API key")]
+    Unauthorized(ErrorBody),
+    /// The key lacks the scope.
+    #[response(status = 403, description = "The key lacks the scope")]
+    Forbidden(ErrorBody),
+    /// Over the key's rate limit.
+    #[response(status = 429, description = "The key's rate limit; see Retry-After")]
+    TooManyRequests(ErrorBody),
+    /// The store cannot be reached.
+    #[response(status = 503, description = "The store is unreachable")]
+    Unavailable(ErrorBody),
+    /// Anything unexpected.
+    #[response(status = 500, description = "Unexpected error")]
+    Internal(ErrorBody),
 }
 
 /// Everything a request can fail with.

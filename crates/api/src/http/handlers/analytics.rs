@@ -7,7 +7,7 @@ use fido_domain::TransactionService;
 use crate::http::access::ReadAccess;
 use crate::http::dto::StatisticsBody;
 use crate::http::envelope::{self, Envelope};
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, DataRouteErrors, ErrorBody};
 use crate::http::input::{self, Query};
 
 /// A user's statistics over an inclusive date range, computed in the database. May be
@@ -28,11 +28,7 @@ use crate::http::input::{self, Query};
         (status = 404, description = "No transactions in the range", body = ErrorBody,
             example = json!({"message": "User does not have any transactions or in the specified range"})),
         (status = 422, description = "Bad user id or date, start after end, unknown parameter", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope", body = ErrorBody),
-        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The store is unreachable", body = ErrorBody),
-        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+        DataRouteErrors))]
 pub async fn statistics(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,

@@ -10,7 +10,7 @@ use crate::http::dto::{
     CreateTransactionRequest, TransactionBody, TransactionPageBody, UpdateTransactionRequest,
 };
 use crate::http::envelope::{self, Envelope, MessageOnly};
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, DataRouteErrors, ErrorBody};
 use crate::http::input::{self, Query};
 
 /// Records a transaction. The name is encrypted before it is stored; the response shows
@@ -34,11 +34,7 @@ use crate::http::input::{self, Query};
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid or unknown fields, each named", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope", body = ErrorBody),
-        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The store is unreachable", body = ErrorBody),
-        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+        DataRouteErrors))]
 pub async fn create(
     caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -68,11 +64,7 @@ pub async fn create(
         (status = 404, description = "No such transaction", body = ErrorBody,
             example = json!({"message": "Transaction not found"})),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope", body = ErrorBody),
-        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The store is unreachable", body = ErrorBody),
-        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+        DataRouteErrors))]
 pub async fn get(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
@@ -99,11 +91,7 @@ pub async fn get(
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Empty body, immutable, unknown or invalid fields", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope", body = ErrorBody),
-        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The store is unreachable", body = ErrorBody),
-        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+        DataRouteErrors))]
 pub async fn update(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -130,11 +118,7 @@ pub async fn update(
             example = json!({"message": "Transaction deleted successfully", "data": null})),
         (status = 404, description = "No such transaction", body = ErrorBody),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope", body = ErrorBody),
-        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The store is unreachable", body = ErrorBody),
-        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+        DataRouteErrors))]
 pub async fn delete(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -158,11 +142,7 @@ pub async fn delete(
         (status = 200, description = "A page (empty with `total: 0` for a user without transactions)",
             body = Envelope<TransactionPageBody>),
         (status = 422, description = "Bad user id, or a page/limit out of range, repeated or unknown", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope", body = ErrorBody),
-        (status = 429, description = "The key's rate limit; see Retry-After", body = ErrorBody),
-        (status = 503, description = "The store is unreachable", body = ErrorBody),
-        (status = 500, description = "Unexpected error", body = ErrorBody)))]
+        DataRouteErrors))]
 pub async fn list_by_user(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
