@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 
-.PHONY: help run run-release test bench check fmt lint doc clean up down
+.PHONY: help run run-release test bench bench-compare check fmt lint doc clean up down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ test: ## Everything CI checks: format, clippy, docs, dependency rules, all tests
 
 bench: ## Benchmarks: criterion micro-benchmarks and wrk against the release binary (prints a table)
 	bash scripts/bench.sh
+
+bench-compare: ## Cached read paths of BASE=<git rev> against the working tree, same run (medians, ratio)
+	bash scripts/bench-compare.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

@@ -20,7 +20,7 @@ ensure_venv
 ensure_redis
 
 step "Micro-benchmarks (criterion)"
-cargo bench --locked -p fido-domain -p fido-cipher-fernet --bench hot_paths --bench cipher -- --noplot 2>&1 \
+cargo bench --locked -p fido-domain -p fido-http -p fido-cipher-fernet --bench hot_paths --bench encode --bench cipher -- --noplot 2>&1 \
   | grep -E '^[a-z].*time:|^fernet|^amount|^page|time:' || true
 
 step "Release build"

@@ -63,6 +63,46 @@ check("HOST=0.0.0.0" in final, "the container must listen on 0.0.0.0")
 check("--release" in dockerfile and "--locked" in dockerfile, "the build must be a locked release build")
 check(dockerfile.count("cargo build") >= 2, "a dependency-caching layer must build before the sources are copied")
 
+# Every workspace member reaches the image's dependency layer, and that layer's stub
+# sources make a workspace cargo can load: run its RUN block on a copy of the manifests,
+# with `cargo metadata` in place of the build.
+workspace = (ROOT / "Cargo.toml").read_text()
+members = re.findall(r'"crates/([a-z0-9-]+)"', workspace.split("[workspace.package]")[0])
+check(members, "no workspace members found in Cargo.toml")
+dependency_stage = dockerfile.split("COPY crates crates")[0]
+for member in members:
+    check(f"COPY crates/{member}/Cargo.toml crates/{member}/" in dependency_stage,
+          f"the Dockerfile's dependency layer does not copy crates/{member}/Cargo.toml")
+stub_run = re.search(r"^RUN (set -eux;.*?cargo build[^;]*;)", dependency_stage, re.M | re.S)
+check(stub_run is not None, "the dependency layer's RUN block was not found")
+if stub_run and members:
+    import shutil
+    import subprocess
+    import tempfile
+    script = stub_run.group(1).replace("\\\n", " ")
+    script = re.sub(r"cargo build[^;]*;", "cargo metadata --locked --offline --no-deps --format-version 1 >/dev/null;", script)
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(ROOT / "Cargo.toml", tmp)
+        shutil.copy(ROOT / "Cargo.lock", tmp)
+        for member in members:
+            (pathlib.Path(tmp) / "crates" / member).mkdir(parents=True)
+            shutil.copy(ROOT / "crates" / member / "Cargo.toml", pathlib.Path(tmp) / "crates" / member)
+        run = subprocess.run(["bash", "-c", script], cwd=tmp, capture_output=True, text=True)
+        check(run.returncode == 0,
+              f"the Dockerfile's dependency layer leaves a workspace cargo cannot load:\n{run.stderr[-2000:]}")
+        # `cargo metadata --no-deps` does not look for declared targets' files, but a build
+        # does: every [[bench]], [[test]], [[example]] and [[bin]] must exist as a stub.
+        import tomllib
+        kinds = {"bench": "benches", "test": "tests", "example": "examples", "bin": "src/bin"}
+        for member in members:
+            crate_dir = pathlib.Path(tmp) / "crates" / member
+            manifest = tomllib.loads((crate_dir / "Cargo.toml").read_text())
+            for kind, folder in kinds.items():
+                for target in manifest.get(kind, []):
+                    path = target.get("path") or f"{folder}/{target['name']}.rs"
+                    check((crate_dir / path).is_file(),
+                          f"the Dockerfile's dependency layer has no stub for crates/{member}/{path}")
+
 # --- Kubernetes: what the probes and the budget rely on ------------------------------
 docs = {p.name: list(yaml.safe_load_all(p.read_text())) for p in (ROOT / "deploy/k8s").glob("*.yaml")}
 deployment = docs["deployment.yaml"][0]

@@ -18,7 +18,7 @@ cargo fmt --all -- --check
 step "Clippy (warnings denied)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "Domain crate holds no I/O crates"
+step "Domain crate: every dependency on its allow-list"
 bash scripts/check-domain-deps.sh
 
 step "Docs (warnings denied)"

@@ -1,23 +1,23 @@
-//! # fido-api — the HTTP service
+//! # fido-api — the composition root and the `fido` binary
 //!
-//! The thin outer layer of the Transactions API: it reads the configuration
-//! ([`settings`]), wires the adapters it selects to the domain service ([`wiring`]), and
-//! serves the HTTP contract with actix-web ([`http`]): handlers only parse a request into
-//! domain values, call one service method and map the result. The OpenAPI 3.1 document
-//! and Swagger UI (served from the binary) come from the handlers' annotations.
+//! The outermost layer of the Transactions API. It reads the configuration
+//! ([`settings`]), loads the secrets ([`secrets`]), wires the adapters it selects to the
+//! domain service ([`wiring`]), starts logging ([`telemetry`]), and serves the HTTP edge
+//! of `fido-http` ([`server`]). The `fido` binary's subcommands live one per module in
+//! [`commands`], declared in [`cli`].
 //!
-//! Request flow: `http::handlers::*` → `fido_domain::TransactionService` → the ports →
+//! Request flow: `fido_http` handlers → `fido_domain::TransactionService` → the ports →
 //! the adapters chosen in [`wiring`].
 
-pub mod admin;
-pub mod auth;
-pub mod healthcheck;
-pub mod http;
-pub mod keys;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
 pub mod wiring;
 
+pub use error::{Error, Result};
 pub use server::Application;
 pub use settings::Settings;

@@ -1,23 +1,19 @@
-//! The running service: binds the listener, builds the actix app around the domain service,
-//! and shuts down gracefully (stop accepting, finish in-flight requests) when asked.
+//! The running service: binds the listener, mounts the HTTP edge around the domain
+//! service, and shuts down gracefully (stop accepting, finish in-flight requests) when
+//! asked.
 
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_cors::Cors;
-use actix_web::http::header;
-
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{App, HttpServer};
 use fido_domain::TransactionService;
+use fido_http::{mount, HttpEdge, HttpOptions};
 
-use crate::auth::RateLimiter;
-use crate::http;
-use crate::http::access::Access;
-use crate::keys;
+use crate::error::{Error, Result};
+use crate::secrets;
 use crate::settings::Settings;
-use crate::wiring::{build_service, StartupError};
+use crate::wiring::build_service;
 
 /// A built, bound, not yet awaited server.
 pub struct Application {
@@ -33,45 +29,40 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// The HTTP edge's options, from the settings.
+pub fn http_options(settings: &Settings) -> Result<HttpOptions> {
+    Ok(HttpOptions {
+        api_keys: secrets::api_keys(settings)?,
+        rate_limit_per_second: settings.security.rate_limit_per_second,
+        rate_limit_burst: settings.security.rate_limit_burst,
+        cors_allowed_origins: settings
+            .cors_origins()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 impl Application {
     /// Opens the adapters and binds `server.host:server.port` (port 0 picks a free one).
-    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+    pub async fn build(settings: &Settings) -> Result<Self> {
         let service = build_service(settings).await?;
         Self::with_service(settings, service)
     }
 
     /// Binds and serves an already wired service (for tests with custom adapters).
-    pub fn with_service(
-        settings: &Settings,
-        service: TransactionService,
-    ) -> Result<Self, StartupError> {
+    pub fn with_service(settings: &Settings, service: TransactionService) -> Result<Self> {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let bind_error = |source| StartupError::Bind {
+        let bind_error = |source| Error::Bind {
             address: address.clone(),
             source,
         };
-        let access = web::Data::new(Access::new(
-            keys::api_keys(settings)?,
-            RateLimiter::new(
-                settings.security.rate_limit_per_second,
-                settings.security.rate_limit_burst,
-            ),
-        ));
-        let origins: Vec<String> = settings
-            .cors_origins()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let edge = HttpEdge::new(service, http_options(settings)?);
         let listener = TcpListener::bind(&address).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
-        let data = web::Data::new(service);
         let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(access.clone())
-                .wrap(cors(&origins))
-                .wrap(from_fn(http::request_context::request_context))
-                .configure(http::configure)
+            let edge = edge.clone();
+            App::new().configure(move |cfg| mount(cfg, &edge))
         })
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
@@ -101,34 +92,6 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-/// CORS: closed unless origins are configured; `*` allows any origin (the development
-/// default). Credentials are never allowed: API keys travel in a header, not cookies.
-fn cors(origins: &[String]) -> Cors {
-    let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
-        .allowed_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::IF_MATCH,
-            header::HeaderName::from_static("x-request-id"),
-            header::HeaderName::from_static("idempotency-key"),
-        ])
-        .expose_headers([
-            header::HeaderName::from_static("x-request-id"),
-            header::RETRY_AFTER,
-            header::ETAG,
-        ])
-        .max_age(600);
-    for origin in origins {
-        cors = if origin == "*" {
-            cors.allow_any_origin()
-        } else {
-            cors.allowed_origin(origin)
-        };
-    }
-    cors
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

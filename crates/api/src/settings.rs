@@ -1,6 +1,7 @@
 //! Configuration, in layers (later wins):
 //!
-//! 1. built-in defaults (below);
+//! 1. built-in defaults: the `Default` impls below, the **only** place a default is
+//!    written (`config/default.toml` holds no values; `.env.example` lists every setting);
 //! 2. `config/default.toml`, then `config/<APP_ENV>.toml` (both optional);
 //! 3. `.env` in the working directory (loaded into the environment; never overrides a
 //!    variable that is already set);
@@ -9,21 +10,19 @@
 //!    `PORT` and `APP_ENV`, which win over everything.
 //!
 //! Invalid values fail [`Settings::load`] with an error that names the setting; secrets are
-//! wrapped so `Debug` never prints them.
+//! wrapped so `Debug` never prints them. Rules that belong to an adapter (a Redis key
+//! prefix, a MongoDB timeout) are checked by that adapter's own config type.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, Environment, File};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// A setting that is wrong, named as the operator wrote it.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct SettingsError(pub String);
+use crate::error::{Error, Result};
 
 /// `development` (default) or `production`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum AppEnv {
     /// Friendly defaults: a generated Fernet key, readable logs.
@@ -31,6 +30,30 @@ pub enum AppEnv {
     Development,
     /// Strict: every secret must be configured; JSON logs.
     Production,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON in production, text otherwise.
+    #[default]
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Readable text.
+    Text,
+}
+
+/// How the embedded store syncs commits to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Every acknowledged write survives a power loss.
+    #[default]
+    Full,
+    /// Faster; the last commits may be lost on a power loss (not on a crash).
+    Normal,
 }
 
 /// A secret string: `Debug` shows `[redacted]`.
@@ -50,6 +73,13 @@ impl Secret {
     }
 }
 
+/// Secrets serialise as `[redacted]`: a dump of the settings never holds one.
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("[redacted]")
@@ -57,10 +87,10 @@ impl std::fmt::Debug for Secret {
 }
 
 /// Every setting of the service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
 pub struct Settings {
     /// `development` or `production`.
-    #[serde(default)]
     pub app_env: AppEnv,
     /// The HTTP listener.
     pub server: ServerSettings,
@@ -75,7 +105,8 @@ pub struct Settings {
 }
 
 /// The HTTP listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct ServerSettings {
     /// Address to bind (`HOST`), default `127.0.0.1`.
     pub host: String,
@@ -91,15 +122,29 @@ pub struct ServerSettings {
     pub max_connections_per_worker: usize,
 }
 
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            workers: None,
+            shutdown_timeout_secs: 30,
+            client_request_timeout_ms: 5000,
+            max_connections_per_worker: 10_000,
+        }
+    }
+}
+
 /// Where records live.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct StoreSettings {
     /// `DB_URI`: `sqlite://<path>` (default `sqlite://./data/fido.db`) or `mongodb://…`.
     pub uri: Secret,
     /// Reader connections of the embedded store.
     pub sqlite_readers: usize,
-    /// `full` (default) or `normal`: how the embedded store syncs commits to disk.
-    pub sqlite_synchronous: String,
+    /// How the embedded store syncs commits to disk.
+    pub sqlite_synchronous: SqliteSynchronous,
     /// MongoDB: the database to use instead of the one `DB_URI` names (default: the URI's,
     /// else `fido`).
     pub database: Option<String>,
@@ -113,8 +158,24 @@ pub struct StoreSettings {
     pub mongodb_max_pool_size: u32,
 }
 
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            uri: Secret::new("sqlite://./data/fido.db"),
+            sqlite_readers: 4,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            database: None,
+            mongodb_server_selection_timeout_ms: 3000,
+            mongodb_connect_timeout_ms: 3000,
+            mongodb_operation_timeout_ms: 5000,
+            mongodb_max_pool_size: 20,
+        }
+    }
+}
+
 /// The read-through cache.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct CacheSettings {
     /// `false` switches caching off (every read goes to the store).
     pub enabled: bool,
@@ -134,8 +195,24 @@ pub struct CacheSettings {
     pub redis_key_prefix: String,
 }
 
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            redis_url: None,
+            list_ttl_secs: 300,
+            statistics_ttl_secs: 600,
+            memory_max_bytes: 64 * 1024 * 1024,
+            redis_pool_size: 16,
+            redis_timeout_ms: 50,
+            redis_key_prefix: "fido".into(),
+        }
+    }
+}
+
 /// Keys and local state.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct SecuritySettings {
     /// `FERNET_KEY`: one key or a comma-separated list (first encrypts, all decrypt).
     pub fernet_key: Option<Secret>,
@@ -149,18 +226,42 @@ pub struct SecuritySettings {
     pub rate_limit_per_second: u32,
     /// Requests a key may make at once before the average applies.
     pub rate_limit_burst: u32,
-    /// Origins allowed by CORS, comma-separated; `*` allows any. Default: `*` in
+    /// Origins allowed by CORS, comma-separated; `*` allows any. Unset: `*` in
     /// development, none in production.
-    pub cors_allowed_origins: String,
+    pub cors_allowed_origins: Option<String>,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            fernet_key: None,
+            data_dir: PathBuf::from("./data"),
+            api_keys: None,
+            api_keys_file: None,
+            rate_limit_per_second: 100,
+            rate_limit_burst: 200,
+            cors_allowed_origins: None,
+        }
+    }
 }
 
 /// Logging.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct LogSettings {
     /// A `tracing` filter, e.g. `info` or `fido_api=debug,info`; `RUST_LOG` wins.
     pub filter: String,
     /// `auto` (JSON in production, text otherwise), `json` or `text`.
-    pub format: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            format: LogFormat::Auto,
+        }
+    }
 }
 
 /// What the store URI selects.
@@ -172,14 +273,29 @@ pub enum StoreKind {
     MongoDb,
 }
 
+/// The original service's variables and the settings they set.
+const ORIGINAL_VARIABLES: [(&str, &str); 7] = [
+    ("APP_ENV", "app_env"),
+    ("DB_URI", "store.uri"),
+    ("REDIS_URL", "cache.redis_url"),
+    ("FERNET_KEY", "security.fernet_key"),
+    ("API_KEYS", "security.api_keys"),
+    ("HOST", "server.host"),
+    ("PORT", "server.port"),
+];
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::Config(message.into())
+}
+
 impl Settings {
     /// Loads the layers from the working directory and the process environment.
-    pub fn load() -> Result<Self, SettingsError> {
+    pub fn load() -> Result<Self> {
         // A missing .env is normal; a malformed one is an error worth stopping for.
         match dotenvy::dotenv() {
             Ok(_) => {}
             Err(e) if e.not_found() => {}
-            Err(e) => return Err(SettingsError(format!(".env: {e}"))),
+            Err(e) => return Err(Error::DotEnv(e)),
         }
         Self::load_from(Path::new("config"), |name| std::env::var(name).ok(), true)
     }
@@ -189,44 +305,14 @@ impl Settings {
         config_dir: &Path,
         var: impl Fn(&str) -> Option<String>,
         read_environment: bool,
-    ) -> Result<Self, SettingsError> {
+    ) -> Result<Self> {
         let app_env = var("APP_ENV").unwrap_or_else(|| "development".into());
         if app_env != "development" && app_env != "production" {
-            return Err(SettingsError(format!(
+            return Err(invalid(format!(
                 "APP_ENV must be \"development\" or \"production\", not {app_env:?}"
             )));
         }
         let mut builder = Config::builder()
-            .set_default("app_env", "development")
-            .and_then(|b| b.set_default("server.host", "127.0.0.1"))
-            .and_then(|b| b.set_default("server.port", 8080))
-            .and_then(|b| b.set_default("server.shutdown_timeout_secs", 30))
-            .and_then(|b| b.set_default("server.client_request_timeout_ms", 5000))
-            .and_then(|b| b.set_default("server.max_connections_per_worker", 10_000))
-            .and_then(|b| b.set_default("security.rate_limit_per_second", 100))
-            .and_then(|b| b.set_default("security.rate_limit_burst", 200))
-            .and_then(|b| {
-                let cors = if app_env == "production" { "" } else { "*" };
-                b.set_default("security.cors_allowed_origins", cors)
-            })
-            .and_then(|b| b.set_default("store.uri", "sqlite://./data/fido.db"))
-            .and_then(|b| b.set_default("store.sqlite_readers", 4))
-            .and_then(|b| b.set_default("store.sqlite_synchronous", "full"))
-            .and_then(|b| b.set_default("store.mongodb_server_selection_timeout_ms", 3000))
-            .and_then(|b| b.set_default("store.mongodb_connect_timeout_ms", 3000))
-            .and_then(|b| b.set_default("store.mongodb_operation_timeout_ms", 5000))
-            .and_then(|b| b.set_default("store.mongodb_max_pool_size", 20))
-            .and_then(|b| b.set_default("cache.enabled", true))
-            .and_then(|b| b.set_default("cache.list_ttl_secs", 300))
-            .and_then(|b| b.set_default("cache.statistics_ttl_secs", 600))
-            .and_then(|b| b.set_default("cache.memory_max_bytes", 64 * 1024 * 1024))
-            .and_then(|b| b.set_default("cache.redis_pool_size", 16))
-            .and_then(|b| b.set_default("cache.redis_timeout_ms", 50))
-            .and_then(|b| b.set_default("cache.redis_key_prefix", "fido"))
-            .and_then(|b| b.set_default("security.data_dir", "./data"))
-            .and_then(|b| b.set_default("log.filter", "info"))
-            .and_then(|b| b.set_default("log.format", "auto"))
-            .map_err(|e| SettingsError(e.to_string()))?
             .add_source(File::from(config_dir.join("default.toml")).required(false))
             .add_source(File::from(config_dir.join(format!("{app_env}.toml"))).required(false));
         if read_environment {
@@ -236,120 +322,62 @@ impl Settings {
                     .try_parsing(true),
             );
         }
-        let originals = [
-            ("APP_ENV", "app_env"),
-            ("DB_URI", "store.uri"),
-            ("REDIS_URL", "cache.redis_url"),
-            ("FERNET_KEY", "security.fernet_key"),
-            ("API_KEYS", "security.api_keys"),
-            ("HOST", "server.host"),
-            ("PORT", "server.port"),
-        ];
-        for (variable, key) in originals {
+        for (variable, key) in ORIGINAL_VARIABLES {
             if let Some(value) = var(variable).filter(|v| !v.trim().is_empty()) {
                 builder = builder
                     .set_override(key, value)
-                    .map_err(|e| SettingsError(format!("{variable}: {e}")))?;
+                    .map_err(|e| invalid(format!("{variable}: {}", describe(&e))))?;
             }
         }
         let settings: Settings = builder
             .build()
             .and_then(Config::try_deserialize)
-            .map_err(|e| SettingsError(describe(&e)))?;
+            .map_err(|e| invalid(describe(&e)))?;
         settings.validate()?;
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), SettingsError> {
-        self.store_kind()?;
-        self.sqlite_durability()?;
-        if self.store.sqlite_readers == 0 || self.store.sqlite_readers > 64 {
-            return Err(SettingsError(
-                "store.sqlite_readers must be between 1 and 64".into(),
+    fn validate(&self) -> Result<()> {
+        match self.store_kind()? {
+            StoreKind::Sqlite(_) => self.sqlite_config()?.validate()?,
+            StoreKind::MongoDb => self.mongo_config().validate()?,
+        }
+        if let Some(redis) = self.redis_config() {
+            redis.validate()?;
+        }
+        let server = &self.server;
+        if server.client_request_timeout_ms == 0 {
+            return Err(invalid(
+                "server.client_request_timeout_ms must be at least 1",
             ));
         }
-        let mongo_timeouts = [
-            self.store.mongodb_server_selection_timeout_ms,
-            self.store.mongodb_connect_timeout_ms,
-            self.store.mongodb_operation_timeout_ms,
-        ];
-        if mongo_timeouts.iter().any(|t| *t == 0 || *t > 600_000) {
-            return Err(SettingsError(
-                "store.mongodb_*_timeout_ms must be between 1 and 600000".into(),
+        if server.max_connections_per_worker == 0 {
+            return Err(invalid(
+                "server.max_connections_per_worker must be at least 1",
             ));
         }
-        if self.store.mongodb_max_pool_size == 0 {
-            return Err(SettingsError(
-                "store.mongodb_max_pool_size must be at least 1".into(),
-            ));
-        }
-        if self.server.client_request_timeout_ms == 0 {
-            return Err(SettingsError(
-                "server.client_request_timeout_ms must be at least 1".into(),
-            ));
-        }
-        if self.server.max_connections_per_worker == 0 {
-            return Err(SettingsError(
-                "server.max_connections_per_worker must be at least 1".into(),
-            ));
+        if server.workers == Some(0) {
+            return Err(invalid("server.workers must be at least 1"));
         }
         for origin in self.cors_origins() {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(SettingsError(format!(
+                return Err(invalid(format!(
                     "security.cors_allowed_origins: {origin:?} is not an http(s) origin"
                 )));
             }
         }
-        if self.server.workers == Some(0) {
-            return Err(SettingsError("server.workers must be at least 1".into()));
-        }
-        if !matches!(self.log.format.as_str(), "auto" | "json" | "text") {
-            return Err(SettingsError(format!(
-                "log.format must be auto, json or text, not {:?}",
-                self.log.format
-            )));
-        }
         if self.cache.list_ttl_secs == 0 || self.cache.statistics_ttl_secs == 0 {
-            return Err(SettingsError("cache TTLs must be at least 1 second".into()));
-        }
-        if self.cache.redis_pool_size == 0 || self.cache.redis_pool_size > 1024 {
-            return Err(SettingsError(
-                "cache.redis_pool_size must be between 1 and 1024".into(),
-            ));
-        }
-        if self.cache.redis_timeout_ms == 0 || self.cache.redis_timeout_ms > 10_000 {
-            return Err(SettingsError(
-                "cache.redis_timeout_ms must be between 1 and 10000".into(),
-            ));
-        }
-        if self.cache.redis_key_prefix.is_empty()
-            || !self
-                .cache
-                .redis_key_prefix
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
-        {
-            return Err(SettingsError(
-                "cache.redis_key_prefix must be printable ASCII without spaces or braces".into(),
-            ));
-        }
-        if let Some(url) = &self.cache.redis_url {
-            let u = url.expose();
-            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
-                return Err(SettingsError(
-                    "REDIS_URL must start with redis:// or rediss://".into(),
-                ));
-            }
+            return Err(invalid("cache TTLs must be at least 1 second"));
         }
         Ok(())
     }
 
     /// Which store `DB_URI` selects.
-    pub fn store_kind(&self) -> Result<StoreKind, SettingsError> {
+    pub fn store_kind(&self) -> Result<StoreKind> {
         let uri = self.store.uri.expose().trim();
         if let Some(path) = uri.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err(SettingsError("DB_URI: sqlite:// needs a file path".into()));
+                return Err(invalid("DB_URI: sqlite:// needs a file path"));
             }
             return Ok(StoreKind::Sqlite(PathBuf::from(path)));
         }
@@ -357,20 +385,24 @@ impl Settings {
             return Ok(StoreKind::MongoDb);
         }
         // Never echo the URI: it may hold a password.
-        Err(SettingsError(
-            "DB_URI must start with sqlite://, mongodb:// or mongodb+srv://".into(),
+        Err(invalid(
+            "DB_URI must start with sqlite://, mongodb:// or mongodb+srv://",
         ))
     }
 
-    /// How the embedded store syncs commits.
-    pub fn sqlite_durability(&self) -> Result<fido_store_sqlite::Durability, SettingsError> {
-        match self.store.sqlite_synchronous.to_ascii_lowercase().as_str() {
-            "full" => Ok(fido_store_sqlite::Durability::Full),
-            "normal" => Ok(fido_store_sqlite::Durability::Normal),
-            other => Err(SettingsError(format!(
-                "store.sqlite_synchronous must be full or normal, not {other:?}"
-            ))),
-        }
+    /// The embedded store's settings (when `DB_URI` selects it).
+    pub fn sqlite_config(&self) -> Result<fido_store_sqlite::SqliteConfig> {
+        let StoreKind::Sqlite(path) = self.store_kind()? else {
+            return Err(invalid("DB_URI does not select the embedded store"));
+        };
+        Ok(fido_store_sqlite::SqliteConfig {
+            path,
+            readers: self.store.sqlite_readers,
+            durability: match self.store.sqlite_synchronous {
+                SqliteSynchronous::Full => fido_store_sqlite::Durability::Full,
+                SqliteSynchronous::Normal => fido_store_sqlite::Durability::Normal,
+            },
+        })
     }
 
     /// The MongoDB adapter's settings.
@@ -397,11 +429,15 @@ impl Settings {
         })
     }
 
-    /// The CORS origins, trimmed, without blanks.
+    /// The CORS origins, trimmed, without blanks (default: any in development, none in
+    /// production).
     pub fn cors_origins(&self) -> Vec<&str> {
-        self.security
-            .cors_allowed_origins
-            .split(',')
+        let configured = self.security.cors_allowed_origins.as_deref();
+        let list = configured.unwrap_or(match self.app_env {
+            AppEnv::Development => "*",
+            AppEnv::Production => "",
+        });
+        list.split(',')
             .map(str::trim)
             .filter(|o| !o.is_empty())
             .collect()
@@ -409,10 +445,10 @@ impl Settings {
 
     /// Whether logs are JSON lines.
     pub fn json_logs(&self) -> bool {
-        match self.log.format.as_str() {
-            "json" => true,
-            "text" => false,
-            _ => self.app_env == AppEnv::Production,
+        match self.log.format {
+            LogFormat::Json => true,
+            LogFormat::Text => false,
+            LogFormat::Auto => self.app_env == AppEnv::Production,
         }
     }
 
@@ -436,7 +472,7 @@ fn describe(e: &config::ConfigError) -> String {
         config::ConfigError::NotFound(key) => format!("{key}: missing"),
         other => {
             let text = other.to_string();
-            // Messages of the other variants are about files and keys, not values.
+            // Messages of the other variants are about files, keys and variant names.
             text.chars().take(300).collect()
         }
     }
@@ -447,7 +483,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    fn load(vars: &[(&str, &str)]) -> Result<Settings> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -467,6 +503,7 @@ mod tests {
         assert!(s.cache.redis_url.is_none());
         assert!(s.security.fernet_key.is_none());
         assert!(!s.json_logs());
+        assert_eq!(s.cors_origins(), ["*"]);
     }
 
     #[test]
@@ -483,6 +520,7 @@ mod tests {
         assert_eq!(s.store_kind().unwrap(), StoreKind::MongoDb);
         assert_eq!(s.server.port, 9000);
         assert!(s.json_logs());
+        assert!(s.cors_origins().is_empty(), "CORS is closed in production");
         assert_eq!(s.security.fernet_key.as_ref().unwrap().expose(), "k1,k2");
         let shown = format!("{s:?}");
         assert!(
@@ -493,16 +531,57 @@ mod tests {
 
     #[test]
     fn invalid_settings_name_the_setting_without_echoing_values() {
-        let e = load(&[("PORT", "eighty")]).unwrap_err().to_string();
+        let chain = |vars: &[(&str, &str)]| load(vars).unwrap_err().chain();
+        let e = chain(&[("PORT", "eighty")]);
         assert!(e.contains("port"), "{e}");
-        let e = load(&[("APP_ENV", "staging")]).unwrap_err().to_string();
+        let e = chain(&[("APP_ENV", "staging")]);
         assert!(e.contains("APP_ENV"), "{e}");
-        let e = load(&[("DB_URI", "postgres://secret@x")])
-            .unwrap_err()
-            .to_string();
+        let e = chain(&[("DB_URI", "postgres://secret@x")]);
         assert!(e.contains("DB_URI") && !e.contains("secret"), "{e}");
-        let e = load(&[("REDIS_URL", "http://x")]).unwrap_err().to_string();
-        assert!(e.contains("REDIS_URL"), "{e}");
+        let e = chain(&[("REDIS_URL", "http://secret@x")]);
+        assert!(e.contains("REDIS_URL") && !e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn adapter_rules_are_checked_by_the_adapters() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("default.toml"),
+            "[cache]\nredis_key_prefix = \"a b\"\n[store]\nsqlite_readers = 0\n",
+        )
+        .unwrap();
+        let e = Settings::load_from(dir.path(), |_| None, false)
+            .unwrap_err()
+            .chain();
+        assert!(e.contains("store.sqlite_readers"), "{e}");
+        std::fs::write(
+            dir.path().join("default.toml"),
+            "[cache]\nredis_key_prefix = \"a b\"\n",
+        )
+        .unwrap();
+        let redis = |k: &str| (k == "REDIS_URL").then(|| "redis://x".to_owned());
+        let e = Settings::load_from(dir.path(), redis, false)
+            .unwrap_err()
+            .chain();
+        assert!(e.contains("cache.redis_key_prefix"), "{e}");
+    }
+
+    #[test]
+    fn enumerated_settings_are_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("default.toml"),
+            "[store]\nsqlite_synchronous = \"normal\"\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(dir.path(), |_| None, false).unwrap();
+        assert_eq!(s.store.sqlite_synchronous, SqliteSynchronous::Normal);
+        assert!(s.json_logs());
+        std::fs::write(dir.path().join("default.toml"), "[log]\nformat = \"xml\"\n").unwrap();
+        let e = Settings::load_from(dir.path(), |_| None, false)
+            .unwrap_err()
+            .chain();
+        assert!(e.contains("format"), "{e}");
     }
 
     #[test]
@@ -520,6 +599,7 @@ mod tests {
         .unwrap();
         let dev = Settings::load_from(dir.path(), |_| None, false).unwrap();
         assert_eq!(dev.cache.list_ttl_secs, 5);
+        assert_eq!(dev.cache.statistics_ttl_secs, 600, "defaults fill the rest");
         let prod = Settings::load_from(
             dir.path(),
             |k| (k == "APP_ENV").then(|| "production".to_owned()),
@@ -527,5 +607,59 @@ mod tests {
         )
         .unwrap();
         assert_eq!(prod.cache.list_ttl_secs, 7);
+    }
+
+    /// Every setting, as `section.key` (or `key` at the top).
+    fn setting_names() -> Vec<String> {
+        let value = serde_json::to_value(Settings::default()).unwrap();
+        let mut names = Vec::new();
+        for (section, inner) in value.as_object().unwrap() {
+            match inner.as_object() {
+                Some(keys) => names.extend(keys.keys().map(|k| format!("{section}.{k}"))),
+                None => names.push(section.clone()),
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_setting_is_documented_in_env_example() {
+        let example = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.env.example"),
+        )
+        .unwrap();
+        let mut missing = Vec::new();
+        for name in setting_names() {
+            let original = ORIGINAL_VARIABLES
+                .iter()
+                .find(|(_, key)| *key == name)
+                .map(|(variable, _)| *variable);
+            let variable = format!("FIDO__{}", name.replace('.', "__").to_uppercase());
+            let documented = example.contains(&variable)
+                || original.is_some_and(|v| example.contains(&format!("{v}=")));
+            if !documented {
+                missing.push(variable);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            ".env.example does not document {missing:?}"
+        );
+    }
+
+    #[test]
+    fn a_dump_of_the_settings_holds_no_secret() {
+        let s = load(&[("FERNET_KEY", "k1"), ("DB_URI", "mongodb://u:pw@db/x")]).unwrap();
+        let dump = serde_json::to_string(&s).unwrap();
+        assert!(!dump.contains("pw@") && !dump.contains("k1"), "{dump}");
+    }
+
+    #[test]
+    fn the_shipped_config_files_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        for env in ["development", "production"] {
+            let s = Settings::load_from(&dir, |k| (k == "APP_ENV").then(|| env.to_owned()), false);
+            assert!(s.is_ok(), "{env}: {:?}", s.err());
+        }
     }
 }

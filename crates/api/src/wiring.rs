@@ -9,30 +9,13 @@ use fido_domain::{
     Cache, IdempotencyStore, NoCache, Ports, ServiceConfig, StatisticsQuery, SystemClock,
     TransactionService, TransactionStore,
 };
+use fido_http::JsonEncoder;
 use fido_store_mongodb::MongoStore;
-use fido_store_sqlite::{SqliteConfig, SqliteStore};
+use fido_store_sqlite::SqliteStore;
 
-use crate::keys;
-use crate::settings::{Settings, SettingsError, StoreKind};
-
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// A setting is wrong or missing.
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    /// The store could not be opened.
-    #[error("cannot open the store: {0}")]
-    Store(String),
-    /// The listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        /// host:port
-        address: String,
-        /// why
-        source: std::io::Error,
-    },
-}
+use crate::error::{Error, Result};
+use crate::secrets;
+use crate::settings::{Settings, StoreKind};
 
 /// The store the settings select, as its three ports (one adapter, one connection pool).
 #[derive(Clone)]
@@ -64,62 +47,60 @@ where
 
 /// Opens the store `DB_URI` selects: the embedded SQLite file, or MongoDB (one client for
 /// the whole process; the index is created now, or in the background once it is reachable).
-pub async fn open_store(settings: &Settings) -> Result<StorePorts, StartupError> {
+pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
     match settings.store_kind()? {
-        StoreKind::Sqlite(path) => {
-            let config = SqliteConfig {
-                path,
-                readers: settings.store.sqlite_readers,
-                durability: settings.sqlite_durability()?,
-            };
-            let store = Arc::new(
-                SqliteStore::open(config)
-                    .await
-                    .map_err(|e| StartupError::Store(e.to_string()))?,
-            );
+        StoreKind::Sqlite(_) => {
+            let store = SqliteStore::open(settings.sqlite_config()?)
+                .await
+                .map_err(Error::Store)?;
             tracing::info!(path = %store.path().display(), "using the embedded store");
-            Ok(ports_of(store))
+            Ok(ports_of(Arc::new(store)))
         }
         StoreKind::MongoDb => {
-            let store = Arc::new(
-                MongoStore::connect(settings.mongo_config())
-                    .await
-                    .map_err(|e| StartupError::Store(e.to_string()))?,
-            );
+            let store = MongoStore::connect(settings.mongo_config())
+                .await
+                .map_err(Error::Store)?;
             tracing::info!(database = %store.database(), "using MongoDB");
             store.ensure_indexes_eventually().await;
-            Ok(ports_of(store))
+            Ok(ports_of(Arc::new(store)))
         }
     }
 }
 
-/// Opens the store and cache, loads the keys, and returns the service.
-pub async fn build_service(settings: &Settings) -> Result<TransactionService, StartupError> {
-    let cipher = Arc::new(keys::cipher(settings)?);
-    let stores = open_store(settings).await?;
-    let cache: Arc<dyn Cache> = match settings.redis_config() {
-        _ if !settings.cache.enabled => {
-            tracing::warn!("caching is switched off: every read goes to the store");
-            Arc::new(NoCache::default())
-        }
+/// The cache the settings select: none, Redis, or the in-process one.
+fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>> {
+    if !settings.cache.enabled {
+        tracing::warn!("caching is switched off: every read goes to the store");
+        return Ok(Arc::new(NoCache::default()));
+    }
+    match settings.redis_config() {
         Some(config) => {
-            let cache = RedisCache::new(config)
-                .map_err(|e| StartupError::Settings(SettingsError(e.to_string())))?;
+            let cache = RedisCache::new(config)?;
             tracing::info!(prefix = %settings.cache.redis_key_prefix, "using the Redis cache");
-            Arc::new(cache)
+            Ok(Arc::new(cache))
         }
         None => {
             tracing::info!("using the in-process cache");
-            Arc::new(InMemoryCache::new(settings.cache.memory_max_bytes))
+            Ok(Arc::new(InMemoryCache::new(
+                settings.cache.memory_max_bytes,
+            )))
         }
-    };
+    }
+}
+
+/// Opens the store and cache, loads the keys, and returns the service. Cached reads are
+/// encoded as the HTTP API's JSON, so a hit is sent as it is.
+pub async fn build_service(settings: &Settings) -> Result<TransactionService> {
+    let cipher = Arc::new(secrets::cipher(settings)?);
+    let stores = open_store(settings).await?;
     let ports = Ports {
         store: stores.store,
         statistics: stores.statistics,
         idempotency: stores.idempotency,
-        cache,
+        cache: open_cache(settings)?,
         cipher,
         clock: Arc::new(SystemClock),
+        encoder: Arc::new(JsonEncoder),
     };
     let config = ServiceConfig {
         cache: settings.cache_policy(),

@@ -107,17 +107,52 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
-/// Why the cache could not be set up (never quotes the URL).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetupError(pub String);
-
-impl std::fmt::Display for SetupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why the cache could not be set up. Never quotes the URL (it may hold a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// The URL's scheme is not `redis://` or `rediss://`.
+    #[error("REDIS_URL must start with redis:// or rediss://")]
+    Scheme,
+    /// The URL cannot be parsed by the client.
+    #[error("REDIS_URL is not a usable Redis URL")]
+    Url,
+    /// The pool size is out of range.
+    #[error("cache.redis_pool_size must be between 1 and 1024")]
+    PoolSize,
+    /// The timeout is out of range.
+    #[error("cache.redis_timeout_ms must be between 1 and 10000")]
+    Timeout,
+    /// The key prefix would make ambiguous or invalid keys.
+    #[error("cache.redis_key_prefix must be printable ASCII without spaces or braces")]
+    KeyPrefix,
 }
 
-impl std::error::Error for SetupError {}
+impl RedisConfig {
+    /// Checks the rules of this adapter's settings, naming the first one broken.
+    pub fn validate(&self) -> Result<(), SetupError> {
+        let url = self.url.trim();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(SetupError::Scheme);
+        }
+        if !(1..=1024).contains(&self.pool_size) {
+            return Err(SetupError::PoolSize);
+        }
+        if self.timeout.is_zero() || self.timeout > Duration::from_secs(10) {
+            return Err(SetupError::Timeout);
+        }
+        // Braces would make Redis Cluster hash tags; spaces and control bytes make keys
+        // that are hard to inspect.
+        let prefix_ok = !self.key_prefix.is_empty()
+            && self
+                .key_prefix
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+        if !prefix_ok {
+            return Err(SetupError::KeyPrefix);
+        }
+        Ok(())
+    }
+}
 
 /// The Redis cache. Clones share the pool.
 #[derive(Clone)]
@@ -146,8 +181,10 @@ impl std::fmt::Debug for RedisCache {
 }
 
 impl RedisCache {
-    /// Builds the pool. No connection is made yet, so this succeeds while Redis is down.
+    /// Validates the settings and builds the pool. No connection is made yet, so this
+    /// succeeds while Redis is down.
     pub fn new(config: RedisConfig) -> Result<Self, SetupError> {
+        config.validate()?;
         let mut cfg = Config::from_url(config.url);
         cfg.pool = Some(PoolConfig {
             max_size: config.pool_size.max(1),
@@ -161,7 +198,7 @@ impl RedisCache {
         // The library's message may quote the URL; say only that it is unusable.
         let pool = cfg
             .create_pool(Some(Runtime::Tokio1))
-            .map_err(|_| SetupError("REDIS_URL is not a usable Redis URL".into()))?;
+            .map_err(|_| SetupError::Url)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,

@@ -2,246 +2,35 @@
 //! them into a `TransactionService`, and call it. Run with
 //! `cargo run -p fido-domain --example wire_domain`.
 //!
-//! The adapters below are deliberately tiny: an in-memory store and a cache that never
-//! caches. The "cipher" only reverses text to keep this example dependency-free — it is
-//! NOT encryption; real code plugs in `fido_cipher_fernet::FernetCipher`.
+//! The adapters are deliberately small: the testkit's in-memory store, the domain's cache
+//! that never caches, and a "cipher" that only reverses text to keep this example
+//! dependency-free — it is NOT encryption; real code plugs in
+//! `fido_cipher_fernet::FernetCipher` and the stores of `fido-store-sqlite` or
+//! `fido-store-mongodb`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, Cache, CacheError, CacheKey, CacheLookup, CacheSlot, CipherError, Claim, ClaimRequest,
-    DateRange, EncryptedName, FieldCipher, FullName, IdempotencyKey, IdempotencyStore, MoneySum,
-    NewTransaction, Page, PageRequest, Ports, RecordPatch, ServiceConfig, StatisticsQuery,
-    StoreError, SystemClock, Timestamp, TransactionId, TransactionRecord, TransactionService,
-    TransactionStore, TransactionTotals, TransactionType, UserId, Written,
+    Amount, CipherError, DateRange, EncodeError, FieldCipher, FullName, IdempotencyKey,
+    NewTransaction, NoCache, Page, PageRequest, Ports, ReadEncoder, ServiceConfig,
+    StatisticsSummary, SystemClock, Transaction, TransactionService, TransactionType, UserId,
 };
+use fido_testkit::MemoryStore;
 
-#[derive(Default)]
-struct MemoryStore(Mutex<HashMap<TransactionId, TransactionRecord>>);
+/// A plain-text encoding of cached reads. The HTTP crate's encoder writes the API's JSON;
+/// a service with another transport writes its own format here.
+struct TextEncoder;
 
-impl MemoryStore {
-    fn records(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<TransactionId, TransactionRecord>>, StoreError>
-    {
-        self.0
-            .lock()
-            .map_err(|_| StoreError::Internal("poisoned".into()))
+impl ReadEncoder for TextEncoder {
+    fn format(&self) -> &'static str {
+        "text1"
     }
-}
-
-#[async_trait]
-impl TransactionStore for MemoryStore {
-    async fn insert(&self, r: TransactionRecord) -> Result<(), StoreError> {
-        let mut records = self.records()?;
-        if records.contains_key(&r.id) {
-            return Err(StoreError::Duplicate);
-        }
-        records.insert(r.id, r);
-        Ok(())
+    fn encode_page(&self, page: &Page<Transaction>) -> Result<String, EncodeError> {
+        Ok(format!("{} transactions", page.total))
     }
-    async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
-        Ok(self.records()?.get(&id).cloned())
-    }
-    async fn update(&self, id: TransactionId, p: RecordPatch) -> Result<Written, StoreError> {
-        let mut records = self.records()?;
-        let Some(r) = records.get_mut(&id) else {
-            return Ok(Written::NotFound);
-        };
-        if p.expected_version.is_some_and(|v| v != r.version) {
-            return Ok(Written::VersionMismatch);
-        }
-        if let Some(name) = p.full_name {
-            r.full_name = name;
-        }
-        r.amount = p.amount.unwrap_or(r.amount);
-        r.kind = p.kind.unwrap_or(r.kind);
-        r.updated_at = p.updated_at;
-        r.version += 1;
-        Ok(Written::Done(r.clone()))
-    }
-    async fn delete(
-        &self,
-        id: TransactionId,
-        expected: Option<u64>,
-    ) -> Result<Written, StoreError> {
-        let mut records = self.records()?;
-        match records.get(&id) {
-            None => Ok(Written::NotFound),
-            Some(r) if expected.is_some_and(|v| v != r.version) => Ok(Written::VersionMismatch),
-            Some(_) => Ok(records.remove(&id).map_or(Written::NotFound, Written::Done)),
-        }
-    }
-    async fn list_by_user(
-        &self,
-        user: UserId,
-        page: PageRequest,
-    ) -> Result<Page<TransactionRecord>, StoreError> {
-        let mut mine: Vec<_> = self
-            .records()?
-            .values()
-            .filter(|r| r.user_id == user)
-            .cloned()
-            .collect();
-        mine.sort_by_key(|r| std::cmp::Reverse((r.transaction_date, r.id)));
-        let total = mine.len() as u64;
-        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-        let data = mine
-            .into_iter()
-            .skip(skip)
-            .take(page.limit() as usize)
-            .collect();
-        Ok(Page {
-            total,
-            page: page.page(),
-            limit: page.limit(),
-            data,
-        })
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn names_after(
-        &self,
-        after: Option<TransactionId>,
-        limit: u32,
-    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
-        let mut names: Vec<_> = self
-            .records()?
-            .values()
-            .filter(|r| after.is_none_or(|a| r.id > a))
-            .map(|r| (r.id, r.full_name.clone()))
-            .collect();
-        names.sort_by_key(|(id, _)| *id);
-        names.truncate(limit as usize);
-        Ok(names)
-    }
-    async fn replace_name(
-        &self,
-        id: TransactionId,
-        expected: EncryptedName,
-        new: EncryptedName,
-    ) -> Result<bool, StoreError> {
-        let mut records = self.records()?;
-        match records.get_mut(&id) {
-            Some(r) if r.full_name == expected => {
-                r.full_name = new;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-}
-
-#[async_trait]
-impl StatisticsQuery for MemoryStore {
-    async fn totals(
-        &self,
-        user: UserId,
-        range: DateRange,
-    ) -> Result<TransactionTotals, StoreError> {
-        let records = self.records()?;
-        let mut t = TransactionTotals::default();
-        let mut per_day = HashMap::new();
-        for r in records
-            .values()
-            .filter(|r| r.user_id == user && range.contains(r.transaction_date))
-        {
-            t.count += 1;
-            let sum = match r.kind {
-                TransactionType::Credit => &mut t.total_credit,
-                TransactionType::Debit => &mut t.total_debit,
-            };
-            *sum = sum.plus(MoneySum::from(r.amount));
-            *per_day.entry(r.transaction_date.day()).or_insert(0u64) += 1;
-        }
-        t.busiest_day = per_day
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|(d, _)| d);
-        Ok(t)
-    }
-}
-
-/// Idempotency keys in memory (a real service keeps them in its database, durably).
-#[derive(Default)]
-struct MemoryIdempotency(Mutex<HashMap<(String, String), (Claim, Timestamp)>>);
-
-#[async_trait]
-impl IdempotencyStore for MemoryIdempotency {
-    async fn claim(&self, r: ClaimRequest) -> Result<Claim, StoreError> {
-        let mut keys = self
-            .0
-            .lock()
-            .map_err(|_| StoreError::Internal("poisoned".into()))?;
-        let slot = (r.scope.clone(), r.key.as_str().to_owned());
-        match keys.get(&slot) {
-            Some((Claim::Completed { .. }, expires)) if *expires > r.now => {
-                Ok(keys[&slot].0.clone())
-            }
-            Some((Claim::InFlight { .. }, expires)) if *expires > r.now => {
-                Ok(keys[&slot].0.clone())
-            }
-            _ => {
-                let claim = Claim::InFlight {
-                    fingerprint: r.fingerprint.clone(),
-                };
-                keys.insert(slot, (claim, r.expires_at));
-                Ok(Claim::Acquired {
-                    transaction_id: r.candidate_id,
-                })
-            }
-        }
-    }
-    async fn complete(
-        &self,
-        scope: String,
-        key: IdempotencyKey,
-        snapshot: String,
-    ) -> Result<(), StoreError> {
-        let mut keys = self
-            .0
-            .lock()
-            .map_err(|_| StoreError::Internal("poisoned".into()))?;
-        if let Some((claim, _)) = keys.get_mut(&(scope, key.as_str().to_owned())) {
-            if let Claim::InFlight { fingerprint } = claim {
-                *claim = Claim::Completed {
-                    fingerprint: fingerprint.clone(),
-                    snapshot,
-                };
-            }
-        }
-        Ok(())
-    }
-    async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError> {
-        let mut keys = self
-            .0
-            .lock()
-            .map_err(|_| StoreError::Internal("poisoned".into()))?;
-        keys.remove(&(scope, key.as_str().to_owned()));
-        Ok(())
-    }
-}
-
-/// A cache that never holds anything: always a miss.
-struct NoCache;
-
-#[async_trait]
-impl Cache for NoCache {
-    async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
-        Ok(CacheLookup::Miss(CacheSlot::new(key.render())))
-    }
-    async fn put(&self, _: &CacheSlot, _: String, _: Duration) -> Result<(), CacheError> {
-        Ok(())
-    }
-    async fn invalidate_user(&self, _: UserId) -> Result<(), CacheError> {
-        Ok(())
-    }
-    async fn ping(&self) -> Result<(), CacheError> {
-        Ok(())
+    fn encode_statistics(&self, s: &StatisticsSummary) -> Result<String, EncodeError> {
+        Ok(format!("{} transactions, net {}", s.count, s.net))
     }
 }
 
@@ -266,15 +55,16 @@ impl FieldCipher for ReversingCipher {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(MemoryStore::new());
     let service = TransactionService::new(
         Ports {
             store: store.clone(),
-            statistics: store,
-            cache: Arc::new(NoCache),
+            statistics: store.clone(),
+            cache: Arc::new(NoCache::default()),
             cipher: Arc::new(ReversingCipher),
             clock: Arc::new(SystemClock),
-            idempotency: Arc::new(MemoryIdempotency::default()),
+            idempotency: store,
+            encoder: Arc::new(TextEncoder),
         },
         ServiceConfig::default(),
     );
@@ -299,16 +89,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let page = service.list(user, PageRequest::default()).await?;
     println!(
         "{} transactions; newest: {}",
-        page.total, page.data[0].transaction_amount
+        page.total, page.data[0].amount
     );
     let stats = service.statistics(user, DateRange::ALL).await?;
     println!(
         "total {} (credit {} - debit {} = net {}), average {}",
-        stats.total_transaction,
-        stats.total_credit,
-        stats.total_debit,
-        stats.net,
-        stats.average_transaction
+        stats.total, stats.total_credit, stats.total_debit, stats.net, stats.average
+    );
+    // What a transport sends: encoded once, then served from the cache as it is.
+    println!(
+        "{}",
+        service.statistics_encoded(user, DateRange::ALL).await?
     );
     assert_eq!(
         stats.total_credit.cents(),

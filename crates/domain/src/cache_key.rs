@@ -15,8 +15,8 @@ use crate::id::UserId;
 use crate::page::PageRequest;
 use crate::time::DateRange;
 
-/// The version of the cached values' JSON form; part of every key.
-pub const CACHE_FORMAT: u32 = 1;
+/// The version of the service's framing of cached values; part of every key.
+pub const CACHE_FORMAT: u32 = 2;
 
 /// A cacheable read of one user's data.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -25,6 +25,9 @@ pub struct CacheKey {
     pub user: UserId,
     /// Which read.
     pub entry: CacheEntry,
+    /// The encoding of the cached value ([`ReadEncoder::format`](crate::ReadEncoder::format));
+    /// empty by default.
+    pub format: &'static str,
 }
 
 /// Which read a [`CacheKey`] stands for.
@@ -42,6 +45,7 @@ impl CacheKey {
         Self {
             user,
             entry: CacheEntry::List(page),
+            format: "",
         }
     }
 
@@ -50,22 +54,31 @@ impl CacheKey {
         Self {
             user,
             entry: CacheEntry::Statistics(range),
+            format: "",
         }
     }
 
+    /// The same read, cached in the encoding named `format`.
+    pub fn in_format(self, format: &'static str) -> Self {
+        Self { format, ..self }
+    }
+
     /// The entry part of the key, unambiguous for every page, limit and range, and tagged
-    /// with the format of the cached value (so that instances writing another format never
-    /// read each other's entries): `list1:p<page>:l<limit>` or
-    /// `stats1:<start ms|->:<end ms|->`.
+    /// with the framing version and the encoding of the cached value (so that instances
+    /// writing another format never read each other's entries):
+    /// `list2<format>:p<page>:l<limit>` or `stats2<format>:<start ms|->:<end ms|->`.
     pub fn render(&self) -> String {
+        let format = self.format;
         match self.entry {
-            CacheEntry::List(p) => format!("list{CACHE_FORMAT}:p{}:l{}", p.page(), p.limit()),
+            CacheEntry::List(p) => {
+                format!("list{CACHE_FORMAT}{format}:p{}:l{}", p.page(), p.limit())
+            }
             CacheEntry::Statistics(r) => {
                 let bound = |b: Option<crate::Timestamp>| {
                     b.map_or_else(|| "-".to_owned(), |t| t.as_millis().to_string())
                 };
                 format!(
-                    "stats{CACHE_FORMAT}:{}:{}",
+                    "stats{CACHE_FORMAT}{format}:{}:{}",
                     bound(r.start()),
                     bound(r.end())
                 )
@@ -94,7 +107,7 @@ impl CacheSlot {
 /// The answer to a cache lookup.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum CacheLookup {
-    /// The cached value (JSON written by the service).
+    /// The cached value (opaque text written by the service).
     Hit(String),
     /// Nothing cached; a value read from the store now may be put into this slot.
     Miss(CacheSlot),
@@ -137,7 +150,13 @@ mod tests {
         let all = CacheKey::statistics(u, DateRange::ALL).render();
         let from = CacheKey::statistics(u, DateRange::new(Some(start), None).unwrap()).render();
         let to = CacheKey::statistics(u, DateRange::new(None, Some(start)).unwrap()).render();
-        assert_eq!(all, "stats1:-:-");
+        assert_eq!(all, "stats2:-:-");
+        assert_eq!(
+            CacheKey::statistics(u, DateRange::ALL)
+                .in_format("json1")
+                .render(),
+            "stats2json1:-:-"
+        );
         assert_ne!(from, to);
         assert_ne!(from, all);
     }

@@ -1,28 +1,34 @@
-//! Errors of the domain: the one enum services return, and the small types value parsers
-//! use to say what is wrong with an input.
+//! Errors of the domain: the one enum services return ([`DomainError`]), its typed parts
+//! ([`NotFound`], [`InternalError`]), and the small type value parsers use to say which
+//! rule an input breaks ([`ValueError`]).
+//!
+//! Nothing here speaks a transport: there is no status code, header or field name of any
+//! wire format. The edge that received the input knows which field a [`ValueError`] came
+//! from and how to show each variant to its callers.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Why a single value was rejected, without saying which field it came from.
+use crate::id::TransactionId;
+use crate::ports::{CipherError, EncodeError, StoreError};
+
+/// The rule a single value breaks, without saying which field it came from.
 ///
-/// Value-type parsers return this; the edge that knows the field's name wraps it in a
-/// [`FieldError`]. The message is written for the API's caller and never echoes the
-/// rejected value (it may be personal data).
+/// Value-type parsers return this; it states the rule ("must have at most 2 decimal
+/// places") and never echoes the rejected value (it may be personal data).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValueError(pub String);
+pub struct ValueError(String);
 
 impl ValueError {
-    /// Builds a value error from a human-readable reason.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+    /// Builds a value error from the rule that was broken.
+    pub fn new(rule: impl Into<String>) -> Self {
+        Self(rule.into())
     }
 
-    /// Attaches the field the value came from.
-    pub fn at(self, field: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            message: self.0,
-        }
+    /// The rule, as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -34,43 +40,47 @@ impl fmt::Display for ValueError {
 
 impl std::error::Error for ValueError {}
 
-/// One rejected input field: the field's name as the API spells it, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FieldError {
-    /// The field's name as the caller sent it, e.g. `transaction_amount`.
-    pub field: String,
-    /// Why the value was rejected, for a human.
-    pub message: String,
+/// What could not be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotFound {
+    /// No transaction has the requested id.
+    Transaction,
+    /// The user has no transaction in the requested range (statistics need at least one).
+    NoTransactionsInRange,
 }
 
-impl FieldError {
-    /// Builds a field error.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
+impl fmt::Display for NotFound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
+        f.write_str(match self {
+            Self::Transaction => "no transaction has this id",
+            Self::NoTransactionsInRange => "the user has no transaction in the range",
+        })
     }
 }
 
 /// The one error every service operation returns.
 ///
-/// Variants map one-to-one onto the API's failure classes: 404, 422, 503 and 500. The
-/// `Internal` text is for logs only; the HTTP layer shows callers a generic message.
+/// Each variant is a distinct outcome a caller may react to; the `Internal` and
+/// `StoreUnavailable` variants keep their cause as the error's [`source`] for the logs.
+///
+/// [`source`]: std::error::Error::source
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DomainError {
-    /// The transaction (or, for statistics, any transaction in the range) does not exist.
-    #[error("{0}")]
-    NotFound(&'static str),
-    /// The request is well formed but some values are invalid; nothing was stored.
-    #[error("invalid input: {}", display_fields(.0))]
-    Validation(Vec<FieldError>),
+    /// Something the request names does not exist.
+    #[error("not found: {0}")]
+    NotFound(NotFound),
+    /// The transaction's date lies further in the future than the allowed clock skew.
+    #[error("the transaction date is more than {}s in the future", max.as_secs())]
+    DateTooFarAhead {
+        /// The largest allowed distance into the future.
+        max: Duration,
+    },
+    /// An update that would change nothing.
+    #[error("the update changes no field")]
+    EmptyPatch,
+    /// The idempotency key was already used with a different request.
+    #[error("the idempotency key was already used with a different request")]
+    IdempotencyKeyReused,
     /// Another request with the same idempotency key is still being processed.
     #[error("a request with this idempotency key is still being processed")]
     IdempotencyInFlight,
@@ -78,26 +88,53 @@ pub enum DomainError {
     #[error("the transaction has changed since it was read")]
     VersionMismatch,
     /// The store cannot be reached right now; the caller may retry.
-    #[error("the store is unavailable: {0}")]
-    StoreUnavailable(String),
-    /// Anything else: a broken invariant, a corrupt record, a key that cannot decrypt.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("the store is unavailable")]
+    StoreUnavailable(#[source] StoreError),
+    /// A broken invariant, a corrupt record, a key that cannot decrypt: never the
+    /// caller's fault, always worth a log line.
+    #[error("internal error")]
+    Internal(#[source] InternalError),
 }
 
-impl DomainError {
-    /// A validation error on a single field.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError::new(field, message)])
+/// The causes of [`DomainError::Internal`].
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InternalError {
+    /// The store failed in a way that retrying will not fix.
+    #[error("the store call failed")]
+    Store(#[source] StoreError),
+    /// The cipher failed (a stored token no key opens, no randomness).
+    #[error("cipher failure")]
+    Cipher(#[source] CipherError),
+    /// A read could not be encoded for the cache and the caller.
+    #[error("cannot encode a read")]
+    Encode(#[source] EncodeError),
+    /// A stored name decrypted to text that is not a valid name.
+    #[error("the stored name of transaction {0} is not a valid name")]
+    InvalidStoredName(TransactionId),
+    /// A saved idempotent answer could not be written or read back.
+    #[error("unreadable idempotency snapshot")]
+    Snapshot(#[source] Arc<serde_json::Error>),
+    /// A cached entry is not in the form the service writes.
+    #[error("a cache entry is not in the service's format")]
+    CorruptCacheEntry,
+}
+
+impl From<InternalError> for DomainError {
+    fn from(e: InternalError) -> Self {
+        Self::Internal(e)
     }
 }
 
-fn display_fields(fields: &[FieldError]) -> String {
-    fields
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+/// Every error of the chain, outermost first, joined by `: ` (for log lines).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -105,18 +142,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn value_error_attaches_its_field() {
-        let e = ValueError::new("must be positive").at("transaction_amount");
-        assert_eq!(e.field, "transaction_amount");
-        assert_eq!(e.to_string(), "transaction_amount: must be positive");
+    fn internal_errors_keep_their_cause() {
+        let e = DomainError::Internal(InternalError::Store(StoreError::Internal(
+            "corrupt row".into(),
+        )));
+        assert_eq!(
+            error_chain(&e),
+            "internal error: the store call failed: store failure: corrupt row"
+        );
     }
 
     #[test]
-    fn validation_error_lists_every_field() {
-        let e = DomainError::Validation(vec![
-            FieldError::new("a", "bad"),
-            FieldError::new("b", "worse"),
-        ]);
-        assert_eq!(e.to_string(), "invalid input: a: bad; b: worse");
+    fn value_errors_state_the_rule() {
+        let e = ValueError::new("must be positive");
+        assert_eq!(e.to_string(), "must be positive");
+        assert_eq!(e.as_str(), "must be positive");
     }
 }

@@ -1,4 +1,4 @@
-//! Idempotent creates: a client's `Idempotency-Key`, and what the store remembers of it.
+//! Idempotent creates: a client's idempotency key, and what the store remembers of it.
 //!
 //! A create with a key first **claims** it in the store, together with the id the new
 //! transaction will get; then creates the transaction; then **completes** the claim with a

@@ -11,9 +11,15 @@
 //! HTTP app and the adapters depend on it, never the other way round. Other Rust services
 //! can link it directly and plug in their own adapters — see `examples/wire_domain.rs`.
 //!
+//! It speaks no wire format either: errors are typed ([`DomainError`], [`NotFound`]),
+//! entities use the business's names (`amount`, `kind`, `busiest_day`), and the one place
+//! where a read's bytes matter — the cache, which hands hits back without decoding them —
+//! goes through the [`ReadEncoder`] port, which the transport implements.
+//!
 //! With the `mocks` feature, [`mockall`](https://docs.rs/mockall) mocks of every port are
-//! generated (`MockTransactionStore`, `MockStatisticsQuery`, `MockCache`, `MockFieldCipher`,
-//! `MockClock`) so downstream crates can unit-test against them.
+//! generated (`MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`,
+//! `MockCache`, `MockFieldCipher`, `MockReadEncoder`, `MockClock`) so downstream crates can
+//! unit-test against them.
 //!
 //! ## Money
 //! Amounts are integer minor units (cents). They are parsed from JSON numbers through the
@@ -35,24 +41,21 @@ pub mod transaction;
 
 pub use amount::{Amount, MoneySum};
 pub use cache_key::{CacheEntry, CacheKey, CacheLookup, CachePolicy, CacheSlot};
-pub use error::{DomainError, FieldError, ValueError};
+pub use error::{error_chain, DomainError, InternalError, NotFound, ValueError};
 pub use id::{ObjectId, TransactionId, UserId};
 pub use idempotency::{Claim, ClaimRequest, IdempotencyKey};
 pub use name::{EncryptedName, FullName};
-pub use page::{Page, PageRequest};
+pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
-    Cache, CacheError, CipherError, Clock, FieldCipher, IdempotencyStore, NoCache, StatisticsQuery,
-    StoreError, SystemClock, TransactionStore,
+    Cache, CacheError, CipherError, Clock, EncodeError, FieldCipher, IdempotencyStore, NoCache,
+    ReadEncoder, StatisticsQuery, StoreError, SystemClock, TransactionStore,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
-    MockCache, MockClock, MockFieldCipher, MockIdempotencyStore, MockStatisticsQuery,
-    MockTransactionStore,
+    MockCache, MockClock, MockFieldCipher, MockIdempotencyStore, MockReadEncoder,
+    MockStatisticsQuery, MockTransactionStore,
 };
-pub use service::{
-    Ports, Readiness, ReencryptProgress, ServiceConfig, TransactionService,
-    NO_TRANSACTIONS_IN_RANGE, TRANSACTION_NOT_FOUND,
-};
+pub use service::{Ports, Readiness, ReencryptProgress, ServiceConfig, TransactionService};
 pub use statistics::{StatisticsSummary, TransactionTotals};
 pub use time::{DateRange, Timestamp, UtcDay};
 pub use transaction::{

@@ -1,6 +1,15 @@
 //! Pagination: what a caller asks for ([`PageRequest`]) and what it gets ([`Page`]).
 
-use crate::error::ValueError;
+/// Which part of a [`PageRequest`] is out of range.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum PageRequestError {
+    /// The page number is not between 1 and [`PageRequest::MAX_PAGE`].
+    #[error("must be an integer between 1 and 2147483647")]
+    Page,
+    /// The page size is not between 1 and [`PageRequest::MAX_LIMIT`].
+    #[error("must be an integer between 1 and 100")]
+    Limit,
+}
 
 /// A validated page request: `page >= 1`, `1 <= limit <= 100`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -18,22 +27,16 @@ impl PageRequest {
     /// The largest page number (the largest 32-bit signed integer, as documented).
     pub const MAX_PAGE: u32 = 2_147_483_647;
 
-    /// Validates page and limit, naming which is wrong.
-    pub fn new(page: u64, limit: u64) -> Result<Self, (&'static str, ValueError)> {
+    /// Validates page and limit, saying which is out of range.
+    pub fn new(page: u64, limit: u64) -> Result<Self, PageRequestError> {
         let page = u32::try_from(page)
             .ok()
             .filter(|p| (1..=Self::MAX_PAGE).contains(p))
-            .ok_or((
-                "page",
-                ValueError::new("must be an integer between 1 and 2147483647"),
-            ))?;
+            .ok_or(PageRequestError::Page)?;
         let limit = u32::try_from(limit)
             .ok()
             .filter(|l| (1..=Self::MAX_LIMIT).contains(l))
-            .ok_or((
-                "limit",
-                ValueError::new("must be an integer between 1 and 100"),
-            ))?;
+            .ok_or(PageRequestError::Limit)?;
         Ok(Self { page, limit })
     }
 
@@ -62,9 +65,8 @@ impl Default for PageRequest {
     }
 }
 
-/// One page of results and the total number of matches. Serialises as the API's
-/// `{"total", "page", "limit", "data"}`.
-#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
+/// One page of results and the total number of matches.
+#[derive(Clone, PartialEq, Debug)]
 pub struct Page<T> {
     /// How many items match in all, across every page.
     pub total: u64,
@@ -82,11 +84,12 @@ mod tests {
 
     #[test]
     fn validates_bounds_and_names_the_field() {
-        assert_eq!(PageRequest::new(0, 10).unwrap_err().0, "page");
-        assert_eq!(PageRequest::new(1, 0).unwrap_err().0, "limit");
-        assert_eq!(PageRequest::new(1, 101).unwrap_err().0, "limit");
-        assert_eq!(PageRequest::new(u64::MAX, 10).unwrap_err().0, "page");
-        assert_eq!(PageRequest::new(2_147_483_648, 10).unwrap_err().0, "page");
+        use PageRequestError::{Limit, Page};
+        assert_eq!(PageRequest::new(0, 10), Err(Page));
+        assert_eq!(PageRequest::new(1, 0), Err(Limit));
+        assert_eq!(PageRequest::new(1, 101), Err(Limit));
+        assert_eq!(PageRequest::new(u64::MAX, 10), Err(Page));
+        assert_eq!(PageRequest::new(2_147_483_648, 10), Err(Page));
         assert!(PageRequest::new(2_147_483_647, 10).is_ok());
         let p = PageRequest::new(3, 25).unwrap();
         assert_eq!(p.offset(), 50);

@@ -6,8 +6,8 @@
 //! and the testkit's contract suites check them for every adapter.
 //!
 //! With the `mocks` feature (and in this crate's own tests) mockall generates
-//! `MockTransactionStore`, `MockStatisticsQuery`, `MockCache`, `MockFieldCipher` and
-//! `MockClock`.
+//! `MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`, `MockCache`,
+//! `MockFieldCipher`, `MockReadEncoder` and `MockClock`.
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,21 +20,22 @@ use crate::id::{TransactionId, UserId};
 use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey};
 use crate::name::EncryptedName;
 use crate::page::{Page, PageRequest};
-use crate::statistics::TransactionTotals;
+use crate::statistics::{StatisticsSummary, TransactionTotals};
 use crate::time::{DateRange, Timestamp};
-use crate::transaction::{RecordPatch, TransactionRecord, Written};
+use crate::transaction::{RecordPatch, Transaction, TransactionRecord, Written};
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be reached (connection refused, timeout, no server selected).
-    /// Transient: the same call may succeed later. Maps to HTTP 503.
+    /// Transient: the same call may succeed later (the service reports
+    /// [`DomainError::StoreUnavailable`](crate::DomainError::StoreUnavailable)).
     #[error("store unavailable: {0}")]
     Unavailable(String),
     /// A record with this id already exists.
     #[error("a record with this id already exists")]
     Duplicate,
-    /// Anything else (corrupt row, schema mismatch, driver bug). Maps to HTTP 500.
+    /// Anything else (corrupt row, schema mismatch, driver bug): an internal error.
     #[error("store failure: {0}")]
     Internal(String),
 }
@@ -58,6 +59,33 @@ pub enum CipherError {
     /// The cipher could not work at all (for example no randomness for an IV).
     #[error("cipher failure: {0}")]
     Internal(String),
+}
+
+/// Why a read could not be encoded (see [`ReadEncoder`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode: {0}")]
+pub struct EncodeError(pub String);
+
+/// Encodes the results of cached reads into the bytes a transport sends.
+///
+/// The service caches what this returns and hands a cache hit back as it is, so a hit is
+/// never decoded and encoded again. The encoder belongs to the edge that owns the wire
+/// format (the HTTP crate writes JSON); the domain never sees the format.
+///
+/// Contract: encoding is deterministic for equal values, and [`format`](Self::format)
+/// changes whenever the output for some value changes (it is part of every cache key, so
+/// instances that encode differently never read each other's entries).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait ReadEncoder: Send + Sync {
+    /// A short tag naming this encoding and its version, e.g. `json1`: printable ASCII
+    /// without spaces or `:`.
+    fn format(&self) -> &'static str;
+
+    /// Encodes one page of a user's transactions.
+    fn encode_page(&self, page: &Page<Transaction>) -> Result<String, EncodeError>;
+
+    /// Encodes a user's statistics.
+    fn encode_statistics(&self, summary: &StatisticsSummary) -> Result<String, EncodeError>;
 }
 
 /// Durable storage of transaction records.
@@ -161,9 +189,10 @@ pub trait StatisticsQuery: Send + Sync {
 ///
 /// Contract: after `invalidate_user(u)` returns `Ok`, no lookup of `u` hits a value put
 /// before it — for any page, limit or range. An adapter that can fail logs its failures
-/// itself, rate-limited; the service treats every error as a miss. A slot from a lookup that happened before an
-/// invalidation may still be written, but such a value is never returned afterwards. Every
-/// call is bounded in time; a slow or broken cache returns [`CacheError::Unavailable`].
+/// itself, rate-limited; the service treats every error as a miss. A slot from a lookup
+/// that happened before an invalidation may still be written, but such a value is never
+/// returned afterwards. Every call is bounded in time; a slow or broken cache returns
+/// [`CacheError::Unavailable`]. Values are opaque text written by the service.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Cache: Send + Sync {

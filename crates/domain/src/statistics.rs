@@ -1,4 +1,4 @@
-//! Per-user statistics: what a store computes ([`TransactionTotals`]) and what the API
+//! Per-user statistics: what a store computes ([`TransactionTotals`]) and what the service
 //! reports ([`StatisticsSummary`]).
 
 use crate::amount::MoneySum;
@@ -18,17 +18,17 @@ pub struct TransactionTotals {
     pub busiest_day: Option<UtcDay>,
 }
 
-/// The statistics the API reports for a user and range (`count >= 1`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+/// A user's statistics over a range (`count >= 1`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct StatisticsSummary {
     /// The UTC day with the most transactions; ties go to the earliest day.
-    pub highest_transaction_day: UtcDay,
-    /// `total_transaction / transaction_count`, rounded half-to-even to cents.
-    pub average_transaction: MoneySum,
+    pub busiest_day: UtcDay,
+    /// `total / count`, rounded half-to-even to cents.
+    pub average: MoneySum,
     /// Sum of every amount, credits plus debits.
-    pub total_transaction: MoneySum,
+    pub total: MoneySum,
     /// How many transactions are in the range.
-    pub transaction_count: u64,
+    pub count: u64,
     /// Sum of the credits.
     pub total_credit: MoneySum,
     /// Sum of the debits.
@@ -46,10 +46,10 @@ impl StatisticsSummary {
         }
         let total = t.total_credit.plus(t.total_debit);
         Some(Self {
-            highest_transaction_day: day,
-            average_transaction: total.average_half_even(t.count),
-            total_transaction: total,
-            transaction_count: t.count,
+            busiest_day: day,
+            average: total.average_half_even(t.count),
+            total,
+            count: t.count,
             total_credit: t.total_credit,
             total_debit: t.total_debit,
             net: t.total_credit.minus(t.total_debit),
@@ -70,13 +70,10 @@ mod tests {
             busiest_day: Some(UtcDay::parse("2026-11-25").unwrap()),
         })
         .unwrap();
-        assert_eq!(s.total_transaction.cents(), 3500);
-        assert_eq!(s.average_transaction.cents(), 1167);
+        assert_eq!(s.total.cents(), 3500);
+        assert_eq!(s.average.cents(), 1167);
         assert_eq!(s.net.cents(), -1500);
-        let json = serde_json::to_value(s).unwrap();
-        assert_eq!(json["highest_transaction_day"], "2026-11-25");
-        assert_eq!(json["total_transaction"], 35.0);
-        assert_eq!(json["net"], -15.0);
+        assert_eq!(s.busiest_day, UtcDay::parse("2026-11-25").unwrap());
     }
 
     #[test]

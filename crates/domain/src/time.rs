@@ -164,7 +164,7 @@ impl DateRange {
     pub fn new(start: Option<Timestamp>, end: Option<Timestamp>) -> Result<Self, ValueError> {
         if let (Some(s), Some(e)) = (start, end) {
             if s > e {
-                return Err(ValueError::new("start_date must not be after end_date"));
+                return Err(ValueError::new("the start must not be after the end"));
             }
         }
         Ok(Self { start, end })

@@ -22,7 +22,7 @@ pub enum TransactionType {
 }
 
 impl TransactionType {
-    /// `"credit"` or `"debit"`, as stored and sent.
+    /// `"credit"` or `"debit"`: the canonical text of the type.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Credit => "credit",
@@ -48,9 +48,8 @@ impl fmt::Display for TransactionType {
     }
 }
 
-/// A transaction as callers see it: the name decrypted. Serialises with the API's field
-/// names.
-#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+/// A transaction as callers see it: the name decrypted.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Transaction {
     /// Its id.
     pub id: TransactionId,
@@ -59,16 +58,16 @@ pub struct Transaction {
     /// The customer's name, in clear text.
     pub full_name: FullName,
     /// The amount, exact.
-    pub transaction_amount: Amount,
+    pub amount: Amount,
     /// Credit or debit.
-    pub transaction_type: TransactionType,
+    pub kind: TransactionType,
     /// When the transaction happened (the caller's date, or the creation time).
     pub transaction_date: Timestamp,
     /// When it was recorded; never changes.
     pub created_at: Timestamp,
     /// When it was last changed.
     pub updated_at: Timestamp,
-    /// Starts at 1 and grows by one with every change: the HTTP layer's strong `ETag`.
+    /// Starts at 1 and grows by one with every change (for optimistic concurrency).
     pub version: u64,
 }
 
@@ -120,17 +119,14 @@ pub struct TransactionPatch {
 }
 
 impl TransactionPatch {
-    /// Builds a patch; fails when it would change nothing.
+    /// Builds a patch; [`DomainError::EmptyPatch`] when it would change nothing.
     pub fn new(
         full_name: Option<FullName>,
         amount: Option<Amount>,
         kind: Option<TransactionType>,
     ) -> Result<Self, DomainError> {
         if full_name.is_none() && amount.is_none() && kind.is_none() {
-            return Err(DomainError::invalid(
-                "body",
-                "must change at least one of full_name, transaction_amount, transaction_type",
-            ));
+            return Err(DomainError::EmptyPatch);
         }
         Ok(Self {
             full_name,
@@ -166,7 +162,7 @@ pub struct RecordPatch {
     pub kind: Option<TransactionType>,
     /// The time of this change.
     pub updated_at: Timestamp,
-    /// Apply only if the record is at this version (`If-Match`); `None` applies always.
+    /// Apply only if the record is at this version; `None` applies always.
     pub expected_version: Option<u64>,
 }
 
@@ -203,7 +199,7 @@ mod tests {
     fn empty_patch_is_rejected() {
         assert!(matches!(
             TransactionPatch::new(None, None, None),
-            Err(DomainError::Validation(_))
+            Err(DomainError::EmptyPatch)
         ));
         assert!(TransactionPatch::new(None, Some(Amount::ZERO), None).is_ok());
     }

@@ -56,7 +56,23 @@ pub struct SqliteConfig {
     pub durability: Durability,
 }
 
+/// A setting of the embedded store that is out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The number of reader connections.
+    #[error("store.sqlite_readers must be between 1 and 64")]
+    Readers,
+}
+
 impl SqliteConfig {
+    /// Checks this adapter's rules, naming the first one broken.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=64).contains(&self.readers) {
+            return Err(ConfigError::Readers);
+        }
+        Ok(())
+    }
+
     /// Defaults for a file path.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -330,9 +346,11 @@ impl TransactionStore for SqliteStore {
                 // One read transaction, so the count and the page agree.
                 let tx = conn.transaction()?;
                 let user_bytes = user.object_id().bytes();
-                let total: i64 = tx
+                let total: u64 = tx
                     .prepare_cached("SELECT count(*) FROM transactions WHERE user_id = ?1")?
-                    .query_row([user_bytes], |r| r.get(0))?;
+                    .query_row([user_bytes], |r| {
+                        u64::try_from(r.get::<_, i64>(0)?).map_err(|_| conversion(0, "count"))
+                    })?;
                 let data = tx
                     .prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM transactions WHERE user_id = ?1 \
@@ -349,7 +367,7 @@ impl TransactionStore for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?;
                 tx.commit()?;
                 Ok(Page {
-                    total: u64::try_from(total).unwrap_or(0),
+                    total,
                     page: page.page(),
                     limit: page.limit(),
                     data,
@@ -471,7 +489,8 @@ impl StatisticsQuery for SqliteStore {
                             })
                             .transpose()?;
                         Ok(TransactionTotals {
-                            count: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                            count: u64::try_from(row.get::<_, i64>(0)?)
+                                .map_err(|_| conversion(0, "count"))?,
                             total_credit: join(row.get(1)?, row.get(2)?),
                             total_debit: join(row.get(3)?, row.get(4)?),
                             busiest_day,

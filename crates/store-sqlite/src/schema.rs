@@ -58,7 +58,11 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for (index, sql) in MIGRATIONS
         .iter()
         .enumerate()
-        .skip(usize::try_from(current).unwrap_or(0))
+        .skip(usize::try_from(current).map_err(|_| {
+            StoreError::Internal(format!(
+                "the database has an invalid schema version {current}"
+            ))
+        })?)
     {
         let version = index + 1;
         let batch = format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;");

@@ -3,7 +3,14 @@
 //! A behaviour is specified once, here, and every adapter proves it by running the same
 //! suite: [`cache`] for [`Cache`](fido_domain::Cache) adapters, [`store`] for
 //! [`TransactionStore`](fido_domain::TransactionStore) +
-//! [`StatisticsQuery`](fido_domain::StatisticsQuery) adapters.
+//! [`StatisticsQuery`](fido_domain::StatisticsQuery) +
+//! [`IdempotencyStore`](fido_domain::IdempotencyStore) adapters, [`cipher`] for
+//! [`FieldCipher`](fido_domain::FieldCipher) adapters. A test in this crate checks that
+//! every public check of a suite is registered in its macro, so none can be written and
+//! then silently never run.
+//!
+//! It also holds [`MemoryStore`], an in-memory model of a store that passes the store
+//! suite, for service tests and examples that need a store but not a database.
 //!
 //! Each suite is a module of public async checks plus a macro that expands to one
 //! `#[tokio::test]` per check, so failures name the behaviour that broke:
@@ -20,9 +27,13 @@
 //! dev-dependency.
 
 pub mod cache;
+pub mod cipher;
 pub mod fixtures;
+pub mod memory;
 pub mod servers;
 pub mod store;
+
+pub use memory::MemoryStore;
 
 /// The URL of a service the tests need, from the environment variable `var`.
 ///
@@ -40,4 +51,64 @@ pub fn service_url(var: &str) -> Option<String> {
             None
         }
     }
+}
+
+#[cfg(test)]
+mod registration {
+    //! Every public check of a suite is listed in its macro, so none is written and then
+    //! silently never run: this reads the suites' sources and compares.
+
+    use std::collections::BTreeSet;
+
+    fn checks(source: &str) -> BTreeSet<String> {
+        source
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("pub async fn "))
+            .filter_map(|l| l.split('(').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn registered(source: &str) -> BTreeSet<String> {
+        let Some(start) = source.find("@tests $make;") else {
+            return BTreeSet::new();
+        };
+        let list = &source[start + "@tests $make;".len()..];
+        let end = list.find(");").unwrap_or(list.len());
+        list[..end]
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_check_of_every_suite_is_registered_once() {
+        for (suite, source) in [
+            ("store", include_str!("store.rs")),
+            ("cache", include_str!("cache.rs")),
+            ("cipher", include_str!("cipher.rs")),
+        ] {
+            let defined = checks(source);
+            assert!(!defined.is_empty(), "{suite}: no checks found");
+            assert_eq!(
+                defined,
+                registered(source),
+                "{suite}: the checks defined and the checks its macro runs differ"
+            );
+            let listed = source[source.find("@tests $make;").unwrap_or(0)..]
+                .split(");")
+                .next()
+                .unwrap_or("")
+                .matches(',')
+                .count();
+            assert_eq!(listed, defined.len(), "{suite}: a check is listed twice");
+        }
+    }
+}
+
+#[cfg(test)]
+mod memory_store_contract {
+    crate::store_contract_tests!(async { Some(Box::new(crate::MemoryStore::new())) });
 }

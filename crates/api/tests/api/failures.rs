@@ -35,6 +35,7 @@ fn service(
             cipher: Arc::new(cipher),
             clock: Arc::new(SystemClock),
             idempotency: Arc::new(fido_domain::MockIdempotencyStore::new()),
+            encoder: Arc::new(fido_http::JsonEncoder),
         },
         ServiceConfig::default(),
     )

@@ -21,7 +21,7 @@ pub const WRITE_KEY: &str = "fido_test_write_only_key";
 
 /// `API_KEYS` for the test keys: hashes only, as in production.
 pub fn test_api_keys() -> String {
-    use fido_api::auth::hash_key;
+    use fido_http::auth::hash_key;
     format!(
         "tests:{}:read+write,reader:{}:read,writer:{}:write",
         hash_key(FULL_KEY),

@@ -151,11 +151,18 @@ fn sigterm_stops_the_binary_gracefully() {
 fn help_version_and_unknown_arguments() {
     let help = binary().arg("--help").output().unwrap();
     assert!(help.status.success());
-    assert!(String::from_utf8_lossy(&help.stdout).contains("USAGE"));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: fido"));
     let version = binary().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("fido "));
     let unknown = binary().arg("--frobnicate").output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
+    for subcommand in [&["reencrypt", "--help"][..], &["keys", "create", "--help"]] {
+        let help = binary().args(subcommand).output().unwrap();
+        assert!(help.status.success(), "{subcommand:?} --help exits 0");
+    }
+    let nameless = binary().args(["keys", "create"]).output().unwrap();
+    assert_eq!(nameless.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nameless.stderr).contains("<NAME>"));
 }
 
 #[actix_web::test]
@@ -220,6 +227,7 @@ async fn the_healthcheck_fails_when_the_store_is_unreachable() {
             cipher: Arc::new(cipher),
             clock: Arc::new(fido_domain::SystemClock),
             idempotency: Arc::new(fido_domain::MockIdempotencyStore::new()),
+            encoder: Arc::new(fido_http::JsonEncoder),
         },
         fido_domain::ServiceConfig::default(),
     );
@@ -264,7 +272,7 @@ fn keys_create_prints_a_key_once_with_an_entry_that_holds_only_its_hash() {
         !entry.contains(key),
         "the configuration line must not contain the key"
     );
-    let keys = fido_api::auth::ApiKeys::parse(entry).unwrap();
+    let keys = fido_http::auth::ApiKeys::parse(entry).unwrap();
     let found = keys
         .authenticate(key)
         .expect("the entry authenticates the key");

@@ -208,7 +208,7 @@ async fn cors_is_closed_in_production_and_configurable() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings_for(dir.path(), &[]);
-    settings.security.cors_allowed_origins = "https://app.example".into();
+    settings.security.cors_allowed_origins = Some("https://app.example".into());
     let open = spawn_with(settings).await;
     let ok = preflight(&open, "https://app.example").await.unwrap();
     assert_eq!(

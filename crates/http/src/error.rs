@@ -6,7 +6,7 @@
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use fido_domain::{DomainError, FieldError};
+use fido_domain::{error_chain, DomainError, NotFound};
 use serde::Serialize;
 use utoipa::{IntoResponses, ToSchema};
 
@@ -22,7 +22,7 @@ pub struct ErrorBody {
 }
 
 /// One rejected field.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldErrorBody {
     /// The field as the caller named it (`body` for the body as a whole).
     #[schema(example = "transaction_amount")]
@@ -31,6 +31,22 @@ pub struct FieldErrorBody {
     #[schema(example = "must have at most 2 decimal places")]
     pub message: String,
 }
+
+impl FieldErrorBody {
+    /// A rejected field and why.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The message of the 404 for an unknown transaction.
+pub const TRANSACTION_NOT_FOUND: &str = "Transaction not found";
+/// The message of the 404 for statistics over an empty range (the original's words).
+pub const NO_TRANSACTIONS_IN_RANGE: &str =
+    "User does not have any transactions or in the specified range";
 
 /// The failures every `/api/v1` route can answer with, whatever it does: listed once in
 /// the OpenAPI document of each data route (`responses(..., DataRouteErrors)`).
@@ -78,7 +94,7 @@ pub enum ApiError {
     /// 415: not `application/json`.
     UnsupportedMediaType,
     /// 422: well-formed but invalid values.
-    Validation(Vec<FieldError>),
+    Validation(Vec<FieldErrorBody>),
     /// 503: the store cannot be reached.
     Unavailable,
     /// 500: anything else (details are logged where it happened).
@@ -88,7 +104,7 @@ pub enum ApiError {
 impl ApiError {
     /// A 422 on one field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError::new(field, message)])
+        Self::Validation(vec![FieldErrorBody::new(field, message)])
     }
 
     fn message(&self) -> &'static str {
@@ -141,15 +157,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let errors = match self {
-            Self::Validation(fields) => Some(
-                fields
-                    .iter()
-                    .map(|f| FieldErrorBody {
-                        field: f.field.clone(),
-                        message: f.message.clone(),
-                    })
-                    .collect(),
-            ),
+            Self::Validation(fields) => Some(fields.clone()),
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
@@ -178,19 +186,43 @@ impl ResponseError for ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::NotFound(message) => Self::NotFound(message),
-            DomainError::Validation(fields) => Self::Validation(fields),
+            DomainError::NotFound(NotFound::Transaction) => Self::NotFound(TRANSACTION_NOT_FOUND),
+            DomainError::NotFound(NotFound::NoTransactionsInRange) => {
+                Self::NotFound(NO_TRANSACTIONS_IN_RANGE)
+            }
+            DomainError::DateTooFarAhead { max } => Self::field(
+                "transaction_date",
+                format!("must not be more than {} in the future", describe(max)),
+            ),
+            DomainError::EmptyPatch => Self::field(
+                "body",
+                "must change at least one of full_name, transaction_amount, transaction_type",
+            ),
+            DomainError::IdempotencyKeyReused => Self::field(
+                "Idempotency-Key",
+                "was already used with a different request; use a new key",
+            ),
             DomainError::VersionMismatch => Self::PreconditionFailed,
             DomainError::IdempotencyInFlight => Self::Conflict,
-            DomainError::StoreUnavailable(detail) => {
-                tracing::warn!(error = %detail, "store unavailable");
+            DomainError::StoreUnavailable(_) => {
+                tracing::warn!(error = %error_chain(&e), "store unavailable");
                 Self::Unavailable
             }
-            DomainError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
+            DomainError::Internal(_) => {
+                tracing::error!(error = %error_chain(&e), "internal error");
                 Self::Internal
             }
         }
+    }
+}
+
+/// A duration as a person says it: `5 minutes`, `1 minute`, `90 seconds`.
+fn describe(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match (secs % 60, secs / 60) {
+        (0, 1) => "1 minute".to_owned(),
+        (0, minutes) if minutes > 0 => format!("{minutes} minutes"),
+        _ => format!("{secs} seconds"),
     }
 }
 

@@ -6,6 +6,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use std::process::ExitCode;
+
+use super::{fail, say};
+use crate::error::{Error, Result};
 use crate::settings::Settings;
 
 /// Where to reach the instance these settings describe: a wildcard bind address is
@@ -19,47 +23,44 @@ pub fn target(settings: &Settings) -> String {
     format!("{host}:{}", settings.server.port)
 }
 
-/// GETs `/health/ready` from `address` (`host:port`). `Ok` with the status line's code
-/// when it answered at all.
-pub fn probe(address: &str, timeout: Duration) -> Result<u16, String> {
+/// GETs `/health/ready` from `address` (`host:port`): the status line's code when it
+/// answered at all.
+pub fn probe(address: &str, timeout: Duration) -> Result<u16> {
+    let io = |source| Error::Probe {
+        address: address.to_owned(),
+        source,
+    };
     let addr: SocketAddr = address
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {address}: {e}"))?
+        .map_err(io)?
         .next()
-        .ok_or_else(|| format!("cannot resolve {address}"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("cannot connect to {address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
     let request = format!(
         "GET /health/ready HTTP/1.1\r\nHost: {address}\r\nUser-Agent: fido-healthcheck\r\nConnection: close\r\n\r\n"
     );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("cannot send: {e}"))?;
+    stream.write_all(request.as_bytes()).map_err(io)?;
     // The status line is all we need; read a little more than it can be.
     let mut head = [0u8; 64];
-    let n = stream
-        .read(&mut head)
-        .map_err(|e| format!("no answer: {e}"))?;
+    let n = stream.read(&mut head).map_err(io)?;
     let text = String::from_utf8_lossy(&head[..n]);
     text.strip_prefix("HTTP/1.1 ")
         .or_else(|| text.strip_prefix("HTTP/1.0 "))
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| "not an HTTP answer".to_owned())
+        .ok_or_else(|| Error::NotHttp {
+            address: address.to_owned(),
+        })
 }
 
-/// Runs the check for `settings`; the process exit code follows.
-pub fn run(settings: &Settings) -> bool {
+/// Runs the check for `settings`: true when the instance answered 200.
+pub fn check(settings: &Settings) -> bool {
     let address = target(settings);
     match probe(&address, Duration::from_secs(3)) {
         Ok(200) => {
-            println!("ready: {address} answered 200");
+            say(&format!("ready: {address} answered 200"));
             true
         }
         Ok(code) => {
@@ -67,8 +68,17 @@ pub fn run(settings: &Settings) -> bool {
             false
         }
         Err(e) => {
-            eprintln!("not ready: {e}");
+            eprintln!("not ready: {}", e.chain());
             false
         }
+    }
+}
+
+/// `fido healthcheck`.
+pub fn run() -> ExitCode {
+    match Settings::load() {
+        Ok(settings) if check(&settings) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => fail(&e),
     }
 }

@@ -4,11 +4,11 @@ use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
 use fido_domain::TransactionService;
 
-use crate::http::access::ReadAccess;
-use crate::http::dto::StatisticsBody;
-use crate::http::envelope::{self, Envelope};
-use crate::http::error::{ApiError, DataRouteErrors, ErrorBody};
-use crate::http::input::{self, Query};
+use crate::auth::ReadAccess;
+use crate::dto::StatisticsBody;
+use crate::envelope::{self, Envelope};
+use crate::error::{ApiError, DataRouteErrors, ErrorBody};
+use crate::input::{self, Query};
 
 /// A user's statistics over an inclusive date range, computed in the database. May be
 /// served from the cache; always reflects every write that has returned.
@@ -38,7 +38,7 @@ pub async fn statistics(
     let user = input::path_user_id(&user_id)?;
     let range = input::date_range(&query)?;
     // Serialised already (as the cache holds it, in exactly the shape of `StatisticsBody`).
-    let summary_json = service.statistics_json(user, range).await?;
+    let summary_json = service.statistics_encoded(user, range).await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(envelope::ok_raw(&summary_json)))

@@ -1,4 +1,4 @@
-//! Where the keys come from: the Fernet key list that encrypts names, and the API keys that
+//! Where the secrets come from: the Fernet key list that encrypts names, and the API keys that
 //! callers present.
 //!
 //! Configured values win (`FERNET_KEY`, `API_KEYS` or its file). Without them, production
@@ -9,13 +9,13 @@
 //! README's curl lines read); configured API keys are only ever hashes.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fido_cipher_fernet::FernetCipher;
+use fido_http::auth::{generate_key, hash_key, ApiKeys};
 
-use crate::auth::{generate_key, hash_key, ApiKeys};
-
-use crate::settings::{AppEnv, Settings, SettingsError};
+use crate::error::{Error, Result};
+use crate::settings::{AppEnv, Settings};
 
 /// File name of the generated development Fernet key inside the data folder.
 pub const DEV_KEY_FILE: &str = "fernet.key";
@@ -23,18 +23,19 @@ pub const DEV_KEY_FILE: &str = "fernet.key";
 pub const DEV_API_KEY_FILE: &str = "api-key";
 
 /// The API keys callers may present.
-pub fn api_keys(settings: &Settings) -> Result<ApiKeys, SettingsError> {
+pub fn api_keys(settings: &Settings) -> Result<ApiKeys> {
     if let Some(list) = &settings.security.api_keys {
-        return ApiKeys::parse(list.expose()).map_err(SettingsError);
+        return Ok(ApiKeys::parse(list.expose())?);
     }
     if let Some(path) = &settings.security.api_keys_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            SettingsError(format!("security.api_keys_file {}: {e}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+            path: path.clone(),
+            source,
         })?;
-        return ApiKeys::parse(&text).map_err(SettingsError);
+        return Ok(ApiKeys::parse(&text)?);
     }
     if settings.app_env == AppEnv::Production {
-        return Err(SettingsError(
+        return Err(Error::Config(
             "API_KEYS is required in production (create one with `fido keys create <name>`)".into(),
         ));
     }
@@ -45,9 +46,8 @@ pub fn api_keys(settings: &Settings) -> Result<ApiKeys, SettingsError> {
             text.trim().to_owned()
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = generate_key().map_err(SettingsError)?;
-            write_private(&path, &key)
-                .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+            let key = generate_key()?;
+            write_private(&path, &key)?;
             // Printed once, to the terminal only: never through the logs.
             eprintln!(
                 "fido: API_KEYS is not set: created a development API key (read+write) in {}:\n  {key}\n  \
@@ -57,34 +57,37 @@ pub fn api_keys(settings: &Settings) -> Result<ApiKeys, SettingsError> {
             );
             key
         }
-        Err(e) => return Err(SettingsError(format!("{}: {e}", path.display()))),
+        Err(source) => return Err(Error::File { path, source }),
     };
-    ApiKeys::parse(&format!("development:{}:read+write", hash_key(&key))).map_err(SettingsError)
+    Ok(ApiKeys::parse(&format!(
+        "development:{}:read+write",
+        hash_key(&key)
+    ))?)
 }
 
 /// Builds the cipher from the configured keys, or the development key file.
-pub fn cipher(settings: &Settings) -> Result<FernetCipher, SettingsError> {
+pub fn cipher(settings: &Settings) -> Result<FernetCipher> {
     let list =
         match &settings.security.fernet_key {
             Some(keys) => keys.expose().to_owned(),
-            None if settings.app_env == AppEnv::Production => return Err(SettingsError(
+            None if settings.app_env == AppEnv::Production => return Err(Error::Config(
                 "FERNET_KEY is required in production (one key, or several separated by commas)"
                     .into(),
             )),
             None => development_key(&settings.security.data_dir)?,
         };
-    FernetCipher::from_key_list(&list).map_err(|e| SettingsError(e.to_string()))
+    Ok(FernetCipher::from_key_list(&list)?)
 }
 
-fn development_key(data_dir: &Path) -> Result<String, SettingsError> {
+fn development_key(data_dir: &Path) -> Result<String> {
     let path = data_dir.join(DEV_KEY_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => return Ok(text.trim().to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(SettingsError(format!("{}: {e}", path.display()))),
+        Err(source) => return Err(Error::File { path, source }),
     }
     let key = FernetCipher::generate_key();
-    write_private(&path, &key).map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+    write_private(&path, &key)?;
     tracing::warn!(
         path = %path.display(),
         "FERNET_KEY is not set: generated a development key; set FERNET_KEY in production"
@@ -93,7 +96,14 @@ fn development_key(data_dir: &Path) -> Result<String, SettingsError> {
 }
 
 /// Creates `path` readable by its owner only; never overwrites an existing file.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<PathBuf> {
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    write_private_file(path, contents).map_err(|source| Error::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -107,8 +117,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<PathBuf> {
     let mut file = options.open(path)?;
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")?;
-    file.sync_all()?;
-    Ok(path.to_owned())
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -158,9 +167,7 @@ mod tests {
     fn production_without_a_key_refuses() {
         let dir = tempfile::tempdir().unwrap();
         let e = cipher(&settings(&[("APP_ENV", "production")], dir.path())).unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("FERNET_KEY is required in production"));
+        assert!(e.chain().contains("FERNET_KEY is required in production"));
         assert!(!dir.path().join(DEV_KEY_FILE).exists());
     }
 
@@ -176,7 +183,7 @@ mod tests {
             "reused"
         );
         let e = api_keys(&settings(&[("APP_ENV", "production")], dir.path())).unwrap_err();
-        assert!(e.to_string().contains("API_KEYS is required in production"));
+        assert!(e.chain().contains("API_KEYS is required in production"));
         let configured = settings(
             &[("API_KEYS", &format!("ci:{}:read", hash_key("k")))],
             dir.path(),
@@ -195,7 +202,7 @@ mod tests {
     fn a_bad_configured_key_is_named_by_position() {
         let dir = tempfile::tempdir().unwrap();
         let e = cipher(&settings(&[("FERNET_KEY", "nope")], dir.path())).unwrap_err();
-        assert!(e.to_string().contains("key #1"), "{e}");
-        assert!(!e.to_string().contains("nope"));
+        assert!(e.chain().contains("key #1"), "{}", e.chain());
+        assert!(!e.chain().contains("nope"));
     }
 }

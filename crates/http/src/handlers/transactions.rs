@@ -5,13 +5,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use fido_domain::TransactionService;
 use serde_json::Value;
 
-use crate::http::access::{ReadAccess, WriteAccess};
-use crate::http::dto::{
+use crate::auth::{ReadAccess, WriteAccess};
+use crate::dto::{
     CreateTransactionRequest, TransactionBody, TransactionPageBody, UpdateTransactionRequest,
 };
-use crate::http::envelope::{self, Envelope, MessageOnly};
-use crate::http::error::{ApiError, DataRouteErrors, ErrorBody};
-use crate::http::input::{self, Query};
+use crate::envelope::{self, Envelope, MessageOnly};
+use crate::error::{ApiError, DataRouteErrors, ErrorBody};
+use crate::input::{self, Query};
 
 /// Records a transaction. The name is encrypted before it is stored; the response shows
 /// it decrypted.
@@ -153,7 +153,7 @@ pub async fn list_by_user(
     let page = input::page(&query)?;
     // The page arrives serialised (as the cache holds it, in exactly the shape of
     // `TransactionPageBody`): wrapped, not parsed and serialised again.
-    let page_json = service.list_json(user, page).await?;
+    let page_json = service.list_encoded(user, page).await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(envelope::ok_raw(&page_json)))

@@ -1,15 +1,24 @@
-//! Authentication, authorisation and rate limiting as extractors: a handler that takes
+//! Authentication, authorisation and rate limiting, as extractors: a handler that takes
 //! [`ReadAccess`] or [`WriteAccess`] first runs only for a caller whose key has that scope
 //! and is within its rate limit. Handlers list it as their first argument, so a request
 //! without a valid key is refused (401) before its body is even read.
+//!
+//! [`keys`] holds the configured API keys (hashes only) and their scopes; [`limiter`] the
+//! per-key token buckets.
+
+pub mod keys;
+pub mod limiter;
 
 use std::future::{ready, Ready};
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
-use crate::auth::{ApiKeys, RateLimiter, Scope};
-use crate::http::error::ApiError;
+pub use self::keys::{
+    generate_key, hash_key, ApiKey, ApiKeys, KeyError, Scope, ScopeError, Scopes,
+};
+pub use self::limiter::RateLimiter;
+use crate::error::ApiError;
 
 /// The keys and the limiter, shared by every worker.
 #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! Who may call: API keys with scopes, and a per-key rate limit.
+//! Who may call: API keys with scopes.
 //!
 //! Keys are configured only as SHA-256 hashes — `API_KEYS` (or the file named by
 //! `FIDO__SECURITY__API_KEYS_FILE`) holds `<name>:<sha-256 hex>:<scopes joined by +>`
@@ -6,12 +6,63 @@
 //! A presented key is hashed and compared with **every** configured hash in constant time,
 //! so neither the comparison nor the position of a match leaks through timing.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+/// A scope name that is not `read` or `write`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scope {0:?} (use read, write or read+write)")]
+pub struct ScopeError(String);
+
+/// Why a list of API keys cannot be used. Entries are named by position and name; a hash
+/// is never quoted.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// An entry is not `<name>:<hash>:<scopes>`.
+    #[error("API_KEYS entry #{position} must be <name>:<sha-256 hex>:<scopes>")]
+    Shape {
+        /// 1-based position in the list.
+        position: usize,
+    },
+    /// A name with characters other than letters, digits, `-`, `_` or `.`.
+    #[error("API_KEYS entry #{position}: the name must be letters, digits, '-', '_' or '.'")]
+    Name {
+        /// 1-based position in the list.
+        position: usize,
+    },
+    /// A hash that is not 64 hex characters.
+    #[error("API_KEYS entry #{position} ({name}): the hash must be 64 hex characters (SHA-256)")]
+    Hash {
+        /// 1-based position in the list.
+        position: usize,
+        /// The entry's name.
+        name: String,
+    },
+    /// Unknown scopes.
+    #[error("API_KEYS entry #{position} ({name}): {scope}")]
+    Scopes {
+        /// 1-based position in the list.
+        position: usize,
+        /// The entry's name.
+        name: String,
+        /// What is wrong with the scopes.
+        scope: ScopeError,
+    },
+    /// Two entries with one name.
+    #[error("API_KEYS entry #{position}: the name {name} is used twice")]
+    DuplicateName {
+        /// 1-based position in the list.
+        position: usize,
+        /// The name used twice.
+        name: String,
+    },
+    /// No entry at all.
+    #[error("API_KEYS holds no key")]
+    Empty,
+    /// No randomness to make a new key.
+    #[error("no randomness available to make a key")]
+    NoRandomness(#[source] getrandom::Error),
+}
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,17 +81,13 @@ impl Scopes {
     };
 
     /// Parses `read`, `write` or `read+write`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ScopeError> {
         let mut scopes = Scopes::default();
         for scope in text.split('+').map(str::trim) {
             match scope {
                 "read" => scopes.read = true,
                 "write" => scopes.write = true,
-                other => {
-                    return Err(format!(
-                        "unknown scope {other:?} (use read, write or read+write)"
-                    ))
-                }
+                other => return Err(ScopeError(other.chars().take(40).collect())),
             }
         }
         Ok(scopes)
@@ -107,10 +154,10 @@ pub fn hash_key(key: &str) -> String {
 }
 
 /// A new random key: `fido_` and 43 url-safe base64 characters (32 random bytes).
-pub fn generate_key() -> Result<String, String> {
+pub fn generate_key() -> Result<String, KeyError> {
     use base64::Engine;
     let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness available: {e}"))?;
+    getrandom::getrandom(&mut bytes).map_err(KeyError::NoRandomness)?;
     Ok(format!(
         "fido_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -120,7 +167,7 @@ pub fn generate_key() -> Result<String, String> {
 impl ApiKeys {
     /// Parses entries separated by commas or new lines; blank lines and `#` comments are
     /// skipped. Errors name the entry by position and never quote a hash.
-    pub fn parse(list: &str) -> Result<Self, String> {
+    pub fn parse(list: &str) -> Result<Self, KeyError> {
         let mut keys = Vec::new();
         let entries = list
             .lines()
@@ -134,9 +181,7 @@ impl ApiKeys {
             let (Some(name), Some(hash), Some(scopes), None) =
                 (parts.next(), parts.next(), parts.next(), parts.next())
             else {
-                return Err(format!(
-                    "API_KEYS entry #{position} must be <name>:<sha-256 hex>:<scopes>"
-                ));
+                return Err(KeyError::Shape { position });
             };
             let name = name.trim();
             if name.is_empty()
@@ -144,20 +189,23 @@ impl ApiKeys {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
             {
-                return Err(format!(
-                    "API_KEYS entry #{position}: the name must be letters, digits, '-', '_' or '.'"
-                ));
+                return Err(KeyError::Name { position });
             }
             let mut digest = [0u8; 32];
-            hex::decode_to_slice(hash.trim(), &mut digest).map_err(|_| {
-                format!("API_KEYS entry #{position} ({name}): the hash must be 64 hex characters (SHA-256)")
+            hex::decode_to_slice(hash.trim(), &mut digest).map_err(|_| KeyError::Hash {
+                position,
+                name: name.to_owned(),
             })?;
-            let scopes = Scopes::parse(scopes)
-                .map_err(|e| format!("API_KEYS entry #{position} ({name}): {e}"))?;
+            let scopes = Scopes::parse(scopes).map_err(|scope| KeyError::Scopes {
+                position,
+                name: name.to_owned(),
+                scope,
+            })?;
             if keys.iter().any(|k: &ApiKey| k.name == name) {
-                return Err(format!(
-                    "API_KEYS entry #{position}: the name {name} is used twice"
-                ));
+                return Err(KeyError::DuplicateName {
+                    position,
+                    name: name.to_owned(),
+                });
             }
             keys.push(ApiKey {
                 name: name.to_owned(),
@@ -166,7 +214,7 @@ impl ApiKeys {
             });
         }
         if keys.is_empty() {
-            return Err("API_KEYS holds no key".into());
+            return Err(KeyError::Empty);
         }
         Ok(Self { keys })
     }
@@ -192,55 +240,6 @@ impl ApiKeys {
     /// Whether none is configured.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
-    }
-}
-
-/// A token bucket per key name: `burst` requests at once, refilled at `per_second`.
-#[derive(Debug)]
-pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl RateLimiter {
-    /// A limiter; `per_second == 0` disables limiting.
-    pub fn new(per_second: u32, burst: u32) -> Self {
-        Self {
-            per_second: f64::from(per_second),
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes one token for `name`; when none is left, how long until one is.
-    pub fn check(&self, name: &str) -> Result<(), Duration> {
-        if self.per_second <= 0.0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let bucket = buckets.entry(name.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
-        let refill = now.duration_since(bucket.at).as_secs_f64() * self.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(self.burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / self.per_second,
-            ))
-        }
     }
 }
 
@@ -289,7 +288,7 @@ mod tests {
             ),
             (&format!("a b:{}:read", hash_key("x")), "name"),
         ] {
-            let e = ApiKeys::parse(list).unwrap_err();
+            let e = ApiKeys::parse(list).unwrap_err().to_string();
             assert!(e.contains(needle), "{list:?}: {e}");
         }
     }
@@ -301,20 +300,5 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("fido_") && a.len() == 48);
         assert_eq!(hash_key(&a).len(), 64);
-    }
-
-    #[test]
-    fn the_bucket_allows_a_burst_then_asks_to_wait() {
-        let limiter = RateLimiter::new(1, 3);
-        for _ in 0..3 {
-            assert!(limiter.check("k").is_ok());
-        }
-        let wait = limiter.check("k").unwrap_err();
-        assert!(wait > Duration::from_millis(500) && wait <= Duration::from_secs(1));
-        assert!(limiter.check("other").is_ok(), "buckets are per key");
-        assert!(
-            RateLimiter::new(0, 0).check("k").is_ok(),
-            "0 disables limiting"
-        );
     }
 }

@@ -1,10 +1,11 @@
-//! The HTTP representations: response bodies built from domain values, and request body
-//! schemas for the OpenAPI document (bodies are parsed field by field in [`super::input`]
-//! so that every invalid field is reported at once).
+//! The wire contract: every response body is one of these types, built from domain values
+//! and serialised with serde, and the OpenAPI document is generated from them. Request
+//! bodies are parsed field by field in [`crate::input`] (so that every invalid field is
+//! reported at once); the request types here document their schema.
 
 use fido_domain::{
-    Amount, FullName, MoneySum, Timestamp, Transaction, TransactionId, TransactionType, UserId,
-    UtcDay,
+    Amount, FullName, MoneySum, Page, StatisticsSummary, Timestamp, Transaction, TransactionId,
+    TransactionType, UserId, UtcDay,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -58,8 +59,8 @@ impl From<Transaction> for TransactionBody {
             id: t.id,
             user_id: t.user_id,
             full_name: t.full_name,
-            transaction_amount: t.transaction_amount,
-            transaction_type: t.transaction_type,
+            transaction_amount: t.amount,
+            transaction_type: t.kind,
             transaction_date: t.transaction_date,
             created_at: t.created_at,
             updated_at: t.updated_at,
@@ -68,8 +69,13 @@ impl From<Transaction> for TransactionBody {
     }
 }
 
-/// One page of a user's transactions, newest first. (Served from the service's JSON form
-/// of `Page<Transaction>`, which has exactly this shape; this type documents it.)
+impl From<&Transaction> for TransactionBody {
+    fn from(t: &Transaction) -> Self {
+        Self::from(t.clone())
+    }
+}
+
+/// One page of a user's transactions, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionPageBody {
     /// How many transactions the user has in all.
@@ -85,8 +91,18 @@ pub struct TransactionPageBody {
     pub data: Vec<TransactionBody>,
 }
 
-/// A user's statistics over a date range. (Served from the service's JSON form of
-/// `StatisticsSummary`, which has exactly this shape; this type documents it.)
+impl From<&Page<Transaction>> for TransactionPageBody {
+    fn from(p: &Page<Transaction>) -> Self {
+        Self {
+            total: p.total,
+            page: p.page,
+            limit: p.limit,
+            data: p.data.iter().map(TransactionBody::from).collect(),
+        }
+    }
+}
+
+/// A user's statistics over a date range.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatisticsBody {
     /// The UTC day with the most transactions; ties go to the earliest.
@@ -110,6 +126,20 @@ pub struct StatisticsBody {
     /// `total_credit - total_debit` (may be negative).
     #[schema(value_type = f64, example = 45.0)]
     pub net: MoneySum,
+}
+
+impl From<&StatisticsSummary> for StatisticsBody {
+    fn from(s: &StatisticsSummary) -> Self {
+        Self {
+            highest_transaction_day: s.busiest_day,
+            average_transaction: s.average,
+            total_transaction: s.total,
+            transaction_count: s.count,
+            total_credit: s.total_credit,
+            total_debit: s.total_debit,
+            net: s.net,
+        }
+    }
 }
 
 /// The body of a create. Unknown fields are rejected (422).

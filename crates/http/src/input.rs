@@ -5,13 +5,13 @@
 //! (they may be personal data).
 
 use fido_domain::{
-    Amount, DateRange, FieldError, FullName, NewTransaction, PageRequest, Timestamp, TransactionId,
-    TransactionPatch, TransactionType, UserId,
+    Amount, DateRange, FullName, NewTransaction, PageRequest, PageRequestError, Timestamp,
+    TransactionId, TransactionPatch, TransactionType, UserId,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
+use crate::error::{ApiError, FieldErrorBody};
 
 /// Fields a create accepts.
 const CREATE_FIELDS: &[&str] = &[
@@ -41,11 +41,11 @@ fn as_object(body: Value) -> Result<Map<String, Value>, ApiError> {
 
 /// Collects field errors while parsing.
 #[derive(Default)]
-struct Errors(Vec<FieldError>);
+struct Errors(Vec<FieldErrorBody>);
 
 impl Errors {
     fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, message));
+        self.0.push(FieldErrorBody::new(field, message));
     }
 
     fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
@@ -223,7 +223,13 @@ pub fn page(query: &Query) -> Result<PageRequest, ApiError> {
     let (Some(page), Some(limit)) = (page, limit) else {
         return Err(ApiError::Internal);
     };
-    PageRequest::new(page, limit).map_err(|(field, e)| ApiError::field(field, e.to_string()))
+    PageRequest::new(page, limit).map_err(|e| {
+        let field = match e {
+            PageRequestError::Page => "page",
+            PageRequestError::Limit => "limit",
+        };
+        ApiError::field(field, e.to_string())
+    })
 }
 
 /// `start_date` and `end_date`: RFC 3339 or `YYYY-MM-DD`, inclusive, start <= end.
@@ -243,7 +249,8 @@ pub fn date_range(query: &Query) -> Result<DateRange, ApiError> {
         )
     });
     errors.finish()?;
-    DateRange::new(start, end).map_err(|e| ApiError::field("start_date", e.to_string()))
+    DateRange::new(start, end)
+        .map_err(|_| ApiError::field("start_date", "start_date must not be after end_date"))
 }
 
 /// `If-Match`: absent or `*` → no condition; one strong ETag `"<version>"` → that version.

@@ -1,25 +1,19 @@
-//! The HTTP adapter: routes, extractor settings, error mapping, OpenAPI and Swagger UI.
-
-pub mod access;
-pub mod dto;
-pub mod envelope;
-pub mod error;
-pub mod handlers;
-pub mod input;
-pub mod openapi;
-pub mod request_context;
+//! The route table: every path and method, the extractors' limits and error handlers,
+//! JSON 404/405 answers, OpenAPI and Swagger UI.
 
 use actix_web::{http::header, web, HttpResponse};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use self::error::ApiError;
-use self::handlers::{analytics, health, transactions};
+use crate::error::{self, ApiError};
+use crate::handlers::{analytics, health, transactions};
+use crate::openapi;
 
 /// The largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
+/// The JSON 404 of every path no route matches.
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("Not found"))
 }
 
@@ -30,7 +24,7 @@ async fn docs_redirect() -> HttpResponse {
 }
 
 /// Registers every route and the extractors' limits and error handlers.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     let json = web::JsonConfig::default()
         .limit(MAX_BODY_BYTES)
         .content_type_required(true)
@@ -52,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
         .service(
             web::scope("/api/v1")
+                .default_service(web::to(not_found))
                 .service(
                     resource("/transactions", "POST").route(web::post().to(transactions::create)),
                 )
@@ -71,6 +66,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 ),
         )
         .service(web::resource("/docs").route(web::get().to(docs_redirect)))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()))
-        .default_service(web::to(not_found));
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));
 }

@@ -3,8 +3,8 @@
 use actix_web::{web, HttpResponse};
 use fido_domain::TransactionService;
 
-use crate::http::dto::{LiveBody, ReadyBody, ReadyChecks};
-use crate::http::envelope::MessageOnly;
+use crate::dto::{LiveBody, ReadyBody, ReadyChecks};
+use crate::envelope::MessageOnly;
 
 /// The original service's root answer.
 #[utoipa::path(get, path = "/", tag = "health",

@@ -1,0 +1,59 @@
+//! The `fido` command line, declared with `clap`: one variant per subcommand, each run by
+//! its module in [`crate::commands`].
+
+use clap::{Parser, Subcommand};
+use fido_domain::TransactionId;
+
+/// fido — the Transactions API.
+///
+/// Configuration comes from config/*.toml, .env and the environment (DB_URI, REDIS_URL,
+/// FERNET_KEY, API_KEYS, HOST, PORT, APP_ENV, FIDO__SECTION__KEY); see README.md.
+#[derive(Debug, Parser)]
+#[command(name = "fido", version)]
+pub struct Cli {
+    /// What to do; without one, `serve`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API until SIGTERM or SIGINT (the default).
+    Serve,
+    /// Exit 0 if the instance at HOST:PORT is ready (for container health checks).
+    Healthcheck,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Re-encrypt every stored name with the first key of FERNET_KEY (online, resumable).
+    Reencrypt(ReencryptArgs),
+}
+
+/// `fido keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new API key: prints the key once, and the API_KEYS entry (a hash) to add.
+    Create {
+        /// The key's name, shown in logs and rate limits: letters, digits, '-', '_', '.'.
+        name: String,
+        /// What the key may do.
+        #[arg(long, default_value = "read+write", value_parser = ["read", "write", "read+write"])]
+        scopes: String,
+    },
+}
+
+/// `fido reencrypt …`
+#[derive(Debug, clap::Args)]
+pub struct ReencryptArgs {
+    /// Records per batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Resume after this transaction id (printed with every batch).
+    #[arg(long, value_parser = parse_id)]
+    pub after: Option<TransactionId>,
+}
+
+fn parse_id(text: &str) -> Result<TransactionId, String> {
+    TransactionId::parse(text).map_err(|e| e.to_string())
+}

@@ -1,0 +1,414 @@
+//! The transaction service: the one place where the rules live.
+//!
+//! - Names are encrypted before any store sees them and decrypted on the way out.
+//! - Lists and statistics are read through the cache in their encoded form
+//!   ([`ReadEncoder`]); a cache error is logged and treated as a miss, so a broken cache
+//!   slows the service down but never fails a request.
+//! - Every write invalidates the user's cache entries once the store has accepted it, so a
+//!   caller whose write returned reads it on every later list or statistics call.
+//!
+//! The operations are split by concern: plain CRUD and reads here, the cached read path in
+//! `read_through`, idempotent creates in `idempotent`, key rotation in `rotation`.
+
+mod idempotent;
+mod read_through;
+mod rotation;
+mod single_flight;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use self::rotation::ReencryptProgress;
+use self::single_flight::SingleFlight;
+use crate::cache_key::{CacheKey, CachePolicy};
+use crate::error::{DomainError, InternalError, NotFound};
+use crate::id::{TransactionId, UserId};
+use crate::name::{EncryptedName, FullName};
+use crate::page::{Page, PageRequest};
+use crate::ports::{
+    Cache, CacheError, CipherError, Clock, FieldCipher, IdempotencyStore, ReadEncoder,
+    StatisticsQuery, StoreError, TransactionStore,
+};
+use crate::statistics::StatisticsSummary;
+use crate::time::{DateRange, Timestamp};
+use crate::transaction::{
+    NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord, Written,
+};
+
+/// Tunables of the service.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceConfig {
+    /// Cache lifetimes.
+    pub cache: CachePolicy,
+    /// How far in the future a transaction's date may lie (default five minutes), to
+    /// allow for clock skew between client and server.
+    pub max_future_skew: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            cache: CachePolicy::default(),
+            max_future_skew: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The adapters a [`TransactionService`] works through.
+#[derive(Clone)]
+pub struct Ports {
+    /// Where records live.
+    pub store: Arc<dyn TransactionStore>,
+    /// Where statistics are computed (usually the same adapter as `store`).
+    pub statistics: Arc<dyn StatisticsQuery>,
+    /// The read-through cache.
+    pub cache: Arc<dyn Cache>,
+    /// The name cipher.
+    pub cipher: Arc<dyn FieldCipher>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Memory of idempotency keys (usually the same adapter as `store`).
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The encoding of cached reads (supplied by the edge that sends them).
+    pub encoder: Arc<dyn ReadEncoder>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+/// The health of the service's dependencies, for readiness probes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// `Ok` when the store answered; otherwise why not.
+    pub store: Result<(), StoreError>,
+    /// `Ok` when the cache answered; otherwise why not.
+    pub cache: Result<(), CacheError>,
+}
+
+/// Creates, reads, changes, deletes, lists and summarises transactions.
+///
+/// Cheap to clone: clones share the ports and the in-flight reads.
+#[derive(Clone, Debug)]
+pub struct TransactionService {
+    ports: Ports,
+    config: ServiceConfig,
+    /// Cached reads under way, by cache slot (single flight).
+    flights: Arc<SingleFlight<String>>,
+}
+
+impl TransactionService {
+    /// Wires the service to its adapters.
+    pub fn new(ports: Ports, config: ServiceConfig) -> Self {
+        Self {
+            ports,
+            config,
+            flights: Arc::default(),
+        }
+    }
+
+    /// Records a new transaction and returns it with its name in clear text.
+    ///
+    /// Errors: `DateTooFarAhead`; `StoreUnavailable`; `Internal` when encryption fails.
+    pub async fn create(&self, new: NewTransaction) -> Result<Transaction, DomainError> {
+        let now = self.ports.clock.now();
+        let record = self
+            .new_record(TransactionId::generate(now), &new, now)
+            .await?;
+        self.ports
+            .store
+            .insert(record.clone())
+            .await
+            .map_err(store_error)?;
+        self.invalidate(new.user_id).await;
+        Ok(reveal(record, new.full_name))
+    }
+
+    /// Checks the date and encrypts the name: the record a create will store.
+    async fn new_record(
+        &self,
+        id: TransactionId,
+        new: &NewTransaction,
+        now: Timestamp,
+    ) -> Result<TransactionRecord, DomainError> {
+        let transaction_date = check_date(new, now, self.config.max_future_skew)?;
+        let token = self.encrypt(&new.full_name).await?;
+        Ok(TransactionRecord {
+            id,
+            user_id: new.user_id,
+            full_name: token,
+            amount: new.amount,
+            kind: new.kind,
+            transaction_date,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+
+    /// The transaction with this id. Errors: `NotFound`, `StoreUnavailable`, `Internal`.
+    pub async fn get(&self, id: TransactionId) -> Result<Transaction, DomainError> {
+        let record = self
+            .ports
+            .store
+            .get(id)
+            .await
+            .map_err(store_error)?
+            .ok_or(DomainError::NotFound(NotFound::Transaction))?;
+        self.decrypt(record).await
+    }
+
+    /// Applies a non-empty patch and returns the transaction as it is now. `updated_at`
+    /// moves and `version` grows by one; `created_at` does not move. With
+    /// `expected_version`, applies only if the transaction is still at that version.
+    /// Errors: `NotFound`, `VersionMismatch`, `StoreUnavailable`, `Internal`.
+    pub async fn update(
+        &self,
+        id: TransactionId,
+        patch: TransactionPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Transaction, DomainError> {
+        let full_name = match patch.full_name() {
+            Some(name) => Some(self.encrypt(name).await?),
+            None => None,
+        };
+        let record_patch = RecordPatch {
+            full_name,
+            amount: patch.amount(),
+            kind: patch.kind(),
+            updated_at: self.ports.clock.now(),
+            expected_version,
+        };
+        let outcome = self
+            .ports
+            .store
+            .update(id, record_patch)
+            .await
+            .map_err(store_error)?;
+        let record = written(outcome)?;
+        self.invalidate(record.user_id).await;
+        match patch.full_name() {
+            // The name we just wrote: no need to decrypt it again.
+            Some(name) => Ok(reveal(record, name.clone())),
+            None => self.decrypt(record).await,
+        }
+    }
+
+    /// Deletes a transaction (only if still at `expected_version`, when given).
+    /// Errors: `NotFound`, `VersionMismatch`, `StoreUnavailable`, `Internal`.
+    pub async fn delete(
+        &self,
+        id: TransactionId,
+        expected_version: Option<u64>,
+    ) -> Result<(), DomainError> {
+        let outcome = self
+            .ports
+            .store
+            .delete(id, expected_version)
+            .await
+            .map_err(store_error)?;
+        let record = written(outcome)?;
+        self.invalidate(record.user_id).await;
+        Ok(())
+    }
+
+    /// One page of the user's transactions, newest first, read from the store (not
+    /// cached: the cache holds encoded pages, see [`list_encoded`](Self::list_encoded)).
+    /// Errors: `StoreUnavailable`, `Internal`.
+    pub async fn list(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<Transaction>, DomainError> {
+        let records = self
+            .ports
+            .store
+            .list_by_user(user, page)
+            .await
+            .map_err(store_error)?;
+        let mut data = Vec::with_capacity(records.data.len());
+        for record in records.data {
+            data.push(self.decrypt(record).await?);
+        }
+        Ok(Page {
+            total: records.total,
+            page: records.page,
+            limit: records.limit,
+            data,
+        })
+    }
+
+    /// The same page as [`list`](Self::list), encoded by the [`ReadEncoder`] and read
+    /// through the cache: a hit is handed back as it is. Concurrent misses on the same
+    /// cache slot make one store call. Errors: `StoreUnavailable`, `Internal`.
+    pub async fn list_encoded(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<String, DomainError> {
+        let key = CacheKey::list(user, page);
+        let ttl = self.config.cache.list_ttl;
+        let encoded = self
+            .read_through(key, ttl, move |service| async move {
+                let page = service.list(user, page).await?;
+                service.encode(|e| e.encode_page(&page)).map(Some)
+            })
+            .await?;
+        // A list is never empty in the cache's sense: an empty page is a page.
+        encoded.ok_or(DomainError::Internal(InternalError::CorruptCacheEntry))
+    }
+
+    /// The user's statistics over `range`, computed by the store (not cached: see
+    /// [`statistics_encoded`](Self::statistics_encoded)).
+    /// Errors: `NotFound` when no transaction lies in the range; `StoreUnavailable`.
+    pub async fn statistics(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<StatisticsSummary, DomainError> {
+        self.summary(user, range)
+            .await?
+            .ok_or(DomainError::NotFound(NotFound::NoTransactionsInRange))
+    }
+
+    /// The same statistics, encoded by the [`ReadEncoder`] and read through the cache.
+    /// Empty ranges are cached too: they cost as much to find as full ones.
+    /// Errors: `NotFound` when no transaction lies in the range; `StoreUnavailable`.
+    pub async fn statistics_encoded(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<String, DomainError> {
+        let key = CacheKey::statistics(user, range);
+        let ttl = self.config.cache.statistics_ttl;
+        self.read_through(key, ttl, move |service| async move {
+            match service.summary(user, range).await? {
+                Some(summary) => service.encode(|e| e.encode_statistics(&summary)).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await?
+        .ok_or(DomainError::NotFound(NotFound::NoTransactionsInRange))
+    }
+
+    async fn summary(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<Option<StatisticsSummary>, DomainError> {
+        let totals = self
+            .ports
+            .statistics
+            .totals(user, range)
+            .await
+            .map_err(store_error)?;
+        Ok(StatisticsSummary::from_totals(totals))
+    }
+
+    fn encode(
+        &self,
+        encode: impl FnOnce(&dyn ReadEncoder) -> Result<String, crate::ports::EncodeError>,
+    ) -> Result<String, DomainError> {
+        encode(self.ports.encoder.as_ref())
+            .map_err(|e| DomainError::Internal(InternalError::Encode(e)))
+    }
+
+    /// Asks the store and the cache whether they answer.
+    pub async fn readiness(&self) -> Readiness {
+        Readiness {
+            store: self.ports.store.ping().await,
+            cache: self.ports.cache.ping().await,
+        }
+    }
+
+    async fn encrypt(&self, name: &FullName) -> Result<EncryptedName, DomainError> {
+        self.ports
+            .cipher
+            .encrypt(name.expose())
+            .await
+            .map(EncryptedName::new)
+            .map_err(cipher_error)
+    }
+
+    async fn decrypt(&self, record: TransactionRecord) -> Result<Transaction, DomainError> {
+        let plain = self
+            .ports
+            .cipher
+            .decrypt(record.full_name.as_str())
+            .await
+            .map_err(|e| {
+                tracing::error!(transaction_id = %record.id, error = %e, "stored name cannot be decrypted");
+                cipher_error(e)
+            })?;
+        let name = FullName::parse(&plain)
+            .map_err(|_| DomainError::Internal(InternalError::InvalidStoredName(record.id)))?;
+        Ok(reveal(record, name))
+    }
+
+    async fn invalidate(&self, user: UserId) {
+        if let Err(e) = self.ports.cache.invalidate_user(user).await {
+            cache_warning("invalidate", &e);
+        }
+    }
+}
+
+/// The transaction's date: the caller's, or now; never more than `skew` ahead.
+fn check_date(
+    new: &NewTransaction,
+    now: Timestamp,
+    skew: Duration,
+) -> Result<Timestamp, DomainError> {
+    let date = new.transaction_date.unwrap_or(now);
+    if date > now.plus_millis(duration_millis(skew)) {
+        return Err(DomainError::DateTooFarAhead { max: skew });
+    }
+    Ok(date)
+}
+
+fn written(outcome: Written) -> Result<TransactionRecord, DomainError> {
+    match outcome {
+        Written::Done(record) => Ok(record),
+        Written::NotFound => Err(DomainError::NotFound(NotFound::Transaction)),
+        Written::VersionMismatch => Err(DomainError::VersionMismatch),
+    }
+}
+
+fn reveal(record: TransactionRecord, full_name: FullName) -> Transaction {
+    Transaction {
+        id: record.id,
+        user_id: record.user_id,
+        full_name,
+        amount: record.amount,
+        kind: record.kind,
+        transaction_date: record.transaction_date,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        version: record.version,
+    }
+}
+
+fn store_error(e: StoreError) -> DomainError {
+    match e {
+        StoreError::Unavailable(_) => DomainError::StoreUnavailable(e),
+        other => DomainError::Internal(InternalError::Store(other)),
+    }
+}
+
+fn cipher_error(e: CipherError) -> DomainError {
+    DomainError::Internal(InternalError::Cipher(e))
+}
+
+/// Cache adapters log their own failures, rate-limited (a broken cache would otherwise
+/// write a line per request); here they are only traced.
+fn cache_warning(operation: &'static str, e: &CacheError) {
+    tracing::debug!(operation, error = %e, "cache call failed; answering from the store");
+}
+
+fn duration_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

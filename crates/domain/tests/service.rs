@@ -1,0 +1,209 @@
+//! The service's behaviour end to end over the testkit's in-memory store, the in-process
+//! cache and the real Fernet cipher: what a caller sees, without scripting any port call
+//! by call. (Failure branches that need a port to misbehave are unit tests beside the
+//! service, with mocks.)
+
+use std::sync::Arc;
+
+use fido_cache_memory::InMemoryCache;
+use fido_cipher_fernet::FernetCipher;
+use fido_domain::{
+    Amount, DateRange, DomainError, EncodeError, FullName, IdempotencyKey, NewTransaction,
+    NotFound, Page, PageRequest, Ports, ReadEncoder, ServiceConfig, StatisticsSummary, SystemClock,
+    Transaction, TransactionPatch, TransactionService, TransactionStore, TransactionType, UserId,
+};
+use fido_testkit::fixtures::fresh_user;
+use fido_testkit::MemoryStore;
+
+/// A readable encoding: the totals and names of a page, the count and net of statistics.
+struct Summary;
+
+impl ReadEncoder for Summary {
+    fn format(&self) -> &'static str {
+        "summary1"
+    }
+    fn encode_page(&self, page: &Page<Transaction>) -> Result<String, EncodeError> {
+        let names: Vec<&str> = page.data.iter().map(|t| t.full_name.expose()).collect();
+        Ok(format!("{}:{}", page.total, names.join(",")))
+    }
+    fn encode_statistics(&self, s: &StatisticsSummary) -> Result<String, EncodeError> {
+        Ok(format!("{}:{}", s.count, s.net))
+    }
+}
+
+struct World {
+    store: Arc<MemoryStore>,
+    service: TransactionService,
+}
+
+fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    let key = FernetCipher::generate_key();
+    let service = TransactionService::new(
+        Ports {
+            store: store.clone(),
+            statistics: store.clone(),
+            idempotency: store.clone(),
+            cache: Arc::new(InMemoryCache::default()),
+            cipher: Arc::new(FernetCipher::from_key_list(&key).expect("key")),
+            clock: Arc::new(SystemClock),
+            encoder: Arc::new(Summary),
+        },
+        ServiceConfig::default(),
+    );
+    World { store, service }
+}
+
+fn new_tx(user: UserId, name: &str, cents: u64, kind: TransactionType) -> NewTransaction {
+    NewTransaction {
+        user_id: user,
+        full_name: FullName::parse(name).expect("name"),
+        amount: Amount::from_cents(cents).expect("amount"),
+        kind,
+        transaction_date: None,
+    }
+}
+
+#[tokio::test]
+async fn a_created_transaction_is_stored_encrypted_and_read_back_in_clear() {
+    let w = world();
+    let user = fresh_user();
+    let created = w
+        .service
+        .create(new_tx(user, "Ada Lovelace", 1050, TransactionType::Credit))
+        .await
+        .unwrap();
+    assert_eq!(created.version, 1);
+    assert_eq!(created.created_at, created.updated_at);
+    let stored = w.store.get(created.id).await.unwrap().unwrap();
+    assert!(
+        !stored.full_name.as_str().contains("Ada"),
+        "encrypted at rest"
+    );
+    assert_eq!(w.service.get(created.id).await.unwrap(), created);
+}
+
+#[tokio::test]
+async fn updates_move_the_version_and_keep_what_they_do_not_set() {
+    let w = world();
+    let user = fresh_user();
+    let created = w
+        .service
+        .create(new_tx(user, "Ada", 1000, TransactionType::Credit))
+        .await
+        .unwrap();
+    let rename = TransactionPatch::new(Some(FullName::parse("Grace").unwrap()), None, None);
+    let renamed = w
+        .service
+        .update(created.id, rename.unwrap(), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (renamed.full_name.expose(), renamed.amount, renamed.version),
+        ("Grace", created.amount, 2)
+    );
+    let debit = TransactionPatch::new(None, None, Some(TransactionType::Debit)).unwrap();
+    let stale = w.service.update(created.id, debit.clone(), Some(1)).await;
+    assert!(matches!(stale, Err(DomainError::VersionMismatch)));
+    let debited = w.service.update(created.id, debit, None).await.unwrap();
+    assert_eq!(
+        debited.full_name.expose(),
+        "Grace",
+        "decrypted from the store"
+    );
+    assert_eq!((debited.kind, debited.version), (TransactionType::Debit, 3));
+    assert!(matches!(
+        TransactionPatch::new(None, None, None),
+        Err(DomainError::EmptyPatch)
+    ));
+}
+
+#[tokio::test]
+async fn unknown_ids_are_not_found_for_every_operation() {
+    let w = world();
+    let ghost = w
+        .service
+        .create(new_tx(fresh_user(), "Ada", 1, TransactionType::Credit))
+        .await
+        .unwrap();
+    w.service.delete(ghost.id, Some(1)).await.unwrap();
+    let not_found = |r: Result<(), DomainError>| {
+        assert!(
+            matches!(r, Err(DomainError::NotFound(NotFound::Transaction))),
+            "{r:?}"
+        )
+    };
+    not_found(w.service.get(ghost.id).await.map(drop));
+    not_found(w.service.delete(ghost.id, None).await);
+    let patch = TransactionPatch::new(None, Some(Amount::ZERO), None).unwrap();
+    not_found(w.service.update(ghost.id, patch, None).await.map(drop));
+}
+
+#[tokio::test]
+async fn every_write_is_read_back_through_the_cache() {
+    let w = world();
+    let user = fresh_user();
+    let page = PageRequest::default();
+    assert_eq!(w.service.list_encoded(user, page).await.unwrap(), "0:");
+    let stats = w.service.statistics_encoded(user, DateRange::ALL).await;
+    assert!(matches!(
+        stats,
+        Err(DomainError::NotFound(NotFound::NoTransactionsInRange))
+    ));
+
+    let ada = w
+        .service
+        .create(new_tx(user, "Ada", 1000, TransactionType::Credit))
+        .await
+        .unwrap();
+    assert_eq!(w.service.list_encoded(user, page).await.unwrap(), "1:Ada");
+    let stats = w.service.statistics_encoded(user, DateRange::ALL).await;
+    assert_eq!(stats.unwrap(), "1:10.00");
+
+    w.service
+        .create(new_tx(user, "Grace", 250, TransactionType::Debit))
+        .await
+        .unwrap();
+    let stats = w.service.statistics_encoded(user, DateRange::ALL).await;
+    assert_eq!(stats.unwrap(), "2:7.50");
+    w.service.delete(ada.id, None).await.unwrap();
+    assert_eq!(w.service.list_encoded(user, page).await.unwrap(), "1:Grace");
+    let typed = w.service.statistics(user, DateRange::ALL).await.unwrap();
+    assert_eq!((typed.count, typed.net.cents()), (1, -250));
+}
+
+#[tokio::test]
+async fn an_idempotent_create_happens_once_and_replays_its_answer() {
+    let w = world();
+    let user = fresh_user();
+    let key = IdempotencyKey::parse("order-1").unwrap();
+    let order = || new_tx(user, "Ada", 999, TransactionType::Debit);
+    let (first, replayed) = w
+        .service
+        .create_idempotent(order(), "caller", key.clone())
+        .await
+        .unwrap();
+    assert!(!replayed);
+    let (again, replayed) = w
+        .service
+        .create_idempotent(order(), "caller", key.clone())
+        .await
+        .unwrap();
+    assert!(replayed);
+    assert_eq!(again, first);
+    let other = new_tx(user, "Ada", 1000, TransactionType::Debit);
+    assert!(matches!(
+        w.service
+            .create_idempotent(other, "caller", key.clone())
+            .await,
+        Err(DomainError::IdempotencyKeyReused)
+    ));
+    let (theirs, replayed) = w
+        .service
+        .create_idempotent(order(), "another-caller", key)
+        .await
+        .unwrap();
+    assert!(!replayed && theirs.id != first.id, "keys are per caller");
+    let page = w.service.list(user, PageRequest::default()).await.unwrap();
+    assert_eq!(page.total, 2);
+}

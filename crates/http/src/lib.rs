@@ -1,0 +1,127 @@
+//! # fido-http — the HTTP edge of the Transactions API
+//!
+//! Everything the service says over HTTP lives here, and nothing else does: the routes and
+//! handlers, the DTOs that are the one wire contract ([`dto`]; the OpenAPI document is
+//! generated from them), the success envelope, the mapping of every domain outcome to a
+//! status code and message ([`error`]), parsing of requests into domain values
+//! ([`input`]), the request context (request ids, access lines, security headers), and
+//! who may call: API keys, scopes and rate limits ([`auth`]).
+//!
+//! It depends on the domain and the web stack only — never on an adapter, the settings or
+//! the configuration library. The composition root builds an [`HttpEdge`] once per process
+//! from a wired [`TransactionService`] and [`HttpOptions`], then mounts it on each actix
+//! worker's app with [`mount`]:
+//!
+//! ```no_run
+//! # use fido_http::{mount, HttpEdge, HttpOptions};
+//! # fn run(service: fido_domain::TransactionService, options: HttpOptions) -> std::io::Result<()> {
+//! let edge = HttpEdge::new(service, options);
+//! let server = actix_web::HttpServer::new(move || {
+//!     let edge = edge.clone();
+//!     actix_web::App::new().configure(move |cfg| mount(cfg, &edge))
+//! });
+//! # Ok(()) }
+//! ```
+//!
+//! The domain caches encoded reads; [`JsonEncoder`] is the encoding this edge gives it, so
+//! a cache hit goes out without being parsed and serialised again.
+
+pub mod auth;
+pub mod dto;
+mod encoder;
+pub mod envelope;
+pub mod error;
+pub mod handlers;
+pub mod input;
+pub mod openapi;
+pub mod request_context;
+mod routes;
+
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::web;
+use fido_domain::TransactionService;
+
+pub use self::auth::{ApiKeys, RateLimiter};
+pub use self::encoder::JsonEncoder;
+pub use self::routes::MAX_BODY_BYTES;
+
+/// What the HTTP edge needs to know that is not the domain's: who may call, how often, and
+/// from which browser origins.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The API keys callers may present (hashes only).
+    pub api_keys: ApiKeys,
+    /// Requests per second each key may make on average (0 disables the limit).
+    pub rate_limit_per_second: u32,
+    /// Requests a key may make at once before the average applies.
+    pub rate_limit_burst: u32,
+    /// Origins allowed by CORS; `*` allows any; empty closes CORS.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// The state every worker shares: the service, the keys and the rate limiter (so a key's
+/// limit holds across workers). Build it once per process; clones share it.
+#[derive(Clone, Debug)]
+pub struct HttpEdge {
+    service: web::Data<TransactionService>,
+    access: web::Data<auth::Access>,
+    cors_allowed_origins: Arc<[String]>,
+}
+
+impl HttpEdge {
+    /// The edge of `service`, guarded as `options` say.
+    pub fn new(service: TransactionService, options: HttpOptions) -> Self {
+        let limiter = RateLimiter::new(options.rate_limit_per_second, options.rate_limit_burst);
+        Self {
+            service: web::Data::new(service),
+            access: web::Data::new(auth::Access::new(options.api_keys, limiter)),
+            cors_allowed_origins: options.cors_allowed_origins.into(),
+        }
+    }
+}
+
+/// Mounts the whole HTTP API on an actix app: every route, the request context (request
+/// id, access line, security headers) and CORS, around everything including the 404s.
+pub fn mount(cfg: &mut web::ServiceConfig, edge: &HttpEdge) {
+    cfg.service(
+        web::scope("")
+            .default_service(web::to(routes::not_found))
+            .app_data(edge.service.clone())
+            .app_data(edge.access.clone())
+            .wrap(cors(&edge.cors_allowed_origins))
+            .wrap(from_fn(request_context::request_context))
+            .configure(routes::configure),
+    );
+}
+
+/// CORS: closed unless origins are configured; `*` allows any origin (the development
+/// default). Credentials are never allowed: API keys travel in a header, not cookies.
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::ETAG,
+        ])
+        .max_age(600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}

@@ -1,0 +1,185 @@
+//! The [`IdempotencyStore`] port on the `fido_idempotency` collection: one document per
+//! `(scope, key)`, removed by a TTL index once it expires.
+//!
+//! A claim inserts the document; a duplicate means someone holds the key, and the
+//! document decides what this request gets. Every change to an existing document is a
+//! compare-and-set on the field it read, so two racing requests never both win.
+
+use async_trait::async_trait;
+use fido_domain::{
+    Claim, ClaimRequest, IdempotencyKey, IdempotencyStore, ObjectId, StoreError, TransactionId,
+};
+use mongodb::bson::{doc, Bson, Document};
+
+use crate::documents::{bson_date, object_id};
+use crate::MongoStore;
+
+fn key_id(scope: &str, key: &IdempotencyKey) -> Document {
+    doc! {"s": scope, "k": key.as_str()}
+}
+
+/// What the held key's document says about a new claim.
+enum Verdict {
+    /// Decided: return this.
+    Answer(Claim),
+    /// Expired but not yet swept: replace it, if it is still the one read.
+    Replace,
+    /// Its holder's lease ran out: take it over, if it is still the one read.
+    TakeOver(TransactionId),
+}
+
+fn corrupt(field: &str) -> StoreError {
+    StoreError::Internal(format!("an idempotency key has an invalid {field}"))
+}
+
+/// Reads a held key. A missing or mistyped field is a corrupt document (an internal
+/// error), never a default that could hand the key to the wrong request.
+fn judge(existing: &Document, now_ms: i64) -> Result<Verdict, StoreError> {
+    let date = |field: &str| {
+        existing
+            .get_datetime(field)
+            .map(|d| d.timestamp_millis())
+            .map_err(|_| corrupt(field))
+    };
+    let fingerprint = existing
+        .get_str("fingerprint")
+        .map_err(|_| corrupt("fingerprint"))?
+        .to_owned();
+    if date("expires_at")? <= now_ms {
+        return Ok(Verdict::Replace);
+    }
+    match existing.get("snapshot") {
+        Some(Bson::String(snapshot)) => {
+            return Ok(Verdict::Answer(Claim::Completed {
+                fingerprint,
+                snapshot: snapshot.clone(),
+            }))
+        }
+        None | Some(Bson::Null) => {}
+        Some(_) => return Err(corrupt("snapshot")),
+    }
+    if date("lease_until")? > now_ms {
+        return Ok(Verdict::Answer(Claim::InFlight { fingerprint }));
+    }
+    let tx = existing
+        .get_object_id("transaction_id")
+        .map_err(|_| corrupt("transaction_id"))?;
+    Ok(Verdict::TakeOver(TransactionId::new(ObjectId::from_bytes(
+        tx.bytes(),
+    ))))
+}
+
+impl MongoStore {
+    /// Inserts a fresh claim; `false` when the key is already held.
+    async fn insert_claim(&self, fresh: &Document) -> Result<bool, StoreError> {
+        match self
+            .bounded(self.idempotency.insert_one(fresh.clone()))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::Duplicate) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Applies `update` (an update or a whole replacement) to `existing` if the `field`
+    /// it was judged by is unchanged and it is still pending (no snapshot), when `pending`.
+    async fn swap_claim(
+        &self,
+        existing: &Document,
+        field: &str,
+        pending: bool,
+        update: Document,
+    ) -> Result<bool, StoreError> {
+        let mut filter = doc! {"_id": existing.get("_id").cloned().unwrap_or(Bson::Null)};
+        filter.insert(field, existing.get(field).cloned().unwrap_or(Bson::Null));
+        if pending {
+            filter.insert("snapshot", Bson::Null);
+        }
+        let swapped = if update.keys().any(|k| k.starts_with('$')) {
+            self.bounded(self.idempotency.find_one_and_update(filter, update))
+                .await?
+        } else {
+            self.bounded(self.idempotency.find_one_and_replace(filter, update))
+                .await?
+        };
+        Ok(swapped.is_some())
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MongoStore {
+    async fn claim(&self, r: ClaimRequest) -> Result<Claim, StoreError> {
+        let id = key_id(&r.scope, &r.key);
+        let fresh = doc! {
+            "_id": id.clone(),
+            "fingerprint": &r.fingerprint,
+            "transaction_id": object_id(r.candidate_id.object_id()),
+            "lease_until": bson_date(r.lease_until),
+            "expires_at": bson_date(r.expires_at),
+        };
+        let acquired = Claim::Acquired {
+            transaction_id: r.candidate_id,
+        };
+        // A few rounds at most: each one either decides, or lost a race it can retry.
+        for _ in 0..5 {
+            if self.insert_claim(&fresh).await? {
+                return Ok(acquired);
+            }
+            let Some(existing) = self
+                .bounded(self.idempotency.find_one(doc! {"_id": id.clone()}))
+                .await?
+            else {
+                continue; // it expired and was removed meanwhile: claim again
+            };
+            match judge(&existing, r.now.as_millis())? {
+                Verdict::Answer(claim) => return Ok(claim),
+                Verdict::Replace => {
+                    let mut replacement = fresh.clone();
+                    replacement.remove("_id");
+                    if self
+                        .swap_claim(&existing, "expires_at", false, replacement)
+                        .await?
+                    {
+                        return Ok(acquired);
+                    }
+                }
+                Verdict::TakeOver(transaction_id) => {
+                    let lease = doc! {"$set": {"lease_until": bson_date(r.lease_until)}};
+                    if self
+                        .swap_claim(&existing, "lease_until", true, lease)
+                        .await?
+                    {
+                        return Ok(Claim::Acquired { transaction_id });
+                    }
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the idempotency key is changing too fast; retry".into(),
+        ))
+    }
+
+    async fn complete(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        snapshot: String,
+    ) -> Result<(), StoreError> {
+        self.bounded(self.idempotency.update_one(
+            doc! {"_id": key_id(&scope, &key)},
+            doc! {"$set": {"snapshot": snapshot}},
+        ))
+        .await
+        .map(drop)
+    }
+
+    async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError> {
+        self.bounded(
+            self.idempotency
+                .delete_one(doc! {"_id": key_id(&scope, &key), "snapshot": Bson::Null}),
+        )
+        .await
+        .map(drop)
+    }
+}

@@ -1,0 +1,169 @@
+//! The [`TransactionStore`] port on the `fido_transactions` collection.
+
+use async_trait::async_trait;
+use fido_domain::{
+    EncryptedName, Page, PageRequest, RecordPatch, StoreError, TransactionId, TransactionRecord,
+    TransactionStore, UserId, Written,
+};
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Document};
+use mongodb::options::ReturnDocument;
+
+use crate::documents::{self, bson_date, object_id, record_from, record_to};
+use crate::MongoStore;
+
+pub(crate) fn id_filter(id: TransactionId) -> Document {
+    doc! {"_id": object_id(id.object_id())}
+}
+
+/// The record, at `expected_version` when one is given.
+fn conditional(id: TransactionId, expected_version: Option<u64>) -> Document {
+    let mut filter = id_filter(id);
+    if let Some(version) = expected_version {
+        filter.insert("version", i64::try_from(version).unwrap_or(i64::MAX));
+    }
+    filter
+}
+
+fn read_optional(doc: Option<Document>) -> Result<Option<TransactionRecord>, StoreError> {
+    doc.as_ref().map(record_from).transpose()
+}
+
+#[async_trait]
+impl TransactionStore for MongoStore {
+    async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError> {
+        self.bounded(self.collection.insert_one(record_to(&record)))
+            .await?;
+        Ok(())
+    }
+
+    async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        read_optional(
+            self.bounded(self.collection.find_one(id_filter(id)))
+                .await?,
+        )
+    }
+
+    async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
+        let mut set = doc! {"updated_at": bson_date(patch.updated_at)};
+        if let Some(name) = patch.full_name {
+            set.insert("full_name", name.into_string());
+        }
+        if let Some(amount) = patch.amount {
+            set.insert("amount_cents", documents::cents(amount));
+        }
+        if let Some(kind) = patch.kind {
+            set.insert("transaction_type", kind.as_str());
+        }
+        let filter = conditional(id, patch.expected_version);
+        let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
+        let updated = self
+            .bounded(
+                self.collection
+                    .find_one_and_update(filter, update)
+                    .return_document(ReturnDocument::After),
+            )
+            .await?;
+        self.outcome(id, updated).await
+    }
+
+    async fn delete(
+        &self,
+        id: TransactionId,
+        expected_version: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        let deleted = self
+            .bounded(
+                self.collection
+                    .find_one_and_delete(conditional(id, expected_version)),
+            )
+            .await?;
+        self.outcome(id, deleted).await
+    }
+
+    async fn list_by_user(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRecord>, StoreError> {
+        let filter = doc! {"user_id": object_id(user.object_id())};
+        let count = self.bounded(self.collection.count_documents(filter.clone()));
+        let find = self.bounded(async {
+            self.collection
+                .find(filter.clone())
+                .sort(doc! {"transaction_date": -1, "_id": -1})
+                .skip(page.offset())
+                .limit(i64::from(page.limit()))
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await
+        });
+        let (total, docs) = futures_util::future::try_join(count, find).await?;
+        Ok(Page {
+            total,
+            page: page.page(),
+            limit: page.limit(),
+            data: docs.iter().map(record_from).collect::<Result<_, _>>()?,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.bounded(
+            self.client
+                .database(&self.database)
+                .run_command(doc! {"ping": 1}),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn names_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        let filter = match after {
+            Some(id) => doc! {"_id": {"$gt": object_id(id.object_id())}},
+            None => Document::new(),
+        };
+        let docs: Vec<Document> = self
+            .bounded(async {
+                self.collection
+                    .find(filter)
+                    .sort(doc! {"_id": 1})
+                    .limit(i64::from(limit))
+                    .projection(doc! {"full_name": 1})
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        docs.iter()
+            .map(|d| {
+                let corrupt = |field: &str| {
+                    StoreError::Internal(format!("a stored transaction has an invalid {field}"))
+                };
+                let id = d.get_object_id("_id").map_err(|_| corrupt("_id"))?;
+                let name = d.get_str("full_name").map_err(|_| corrupt("full_name"))?;
+                Ok((
+                    TransactionId::new(fido_domain::ObjectId::from_bytes(id.bytes())),
+                    EncryptedName::new(name),
+                ))
+            })
+            .collect()
+    }
+
+    async fn replace_name(
+        &self,
+        id: TransactionId,
+        expected: EncryptedName,
+        new: EncryptedName,
+    ) -> Result<bool, StoreError> {
+        let filter = doc! {"_id": object_id(id.object_id()), "full_name": expected.as_str()};
+        let update = doc! {"$set": {"full_name": new.as_str()}};
+        let result = self
+            .bounded(self.collection.update_one(filter, update))
+            .await?;
+        Ok(result.modified_count == 1)
+    }
+}

@@ -1,0 +1,253 @@
+//! An in-memory store: all three storage ports over one map, for tests and examples.
+//!
+//! It keeps the same contract as the real adapters (it runs the store contract suite in
+//! this crate's own tests), so service tests can use it instead of scripting mocks call by
+//! call. Nothing is durable: it is not an embedded store, only a faithful model of one.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use fido_domain::{
+    Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore, MoneySum,
+    Page, PageRequest, RecordPatch, StatisticsQuery, StoreError, Timestamp, TransactionId,
+    TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId, UtcDay,
+    Written,
+};
+
+/// One remembered idempotency key.
+#[derive(Clone, Debug)]
+struct KeyRecord {
+    fingerprint: String,
+    transaction_id: TransactionId,
+    lease_until: Timestamp,
+    expires_at: Timestamp,
+    snapshot: Option<String>,
+}
+
+/// Transactions and idempotency keys in memory. Cheap to create; one per test.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<TransactionId, TransactionRecord>>,
+    keys: Mutex<HashMap<(String, String), KeyRecord>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn records(&self) -> MutexGuard<'_, HashMap<TransactionId, TransactionRecord>> {
+        // Every method leaves the map consistent, so a poisoned lock is still usable.
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn keys(&self) -> MutexGuard<'_, HashMap<(String, String), KeyRecord>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl TransactionStore for MemoryStore {
+    async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError> {
+        let mut records = self.records();
+        if records.contains_key(&record.id) {
+            return Err(StoreError::Duplicate);
+        }
+        records.insert(record.id, record);
+        Ok(())
+    }
+
+    async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        Ok(self.records().get(&id).cloned())
+    }
+
+    async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
+        let mut records = self.records();
+        let Some(r) = records.get_mut(&id) else {
+            return Ok(Written::NotFound);
+        };
+        if patch.expected_version.is_some_and(|v| v != r.version) {
+            return Ok(Written::VersionMismatch);
+        }
+        if let Some(name) = patch.full_name {
+            r.full_name = name;
+        }
+        r.amount = patch.amount.unwrap_or(r.amount);
+        r.kind = patch.kind.unwrap_or(r.kind);
+        r.updated_at = patch.updated_at;
+        r.version += 1;
+        Ok(Written::Done(r.clone()))
+    }
+
+    async fn delete(
+        &self,
+        id: TransactionId,
+        expected_version: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        let mut records = self.records();
+        match records.get(&id) {
+            None => Ok(Written::NotFound),
+            Some(r) if expected_version.is_some_and(|v| v != r.version) => {
+                Ok(Written::VersionMismatch)
+            }
+            Some(_) => Ok(records.remove(&id).map_or(Written::NotFound, Written::Done)),
+        }
+    }
+
+    async fn list_by_user(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRecord>, StoreError> {
+        let mut mine: Vec<TransactionRecord> = self
+            .records()
+            .values()
+            .filter(|r| r.user_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|r| std::cmp::Reverse((r.transaction_date, r.id)));
+        let total = mine.len() as u64;
+        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let data = mine
+            .into_iter()
+            .skip(skip)
+            .take(page.limit() as usize)
+            .collect();
+        Ok(Page {
+            total,
+            page: page.page(),
+            limit: page.limit(),
+            data,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn names_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        let mut names: Vec<_> = self
+            .records()
+            .values()
+            .filter(|r| after.is_none_or(|a| r.id > a))
+            .map(|r| (r.id, r.full_name.clone()))
+            .collect();
+        names.sort_by_key(|(id, _)| *id);
+        names.truncate(limit as usize);
+        Ok(names)
+    }
+
+    async fn replace_name(
+        &self,
+        id: TransactionId,
+        expected: EncryptedName,
+        new: EncryptedName,
+    ) -> Result<bool, StoreError> {
+        match self.records().get_mut(&id) {
+            Some(r) if r.full_name == expected => {
+                r.full_name = new;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl StatisticsQuery for MemoryStore {
+    async fn totals(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<TransactionTotals, StoreError> {
+        let records = self.records();
+        let mut totals = TransactionTotals::default();
+        let mut per_day: HashMap<UtcDay, u64> = HashMap::new();
+        for r in records
+            .values()
+            .filter(|r| r.user_id == user && range.contains(r.transaction_date))
+        {
+            totals.count += 1;
+            let sum = match r.kind {
+                TransactionType::Credit => &mut totals.total_credit,
+                TransactionType::Debit => &mut totals.total_debit,
+            };
+            *sum = sum.plus(MoneySum::from(r.amount));
+            *per_day.entry(r.transaction_date.day()).or_insert(0) += 1;
+        }
+        // The most transactions; among equals, the earliest day.
+        totals.busiest_day = per_day
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(day, _)| day);
+        Ok(totals)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn claim(&self, request: ClaimRequest) -> Result<Claim, StoreError> {
+        let mut keys = self.keys();
+        let slot = (request.scope.clone(), request.key.as_str().to_owned());
+        match keys.get_mut(&slot) {
+            Some(held) if held.expires_at > request.now => match &held.snapshot {
+                Some(snapshot) => Ok(Claim::Completed {
+                    fingerprint: held.fingerprint.clone(),
+                    snapshot: snapshot.clone(),
+                }),
+                None if held.lease_until > request.now => Ok(Claim::InFlight {
+                    fingerprint: held.fingerprint.clone(),
+                }),
+                None => {
+                    // The holder's lease lapsed: take it over with the same transaction id.
+                    held.lease_until = request.lease_until;
+                    Ok(Claim::Acquired {
+                        transaction_id: held.transaction_id,
+                    })
+                }
+            },
+            _ => {
+                keys.insert(
+                    slot,
+                    KeyRecord {
+                        fingerprint: request.fingerprint,
+                        transaction_id: request.candidate_id,
+                        lease_until: request.lease_until,
+                        expires_at: request.expires_at,
+                        snapshot: None,
+                    },
+                );
+                Ok(Claim::Acquired {
+                    transaction_id: request.candidate_id,
+                })
+            }
+        }
+    }
+
+    async fn complete(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        snapshot: String,
+    ) -> Result<(), StoreError> {
+        if let Some(held) = self.keys().get_mut(&(scope, key.as_str().to_owned())) {
+            held.snapshot = Some(snapshot);
+        }
+        Ok(())
+    }
+
+    async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError> {
+        let mut keys = self.keys();
+        let slot = (scope, key.as_str().to_owned());
+        if keys.get(&slot).is_some_and(|held| held.snapshot.is_none()) {
+            keys.remove(&slot);
+        }
+        Ok(())
+    }
+}
