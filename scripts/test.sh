@@ -49,6 +49,9 @@ FIDO_SOAK_SECS=${FIDO_SOAK_SECS:-60} "${runner[@]}" "${show_output[@]}" -p fido-
 step "Fuzz: schemathesis against the OpenAPI document (bounded)"
 bash scripts/fuzz.sh
 
+step "Clients of the original: a client generated from /openapi.json exercises every operation"
+bash scripts/compat.sh
+
 step "HTTP tests again, on the production topology: MongoDB and Redis"
 FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" -p fido-api --test api
 step "All checks passed"

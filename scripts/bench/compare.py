@@ -22,7 +22,7 @@ ROUNDS = int(bench.os.environ.get("FIDO_BENCH_ROUNDS", "5"))
 
 
 def main():
-    base, new = (pathlib.Path(p) for p in sys.argv[1:3])
+    base, new = (pathlib.Path(p).resolve() for p in sys.argv[1:3])
     for b in (base, new):
         if not b.is_file():
             sys.exit(f"{b} is missing")

@@ -35,6 +35,9 @@ pub fn http_options(settings: &Settings) -> Result<HttpOptions> {
         api_keys: secrets::api_keys(settings)?,
         rate_limit_per_second: settings.security.rate_limit_per_second,
         rate_limit_burst: settings.security.rate_limit_burst,
+        auth_failure_burst: settings.security.auth_failure_burst,
+        auth_failures_per_second: settings.security.auth_failures_per_second,
+        body_read_timeout: Duration::from_millis(settings.server.body_read_timeout_ms),
         cors_allowed_origins: settings
             .cors_origins()
             .into_iter()

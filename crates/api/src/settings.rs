@@ -118,6 +118,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// How long a client may take to send a request's head (slow senders are cut off).
     pub client_request_timeout_ms: u64,
+    /// How long reading a request's body may take (408 and a closed connection after).
+    pub body_read_timeout_ms: u64,
     /// Open connections each worker accepts at most.
     pub max_connections_per_worker: usize,
 }
@@ -130,6 +132,7 @@ impl Default for ServerSettings {
             workers: None,
             shutdown_timeout_secs: 30,
             client_request_timeout_ms: 5000,
+            body_read_timeout_ms: 5000,
             max_connections_per_worker: 10_000,
         }
     }
@@ -226,6 +229,11 @@ pub struct SecuritySettings {
     pub rate_limit_per_second: u32,
     /// Requests a key may make at once before the average applies.
     pub rate_limit_burst: u32,
+    /// Failed authentications a client address may make at once before they get 429.
+    pub auth_failure_burst: u32,
+    /// Failed authentications per second a client address may make on average (0
+    /// disables the limit).
+    pub auth_failures_per_second: u32,
     /// Origins allowed by CORS, comma-separated; `*` allows any. Unset: `*` in
     /// development, none in production.
     pub cors_allowed_origins: Option<String>,
@@ -240,6 +248,8 @@ impl Default for SecuritySettings {
             api_keys_file: None,
             rate_limit_per_second: 100,
             rate_limit_burst: 200,
+            auth_failure_burst: 20,
+            auth_failures_per_second: 1,
             cors_allowed_origins: None,
         }
     }

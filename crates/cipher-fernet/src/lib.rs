@@ -22,6 +22,7 @@ use fernet::Fernet;
 use fido_domain::{CipherError, FieldCipher};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// A configuration problem with the key list. Never contains key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,8 +40,9 @@ pub enum KeyError {
 pub struct FernetCipher {
     /// Never empty; `keys[0]` is the primary (encrypting) key.
     keys: Vec<Fernet>,
-    /// HMAC key for fingerprints, derived from the primary key (never the key itself).
-    fingerprint_key: [u8; 32],
+    /// HMAC keys for fingerprints, one derived from each key (never the key itself), in
+    /// the same order: the first makes fingerprints, all are tried when matching.
+    fingerprint_keys: Vec<[u8; 32]>,
 }
 
 /// Separates the fingerprint key from every other use of the primary key.
@@ -59,17 +61,20 @@ impl FernetCipher {
         if keys.is_empty() {
             return Err(KeyError::Empty);
         }
-        let primary = list
+        let fingerprint_keys = list
             .split(',')
             .map(str::trim)
-            .find(|k| !k.is_empty())
-            .unwrap_or_default();
-        let mut derive = Sha256::new();
-        derive.update(FINGERPRINT_CONTEXT);
-        derive.update(primary.as_bytes());
+            .filter(|k| !k.is_empty())
+            .map(|key| {
+                let mut derive = Sha256::new();
+                derive.update(FINGERPRINT_CONTEXT);
+                derive.update(key.as_bytes());
+                derive.finalize().into()
+            })
+            .collect();
         Ok(Self {
             keys,
-            fingerprint_key: derive.finalize().into(),
+            fingerprint_keys,
         })
     }
 
@@ -122,6 +127,13 @@ impl FernetCipher {
     }
 }
 
+fn hmac(key: &[u8; 32], data: &str) -> Result<[u8; 32], CipherError> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key).map_err(|e| CipherError::Internal(e.to_string()))?;
+    mac.update(data.as_bytes());
+    Ok(mac.finalize().into_bytes().into())
+}
+
 /// The timestamp field of a token, if it decodes far enough to have one.
 fn token_timestamp(token: &str) -> Option<u64> {
     use base64::Engine;
@@ -158,10 +170,28 @@ impl FieldCipher for FernetCipher {
     }
 
     async fn fingerprint(&self, data: &str) -> Result<String, CipherError> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.fingerprint_key)
-            .map_err(|e| CipherError::Internal(e.to_string()))?;
-        mac.update(data.as_bytes());
-        Ok(hex::encode(mac.finalize().into_bytes()))
+        let primary = self
+            .fingerprint_keys
+            .first()
+            .ok_or_else(|| CipherError::Internal("no key".into()))?;
+        Ok(hex::encode(hmac(primary, data)?))
+    }
+
+    async fn fingerprint_matches(
+        &self,
+        data: &str,
+        fingerprint: &str,
+    ) -> Result<bool, CipherError> {
+        let mut presented = [0u8; 32];
+        if hex::decode_to_slice(fingerprint, &mut presented).is_err() {
+            return Ok(false);
+        }
+        for key in &self.fingerprint_keys {
+            if bool::from(hmac(key, data)?.as_slice().ct_eq(&presented)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn reencrypt(&self, token: &str) -> Result<Option<String>, CipherError> {
@@ -174,6 +204,25 @@ impl FieldCipher for FernetCipher {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn fingerprints_made_before_a_rotation_still_match() {
+        let old = FernetCipher::generate_key();
+        let new = FernetCipher::generate_key();
+        let before = FernetCipher::from_key_list(&old).unwrap();
+        let fingerprint = before.fingerprint("request").await.unwrap();
+        let rotated = FernetCipher::from_key_list(&format!("{new},{old}")).unwrap();
+        assert!(rotated
+            .fingerprint_matches("request", &fingerprint)
+            .await
+            .unwrap());
+        assert_ne!(rotated.fingerprint("request").await.unwrap(), fingerprint);
+        let dropped = FernetCipher::from_key_list(&new).unwrap();
+        assert!(!dropped
+            .fingerprint_matches("request", &fingerprint)
+            .await
+            .unwrap());
+    }
+
     use super::*;
 
     #[test]

@@ -48,6 +48,9 @@ impl FieldCipher for ReversingCipher {
     async fn fingerprint(&self, data: &str) -> Result<String, CipherError> {
         Ok(format!("{:x}", data.len()) + data) // NOT a keyed hash: real code uses FernetCipher
     }
+    async fn fingerprint_matches(&self, data: &str, fp: &str) -> Result<bool, CipherError> {
+        Ok(self.fingerprint(data).await? == fp)
+    }
     async fn reencrypt(&self, _token: &str) -> Result<Option<String>, CipherError> {
         Ok(None) // one "key" only: nothing to rotate
     }

@@ -108,6 +108,79 @@ impl Amount {
         Self::from_cents(total)
     }
 
+    /// Parses the text of a number as JSON writes it (`-? int frac? exp?`), exactly: the
+    /// decimal value the text denotes, never a binary approximation of it. Trailing zeros
+    /// do not count as decimal places (`10.50`, `1.0e1` are fine); more than two places
+    /// that matter, anything above [`Amount::MAX`] or below zero is refused (`1e-400` has
+    /// too many places, `1E400` is too large). A zero of any sign or exponent is zero.
+    pub fn parse_number(text: &str) -> Result<Self, ValueError> {
+        let not_a_number = || ValueError::new("must be a number");
+        let too_large = || ValueError::new("must be at most 1000000000000");
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exponent) = match rest.find(['e', 'E']) {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        let (whole, frac) = match mantissa.split_once('.') {
+            Some((w, f)) if !f.is_empty() => (w, f),
+            Some(_) => return Err(not_a_number()),
+            None => (mantissa, ""),
+        };
+        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let canonical_whole = whole == "0" || (!whole.starts_with('0') && !whole.is_empty());
+        if !canonical_whole || !digits_only(whole) || !digits_only(frac) {
+            return Err(not_a_number());
+        }
+        let exponent: i64 = match exponent {
+            None => 0,
+            Some(e) => {
+                let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+                if digits.is_empty() || !digits_only(digits) {
+                    return Err(not_a_number());
+                }
+                // Past 10^±99999 the answer is already known: never parse a huge exponent.
+                let significant = digits.trim_start_matches('0');
+                let magnitude: i64 = if significant.len() > 5 {
+                    99_999
+                } else {
+                    significant.parse().unwrap_or(0)
+                };
+                if e.starts_with('-') {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            }
+        };
+        // value = significant × 10^scale, with significant's trailing zeros moved into scale.
+        let all_digits = format!("{whole}{frac}");
+        let significant = all_digits.trim_start_matches('0');
+        if significant.is_empty() {
+            return Ok(Self::ZERO);
+        }
+        if negative {
+            return Err(ValueError::new("must be greater than or equal to 0"));
+        }
+        let trimmed = significant.trim_end_matches('0');
+        let scale = exponent - frac.len() as i64 + (significant.len() - trimmed.len()) as i64;
+        if scale < -2 {
+            return Err(ValueError::new("must have at most 2 decimal places"));
+        }
+        // In cents: trimmed × 10^(scale + 2). MAX is 10^14 cents, 15 digits.
+        let cents_digits = trimmed.len() as i64 + scale + 2;
+        if cents_digits > 15 {
+            return Err(too_large());
+        }
+        let mut cents: u64 = trimmed.parse().map_err(|_| too_large())?;
+        for _ in 0..(scale + 2) {
+            cents = cents.checked_mul(10).ok_or_else(too_large)?;
+        }
+        Self::from_cents(cents)
+    }
+
     /// The nearest `f64`, for JSON output (exact for every valid amount's decimal form).
     pub fn to_f64(self) -> f64 {
         // Both operands are exact doubles (cents < 2^53), and IEEE division rounds the true
@@ -267,6 +340,47 @@ impl<'de> serde::Deserialize<'de> for MoneySum {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_texts_are_parsed_exactly() {
+        let ok = |t: &str| Amount::parse_number(t).map(Amount::cents);
+        assert_eq!(ok("0.1"), Ok(10));
+        assert_eq!(ok("10.50"), Ok(1050));
+        assert_eq!(ok("10.5000000000000000"), Ok(1050));
+        assert_eq!(ok("1e2"), Ok(10_000));
+        assert_eq!(ok("1.5E+1"), Ok(1500));
+        assert_eq!(ok("125e-2"), Ok(125));
+        assert_eq!(ok("1000000000000"), Ok(Amount::MAX.cents()));
+        assert_eq!(ok("1000000000000.00"), Ok(Amount::MAX.cents()));
+        assert_eq!(ok("-0.0"), Ok(0));
+        assert_eq!(ok("0e-400"), Ok(0));
+        let rule = |t: &str| Amount::parse_number(t).unwrap_err().to_string();
+        assert_eq!(
+            rule("1000000000000.0000001"),
+            "must have at most 2 decimal places"
+        );
+        assert_eq!(
+            rule("0.009999999999999999999"),
+            "must have at most 2 decimal places"
+        );
+        assert_eq!(
+            rule("10.5000000000000001"),
+            "must have at most 2 decimal places"
+        );
+        assert_eq!(rule("1e-400"), "must have at most 2 decimal places");
+        assert_eq!(rule("1E400"), "must be at most 1000000000000");
+        assert_eq!(rule("1000000000000.01"), "must be at most 1000000000000");
+        assert_eq!(
+            rule("1e99999999999999999999"),
+            "must be at most 1000000000000"
+        );
+        assert_eq!(rule("-0.01"), "must be greater than or equal to 0");
+        for bad in [
+            "", "-", "01", "1.", ".5", "1e", "1e+", "+1", "0x10", "1_0", "NaN", "1.2.3",
+        ] {
+            assert_eq!(rule(bad), "must be a number", "{bad:?}");
+        }
+    }
 
     fn json_amount(s: &str) -> Result<Amount, String> {
         serde_json::from_str::<Amount>(s).map_err(|e| e.to_string())

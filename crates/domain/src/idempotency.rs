@@ -10,7 +10,15 @@
 //! Claims carry a short *lease*. A process that dies after claiming leaves a pending claim
 //! whose lease runs out; the next retry takes it over **with the same transaction id**, so
 //! if the first attempt had already stored the transaction, the insert reports a duplicate
-//! and the stored one is used: nothing is lost and nothing is counted twice.
+//! and the stored one is used: nothing is lost and nothing is counted twice. A takeover
+//! reports the held request's fingerprint, so a *different* request can never take over
+//! (and then be answered with) another request's transaction.
+//!
+//! The fingerprint of a request is *sealed*: the request's canonical form encrypted with
+//! the field cipher. Requests are compared by opening the seals, with any configured key,
+//! so a key rotation changes nothing, and `fido reencrypt` re-seals fingerprints and
+//! snapshots with the new key like every other encrypted value. (Release 1 stored an HMAC
+//! instead; those are still recognised, under every configured key, until they expire.)
 
 use std::fmt;
 
@@ -53,7 +61,7 @@ pub struct ClaimRequest {
     pub scope: String,
     /// The key.
     pub key: IdempotencyKey,
-    /// A keyed hash of the request, to recognise "same key, different request".
+    /// The request's sealed fingerprint, to recognise "same key, different request".
     pub fingerprint: String,
     /// The id the transaction gets if this request wins the claim.
     pub candidate_id: TransactionId,
@@ -65,14 +73,36 @@ pub struct ClaimRequest {
     pub expires_at: Timestamp,
 }
 
+/// An idempotency record's encrypted parts, for key rotation.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SealedKey {
+    /// Whose key it is.
+    pub scope: String,
+    /// The key.
+    pub key: String,
+    /// The sealed fingerprint of the request.
+    pub fingerprint: String,
+    /// The encrypted answer, once completed.
+    pub snapshot: Option<String>,
+}
+
 /// What a claim found.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Claim {
-    /// This request owns the key and creates the transaction with this id (the
-    /// candidate, or the id of a lapsed claim it took over).
+    /// This request owns the key (it was free) and creates the transaction with the
+    /// candidate id.
     Acquired {
         /// The id to create the transaction with.
         transaction_id: TransactionId,
+    },
+    /// The key was held by a request whose lease ran out; this request now holds the
+    /// lease and must create the transaction with that request's id — if it is the same
+    /// request (compare the fingerprints).
+    TakenOver {
+        /// The id the earlier holder was creating.
+        transaction_id: TransactionId,
+        /// The earlier holder's fingerprint.
+        fingerprint: String,
     },
     /// Another request holds the key and is still working on it.
     InFlight {

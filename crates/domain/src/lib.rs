@@ -43,7 +43,7 @@ pub use amount::{Amount, MoneySum};
 pub use cache_key::{CacheEntry, CacheKey, CacheLookup, CachePolicy, CacheSlot};
 pub use error::{error_chain, DomainError, InternalError, NotFound, ValueError};
 pub use id::{ObjectId, TransactionId, UserId};
-pub use idempotency::{Claim, ClaimRequest, IdempotencyKey};
+pub use idempotency::{Claim, ClaimRequest, IdempotencyKey, SealedKey};
 pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
@@ -55,7 +55,9 @@ pub use ports::{
     MockCache, MockClock, MockFieldCipher, MockIdempotencyStore, MockReadEncoder,
     MockStatisticsQuery, MockTransactionStore,
 };
-pub use service::{Ports, Readiness, ReencryptProgress, ServiceConfig, TransactionService};
+pub use service::{
+    Ports, Readiness, ReencryptProgress, ResealProgress, ServiceConfig, TransactionService,
+};
 pub use statistics::{StatisticsSummary, TransactionTotals};
 pub use time::{DateRange, Timestamp, UtcDay};
 pub use transaction::{

@@ -11,13 +11,46 @@ use crate::error::ValueError;
 /// Most characters a full name may have, after trimming.
 pub const MAX_NAME_CHARS: usize = 200;
 
-/// A customer's full name: trimmed, 1 to 200 characters, no control characters.
+/// A customer's full name: trimmed, 1 to 200 characters, no control characters, and no
+/// invisible formatting characters that could make a statement display something else.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct FullName(String);
 
+/// The zero-width joiner and non-joiner: format characters that scripts need (Persian,
+/// Indic scripts, emoji sequences), so they stay allowed.
+const ZWNJ: char = '\u{200C}';
+const ZWJ: char = '\u{200D}';
+
+/// Unicode's format characters (general category Cf, Unicode 15.1) and the line and
+/// paragraph separators (Zl, Zp): invisible, and able to reorder or hide what a name
+/// displays (U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE, U+FEFF, U+2028).
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
+        | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+        && c != ZWNJ
+        && c != ZWJ
+}
+
 impl FullName {
-    /// Trims and validates a name.
+    /// Trims and validates a new name.
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let name = Self::from_stored(raw)?;
+        if name.0.chars().any(is_invisible_format) {
+            return Err(ValueError::new(
+                "must not contain invisible formatting characters (such as bidirectional overrides or zero-width spaces)",
+            ));
+        }
+        Ok(name)
+    }
+
+    /// Validates a name read back from storage by the rules it was stored under: names
+    /// stored before invisible formatting characters were refused still read back.
+    pub fn from_stored(raw: &str) -> Result<Self, ValueError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(ValueError::new("must not be empty"));
@@ -53,8 +86,9 @@ impl serde::Serialize for FullName {
 
 impl<'de> serde::Deserialize<'de> for FullName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Serialised names are stored ones (idempotency snapshots): the stored rules apply.
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
+        Self::from_stored(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -113,6 +147,28 @@ mod tests {
         );
         assert!(FullName::parse("Ada\u{0}Lovelace").is_err());
         assert!(FullName::parse("Ada\nLovelace").is_err());
+    }
+
+    #[test]
+    fn rejects_invisible_formatting_but_keeps_joiners() {
+        for spoof in [
+            "Ada\u{202E}ecalevoL",
+            "Ada\u{200B}",
+            "\u{FEFF}Ada",
+            "Ada\u{2028}L",
+            "A\u{2066}da",
+        ] {
+            assert!(FullName::parse(spoof).is_err(), "{spoof:?}");
+            assert!(
+                FullName::from_stored(spoof).is_ok(),
+                "stored names still read"
+            );
+        }
+        assert!(FullName::parse(
+            "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}"
+        )
+        .is_ok());
+        assert!(FullName::parse("\u{1F469}\u{200D}\u{1F4BB} Ada").is_ok());
     }
 
     #[test]

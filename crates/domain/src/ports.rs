@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use crate::cache_key::{CacheKey, CacheLookup, CacheSlot};
 use crate::id::{TransactionId, UserId};
-use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey};
+use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey, SealedKey};
 use crate::name::EncryptedName;
 use crate::page::{Page, PageRequest};
 use crate::statistics::{StatisticsSummary, TransactionTotals};
@@ -152,8 +152,9 @@ pub trait TransactionStore: Send + Sync {
 /// Durable memory of idempotency keys (usually the same adapter as the transaction store).
 ///
 /// Contract: `claim` is atomic — of any number of concurrent claims of one `(scope, key)`,
-/// exactly one is `Acquired`. A record past its `expires_at` counts as absent. A pending
-/// claim whose lease has passed is taken over (`Acquired` with *its* transaction id).
+/// exactly one is `Acquired` (or `TakenOver`). A record past its `expires_at` counts as
+/// absent. A pending claim whose lease has passed is taken over (`TakenOver` with *its*
+/// transaction id and fingerprint; the lease moves to the new request).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
@@ -170,6 +171,19 @@ pub trait IdempotencyStore: Send + Sync {
 
     /// Forgets a pending claim (the request failed before writing anything).
     async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError>;
+
+    /// Up to `limit` records' encrypted parts, in `(scope, key)` order after `after`
+    /// (from the first when `None`): the batches of a key rotation.
+    async fn sealed_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<SealedKey>, StoreError>;
+
+    /// Replaces a record's fingerprint and snapshot with `new`'s only if both are still
+    /// `expected`'s (compare-and-set); `true` when replaced. Changes nothing else.
+    async fn replace_sealed(&self, expected: SealedKey, new: SealedKey)
+        -> Result<bool, StoreError>;
 }
 
 /// Statistics computed inside the store, in one query per call.
@@ -226,6 +240,11 @@ pub trait FieldCipher: Send + Sync {
     /// equal data gives equal fingerprints, and a fingerprint reveals nothing about the data
     /// to anyone without the key.
     async fn fingerprint(&self, data: &str) -> Result<String, CipherError>;
+
+    /// Whether `fingerprint` is the fingerprint of `data` under **any** configured key
+    /// (so that fingerprints made before a key rotation still match).
+    async fn fingerprint_matches(&self, data: &str, fingerprint: &str)
+        -> Result<bool, CipherError>;
 
     /// Re-encrypts a token under the current (primary) key: `Some(new token)` when it was
     /// made with another key, `None` when it already uses the primary key.

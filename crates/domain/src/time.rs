@@ -48,6 +48,25 @@ impl Timestamp {
         Self::from_millis(dt.with_timezone(&Utc).timestamp_millis())
     }
 
+    /// Parses RFC 3339, or a date-time without an offset (`2026-11-25T13:40:31.184834`,
+    /// what Python's `datetime.isoformat()` prints for a naive datetime), read as UTC.
+    /// Digits past milliseconds are dropped.
+    pub fn parse_datetime(s: &str) -> Result<Self, ValueError> {
+        if let Ok(t) = Self::parse_rfc3339(s) {
+            return Ok(t);
+        }
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .filter(|_| s.len() >= 19 && !s.ends_with('.'))
+            .ok_or_else(|| {
+                ValueError::new(
+                    "must be an RFC 3339 date-time (e.g. 2026-11-26T10:15:30.123Z), or one \
+                     without an offset, read as UTC",
+                )
+            })
+            .and_then(|naive| Self::from_millis(naive.and_utc().timestamp_millis()))
+    }
+
     /// This instant plus `ms` milliseconds (saturating at the supported range).
     pub fn plus_millis(self, ms: i64) -> Self {
         Self(self.0.saturating_add(ms).clamp(MIN_MILLIS, MAX_MILLIS))
@@ -189,8 +208,12 @@ impl DateRange {
                 return of_day(day);
             }
         }
-        Timestamp::parse_rfc3339(s)
-            .map_err(|_| ValueError::new("must be an RFC 3339 date-time or a date (YYYY-MM-DD)"))
+        Timestamp::parse_datetime(s).map_err(|_| {
+            ValueError::new(
+                "must be an RFC 3339 date-time, a date-time without offset (read as UTC), \
+                 or a date (YYYY-MM-DD)",
+            )
+        })
     }
 
     /// The inclusive lower bound, if any.
@@ -211,6 +234,34 @@ impl DateRange {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn date_times_without_an_offset_are_read_as_utc() {
+        let naive = Timestamp::parse_datetime("2026-11-25T13:40:31.184834").unwrap();
+        assert_eq!(naive.to_string(), "2026-11-25T13:40:31.184Z");
+        assert_eq!(
+            Timestamp::parse_datetime("2026-11-25T13:40:31").unwrap(),
+            Timestamp::parse_rfc3339("2026-11-25T13:40:31Z").unwrap()
+        );
+        assert_eq!(
+            Timestamp::parse_datetime("2026-11-25T15:40:31+02:00").unwrap(),
+            Timestamp::parse_rfc3339("2026-11-25T13:40:31Z").unwrap()
+        );
+        for bad in [
+            "2026-11-25",
+            "2026-11-25T13:40",
+            "2026-11-25T13:40:31.",
+            "soon",
+            "2026-13-01T00:00:00",
+        ] {
+            assert!(Timestamp::parse_datetime(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            DateRange::parse_start("2026-11-25T13:40:31.5").unwrap(),
+            Timestamp::parse_rfc3339("2026-11-25T13:40:31.500Z").unwrap()
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -83,9 +83,11 @@ proptest! {
                 prop_assert!(!kept.chars().any(char::is_control));
                 prop_assert_eq!(format!("{:?}", name), "FullName(<redacted>)");
             }
-            Err(_) => {
+            Err(e) => {
                 let t = s.trim();
-                prop_assert!(t.is_empty() || t.chars().count() > 200 || t.chars().any(char::is_control));
+                let old_rules = t.is_empty() || t.chars().count() > 200 || t.chars().any(char::is_control);
+                prop_assert!(old_rules || e.to_string().contains("invisible formatting"), "{}", e);
+                prop_assert_eq!(FullName::from_stored(&s).is_err(), old_rules);
             }
         }
     }

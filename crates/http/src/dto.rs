@@ -10,9 +10,11 @@ use fido_domain::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// `credit` or `debit`.
+/// `credit` or `debit`. (Named `TransactionType` in the OpenAPI document, as in the
+/// original service's, so generated clients keep their model names.)
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = TransactionType)]
 pub enum TransactionTypeBody {
     /// Money in.
     Credit,
@@ -72,6 +74,30 @@ impl From<Transaction> for TransactionBody {
 impl From<&Transaction> for TransactionBody {
     fn from(t: &Transaction) -> Self {
         Self::from(t.clone())
+    }
+}
+
+/// The answer to a create: the transaction, and the original service's `_id` beside `id`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedTransactionBody {
+    /// The transaction.
+    #[serde(flatten)]
+    pub transaction: TransactionBody,
+    /// The same as `id`. Deprecated: the original service's create answered with `_id`
+    /// (and its reads with `id`); kept so that code reading `data._id` after a create keeps
+    /// working. Read `id`.
+    #[serde(rename = "_id")]
+    #[schema(value_type = String, deprecated, pattern = "^[0-9a-f]{24}$", example = "6650f0c2e4b0a1b2c3d4e5f6")]
+    pub legacy_id: TransactionId,
+}
+
+impl From<Transaction> for CreatedTransactionBody {
+    fn from(t: Transaction) -> Self {
+        let legacy_id = t.id;
+        Self {
+            transaction: TransactionBody::from(t),
+            legacy_id,
+        }
     }
 }
 
@@ -145,7 +171,7 @@ impl From<&StatisticsSummary> for StatisticsBody {
 /// The body of a create. Unknown fields are rejected (422).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"user_id": "65e25a6bfb249dcbfbf00b93", "full_name": "Ada Lovelace", "transaction_amount": 10.5, "transaction_type": "credit", "transaction_date": "2025-11-25T10:15:30.123Z"}))]
+#[schema(as = TransactionCreateDto, example = json!({"user_id": "65e25a6bfb249dcbfbf00b93", "full_name": "Ada Lovelace", "transaction_amount": 10.5, "transaction_type": "credit", "transaction_date": "2025-11-25T10:15:30.123Z"}))]
 pub struct CreateTransactionRequest {
     /// The owning user's id (24 hex characters).
     #[schema(pattern = "^[0-9a-fA-F]{24}$", example = "65e25a6bfb249dcbfbf00b93")]
@@ -163,30 +189,30 @@ pub struct CreateTransactionRequest {
     pub transaction_amount: f64,
     /// `credit` or `debit`.
     pub transaction_type: TransactionTypeBody,
-    /// RFC 3339; defaults to now; at most 5 minutes in the future.
+    /// RFC 3339, or a date-time without offset read as UTC; defaults to now; at most 5
+    /// minutes in the future.
     #[schema(format = DateTime, example = "2025-11-25T10:15:30.123Z")]
     pub transaction_date: Option<String>,
 }
 
-/// The body of an update: a non-empty subset of the mutable fields. `id`, `user_id` and
-/// the timestamps cannot be changed; they and unknown fields are rejected (422).
+/// The body of an update: a non-empty subset of the mutable fields; `null` means "no
+/// change" (as in the original service). `id`, `user_id` and the timestamps cannot be
+/// changed; they and unknown fields are rejected (422).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"transaction_amount": 12.75}))]
+#[schema(as = TransactionUpdateDto, example = json!({"transaction_amount": 12.75}))]
 pub struct UpdateTransactionRequest {
     /// The customer's name: trimmed, 1 to 200 characters, no control characters.
     #[schema(
-        nullable = false,
         min_length = 1,
         max_length = 200,
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub full_name: Option<String>,
     /// At least 0, at most 1e12, at most 2 decimal places.
-    #[schema(nullable = false, minimum = 0, maximum = 1000000000000.0)]
+    #[schema(minimum = 0, maximum = 1000000000000.0)]
     pub transaction_amount: Option<f64>,
     /// `credit` or `debit`.
-    #[schema(nullable = false)]
     pub transaction_type: Option<TransactionTypeBody>,
 }
 

@@ -3,7 +3,7 @@
 //! Bodies are `{"message": "...", "errors": [{"field", "message"}]}` (`errors` only for
 //! validation). Internal details go to the log, never to the caller.
 
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::error::QueryPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use fido_domain::{error_chain, DomainError, NotFound};
@@ -60,7 +60,10 @@ pub enum DataRouteErrors {
     #[response(status = 403, description = "The key lacks the scope")]
     Forbidden(ErrorBody),
     /// Over the key's rate limit.
-    #[response(status = 429, description = "The key's rate limit; see Retry-After")]
+    #[response(
+        status = 429,
+        description = "The key's rate limit, or too many failed authentications from the address; see Retry-After"
+    )]
     TooManyRequests(ErrorBody),
     /// The store cannot be reached.
     #[response(status = 503, description = "The store is unreachable")]
@@ -75,12 +78,19 @@ pub enum DataRouteErrors {
 pub enum ApiError {
     /// 400: the body is not valid JSON.
     MalformedJson,
+    /// 400: the request is ambiguous (e.g. a header that must appear once came twice).
+    BadRequest(&'static str),
+    /// 408: the body did not arrive within the deadline; the connection is closed.
+    RequestTimeout,
     /// 401: no API key, or not a valid one.
     Unauthorized,
     /// 403: a valid key without the scope this endpoint needs.
     Forbidden,
     /// 429: the key's rate limit; retry after this many seconds.
     TooManyRequests(u64),
+    /// 429: too many failed authentications from this address; retry after this many
+    /// seconds.
+    TooManyFailures(u64),
     /// 404 with a specific message.
     NotFound(&'static str),
     /// 405, with the methods the resource allows.
@@ -110,9 +120,14 @@ impl ApiError {
     fn message(&self) -> &'static str {
         match self {
             Self::MalformedJson => "Malformed JSON in the request body",
+            Self::BadRequest(m) => m,
+            Self::RequestTimeout => "The request body did not arrive in time",
             Self::Unauthorized => "A valid API key is required: Authorization: Bearer <key>",
             Self::Forbidden => "This API key may not perform this operation",
             Self::TooManyRequests(_) => "Too many requests for this API key; retry later",
+            Self::TooManyFailures(_) => {
+                "Too many requests without a valid API key from this address; retry later"
+            }
             Self::NotFound(m) => m,
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::Conflict => {
@@ -139,10 +154,11 @@ impl std::fmt::Display for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::MalformedJson => StatusCode::BAD_REQUEST,
+            Self::MalformedJson | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
@@ -165,7 +181,7 @@ impl ResponseError for ApiError {
             Self::Unavailable | Self::Conflict => {
                 response.insert_header(("Retry-After", "1"));
             }
-            Self::TooManyRequests(seconds) => {
+            Self::TooManyRequests(seconds) | Self::TooManyFailures(seconds) => {
                 response.insert_header(("Retry-After", seconds.to_string()));
             }
             Self::MethodNotAllowed(allow) => {
@@ -173,6 +189,10 @@ impl ResponseError for ApiError {
             }
             Self::Unauthorized => {
                 response.insert_header(("WWW-Authenticate", "Bearer realm=\"fido\""));
+            }
+            // The rest of a trickled body may still be on its way: do not read it.
+            Self::RequestTimeout => {
+                response.force_close();
             }
             _ => {}
         }
@@ -224,21 +244,6 @@ fn describe(d: std::time::Duration) -> String {
         (0, minutes) if minutes > 0 => format!("{minutes} minutes"),
         _ => format!("{secs} seconds"),
     }
-}
-
-/// Maps the JSON extractor's failures onto the contract's status codes.
-pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let api = match &err {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::PayloadTooLarge
-        }
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::field("body", "must be a JSON object")
-        }
-        _ => ApiError::MalformedJson,
-    };
-    api.into()
 }
 
 /// Maps the query extractor's failures (a query string that is not URL-encoded pairs).

@@ -8,9 +8,9 @@ use fido_domain::{
     Amount, DateRange, FullName, NewTransaction, PageRequest, PageRequestError, Timestamp,
     TransactionId, TransactionPatch, TransactionType, UserId,
 };
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
+use crate::body::JsonObject;
 use crate::error::{ApiError, FieldErrorBody};
 
 /// Fields a create accepts.
@@ -31,13 +31,6 @@ const IMMUTABLE_FIELDS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
-
-fn as_object(body: Value) -> Result<Map<String, Value>, ApiError> {
-    match body {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::field("body", "must be a JSON object")),
-    }
-}
 
 /// Collects field errors while parsing.
 #[derive(Default)]
@@ -61,41 +54,52 @@ impl Errors {
     }
 }
 
-fn string(value: &Value) -> Result<&str, String> {
-    value.as_str().ok_or_else(|| "must be a string".to_owned())
+fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
 }
 
-fn user_id(value: &Value) -> Result<UserId, String> {
-    UserId::parse(string(value)?).map_err(|e| e.to_string())
+fn string(raw: &RawValue) -> Result<String, String> {
+    serde_json::from_str(raw.get()).map_err(|_| "must be a string".to_owned())
 }
 
-fn full_name(value: &Value) -> Result<FullName, String> {
-    FullName::parse(string(value)?).map_err(|e| e.to_string())
+fn user_id(raw: &RawValue) -> Result<UserId, String> {
+    UserId::parse(&string(raw)?).map_err(|e| e.to_string())
 }
 
-fn amount(value: &Value) -> Result<Amount, String> {
-    if !value.is_number() {
+fn full_name(raw: &RawValue) -> Result<FullName, String> {
+    FullName::parse(&string(raw)?).map_err(|e| e.to_string())
+}
+
+/// Amounts are validated on the number's text, exactly (see [`Amount::parse_number`]).
+fn amount(raw: &RawValue) -> Result<Amount, String> {
+    let text = raw.get();
+    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
         return Err("must be a number".into());
     }
-    Amount::deserialize(value).map_err(|e| e.to_string())
+    Amount::parse_number(text).map_err(|e| e.to_string())
 }
 
-fn kind(value: &Value) -> Result<TransactionType, String> {
-    string(value)?
+fn kind(raw: &RawValue) -> Result<TransactionType, String> {
+    string(raw)?
         .parse()
         .map_err(|e: fido_domain::ValueError| e.to_string())
 }
 
-fn date(value: &Value) -> Result<Timestamp, String> {
-    Timestamp::parse_rfc3339(string(value)?).map_err(|e| e.to_string())
+/// RFC 3339, or a date-time without offset read as UTC (what the original accepted).
+fn date(raw: &RawValue) -> Result<Timestamp, String> {
+    Timestamp::parse_datetime(&string(raw)?).map_err(|e| e.to_string())
 }
 
-fn reject_unknown(map: &Map<String, Value>, allowed: &[&str], errors: &mut Errors) {
-    for key in map.keys() {
-        if allowed.contains(&key.as_str()) {
+/// Names outside `allowed` (immutable ones said so), and names given twice.
+fn check_names(body: &JsonObject, allowed: &[&str], errors: &mut Errors) {
+    for name in body.repeated() {
+        errors.push(name, "must be given at most once");
+    }
+    for (key, _) in body.members() {
+        if allowed.contains(&key) {
             continue;
         }
-        if IMMUTABLE_FIELDS.contains(&key.as_str()) {
+        if IMMUTABLE_FIELDS.contains(&key) {
             errors.push(key, "cannot be changed");
         } else {
             errors.push(key, "unknown field");
@@ -103,36 +107,31 @@ fn reject_unknown(map: &Map<String, Value>, allowed: &[&str], errors: &mut Error
     }
 }
 
-fn required<'a>(
-    map: &'a Map<String, Value>,
-    field: &str,
-    errors: &mut Errors,
-) -> Option<&'a Value> {
-    match map.get(field) {
-        None | Some(Value::Null) => {
+fn required<'a>(body: &'a JsonObject, field: &str, errors: &mut Errors) -> Option<&'a RawValue> {
+    match body.get(field) {
+        Some(v) if !is_null(v) => Some(v),
+        _ => {
             errors.push(field, "is required");
             None
         }
-        Some(v) => Some(v),
     }
 }
 
 /// Parses a create body.
-pub fn create(body: Value) -> Result<NewTransaction, ApiError> {
-    let map = as_object(body)?;
+pub fn create(body: &JsonObject) -> Result<NewTransaction, ApiError> {
     let mut errors = Errors::default();
-    reject_unknown(&map, CREATE_FIELDS, &mut errors);
+    check_names(body, CREATE_FIELDS, &mut errors);
     let user =
-        required(&map, "user_id", &mut errors).and_then(|v| errors.check("user_id", user_id(v)));
-    let name = required(&map, "full_name", &mut errors)
+        required(body, "user_id", &mut errors).and_then(|v| errors.check("user_id", user_id(v)));
+    let name = required(body, "full_name", &mut errors)
         .and_then(|v| errors.check("full_name", full_name(v)));
-    let amount = required(&map, "transaction_amount", &mut errors)
+    let amount = required(body, "transaction_amount", &mut errors)
         .and_then(|v| errors.check("transaction_amount", amount(v)));
-    let kind = required(&map, "transaction_type", &mut errors)
+    let kind = required(body, "transaction_type", &mut errors)
         .and_then(|v| errors.check("transaction_type", kind(v)));
-    let date = match map.get("transaction_date") {
-        None | Some(Value::Null) => None,
-        Some(v) => errors.check("transaction_date", date(v)),
+    let date = match body.get("transaction_date") {
+        Some(v) if !is_null(v) => errors.check("transaction_date", date(v)),
+        _ => None,
     };
     errors.finish()?;
     match (user, name, amount, kind) {
@@ -149,31 +148,23 @@ pub fn create(body: Value) -> Result<NewTransaction, ApiError> {
 }
 
 /// Parses an update body.
-pub fn patch(body: Value) -> Result<TransactionPatch, ApiError> {
-    let map = as_object(body)?;
+pub fn patch(body: &JsonObject) -> Result<TransactionPatch, ApiError> {
     let mut errors = Errors::default();
-    reject_unknown(&map, PATCH_FIELDS, &mut errors);
-    let present = |field: &str, errors: &mut Errors| match map.get(field) {
-        None => None,
-        Some(Value::Null) => {
-            errors.push(field, "must not be null");
-            None
-        }
-        Some(v) => Some(v),
-    };
-    let name =
-        present("full_name", &mut errors).and_then(|v| errors.check("full_name", full_name(v)));
-    let amount = present("transaction_amount", &mut errors)
-        .and_then(|v| errors.check("transaction_amount", amount(v)));
-    let kind = present("transaction_type", &mut errors)
-        .and_then(|v| errors.check("transaction_type", kind(v)));
+    check_names(body, PATCH_FIELDS, &mut errors);
+    // `null` means "no change", as in the original service (generated clients send it
+    // for every field left unset); a body of nulls only is the empty patch.
+    let present = |field: &str| body.get(field).filter(|v| !is_null(v));
+    let name = present("full_name").and_then(|v| errors.check("full_name", full_name(v)));
+    let amount =
+        present("transaction_amount").and_then(|v| errors.check("transaction_amount", amount(v)));
+    let kind = present("transaction_type").and_then(|v| errors.check("transaction_type", kind(v)));
     errors.finish()?;
     TransactionPatch::new(name, amount, kind).map_err(ApiError::from)
 }
 
 /// Parses a transaction id from the path.
 pub fn transaction_id(raw: &str) -> Result<TransactionId, ApiError> {
-    TransactionId::parse(raw).map_err(|e| ApiError::field("id", e.to_string()))
+    TransactionId::parse(raw).map_err(|e| ApiError::field("transaction_id", e.to_string()))
 }
 
 /// Parses a user id from the path.
@@ -253,39 +244,93 @@ pub fn date_range(query: &Query) -> Result<DateRange, ApiError> {
         .map_err(|_| ApiError::field("start_date", "start_date must not be after end_date"))
 }
 
-/// `If-Match`: absent or `*` → no condition; one strong ETag `"<version>"` → that version.
-/// A well-formed ETag that cannot be one of ours (weak, or not a number) can never match,
-/// so it fails the precondition (412). A malformed value, or several ETags, is a 422.
-pub fn if_match(req: &actix_web::HttpRequest) -> Result<Option<u64>, ApiError> {
-    let malformed = || ApiError::field("If-Match", "must be * or a single ETag such as \"3\"");
-    let mut values = req.headers().get_all(actix_web::http::header::IF_MATCH);
+/// What an `If-Match` header asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// Absent or `*`: no condition.
+    Any,
+    /// One strong ETag of ours: that version.
+    Version(u64),
+    /// Several: any of these versions.
+    AnyOf(Vec<u64>),
+    /// Only ETags that can never be ours (weak, or not a version number): always 412.
+    Never,
+}
+
+/// `If-Match`: absent or `*` → no condition; strong ETags `"<version>"`, one or a
+/// comma-separated list (RFC 9110) → those versions. A well-formed ETag that cannot be
+/// one of ours (weak, or not a number) never matches; if no listed ETag can, the
+/// precondition fails (412). A malformed value is a 422; the header given twice, a 400.
+pub fn if_match(req: &actix_web::HttpRequest) -> Result<IfMatch, ApiError> {
+    let malformed = || {
+        ApiError::field(
+            "If-Match",
+            "must be * or ETags such as \"3\", separated by commas",
+        )
+    };
+    let text = match single_header(req, actix_web::http::header::IF_MATCH.as_str())? {
+        None => return Ok(IfMatch::Any),
+        Some(text) => text.trim(),
+    };
+    if text == "*" {
+        return Ok(IfMatch::Any);
+    }
+    let mut versions = Vec::new();
+    for tag in text.split(',').map(str::trim) {
+        let (weak, tag) = match tag.strip_prefix("W/") {
+            Some(rest) => (true, rest),
+            None => (false, tag),
+        };
+        let opaque = tag
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .filter(|t| t.bytes().all(|b| b == b'!' || (b'#'..=b'~').contains(&b)))
+            .ok_or_else(malformed)?;
+        let ours =
+            !weak && (1..=20).contains(&opaque.len()) && opaque.bytes().all(|b| b.is_ascii_digit());
+        if let Some(version) = ours.then(|| opaque.parse::<u64>().ok()).flatten() {
+            versions.push(version);
+        }
+    }
+    Ok(match versions.as_slice() {
+        [] => IfMatch::Never,
+        [one] => IfMatch::Version(*one),
+        _ => IfMatch::AnyOf(versions),
+    })
+}
+
+/// The value of a header that may appear at most once: `None` when absent, 400 when it
+/// appears twice (two credentials or keys make a request ambiguous), 422 when it is not
+/// visible ASCII.
+pub fn single_header<'a>(
+    req: &'a actix_web::HttpRequest,
+    name: &'static str,
+) -> Result<Option<&'a str>, ApiError> {
+    let mut values = req.headers().get_all(name);
     let Some(first) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(malformed());
+        return Err(ApiError::BadRequest(match name {
+            "authorization" => "Send the Authorization header once",
+            "idempotency-key" => "Send the Idempotency-Key header once",
+            "if-match" => "Send If-Match once; list several ETags in one header",
+            _ => "A header that may appear once appeared twice",
+        }));
     }
-    let text = first.to_str().map_err(|_| malformed())?.trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    let (weak, tag) = match text.strip_prefix("W/") {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let opaque = tag
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .filter(|t| t.bytes().all(|b| b == b'!' || (b'#'..=b'~').contains(&b)))
-        .ok_or_else(malformed)?;
-    if weak || opaque.is_empty() || opaque.len() > 20 || !opaque.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(ApiError::PreconditionFailed);
-    }
-    opaque
-        .parse()
+    first
+        .to_str()
         .map(Some)
-        .map_err(|_| ApiError::PreconditionFailed)
+        .map_err(|_| ApiError::field(header_field(name), "must be printable ASCII characters"))
+}
+
+/// A header's name as the API's messages spell it.
+fn header_field(name: &str) -> &'static str {
+    match name {
+        "idempotency-key" => "Idempotency-Key",
+        "if-match" => "If-Match",
+        _ => "header",
+    }
 }
 
 /// The strong ETag of a version.
@@ -293,16 +338,13 @@ pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }
 
-/// The optional `Idempotency-Key` header: 1 to 255 printable ASCII characters.
+/// The optional `Idempotency-Key` header: 1 to 255 printable ASCII characters, once.
 pub fn idempotency_key(
     req: &actix_web::HttpRequest,
 ) -> Result<Option<fido_domain::IdempotencyKey>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
+    let Some(text) = single_header(req, "idempotency-key")? else {
         return Ok(None);
     };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::field("Idempotency-Key", "must be printable ASCII characters"))?;
     fido_domain::IdempotencyKey::parse(text)
         .map(Some)
         .map_err(|e| ApiError::field("Idempotency-Key", e.to_string()))
@@ -313,6 +355,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn obj(v: serde_json::Value) -> JsonObject {
+        JsonObject::parse(v.to_string().as_bytes()).unwrap()
+    }
+
     fn fields(e: ApiError) -> Vec<String> {
         match e {
             ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
@@ -322,8 +368,8 @@ mod tests {
 
     #[test]
     fn create_reports_every_bad_field_at_once() {
-        let e = create(json!({"user_id": "x", "full_name": "", "transaction_amount": 1.001,
-                              "transaction_type": "refund", "transaction_date": "soon", "extra": 1}))
+        let e = create(&obj(json!({"user_id": "x", "full_name": "", "transaction_amount": 1.001,
+                              "transaction_type": "refund", "transaction_date": "soon", "extra": 1})))
             .unwrap_err();
         let mut f = fields(e);
         f.sort();
@@ -342,7 +388,7 @@ mod tests {
 
     #[test]
     fn create_requires_the_four_fields() {
-        let mut f = fields(create(json!({})).unwrap_err());
+        let mut f = fields(create(&obj(json!({}))).unwrap_err());
         f.sort();
         assert_eq!(
             f,
@@ -353,13 +399,12 @@ mod tests {
                 "user_id"
             ]
         );
-        assert_eq!(fields(create(json!([1])).unwrap_err()), ["body"]);
         assert_eq!(
             fields(
-                create(
+                create(&obj(
                     json!({"user_id": "65e25a6bfb249dcbfbf00b93", "full_name": "A",
             "transaction_amount": "10", "transaction_type": "credit"})
-                )
+                ))
                 .unwrap_err()
             ),
             ["transaction_amount"]
@@ -367,17 +412,45 @@ mod tests {
     }
 
     #[test]
-    fn patch_rejects_immutable_empty_and_null() {
+    fn repeated_members_and_inexact_amounts_are_refused() {
+        let body =
+            JsonObject::parse(br#"{"transaction_amount": 1, "transaction_amount": 2}"#).unwrap();
+        assert_eq!(fields(patch(&body).unwrap_err()), ["transaction_amount"]);
+        for amount in [
+            "1000000000000.0000001",
+            "10.5000000000000001",
+            "1e-400",
+            "1E400",
+            "-1",
+        ] {
+            let body = format!(r#"{{"transaction_amount": {amount}}}"#);
+            let body = JsonObject::parse(body.as_bytes()).unwrap();
+            assert_eq!(
+                fields(patch(&body).unwrap_err()),
+                ["transaction_amount"],
+                "{amount}"
+            );
+        }
+    }
+
+    #[test]
+    fn patch_rejects_immutable_and_empty_and_reads_null_as_no_change() {
         assert_eq!(
-            fields(patch(json!({"user_id": "65e25a6bfb249dcbfbf00b93"})).unwrap_err()),
+            fields(patch(&obj(json!({"user_id": "65e25a6bfb249dcbfbf00b93"}))).unwrap_err()),
             ["user_id"]
         );
-        assert_eq!(fields(patch(json!({})).unwrap_err()), ["body"]);
+        assert_eq!(fields(patch(&obj(json!({}))).unwrap_err()), ["body"]);
         assert_eq!(
-            fields(patch(json!({"full_name": null})).unwrap_err()),
-            ["full_name"]
+            fields(patch(&obj(json!({"full_name": null}))).unwrap_err()),
+            ["body"],
+            "nulls only: the empty patch"
         );
-        assert!(patch(json!({"transaction_type": "debit"})).is_ok());
+        let p = patch(&obj(
+            json!({"full_name": null, "transaction_type": "debit"}),
+        ))
+        .unwrap();
+        assert_eq!(p.full_name(), None, "null is no change");
+        assert!(patch(&obj(json!({"transaction_type": "debit"}))).is_ok());
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! a cache hit goes out without being parsed and serialised again.
 
 pub mod auth;
+pub mod body;
 pub mod dto;
 mod encoder;
 pub mod envelope;
@@ -46,8 +47,8 @@ use actix_web::web;
 use fido_domain::TransactionService;
 
 pub use self::auth::{ApiKeys, RateLimiter};
+pub use self::body::BodyLimits;
 pub use self::encoder::JsonEncoder;
-pub use self::routes::MAX_BODY_BYTES;
 
 /// What the HTTP edge needs to know that is not the domain's: who may call, how often, and
 /// from which browser origins.
@@ -61,6 +62,12 @@ pub struct HttpOptions {
     pub rate_limit_burst: u32,
     /// Origins allowed by CORS; `*` allows any; empty closes CORS.
     pub cors_allowed_origins: Vec<String>,
+    /// Failed authentications a client address may make at once before 429s.
+    pub auth_failure_burst: u32,
+    /// Failed authentications per second a client address may make on average.
+    pub auth_failures_per_second: u32,
+    /// How long reading a request body may take (408 after that).
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// The state every worker shares: the service, the keys and the rate limiter (so a key's
@@ -69,6 +76,7 @@ pub struct HttpOptions {
 pub struct HttpEdge {
     service: web::Data<TransactionService>,
     access: web::Data<auth::Access>,
+    body: web::Data<BodyLimits>,
     cors_allowed_origins: Arc<[String]>,
 }
 
@@ -76,9 +84,15 @@ impl HttpEdge {
     /// The edge of `service`, guarded as `options` say.
     pub fn new(service: TransactionService, options: HttpOptions) -> Self {
         let limiter = RateLimiter::new(options.rate_limit_per_second, options.rate_limit_burst);
+        let failures =
+            RateLimiter::new(options.auth_failures_per_second, options.auth_failure_burst);
         Self {
             service: web::Data::new(service),
-            access: web::Data::new(auth::Access::new(options.api_keys, limiter)),
+            access: web::Data::new(auth::Access::new(options.api_keys, limiter, failures)),
+            body: web::Data::new(BodyLimits {
+                read_timeout: options.body_read_timeout,
+                ..BodyLimits::default()
+            }),
             cors_allowed_origins: options.cors_allowed_origins.into(),
         }
     }
@@ -92,6 +106,7 @@ pub fn mount(cfg: &mut web::ServiceConfig, edge: &HttpEdge) {
             .default_service(web::to(routes::not_found))
             .app_data(edge.service.clone())
             .app_data(edge.access.clone())
+            .app_data(edge.body.clone())
             .wrap(cors(&edge.cors_allowed_origins))
             .wrap(from_fn(request_context::request_context))
             .configure(routes::configure),
@@ -102,7 +117,7 @@ pub fn mount(cfg: &mut web::ServiceConfig, edge: &HttpEdge) {
 /// default). Credentials are never allowed: API keys travel in a header, not cookies.
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_methods(["GET", "HEAD", "POST", "PATCH", "DELETE"])
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

@@ -35,6 +35,7 @@ cache but always reflect every write that has returned (read-your-writes).",
     ),
     components(schemas(
         dto::TransactionBody,
+        dto::CreatedTransactionBody,
         dto::TransactionPageBody,
         dto::StatisticsBody,
         dto::CreateTransactionRequest,

@@ -1,16 +1,13 @@
 //! The route table: every path and method, the extractors' limits and error handlers,
 //! JSON 404/405 answers, OpenAPI and Swagger UI.
 
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{guard, http::header, web, HttpResponse, Route};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
 use crate::handlers::{analytics, health, transactions};
 use crate::openapi;
-
-/// The largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The JSON 404 of every path no route matches.
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -23,12 +20,14 @@ async fn docs_redirect() -> HttpResponse {
         .finish()
 }
 
-/// Registers every route and the extractors' limits and error handlers.
+/// GET, and HEAD with it: RFC 9110 requires HEAD wherever GET is allowed (the server
+/// sends the headers of the GET answer without its body).
+fn read() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// Registers every route and the extractors' error handlers.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    let json = web::JsonConfig::default()
-        .limit(MAX_BODY_BYTES)
-        .content_type_required(true)
-        .error_handler(error::json_error);
     let query = web::QueryConfig::default().error_handler(error::query_error);
     let path = web::PathConfig::default().error_handler(error::path_error);
     // Every resource answers other methods with 405 and the `Allow` header (RFC 9110).
@@ -38,12 +37,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         }))
     };
 
-    cfg.app_data(json)
-        .app_data(query)
+    cfg.app_data(query)
         .app_data(path)
-        .service(resource("/", "GET").route(web::get().to(health::root)))
-        .service(resource("/health/live", "GET").route(web::get().to(health::live)))
-        .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
+        .service(resource("/", "GET, HEAD").route(read().to(health::root)))
+        .service(resource("/health/live", "GET, HEAD").route(read().to(health::live)))
+        .service(resource("/health/ready", "GET, HEAD").route(read().to(health::ready)))
         .service(
             web::scope("/api/v1")
                 .default_service(web::to(not_found))
@@ -51,20 +49,20 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/transactions", "POST").route(web::post().to(transactions::create)),
                 )
                 .service(
-                    resource("/transactions/user/{user_id}", "GET")
-                        .route(web::get().to(transactions::list_by_user)),
+                    resource("/transactions/user/{user_id}", "GET, HEAD")
+                        .route(read().to(transactions::list_by_user)),
                 )
                 .service(
-                    resource("/transactions/{id}", "GET, PATCH, DELETE")
-                        .route(web::get().to(transactions::get))
+                    resource("/transactions/{transaction_id}", "GET, HEAD, PATCH, DELETE")
+                        .route(read().to(transactions::get))
                         .route(web::patch().to(transactions::update))
                         .route(web::delete().to(transactions::delete)),
                 )
                 .service(
-                    resource("/analytics/transactions/{user_id}", "GET")
-                        .route(web::get().to(analytics::statistics)),
+                    resource("/analytics/transactions/{user_id}", "GET, HEAD")
+                        .route(read().to(analytics::statistics)),
                 ),
         )
-        .service(web::resource("/docs").route(web::get().to(docs_redirect)))
+        .service(web::resource("/docs").route(read().to(docs_redirect)))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));
 }

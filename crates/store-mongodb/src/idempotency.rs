@@ -7,8 +7,10 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    Claim, ClaimRequest, IdempotencyKey, IdempotencyStore, ObjectId, StoreError, TransactionId,
+    Claim, ClaimRequest, IdempotencyKey, IdempotencyStore, ObjectId, SealedKey, StoreError,
+    TransactionId,
 };
+use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 
 use crate::documents::{bson_date, object_id};
@@ -25,7 +27,28 @@ enum Verdict {
     /// Expired but not yet swept: replace it, if it is still the one read.
     Replace,
     /// Its holder's lease ran out: take it over, if it is still the one read.
-    TakeOver(TransactionId),
+    TakeOver(TransactionId, String),
+}
+
+/// A record's encrypted parts; anything not in the shape `claim` writes is corrupt.
+fn sealed_from(doc: &Document) -> Result<SealedKey, StoreError> {
+    let id = doc.get_document("_id").map_err(|_| corrupt("_id"))?;
+    let text = |d: &Document, field: &str| {
+        d.get_str(field)
+            .map(str::to_owned)
+            .map_err(|_| corrupt(field))
+    };
+    let snapshot = match doc.get("snapshot") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::String(s)) => Some(s.clone()),
+        Some(_) => return Err(corrupt("snapshot")),
+    };
+    Ok(SealedKey {
+        scope: text(id, "s")?,
+        key: text(id, "k")?,
+        fingerprint: text(doc, "fingerprint")?,
+        snapshot,
+    })
 }
 
 fn corrupt(field: &str) -> StoreError {
@@ -64,9 +87,10 @@ fn judge(existing: &Document, now_ms: i64) -> Result<Verdict, StoreError> {
     let tx = existing
         .get_object_id("transaction_id")
         .map_err(|_| corrupt("transaction_id"))?;
-    Ok(Verdict::TakeOver(TransactionId::new(ObjectId::from_bytes(
-        tx.bytes(),
-    ))))
+    Ok(Verdict::TakeOver(
+        TransactionId::new(ObjectId::from_bytes(tx.bytes())),
+        fingerprint,
+    ))
 }
 
 impl MongoStore {
@@ -144,13 +168,16 @@ impl IdempotencyStore for MongoStore {
                         return Ok(acquired);
                     }
                 }
-                Verdict::TakeOver(transaction_id) => {
+                Verdict::TakeOver(transaction_id, fingerprint) => {
                     let lease = doc! {"$set": {"lease_until": bson_date(r.lease_until)}};
                     if self
                         .swap_claim(&existing, "lease_until", true, lease)
                         .await?
                     {
-                        return Ok(Claim::Acquired { transaction_id });
+                        return Ok(Claim::TakenOver {
+                            transaction_id,
+                            fingerprint,
+                        });
                     }
                 }
             }
@@ -181,5 +208,52 @@ impl IdempotencyStore for MongoStore {
         )
         .await
         .map(drop)
+    }
+
+    async fn sealed_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<SealedKey>, StoreError> {
+        let filter = match after {
+            Some((s, k)) => doc! {"$or": [
+                {"_id.s": {"$gt": &s}},
+                {"_id.s": &s, "_id.k": {"$gt": &k}},
+            ]},
+            None => Document::new(),
+        };
+        let docs: Vec<Document> = self
+            .bounded(async {
+                self.idempotency
+                    .find(filter)
+                    .sort(doc! {"_id.s": 1, "_id.k": 1})
+                    .limit(i64::from(limit))
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        docs.iter().map(sealed_from).collect()
+    }
+
+    async fn replace_sealed(
+        &self,
+        expected: SealedKey,
+        new: SealedKey,
+    ) -> Result<bool, StoreError> {
+        let snapshot = |s: &Option<String>| s.clone().map_or(Bson::Null, Bson::String);
+        let filter = doc! {
+            "_id": {"s": &expected.scope, "k": &expected.key},
+            "fingerprint": &expected.fingerprint,
+            "snapshot": snapshot(&expected.snapshot),
+        };
+        let update = doc! {"$set": {
+            "fingerprint": &new.fingerprint,
+            "snapshot": snapshot(&new.snapshot),
+        }};
+        let result = self
+            .bounded(self.idempotency.update_one(filter, update))
+            .await?;
+        Ok(result.modified_count == 1)
     }
 }

@@ -16,6 +16,7 @@
 //!   which also serves the list query.
 
 mod pool;
+mod private;
 mod schema;
 mod writer;
 
@@ -25,9 +26,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fido_domain::{
     Amount, Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore,
-    MoneySum, ObjectId, Page, PageRequest, RecordPatch, StatisticsQuery, StoreError, Timestamp,
-    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId,
-    Written,
+    MoneySum, ObjectId, Page, PageRequest, RecordPatch, SealedKey, StatisticsQuery, StoreError,
+    Timestamp, TransactionId, TransactionRecord, TransactionStore, TransactionTotals,
+    TransactionType, UserId, Written,
 };
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
@@ -107,10 +108,13 @@ impl SqliteStore {
 
     fn open_blocking(config: &SqliteConfig) -> Result<(Writer, Pool), StoreError> {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            private::create_dir(dir).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        private::prepare_database_file(&config.path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", config.path.display()))
+        })?;
         let writer = connect(&config.path, config.durability)?;
         schema::migrate(&writer)?;
         let readers = (0..config.readers.max(1))
@@ -547,13 +551,13 @@ impl IdempotencyStore for SqliteStore {
                     Some((fingerprint, _, None, lease)) if lease > r.now.as_millis() => {
                         Claim::InFlight { fingerprint }
                     }
-                    Some((_, id, None, _)) => {
+                    Some((fingerprint, id, None, _)) => {
                         // The previous holder's lease ran out: take over, same transaction id.
                         tx.prepare_cached(
                             "UPDATE idempotency_keys SET lease_until = ?3 WHERE scope = ?1 AND key = ?2",
                         )?
                         .execute(rusqlite::params![r.scope, r.key.as_str(), r.lease_until.as_millis()])?;
-                        Claim::Acquired { transaction_id: TransactionId::new(id) }
+                        Claim::TakenOver { transaction_id: TransactionId::new(id), fingerprint }
                     }
                 };
                 Ok(claim)
@@ -586,6 +590,59 @@ impl IdempotencyStore for SqliteStore {
                 )?
                 .execute(rusqlite::params![scope, key.as_str()])?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn sealed_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<SealedKey>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                let from_start = after.is_none();
+                let (scope, key) = after.unwrap_or_default();
+                // `(scope, key) > (?1, ?2)`, or everything when there is no cursor.
+                conn.prepare_cached(
+                    "SELECT scope, key, fingerprint, snapshot FROM idempotency_keys \
+                     WHERE ?3 OR scope > ?1 OR (scope = ?1 AND key > ?2) \
+                     ORDER BY scope, key LIMIT ?4",
+                )?
+                .query_map(rusqlite::params![scope, key, from_start, limit], |row| {
+                    Ok(SealedKey {
+                        scope: row.get(0)?,
+                        key: row.get(1)?,
+                        fingerprint: row.get(2)?,
+                        snapshot: row.get(3)?,
+                    })
+                })?
+                .collect()
+            })
+            .await
+    }
+
+    async fn replace_sealed(
+        &self,
+        expected: SealedKey,
+        new: SealedKey,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .run(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE idempotency_keys SET fingerprint = ?5, snapshot = ?6 \
+                         WHERE scope = ?1 AND key = ?2 AND fingerprint = ?3 AND snapshot IS ?4",
+                    )?
+                    .execute(rusqlite::params![
+                        expected.scope,
+                        expected.key,
+                        expected.fingerprint,
+                        expected.snapshot,
+                        new.fingerprint,
+                        new.snapshot
+                    ])?;
+                Ok(changed == 1)
             })
             .await
     }

@@ -66,6 +66,18 @@ pub async fn fingerprints_are_keyed_and_deterministic(
     assert_ne!(a, cipher.fingerprint("other").await.expect("fingerprint"));
     assert_ne!(a, stranger.fingerprint(data).await.expect("fingerprint"));
     assert!(!a.contains("Ada"));
+    assert!(cipher.fingerprint_matches(data, &a).await.expect("match"));
+    assert!(!cipher
+        .fingerprint_matches("other", &a)
+        .await
+        .expect("match"));
+    assert!(!stranger.fingerprint_matches(data, &a).await.expect("match"));
+    for garbage in ["", "zz", &"0".repeat(64), "not hex at all"] {
+        assert!(!cipher
+            .fingerprint_matches(data, garbage)
+            .await
+            .expect("match"));
+    }
 }
 
 /// A token made with the primary key needs no re-encryption.

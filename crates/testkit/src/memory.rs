@@ -10,9 +10,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use fido_domain::{
     Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore, MoneySum,
-    Page, PageRequest, RecordPatch, StatisticsQuery, StoreError, Timestamp, TransactionId,
-    TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId, UtcDay,
-    Written,
+    Page, PageRequest, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp,
+    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId,
+    UtcDay, Written,
 };
 
 /// One remembered idempotency key.
@@ -207,8 +207,9 @@ impl IdempotencyStore for MemoryStore {
                 None => {
                     // The holder's lease lapsed: take it over with the same transaction id.
                     held.lease_until = request.lease_until;
-                    Ok(Claim::Acquired {
+                    Ok(Claim::TakenOver {
                         transaction_id: held.transaction_id,
+                        fingerprint: held.fingerprint.clone(),
                     })
                 }
             },
@@ -249,5 +250,45 @@ impl IdempotencyStore for MemoryStore {
             keys.remove(&slot);
         }
         Ok(())
+    }
+
+    async fn sealed_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<SealedKey>, StoreError> {
+        let mut sealed: Vec<SealedKey> = self
+            .keys()
+            .iter()
+            .filter(|(slot, _)| after.as_ref().is_none_or(|a| *slot > a))
+            .map(|((scope, key), held)| SealedKey {
+                scope: scope.clone(),
+                key: key.clone(),
+                fingerprint: held.fingerprint.clone(),
+                snapshot: held.snapshot.clone(),
+            })
+            .collect();
+        sealed.sort_by(|a, b| (&a.scope, &a.key).cmp(&(&b.scope, &b.key)));
+        sealed.truncate(limit as usize);
+        Ok(sealed)
+    }
+
+    async fn replace_sealed(
+        &self,
+        expected: SealedKey,
+        new: SealedKey,
+    ) -> Result<bool, StoreError> {
+        let mut keys = self.keys();
+        match keys.get_mut(&(expected.scope, expected.key)) {
+            Some(held)
+                if held.fingerprint == expected.fingerprint
+                    && held.snapshot == expected.snapshot =>
+            {
+                held.fingerprint = new.fingerprint;
+                held.snapshot = new.snapshot;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

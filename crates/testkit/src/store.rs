@@ -3,7 +3,7 @@
 
 use fido_domain::{
     Amount, Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore,
-    PageRequest, RecordPatch, StatisticsQuery, StoreError, Timestamp, TransactionId,
+    PageRequest, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp, TransactionId,
     TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
 };
 
@@ -670,10 +670,22 @@ pub async fn idempotency_leases_expiry_and_release(store: &dyn Store) {
         .expect("claim");
     assert_eq!(
         taken,
-        Claim::Acquired {
-            transaction_id: ids.id(1)
+        Claim::TakenOver {
+            transaction_id: ids.id(1),
+            fingerprint: "fp".into(),
         },
-        "same id as the crashed holder"
+        "same id as the crashed holder, and its fingerprint to compare"
+    );
+    let again = store
+        .claim(claim_request(&scope, "lapsed", "fp", ids.id(9), later))
+        .await
+        .expect("claim");
+    assert_eq!(
+        again,
+        Claim::InFlight {
+            fingerprint: "fp".into()
+        },
+        "the lease moved to the new holder"
     );
 
     store
@@ -720,6 +732,81 @@ pub async fn idempotency_leases_expiry_and_release(store: &dyn Store) {
         again,
         Claim::Acquired {
             transaction_id: ids.id(6)
+        }
+    );
+}
+
+/// The encrypted parts of idempotency records come in `(scope, key)` order, in resumable
+/// batches, and are replaced only by a compare-and-set on both parts.
+pub async fn sealed_parts_are_listed_in_order_and_replaced_by_compare_and_set(store: &dyn Store) {
+    let ids = IdSeq::new();
+    // A scope of our own that sorts after every other test's ("caller-…"), so the walk
+    // below sees only this test's records past its cursor.
+    let scope = format!("zz-caller-{}", fresh_user());
+    let now = Timestamp::now();
+    for (i, key) in ["b", "a", "c"].into_iter().enumerate() {
+        let candidate = ids.id(u32::try_from(i).expect("small"));
+        store
+            .claim(claim_request(
+                &scope,
+                key,
+                &format!("seal-{key}"),
+                candidate,
+                now,
+            ))
+            .await
+            .expect("claim");
+    }
+    let key = |k: &str| IdempotencyKey::parse(k).expect("key");
+    store
+        .complete(scope.clone(), key("a"), "answer-a".into())
+        .await
+        .expect("complete");
+    let start = Some((scope.clone(), String::new()));
+    let first = store.sealed_after(start, 2).await.expect("list");
+    let keys: Vec<&str> = first.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(first[0].snapshot.as_deref(), Some("answer-a"));
+    assert_eq!(first[1].snapshot, None);
+    assert_eq!(first[1].fingerprint, "seal-b");
+    let cursor = Some((scope.clone(), "b".to_owned()));
+    let rest = store.sealed_after(cursor, 10).await.expect("list");
+    let rest: Vec<&str> = rest
+        .iter()
+        .filter(|r| r.scope == scope)
+        .map(|r| r.key.as_str())
+        .collect();
+    assert_eq!(rest, ["c"]);
+
+    let a = first[0].clone();
+    let resealed = SealedKey {
+        fingerprint: "seal-a-2".into(),
+        snapshot: Some("answer-a-2".into()),
+        ..a.clone()
+    };
+    assert!(store
+        .replace_sealed(a.clone(), resealed.clone())
+        .await
+        .expect("cas"));
+    assert!(
+        !store.replace_sealed(a, resealed).await.expect("cas"),
+        "a stale expectation replaces nothing"
+    );
+    let b = first[1].clone();
+    let b2 = SealedKey {
+        fingerprint: "seal-b-2".into(),
+        ..b.clone()
+    };
+    assert!(store.replace_sealed(b, b2).await.expect("cas"));
+    let replay = store
+        .claim(claim_request(&scope, "a", "other", ids.id(7), now))
+        .await
+        .expect("claim");
+    assert_eq!(
+        replay,
+        Claim::Completed {
+            fingerprint: "seal-a-2".into(),
+            snapshot: "answer-a-2".into()
         }
     );
 }
@@ -773,6 +860,7 @@ macro_rules! store_contract_tests {
             idempotency_keys_are_claimed_once_then_replayed,
             idempotency_leases_expiry_and_release,
             concurrent_claims_have_one_winner,
+            sealed_parts_are_listed_in_order_and_replaced_by_compare_and_set,
             replacing_a_name_is_compare_and_set,
             ping_succeeds,
         );

@@ -1,10 +1,13 @@
-//! `fido reencrypt [--batch-size N] [--after ID]`: re-encrypts every stored name with the
-//! first key of `FERNET_KEY`, in batches, on the store `DB_URI` selects. Safe while the
-//! API serves traffic; resumable with `--after`.
+//! `fido reencrypt [--batch-size N] [--after ID]`: re-encrypts everything the store keeps
+//! encrypted with the first key of `FERNET_KEY`, in batches, on the store `DB_URI`
+//! selects: every transaction's name (resumable with `--after`), then every idempotency
+//! record's sealed fingerprint and saved answer (a day's worth at most; it simply runs
+//! again). Safe while the API serves traffic. Once it reports nothing unreadable, the old
+//! keys can be dropped from `FERNET_KEY` without losing anything.
 
 use std::process::ExitCode;
 
-use fido_domain::{ReencryptProgress, TransactionId};
+use fido_domain::{ReencryptProgress, ResealProgress, TransactionId};
 
 use super::{fail, say};
 use crate::error::Result;
@@ -12,15 +15,21 @@ use crate::settings::Settings;
 use crate::telemetry;
 use crate::wiring::build_service;
 
-/// Runs the rotation, calling `progress` after each batch.
+/// Runs the rotation of names, calling `progress` after each batch, then re-seals the
+/// idempotency records, calling `resealed` after each batch.
 pub async fn reencrypt(
     settings: &Settings,
     batch_size: u32,
     after: Option<TransactionId>,
     progress: impl FnMut(&ReencryptProgress) + Send,
-) -> Result<ReencryptProgress> {
+    resealed: impl FnMut(&ResealProgress) + Send,
+) -> Result<(ReencryptProgress, ResealProgress)> {
     let service = build_service(settings).await?;
-    Ok(service.reencrypt_names(batch_size, after, progress).await?)
+    let names = service.reencrypt_names(batch_size, after, progress).await?;
+    let records = service
+        .reencrypt_idempotency_records(batch_size, resealed)
+        .await?;
+    Ok((names, records))
 }
 
 /// `fido reencrypt`.
@@ -31,24 +40,39 @@ pub async fn run(batch_size: u32, after: Option<TransactionId>) -> ExitCode {
         Err(e) => return fail(&e),
     };
     telemetry::init(&settings);
-    let outcome = reencrypt(&settings, batch_size, after, |p| {
-        say(&format!(
-            "scanned {} re-encrypted {} skipped {} unreadable {} (resume with --after {})",
-            p.scanned,
-            p.changed,
-            p.skipped,
-            p.unreadable,
-            p.last_id.map(|i| i.to_string()).unwrap_or_default()
-        ));
-    })
+    let outcome = reencrypt(
+        &settings,
+        batch_size,
+        after,
+        |p| {
+            say(&format!(
+                "scanned {} re-encrypted {} skipped {} unreadable {} (resume with --after {})",
+                p.scanned,
+                p.changed,
+                p.skipped,
+                p.unreadable,
+                p.last_id.map(|i| i.to_string()).unwrap_or_default()
+            ));
+        },
+        |p| {
+            say(&format!(
+                "idempotency records: scanned {} re-encrypted {} skipped {} unreadable {}",
+                p.scanned, p.changed, p.skipped, p.unreadable
+            ));
+        },
+    )
     .await;
     match outcome {
-        Ok(report) => {
+        Ok((report, records)) => {
             say(&format!(
                 "done: {} records scanned, {} re-encrypted with the primary key, {} changed meanwhile by the API, {} unreadable",
                 report.scanned, report.changed, report.skipped, report.unreadable
             ));
-            if report.unreadable > 0 {
+            say(&format!(
+                "done: {} idempotency records scanned, {} re-encrypted, {} changed meanwhile, {} unreadable",
+                records.scanned, records.changed, records.skipped, records.unreadable
+            ));
+            if report.unreadable > 0 || records.unreadable > 0 {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS

@@ -80,14 +80,32 @@ async fn etags_follow_versions_and_if_match_guards_writes() {
     let (status, tag, _) =
         patch_if_match(&app, &path, "*", json!({"transaction_type": "debit"})).await;
     assert_eq!((status, tag.as_deref()), (StatusCode::OK, Some("\"3\"")));
-    let several = app
+    // A list of ETags (RFC 9110): applies when the current one is among them.
+    let (status, tag, _) = patch_if_match(
+        &app,
+        &path,
+        "\"1\", W/\"3\", \"3\"",
+        json!({"transaction_amount": 1}),
+    )
+    .await;
+    assert_eq!((status, tag.as_deref()), (StatusCode::OK, Some("\"4\"")));
+    let (status, _, _) = patch_if_match(
+        &app,
+        &path,
+        "\"1\", \"2\"",
+        json!({"transaction_amount": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let twice = app
         .client
         .patch(app.url(&path))
-        .insert_header(("if-match", "\"3\", \"4\""))
+        .insert_header(("if-match", "\"4\""))
+        .append_header(("if-match", "\"4\""))
         .send_json(&json!({"transaction_amount": 1}))
         .await
         .unwrap();
-    assert_eq!(several.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
 
     assert_eq!(
         delete_if_match(&app, &path, "\"2\"").await,
@@ -98,9 +116,9 @@ async fn etags_follow_versions_and_if_match_guards_writes() {
         StatusCode::OK,
         "a refused delete deletes nothing"
     );
-    assert_eq!(delete_if_match(&app, &path, "\"3\"").await, StatusCode::OK);
+    assert_eq!(delete_if_match(&app, &path, "\"4\"").await, StatusCode::OK);
     assert_eq!(
-        delete_if_match(&app, &path, "\"3\"").await,
+        delete_if_match(&app, &path, "\"4\"").await,
         StatusCode::NOT_FOUND
     );
 }

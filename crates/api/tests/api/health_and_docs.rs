@@ -93,9 +93,9 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
         ("/health/live", "get"),
         ("/health/ready", "get"),
         ("/api/v1/transactions", "post"),
-        ("/api/v1/transactions/{id}", "get"),
-        ("/api/v1/transactions/{id}", "patch"),
-        ("/api/v1/transactions/{id}", "delete"),
+        ("/api/v1/transactions/{transaction_id}", "get"),
+        ("/api/v1/transactions/{transaction_id}", "patch"),
+        ("/api/v1/transactions/{transaction_id}", "delete"),
         ("/api/v1/transactions/user/{user_id}", "get"),
         ("/api/v1/analytics/transactions/{user_id}", "get"),
     ];
@@ -111,10 +111,79 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
             }
         }
     }
-    let create = &doc["components"]["schemas"]["CreateTransactionRequest"];
+    let create = &doc["components"]["schemas"]["TransactionCreateDto"];
     assert_eq!(
         create["additionalProperties"], false,
         "unknown fields are documented as rejected"
     );
     assert!(doc["components"]["schemas"]["Envelope_TransactionBody"].is_object());
+}
+
+/// A client generated from the original service's document keeps compiling against ours:
+/// its operation ids, path parameter and request schema names are the original's.
+#[actix_web::test]
+async fn the_originals_operation_ids_and_schema_names_are_kept() {
+    let app = spawn_app().await;
+    let doc = app.get("/openapi.json").await.body;
+    for (path, method, id) in [
+        ("/", "get", "healthcheck__get"),
+        (
+            "/api/v1/transactions",
+            "post",
+            "create_user_transaction_api_v1_transactions_post",
+        ),
+        (
+            "/api/v1/transactions/{transaction_id}",
+            "get",
+            "get_transaction_by_id_api_v1_transactions__transaction_id__get",
+        ),
+        (
+            "/api/v1/transactions/{transaction_id}",
+            "patch",
+            "update_user_transaction_api_v1_transactions__transaction_id__patch",
+        ),
+        (
+            "/api/v1/transactions/{transaction_id}",
+            "delete",
+            "delete_transaction_by_id_api_v1_transactions__transaction_id__delete",
+        ),
+        (
+            "/api/v1/transactions/user/{user_id}",
+            "get",
+            "get_user_transactions_api_v1_transactions_user__user_id__get",
+        ),
+        (
+            "/api/v1/analytics/transactions/{user_id}",
+            "get",
+            "get_transaction_stats_api_v1_analytics_transactions__user_id__get",
+        ),
+    ] {
+        assert_eq!(
+            doc["paths"][path][method]["operationId"], id,
+            "{method} {path}"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "TransactionCreateDto",
+        "TransactionUpdateDto",
+        "TransactionType",
+    ] {
+        assert!(schemas[name].is_object(), "{name}");
+    }
+    let stats = &doc["paths"]["/api/v1/analytics/transactions/{user_id}"]["get"]["parameters"];
+    for p in stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query")
+    {
+        assert_eq!(p["schema"]["format"], "date-time", "{}", p["name"]);
+    }
+    let legacy = &schemas["CreatedTransactionBody"]["allOf"][1]["properties"]["_id"];
+    assert_eq!(
+        legacy["deprecated"], true,
+        "{}",
+        schemas["CreatedTransactionBody"]
+    );
 }

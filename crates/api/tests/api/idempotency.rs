@@ -9,7 +9,12 @@ fn body(user: &str, amount: f64) -> Value {
     json!({"user_id": user, "full_name": "Ada Lovelace", "transaction_amount": amount, "transaction_type": "credit"})
 }
 
-async fn post_with_key(app: &TestApp, key: &str, body: &Value, api_key: Option<&str>) -> Reply {
+pub(crate) async fn post_with_key(
+    app: &TestApp,
+    key: &str,
+    body: &Value,
+    api_key: Option<&str>,
+) -> Reply {
     let mut req = app
         .client
         .post(app.url("/api/v1/transactions"))

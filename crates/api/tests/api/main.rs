@@ -8,9 +8,11 @@
 mod helpers;
 
 mod caching;
+mod compatibility;
 mod concurrency;
 mod errors;
 mod failures;
+mod hardening;
 mod health_and_docs;
 mod idempotency;
 mod instances;

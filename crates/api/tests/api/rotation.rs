@@ -45,9 +45,10 @@ async fn a_new_primary_key_writes_at_once_and_reencryption_retires_the_old_one()
     );
 
     let mut batches = 0;
-    let report = fido_api::commands::reencrypt::reencrypt(&rotated, 3, None, |_| batches += 1)
-        .await
-        .unwrap();
+    let (report, _) =
+        fido_api::commands::reencrypt::reencrypt(&rotated, 3, None, |_| batches += 1, |_| {})
+            .await
+            .unwrap();
     assert!(report.scanned >= 8);
     assert_eq!(
         report.changed, 7,
@@ -55,7 +56,7 @@ async fn a_new_primary_key_writes_at_once_and_reencryption_retires_the_old_one()
     );
     assert_eq!(report.unreadable, 0);
     assert!(batches >= 3, "worked in batches");
-    let again = fido_api::commands::reencrypt::reencrypt(&rotated, 100, None, |_| {})
+    let (again, _) = fido_api::commands::reencrypt::reencrypt(&rotated, 100, None, |_| {}, |_| {})
         .await
         .unwrap();
     assert_eq!(again.changed, 0, "a second run has nothing left to do");

@@ -275,7 +275,7 @@ async fn logs_hold_no_name_key_or_token() {
 
     let logs = captured_logs();
     assert!(
-        logs.contains("unknown API key"),
+        logs.contains("without a valid API key refused"),
         "the failed authentication is logged"
     );
     for secret in [

@@ -38,10 +38,11 @@ impl TransactionService {
     ) -> Result<(Transaction, bool), DomainError> {
         let now = self.ports.clock.now();
         check_date(&new, now, self.config.max_future_skew)?;
-        let fingerprint = self
+        let canonical = canonical_request(&new);
+        let sealed = self
             .ports
             .cipher
-            .fingerprint(&canonical_request(&new))
+            .encrypt(&canonical)
             .await
             .map_err(cipher_error)?;
         let claim = self
@@ -50,7 +51,7 @@ impl TransactionService {
             .claim(ClaimRequest {
                 scope: scope.to_owned(),
                 key: key.clone(),
-                fingerprint: fingerprint.clone(),
+                fingerprint: sealed,
                 candidate_id: TransactionId::generate(now),
                 now,
                 lease_until: now.plus_millis(duration_millis(IDEMPOTENCY_LEASE)),
@@ -58,27 +59,58 @@ impl TransactionService {
             })
             .await
             .map_err(store_error)?;
-        match claim {
+        let transaction_id = match claim {
+            Claim::Acquired { transaction_id } => transaction_id,
+            Claim::TakenOver {
+                transaction_id,
+                fingerprint,
+            } => {
+                // Only the same request may finish what a crashed one started.
+                self.same_request(&fingerprint, &canonical).await?;
+                transaction_id
+            }
+            Claim::InFlight { fingerprint } => {
+                self.same_request(&fingerprint, &canonical).await?;
+                return Err(DomainError::IdempotencyInFlight);
+            }
             Claim::Completed {
-                fingerprint: theirs,
+                fingerprint,
                 snapshot,
             } => {
-                if theirs != fingerprint {
-                    return Err(DomainError::IdempotencyKeyReused);
-                }
-                Ok((self.open_snapshot(&snapshot).await?, true))
+                self.same_request(&fingerprint, &canonical).await?;
+                return Ok((self.open_snapshot(&snapshot).await?, true));
             }
-            Claim::InFlight {
-                fingerprint: theirs,
-            } if theirs != fingerprint => Err(DomainError::IdempotencyKeyReused),
-            Claim::InFlight { .. } => Err(DomainError::IdempotencyInFlight),
-            Claim::Acquired { transaction_id } => {
-                let created = self
-                    .create_claimed(transaction_id, &new, now, scope, &key)
-                    .await?;
-                self.save_snapshot(scope, key, &created).await;
-                Ok((created, false))
-            }
+        };
+        let created = self
+            .create_claimed(transaction_id, &new, now, scope, &key)
+            .await?;
+        self.save_snapshot(scope, key, &created).await;
+        Ok((created, false))
+    }
+
+    /// `Ok` when the held fingerprint is this request's; `IdempotencyKeyReused` when it is
+    /// another's. A sealed fingerprint is opened with any configured key; release 1's
+    /// HMAC fingerprints are checked under every configured key.
+    async fn same_request(&self, held: &str, canonical: &str) -> Result<(), DomainError> {
+        let same = if is_legacy_fingerprint(held) {
+            self.ports
+                .cipher
+                .fingerprint_matches(canonical, held)
+                .await
+                .map_err(cipher_error)?
+        } else {
+            // A seal no configured key opens is a key dropped too early: internal, logged.
+            self.ports
+                .cipher
+                .decrypt(held)
+                .await
+                .map_err(cipher_error)?
+                == canonical
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(DomainError::IdempotencyKeyReused)
         }
     }
 
@@ -153,6 +185,15 @@ impl TransactionService {
             .map_err(|e| DomainError::Internal(InternalError::Snapshot(Arc::new(e))))?;
         Ok(saved.into_transaction())
     }
+}
+
+/// Release 1's fingerprints: an HMAC-SHA-256 as 64 lowercase hex characters (a sealed
+/// fingerprint is a Fernet token, never that).
+fn is_legacy_fingerprint(held: &str) -> bool {
+    held.len() == 64
+        && held
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Everything that makes two creates "the same request", in a fixed form.

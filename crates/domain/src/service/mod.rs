@@ -18,7 +18,7 @@ mod single_flight;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::rotation::ReencryptProgress;
+pub use self::rotation::{ReencryptProgress, ResealProgress};
 use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CachePolicy};
 use crate::error::{DomainError, InternalError, NotFound};
@@ -342,7 +342,7 @@ impl TransactionService {
                 tracing::error!(transaction_id = %record.id, error = %e, "stored name cannot be decrypted");
                 cipher_error(e)
             })?;
-        let name = FullName::parse(&plain)
+        let name = FullName::from_stored(&plain)
             .map_err(|_| DomainError::Internal(InternalError::InvalidStoredName(record.id)))?;
         Ok(reveal(record, name))
     }

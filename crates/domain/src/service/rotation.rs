@@ -3,6 +3,7 @@
 use super::{cipher_error, store_error, TransactionService};
 use crate::error::DomainError;
 use crate::id::TransactionId;
+use crate::idempotency::SealedKey;
 use crate::name::EncryptedName;
 use crate::ports::CipherError;
 
@@ -76,4 +77,125 @@ impl TransactionService {
         }
         Ok(done)
     }
+}
+
+/// How far re-sealing the idempotency records
+/// ([`TransactionService::reencrypt_idempotency_records`]) has come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResealProgress {
+    /// Records looked at.
+    pub scanned: u64,
+    /// Records whose fingerprint or saved answer was re-encrypted with the primary key.
+    pub changed: u64,
+    /// Records that changed while this ran (completed meanwhile): left alone, their new
+    /// parts are already sealed with the primary key.
+    pub skipped: u64,
+    /// Records with a part no configured key opens (logged, by scope only).
+    pub unreadable: u64,
+}
+
+impl TransactionService {
+    /// Re-encrypts the encrypted parts of every idempotency record — the sealed request
+    /// fingerprint and the saved answer, which holds the customer's name — with the primary
+    /// key, so that dropping an old key loses no saved answer and breaks no retry. Records
+    /// live a day at most, so this pass is short; it is safe to run again (records already
+    /// sealed with the primary key are left alone). Calls `progress` after each batch.
+    /// Errors: `StoreUnavailable`; `Internal` when the cipher cannot work at all.
+    pub async fn reencrypt_idempotency_records(
+        &self,
+        batch_size: u32,
+        mut progress: impl FnMut(&ResealProgress) + Send,
+    ) -> Result<ResealProgress, DomainError> {
+        let mut done = ResealProgress::default();
+        let mut after = None;
+        loop {
+            let batch = self
+                .ports
+                .idempotency
+                .sealed_after(after.take(), batch_size.max(1))
+                .await
+                .map_err(store_error)?;
+            let Some(last) = batch.last() else { break };
+            let next = (last.scope.clone(), last.key.clone());
+            for record in batch {
+                done.scanned += 1;
+                match self.reseal(&record).await? {
+                    Resealed::Unchanged => {}
+                    Resealed::Unreadable => done.unreadable += 1,
+                    Resealed::Changed(new) => {
+                        let replaced = self
+                            .ports
+                            .idempotency
+                            .replace_sealed(record, new)
+                            .await
+                            .map_err(store_error)?;
+                        if replaced {
+                            done.changed += 1;
+                        } else {
+                            done.skipped += 1;
+                        }
+                    }
+                }
+            }
+            after = Some(next);
+            progress(&done);
+        }
+        Ok(done)
+    }
+
+    /// The record with its parts re-encrypted under the primary key, if any needs it.
+    async fn reseal(&self, record: &SealedKey) -> Result<Resealed, DomainError> {
+        let fingerprint = self.reencrypt_part(&record.fingerprint, true).await?;
+        let snapshot = match &record.snapshot {
+            Some(s) => self.reencrypt_part(s, false).await?,
+            None => Part::Current,
+        };
+        let fresh = |part: Part, current: &str| match part {
+            Part::Fresh(token) => token,
+            _ => current.to_owned(),
+        };
+        Ok(match (fingerprint, snapshot) {
+            (Part::Unreadable, _) | (_, Part::Unreadable) => {
+                tracing::error!(scope = %record.scope, "an idempotency record cannot be decrypted with any configured key");
+                Resealed::Unreadable
+            }
+            (Part::Current, Part::Current) => Resealed::Unchanged,
+            (fingerprint, snapshot) => Resealed::Changed(SealedKey {
+                fingerprint: fresh(fingerprint, &record.fingerprint),
+                snapshot: record.snapshot.as_deref().map(|s| fresh(snapshot, s)),
+                ..record.clone()
+            }),
+        })
+    }
+
+    /// One encrypted part under the primary key. Release 1's HMAC fingerprints are not
+    /// tokens: left as they are (they expire within a day).
+    async fn reencrypt_part(&self, token: &str, fingerprint: bool) -> Result<Part, DomainError> {
+        if fingerprint && token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Part::Current);
+        }
+        match self.ports.cipher.reencrypt(token).await {
+            Ok(None) => Ok(Part::Current),
+            Ok(Some(fresh)) => Ok(Part::Fresh(fresh)),
+            Err(CipherError::InvalidToken) => Ok(Part::Unreadable),
+            Err(e) => Err(cipher_error(e)),
+        }
+    }
+}
+
+/// What re-sealing one idempotency record comes to.
+enum Resealed {
+    Unchanged,
+    Unreadable,
+    Changed(SealedKey),
+}
+
+/// One encrypted part of a record.
+enum Part {
+    /// Already under the primary key (or not a token).
+    Current,
+    /// No configured key opens it.
+    Unreadable,
+    /// Re-encrypted under the primary key.
+    Fresh(String),
 }

@@ -917,7 +917,7 @@ async fn a_completed_key_replays_its_snapshot_without_writing() {
         "enc:{}",
         r#"{"id":"6650f0c2e4b0a1b2c3d4e5f6","user_id":"65e25a6bfb249dcbfbf00b93","full_name":"Ada Lovelace","transaction_amount":10.5,"transaction_type":"credit","transaction_date":"2025-11-26T10:05:30.123Z","created_at":"2025-11-26T10:05:30.123Z","updated_at":"2025-11-26T10:05:30.123Z","version":1}"#
     );
-    let fp = format!("fp({})", canonical_request(&new_tx(None)).len());
+    let fp = format!("enc:{}", canonical_request(&new_tx(None)));
     let mut idem = MockIdempotencyStore::new();
     idem.expect_claim().returning(move |_| {
         Ok(crate::Claim::Completed {
@@ -944,7 +944,7 @@ async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
     let mut idem = MockIdempotencyStore::new();
     idem.expect_claim().times(1).returning(|_| {
         Ok(crate::Claim::InFlight {
-            fingerprint: "someone-else".into(),
+            fingerprint: "enc:another request".into(),
         })
     });
     let svc = idem_service(
@@ -958,7 +958,7 @@ async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
         other => panic!("{other:?}"),
     }
 
-    let fp = format!("fp({})", canonical_request(&new_tx(None)).len());
+    let fp = format!("enc:{}", canonical_request(&new_tx(None)));
     let mut idem = MockIdempotencyStore::new();
     idem.expect_claim().returning(move |_| {
         Ok(crate::Claim::InFlight {
@@ -981,8 +981,9 @@ async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
 async fn a_takeover_finds_the_crashed_attempts_transaction() {
     let mut idem = MockIdempotencyStore::new();
     idem.expect_claim().returning(|_| {
-        Ok(crate::Claim::Acquired {
+        Ok(crate::Claim::TakenOver {
             transaction_id: tx_id(),
+            fingerprint: format!("enc:{}", canonical_request(&new_tx(None))),
         })
     });
     idem.expect_complete().times(1).returning(|_, _, _| Ok(()));
@@ -1003,6 +1004,52 @@ async fn a_takeover_finds_the_crashed_attempts_transaction() {
 }
 
 #[tokio::test]
+async fn another_request_cannot_take_over_a_lapsed_claim() {
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim().returning(|_| {
+        Ok(crate::Claim::TakenOver {
+            transaction_id: tx_id(),
+            fingerprint: "enc:v1|someone else's request".into(),
+        })
+    });
+    // Nothing is written, nothing released: the claim stays the original request's.
+    idem.expect_release().times(0);
+    let svc = idem_service(
+        MockTransactionStore::new(),
+        MockCache::new(),
+        fingerprinting_cipher(),
+        idem,
+    );
+    assert!(matches!(
+        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        Err(DomainError::IdempotencyKeyReused)
+    ));
+}
+
+#[tokio::test]
+async fn release_one_fingerprints_are_matched_under_every_key() {
+    let legacy = "ab".repeat(32);
+    let held = legacy.clone();
+    let mut idem = MockIdempotencyStore::new();
+    idem.expect_claim().returning(move |_| {
+        Ok(crate::Claim::InFlight {
+            fingerprint: held.clone(),
+        })
+    });
+    let mut cipher = cipher();
+    cipher
+        .expect_fingerprint_matches()
+        .withf(move |data, fp| data.starts_with("v1|") && fp == legacy)
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let svc = idem_service(MockTransactionStore::new(), MockCache::new(), cipher, idem);
+    assert!(matches!(
+        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        Err(DomainError::IdempotencyInFlight)
+    ));
+}
+
+#[tokio::test]
 async fn a_failure_before_writing_releases_the_key_but_an_uncertain_write_keeps_it() {
     let mut idem = MockIdempotencyStore::new();
     idem.expect_claim().returning(|_| {
@@ -1011,8 +1058,12 @@ async fn a_failure_before_writing_releases_the_key_but_an_uncertain_write_keeps_
         })
     });
     idem.expect_release().times(1).returning(|_, _| Ok(()));
+    // The request's seal is made; the name's encryption then fails.
     let mut broken = MockFieldCipher::new();
-    broken.expect_fingerprint().returning(|_| Ok("fp".into()));
+    broken
+        .expect_encrypt()
+        .withf(|p| p.starts_with("v1|"))
+        .returning(|p| Ok(format!("enc:{p}")));
     broken
         .expect_encrypt()
         .returning(|_| Err(CipherError::Internal("no randomness".into())));

@@ -1,10 +1,19 @@
 //! A token bucket per caller: `burst` requests at once, refilled at `per_second`.
+//!
+//! Memory is bounded: past [`MAX_BUCKETS`] callers, buckets that have refilled completely
+//! (callers idle long enough to be back at a full burst) are forgotten, which changes no
+//! answer; if every bucket is still in use, a new caller is let through untracked rather
+//! than growing the map.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// A token bucket per key name: `burst` requests at once, refilled at `per_second`.
+/// The most callers a limiter tracks at once.
+pub const MAX_BUCKETS: usize = 100_000;
+
+/// A token bucket per caller (a key name, a client address): `burst` requests at once,
+/// refilled at `per_second`.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: f64,
@@ -35,6 +44,13 @@ impl RateLimiter {
         }
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(name) {
+            let full_after = self.burst / self.per_second;
+            buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() < full_after);
+            if buckets.len() >= MAX_BUCKETS {
+                return Ok(());
+            }
+        }
         let bucket = buckets.entry(name.to_owned()).or_insert(Bucket {
             tokens: self.burst,
             at: now,

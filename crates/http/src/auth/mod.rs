@@ -4,14 +4,18 @@
 //! without a valid key is refused (401) before its body is even read.
 //!
 //! [`keys`] holds the configured API keys (hashes only) and their scopes; [`limiter`] the
-//! per-key token buckets.
+//! token buckets: one per key for every request, and one per client address for failed
+//! authentications (401 turns into 429 once an address has failed too often; valid keys
+//! from that address keep working). Failed authentications log one warning per ten
+//! seconds at most, with the count it stands for.
 
 pub mod keys;
 pub mod limiter;
 
 use std::future::{ready, Ready};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
 pub use self::keys::{
@@ -19,44 +23,110 @@ pub use self::keys::{
 };
 pub use self::limiter::RateLimiter;
 use crate::error::ApiError;
+use crate::input::single_header;
 
-/// The keys and the limiter, shared by every worker.
+/// The keys and the limiters, shared by every worker.
 #[derive(Debug)]
 pub struct Access {
     keys: ApiKeys,
     limiter: RateLimiter,
+    failures: RateLimiter,
+    failure_log: LogLimiter,
+    scope_log: LogLimiter,
+    limit_log: LogLimiter,
+}
+
+/// At most one log line per interval for a noisy event, with the count of the events it
+/// stands for — so that a flood of bad requests cannot flood the logs.
+#[derive(Debug)]
+pub struct LogLimiter {
+    interval: Duration,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl LogLimiter {
+    /// One line per `interval` at most.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// Counts an event; `Some(n)` when a line is due now, standing for `n` events.
+    pub fn note(&self) -> Option<u64> {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.1 += 1;
+        if state
+            .0
+            .is_some_and(|last| now.duration_since(last) < self.interval)
+        {
+            return None;
+        }
+        let count = state.1;
+        *state = (Some(now), 0);
+        Some(count)
+    }
 }
 
 impl Access {
-    /// Guards requests with these keys and this limiter.
-    pub fn new(keys: ApiKeys, limiter: RateLimiter) -> Self {
-        Self { keys, limiter }
+    /// Guards requests with these keys, the per-key limiter, and the per-address limiter
+    /// of failed authentications.
+    pub fn new(keys: ApiKeys, limiter: RateLimiter, failures: RateLimiter) -> Self {
+        Self {
+            keys,
+            limiter,
+            failures,
+            failure_log: LogLimiter::new(Duration::from_secs(10)),
+            scope_log: LogLimiter::new(Duration::from_secs(10)),
+            limit_log: LogLimiter::new(Duration::from_secs(10)),
+        }
     }
 
     fn check(&self, req: &HttpRequest, scope: Scope) -> Result<String, ApiError> {
-        let presented = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        let presented = single_header(req, "authorization")?
             .and_then(|v| {
                 let (scheme, token) = v.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
-            .filter(|token| !token.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
-        let key = self.keys.authenticate(presented).ok_or_else(|| {
-            tracing::warn!("request with an unknown API key refused");
-            ApiError::Unauthorized
-        })?;
+            .filter(|token| !token.is_empty());
+        let Some(key) = presented.and_then(|p| self.keys.authenticate(p)) else {
+            return Err(self.refuse(req));
+        };
+        // A key's holder can send refused requests as fast as anyone: these warnings are
+        // rate-limited too (the line names the key that triggered it).
         if !key.scopes.allow(scope) {
-            tracing::warn!(key = %key.name, ?scope, "API key lacks the scope");
+            if let Some(count) = self.scope_log.note() {
+                tracing::warn!(key = %key.name, ?scope, refused = count, "API key lacks the scope");
+            }
             return Err(ApiError::Forbidden);
         }
         self.limiter.check(&key.name).map_err(|wait| {
-            tracing::warn!(key = %key.name, "rate limit reached");
+            if let Some(count) = self.limit_log.note() {
+                tracing::warn!(key = %key.name, refused = count, "rate limit reached");
+            }
             ApiError::TooManyRequests(wait.as_secs().max(1))
         })?;
         Ok(key.name.clone())
+    }
+
+    /// A failed authentication: 401, or 429 once the client address has failed too often.
+    /// The warning is rate-limited and counts what it stands for; it names no key.
+    fn refuse(&self, req: &HttpRequest) -> ApiError {
+        let address = req
+            .peer_addr()
+            .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+        if let Some(count) = self.failure_log.note() {
+            tracing::warn!(
+                refused = count,
+                "requests without a valid API key refused (this line stands for all since the last)"
+            );
+        }
+        match self.failures.check(&address) {
+            Ok(()) => ApiError::Unauthorized,
+            Err(wait) => ApiError::TooManyFailures(wait.as_secs().max(1)),
+        }
     }
 }
 

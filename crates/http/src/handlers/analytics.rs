@@ -12,16 +12,15 @@ use crate::input::{self, Query};
 
 /// A user's statistics over an inclusive date range, computed in the database. May be
 /// served from the cache; always reflects every write that has returned.
-#[utoipa::path(get, path = "/api/v1/analytics/transactions/{user_id}", tag = "analytics", security(("bearer" = ["read"])),
+#[utoipa::path(get, path = "/api/v1/analytics/transactions/{user_id}", tag = "analytics",
+    operation_id = "get_transaction_stats_api_v1_analytics_transactions__user_id__get", security(("bearer" = ["read"])),
     params(
         ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("start_date" = Option<String>, Query, nullable = false,
-            pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$",
-            description = "Inclusive start: RFC 3339, or YYYY-MM-DD meaning 00:00:00.000Z of that day",
+        ("start_date" = Option<String>, Query, nullable = false, format = DateTime,
+            description = "Inclusive start: RFC 3339; a date-time without offset, read as UTC; or YYYY-MM-DD meaning 00:00:00.000Z of that day",
             example = "2026-11-01"),
-        ("end_date" = Option<String>, Query, nullable = false,
-            pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$",
-            description = "Inclusive end: RFC 3339, or YYYY-MM-DD meaning 23:59:59.999Z of that day",
+        ("end_date" = Option<String>, Query, nullable = false, format = DateTime,
+            description = "Inclusive end: RFC 3339; a date-time without offset, read as UTC; or YYYY-MM-DD meaning 23:59:59.999Z of that day",
             example = "2026-11-30")),
     responses(
         (status = 200, description = "The statistics", body = Envelope<StatisticsBody>),

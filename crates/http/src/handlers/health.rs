@@ -7,7 +7,7 @@ use crate::dto::{LiveBody, ReadyBody, ReadyChecks};
 use crate::envelope::MessageOnly;
 
 /// The original service's root answer.
-#[utoipa::path(get, path = "/", tag = "health",
+#[utoipa::path(get, path = "/", tag = "health", operation_id = "healthcheck__get",
     responses((status = 200, description = "The service is up", body = MessageOnly,
         example = json!({"message": "Backend is running", "data": null}))))]
 pub async fn root() -> HttpResponse {

@@ -3,15 +3,39 @@
 use actix_web::http::header::{ContentType, ETAG};
 use actix_web::{web, HttpRequest, HttpResponse};
 use fido_domain::TransactionService;
-use serde_json::Value;
 
 use crate::auth::{ReadAccess, WriteAccess};
+use crate::body::JsonBody;
 use crate::dto::{
-    CreateTransactionRequest, TransactionBody, TransactionPageBody, UpdateTransactionRequest,
+    CreateTransactionRequest, CreatedTransactionBody, TransactionBody, TransactionPageBody,
+    UpdateTransactionRequest,
 };
 use crate::envelope::{self, Envelope, MessageOnly};
 use crate::error::{ApiError, DataRouteErrors, ErrorBody};
-use crate::input::{self, Query};
+use crate::input::{self, IfMatch, Query};
+
+/// The version a conditional write must find. With a list of ETags (RFC 9110 allows
+/// several), the current version is read and the write is made conditional on it if it is
+/// one of them: a change in between fails the write with 412, as it should.
+async fn precondition(
+    service: &TransactionService,
+    id: fido_domain::TransactionId,
+    condition: IfMatch,
+) -> Result<Option<u64>, ApiError> {
+    match condition {
+        IfMatch::Any => Ok(None),
+        IfMatch::Version(v) => Ok(Some(v)),
+        IfMatch::Never => Err(ApiError::PreconditionFailed),
+        IfMatch::AnyOf(versions) => {
+            let current = service.get(id).await?.version;
+            if versions.contains(&current) {
+                Ok(Some(current))
+            } else {
+                Err(ApiError::PreconditionFailed)
+            }
+        }
+    }
+}
 
 /// Records a transaction. The name is encrypted before it is stored; the response shows
 /// it decrypted.
@@ -20,29 +44,31 @@ use crate::input::{self, Query};
 /// hours: a retry with the same body gets the saved answer again (the same transaction,
 /// with `Idempotent-Replayed: true`); with another body, 422; while the first request is
 /// still running, 409 with `Retry-After`.
-#[utoipa::path(post, path = "/api/v1/transactions", tag = "transactions", security(("bearer" = ["write"])),
+#[utoipa::path(post, path = "/api/v1/transactions", tag = "transactions",
+    operation_id = "create_user_transaction_api_v1_transactions_post", security(("bearer" = ["write"])),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[ -~]{1,255}$",
         description = "1 to 255 printable ASCII characters; makes retries safe for 24 hours")),
     request_body(content = CreateTransactionRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Created (or, for a retried Idempotency-Key, the saved answer)",
-            body = Envelope<TransactionBody>,
+            body = Envelope<CreatedTransactionBody>,
             headers(("ETag" = String, description = "The strong ETag of the new version, e.g. \"1\""),
                 ("Idempotent-Replayed" = String, description = "`true` when this is the saved answer to an earlier request with the same key"))),
         (status = 409, description = "A request with this Idempotency-Key is still being processed; retry after Retry-After", body = ErrorBody),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or a header that may appear once given twice", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within the deadline; the connection is closed", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "Invalid or unknown fields, each named", body = ErrorBody),
+        (status = 422, description = "Invalid, unknown or repeated fields, each named", body = ErrorBody),
         DataRouteErrors))]
 pub async fn create(
     caller: WriteAccess,
     service: web::Data<TransactionService>,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let key = input::idempotency_key(&req)?;
-    let new = input::create(body.into_inner())?;
+    let new = input::create(&body.0)?;
     let (created, replayed) = match key {
         Some(key) => service.create_idempotent(new, &caller.0, key).await?,
         None => (service.create(new).await?, false),
@@ -52,12 +78,13 @@ pub async fn create(
     if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    Ok(response.json(Envelope::ok(TransactionBody::from(created))))
+    Ok(response.json(Envelope::ok(CreatedTransactionBody::from(created))))
 }
 
 /// Reads one transaction.
-#[utoipa::path(get, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["read"])),
-    params(("id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$", example = "6650f0c2e4b0a1b2c3d4e5f6")),
+#[utoipa::path(get, path = "/api/v1/transactions/{transaction_id}", tag = "transactions",
+    operation_id = "get_transaction_by_id_api_v1_transactions__transaction_id__get", security(("bearer" = ["read"])),
+    params(("transaction_id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$", example = "6650f0c2e4b0a1b2c3d4e5f6")),
     responses(
         (status = 200, description = "Found", body = Envelope<TransactionBody>,
             headers(("ETag" = String, description = "The strong ETag of this version; send it as If-Match to update or delete safely"))),
@@ -78,15 +105,17 @@ pub async fn get(
 }
 
 /// Changes a non-empty subset of `full_name`, `transaction_amount`, `transaction_type`.
-#[utoipa::path(patch, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["write"])),
-    params(("id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"[!#-~]*\")$", description = "Apply only if the transaction is still at this ETag (412 otherwise); `*` or absent: apply always. A weak ETag never matches.")),
+#[utoipa::path(patch, path = "/api/v1/transactions/{transaction_id}", tag = "transactions",
+    operation_id = "update_user_transaction_api_v1_transactions__transaction_id__patch", security(("bearer" = ["write"])),
+    params(("transaction_id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"[!#-~]*\"([ \\t]*,[ \\t]*(W/)?\"[!#-~]*\")*)$", description = "Apply only if the transaction is still at one of these ETags (412 otherwise): `*`, one ETag, or a comma-separated list; absent: apply always. A weak ETag never matches.")),
     request_body(content = UpdateTransactionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Updated; `updated_at` moved", body = Envelope<TransactionBody>,
             headers(("ETag" = String, description = "The strong ETag of the new version"))),
         (status = 412, description = "If-Match does not match the current ETag; nothing changed", body = ErrorBody),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or a header that may appear once given twice", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within the deadline; the connection is closed", body = ErrorBody),
         (status = 404, description = "No such transaction", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
@@ -97,11 +126,11 @@ pub async fn update(
     service: web::Data<TransactionService>,
     id: web::Path<String>,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = input::transaction_id(&id)?;
-    let patch = input::patch(body.into_inner())?;
-    let expected = input::if_match(&req)?;
+    let patch = input::patch(&body.0)?;
+    let expected = precondition(&service, id, input::if_match(&req)?).await?;
     let updated = service.update(id, patch, expected).await?;
     Ok(HttpResponse::Ok()
         .insert_header((ETAG, input::etag(updated.version)))
@@ -109,9 +138,10 @@ pub async fn update(
 }
 
 /// Deletes a transaction.
-#[utoipa::path(delete, path = "/api/v1/transactions/{id}", tag = "transactions", security(("bearer" = ["write"])),
-    params(("id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"[!#-~]*\")$", description = "Delete only if the transaction is still at this ETag (412 otherwise)")),
+#[utoipa::path(delete, path = "/api/v1/transactions/{transaction_id}", tag = "transactions",
+    operation_id = "delete_transaction_by_id_api_v1_transactions__transaction_id__delete", security(("bearer" = ["write"])),
+    params(("transaction_id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"[!#-~]*\"([ \\t]*,[ \\t]*(W/)?\"[!#-~]*\")*)$", description = "Delete only if the transaction is still at one of these ETags (412 otherwise): `*`, one ETag, or a comma-separated list")),
     responses(
         (status = 412, description = "If-Match does not match the current ETag; nothing changed", body = ErrorBody),
         (status = 200, description = "Deleted", body = MessageOnly,
@@ -126,14 +156,15 @@ pub async fn delete(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = input::transaction_id(&id)?;
-    let expected = input::if_match(&req)?;
+    let expected = precondition(&service, id, input::if_match(&req)?).await?;
     service.delete(id, expected).await?;
     Ok(HttpResponse::Ok().json(MessageOnly::new("Transaction deleted successfully")))
 }
 
 /// Lists a user's transactions, newest first (`transaction_date`, then `id`, descending).
 /// May be served from the cache; always reflects every write that has returned.
-#[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}", tag = "transactions", security(("bearer" = ["read"])),
+#[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}", tag = "transactions",
+    operation_id = "get_user_transactions_api_v1_transactions_user__user_id__get", security(("bearer" = ["read"])),
     params(
         ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
         ("page" = Option<u32>, Query, nullable = false, description = "Page number, from 1 (default 1)", minimum = 1, maximum = 2147483647),
