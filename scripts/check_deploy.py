@@ -36,6 +36,8 @@ check(api.get("healthcheck", {}).get("test") == ["CMD", "/usr/local/bin/fido", "
       "the api health check must be the binary's own `healthcheck` (no shell in the image)")
 check("redis-stack" in services.get("redis", {}).get("image", ""), "redis must come from Redis Stack (RedisInsight on 8001)")
 mongo = services.get("mongodb", {})
+check("--replSet" in (mongo.get("command") or []), "mongodb must run as a replica set (roll-ups need transactions)")
+check("replicaSet=" in str(api.get("environment", {}).get("DB_URI", "")), "the api's DB_URI must name the replica set")
 check(any(str(v).startswith("mongodb-data:") for v in mongo.get("volumes", [])), "mongodb data must be on the named volume")
 check("mongodb-data" in (compose.get("volumes") or {}), "the mongodb-data volume must be declared")
 env = mongo.get("environment", {})

@@ -34,17 +34,23 @@ ensure_redis
 step "Tests"
 # Doc tests first: the test runner's summary line should close the run.
 cargo test --workspace --doc --locked --quiet
+# Every run below selects tests from the whole workspace (never `-p fido-api`), so that
+# one feature set serves them all and nothing is compiled twice.
 if command -v cargo-nextest >/dev/null 2>&1; then
-  runner=(cargo nextest run --locked --no-fail-fast)
+  runner=(cargo nextest run --locked --no-fail-fast --workspace)
   show_output=(--no-capture)
+  http_suite=(-E 'binary_id(fido-api::api)')
+  soak=(-E 'binary_id(fido-api::api) & test(soak)')
 else
-  runner=(cargo test --locked --no-fail-fast)
+  runner=(cargo test --locked --no-fail-fast --workspace)
   show_output=()
+  http_suite=(--test api)
+  soak=(--test api -- soak)
 fi
-"${runner[@]}" --workspace
+"${runner[@]}"
 
 step "Soak: 60 s of mixed traffic, then exact reconciliation"
-FIDO_SOAK_SECS=${FIDO_SOAK_SECS:-60} "${runner[@]}" "${show_output[@]}" -p fido-api --test api -- soak
+FIDO_SOAK_SECS=${FIDO_SOAK_SECS:-60} "${runner[@]}" "${show_output[@]}" "${soak[@]}"
 
 step "Fuzz: schemathesis against the OpenAPI document (bounded)"
 bash scripts/fuzz.sh
@@ -52,6 +58,10 @@ bash scripts/fuzz.sh
 step "Clients of the original: a client generated from /openapi.json exercises every operation"
 bash scripts/compat.sh
 
+step "The one web page: Swagger UI driven in headless Chromium (screenshot: target/browser/docs.png)"
+bash scripts/browser.sh
+
 step "HTTP tests again, on the production topology: MongoDB and Redis"
-FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" -p fido-api --test api
+FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" "${http_suite[@]}"
+print_step_times
 step "All checks passed"

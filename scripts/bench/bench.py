@@ -159,7 +159,7 @@ WRK_LINE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$")
 
 def wrk(port, path, script, extra_env, seconds=SECONDS):
     env = dict(os.environ, FIDO_BENCH_KEY=KEY, **extra_env)
-    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(LUA / script),
+    cmd = ["wrk", f"-t{min(2, CONNECTIONS)}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(LUA / script),
            f"http://127.0.0.1:{port}{path}"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60).stdout
     result = {"rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": 0, "requests": 0}

@@ -52,8 +52,8 @@ redis_answers() { # port
   [[ "$reply" == +PONG* ]]
 }
 
-# Redis: an existing REDIS_URL wins; then a server already answering on 6379; otherwise
-# a private redis-server on a free port (installed with apt when missing).
+# Redis: a private redis-server on a free port, started here and stopped at the end
+# (installed with apt when missing); FIDO_TEST_REDIS_URL overrides on purpose.
 ensure_redis() {
   if ! command -v redis-server >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -64,13 +64,12 @@ ensure_redis() {
   fi
   export FIDO_REDIS_SERVER
   FIDO_REDIS_SERVER=$(command -v redis-server)
-  if [ -n "${REDIS_URL:-}" ]; then
-    echo "using REDIS_URL from the environment"
-    return
-  fi
-  if redis_answers 6379; then
-    export REDIS_URL="redis://127.0.0.1:6379"
-    echo "using the Redis already running on 127.0.0.1:6379"
+  # Tests never write where a deployment could read: not the machine's Redis on 6379,
+  # not a REDIS_URL inherited from the environment, but a private server of their own
+  # (FIDO_TEST_REDIS_URL names another server on purpose, e.g. a throwaway one in CI).
+  if [ -n "${FIDO_TEST_REDIS_URL:-}" ]; then
+    export REDIS_URL="$FIDO_TEST_REDIS_URL"
+    echo "using FIDO_TEST_REDIS_URL"
     return
   fi
   local port log

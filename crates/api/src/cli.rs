@@ -2,7 +2,7 @@
 //! its module in [`crate::commands`].
 
 use clap::{Parser, Subcommand};
-use fido_domain::TransactionId;
+use fido_domain::{TransactionId, UserId};
 
 /// fido — the Transactions API.
 ///
@@ -28,6 +28,39 @@ pub enum Command {
     Keys(KeysCommand),
     /// Re-encrypt every stored name with the first key of FERNET_KEY (online, resumable).
     Reencrypt(ReencryptArgs),
+    /// Check (and repair) the daily roll-ups that statistics are read from.
+    #[command(subcommand)]
+    Rollups(RollupsCommand),
+}
+
+/// `fido rollups …`
+#[derive(Debug, Subcommand)]
+pub enum RollupsCommand {
+    /// Recompute every user's (or one user's) daily totals from the rows and report each
+    /// (user, day) where the roll-up differs. Online and batched; resumable with
+    /// `--after`. Exit code: 0 no drift, 3 drift found (repaired with `--repair`), 1 failure.
+    Verify(VerifyArgs),
+}
+
+/// `fido rollups verify …`
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Only this user (24 hex characters).
+    #[arg(long, value_parser = parse_user)]
+    pub user: Option<UserId>,
+    /// Make the roll-ups equal to the rows where they differ (atomically, per user).
+    #[arg(long)]
+    pub repair: bool,
+    /// Users per batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Resume after this user id (printed with the progress).
+    #[arg(long, value_parser = parse_user)]
+    pub after: Option<UserId>,
+}
+
+fn parse_user(text: &str) -> Result<UserId, String> {
+    UserId::parse(text).map_err(|e| e.to_string())
 }
 
 /// `fido keys …`

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fido_api::cli::{Cli, Command, KeysCommand};
-use fido_api::commands::{healthcheck, keys, reencrypt, serve};
+use fido_api::cli::{Cli, Command, KeysCommand, RollupsCommand};
+use fido_api::commands::{healthcheck, keys, reencrypt, rollups, serve};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -13,5 +13,6 @@ fn main() -> ExitCode {
         Command::Healthcheck => healthcheck::run(),
         Command::Keys(KeysCommand::Create { name, scopes }) => keys::run(&name, &scopes),
         Command::Reencrypt(args) => reencrypt::run(args.batch_size, args.after),
+        Command::Rollups(RollupsCommand::Verify(args)) => rollups::run(&args),
     }
 }

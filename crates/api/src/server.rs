@@ -47,21 +47,30 @@ pub fn http_options(settings: &Settings) -> Result<HttpOptions> {
 }
 
 impl Application {
-    /// Opens the adapters and binds `server.host:server.port` (port 0 picks a free one).
+    /// Binds `server.host:server.port` (port 0 picks a free one) first — a port in use
+    /// is reported before any database is opened — then opens the adapters.
     pub async fn build(settings: &Settings) -> Result<Self> {
+        let listener = bind(settings)?;
         let service = build_service(settings).await?;
-        Self::with_service(settings, service)
+        Self::serve(settings, service, listener)
     }
 
     /// Binds and serves an already wired service (for tests with custom adapters).
     pub fn with_service(settings: &Settings, service: TransactionService) -> Result<Self> {
+        Self::serve(settings, service, bind(settings)?)
+    }
+
+    fn serve(
+        settings: &Settings,
+        service: TransactionService,
+        listener: TcpListener,
+    ) -> Result<Self> {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let bind_error = |source| Error::Bind {
             address: address.clone(),
             source,
         };
         let edge = HttpEdge::new(service, http_options(settings)?);
-        let listener = TcpListener::bind(&address).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let mut server = HttpServer::new(move || {
             let edge = edge.clone();
@@ -95,6 +104,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The listener of `server.host:server.port`.
+fn bind(settings: &Settings) -> Result<TcpListener> {
+    let address = format!("{}:{}", settings.server.host, settings.server.port);
+    TcpListener::bind(&address).map_err(|source| Error::Bind { address, source })
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use fido_cache_memory::InMemoryCache;
 use fido_cache_redis::RedisCache;
 use fido_domain::{
-    Cache, IdempotencyStore, NoCache, Ports, ServiceConfig, StatisticsQuery, SystemClock,
-    TransactionService, TransactionStore,
+    Cache, DailyRollups, IdempotencyStore, NoCache, Ports, ServiceConfig, StatisticsQuery,
+    SystemClock, TransactionService, TransactionStore,
 };
 use fido_http::JsonEncoder;
 use fido_store_mongodb::MongoStore;
@@ -26,6 +26,8 @@ pub struct StorePorts {
     pub statistics: Arc<dyn StatisticsQuery>,
     /// Idempotency keys, in the same database.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The daily roll-ups, in the same database.
+    pub rollups: Arc<dyn DailyRollups>,
 }
 
 impl std::fmt::Debug for StorePorts {
@@ -36,12 +38,13 @@ impl std::fmt::Debug for StorePorts {
 
 fn ports_of<S>(adapter: Arc<S>) -> StorePorts
 where
-    S: TransactionStore + StatisticsQuery + IdempotencyStore + 'static,
+    S: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + 'static,
 {
     StorePorts {
         store: adapter.clone(),
         statistics: adapter.clone(),
-        idempotency: adapter,
+        idempotency: adapter.clone(),
+        rollups: adapter,
     }
 }
 
@@ -97,6 +100,7 @@ pub async fn build_service(settings: &Settings) -> Result<TransactionService> {
         store: stores.store,
         statistics: stores.statistics,
         idempotency: stores.idempotency,
+        rollups: stores.rollups,
         cache: open_cache(settings)?,
         cipher,
         clock: Arc::new(SystemClock),

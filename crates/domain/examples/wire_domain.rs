@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fido_domain::{
     Amount, CipherError, DateRange, EncodeError, FieldCipher, FullName, IdempotencyKey,
-    NewTransaction, NoCache, Page, PageRequest, Ports, ReadEncoder, ServiceConfig,
+    NewTransaction, NoCache, Page, PageRequest, Ports, ReadEncoder, Series, ServiceConfig,
     StatisticsSummary, SystemClock, Transaction, TransactionService, TransactionType, UserId,
 };
 use fido_testkit::MemoryStore;
@@ -31,6 +31,14 @@ impl ReadEncoder for TextEncoder {
     }
     fn encode_statistics(&self, s: &StatisticsSummary) -> Result<String, EncodeError> {
         Ok(format!("{} transactions, net {}", s.count, s.net))
+    }
+    fn encode_series(&self, s: &Series) -> Result<String, EncodeError> {
+        let points: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| format!("{}={}", p.period, p.count))
+            .collect();
+        Ok(format!("{}:{}", s.granularity, points.join(",")))
     }
 }
 
@@ -66,8 +74,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             cache: Arc::new(NoCache::default()),
             cipher: Arc::new(ReversingCipher),
             clock: Arc::new(SystemClock),
-            idempotency: store,
+            idempotency: store.clone(),
             encoder: Arc::new(TextEncoder),
+            rollups: store.clone(),
         },
         ServiceConfig::default(),
     );

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::id::UserId;
 use crate::page::PageRequest;
+use crate::statistics::Granularity;
 use crate::time::DateRange;
 
 /// The version of the service's framing of cached values; part of every key.
@@ -37,6 +38,8 @@ pub enum CacheEntry {
     List(PageRequest),
     /// The user's statistics over a range.
     Statistics(DateRange),
+    /// The user's time series over a range.
+    Series(DateRange, Granularity),
 }
 
 impl CacheKey {
@@ -58,6 +61,15 @@ impl CacheKey {
         }
     }
 
+    /// The time series of `user` over `range`.
+    pub fn series(user: UserId, range: DateRange, granularity: Granularity) -> Self {
+        Self {
+            user,
+            entry: CacheEntry::Series(range, granularity),
+            format: "",
+        }
+    }
+
     /// The same read, cached in the encoding named `format`.
     pub fn in_format(self, format: &'static str) -> Self {
         Self { format, ..self }
@@ -69,20 +81,23 @@ impl CacheKey {
     /// `list2<format>:p<page>:l<limit>` or `stats2<format>:<start ms|->:<end ms|->`.
     pub fn render(&self) -> String {
         let format = self.format;
+        let bound = |b: Option<crate::Timestamp>| {
+            b.map_or_else(|| "-".to_owned(), |t| t.as_millis().to_string())
+        };
         match self.entry {
             CacheEntry::List(p) => {
                 format!("list{CACHE_FORMAT}{format}:p{}:l{}", p.page(), p.limit())
             }
-            CacheEntry::Statistics(r) => {
-                let bound = |b: Option<crate::Timestamp>| {
-                    b.map_or_else(|| "-".to_owned(), |t| t.as_millis().to_string())
-                };
-                format!(
-                    "stats{CACHE_FORMAT}{format}:{}:{}",
-                    bound(r.start()),
-                    bound(r.end())
-                )
-            }
+            CacheEntry::Statistics(r) => format!(
+                "stats{CACHE_FORMAT}{format}:{}:{}",
+                bound(r.start()),
+                bound(r.end())
+            ),
+            CacheEntry::Series(r, g) => format!(
+                "series{CACHE_FORMAT}{format}:{g}:{}:{}",
+                bound(r.start()),
+                bound(r.end())
+            ),
         }
     }
 }

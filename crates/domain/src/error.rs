@@ -75,6 +75,12 @@ pub enum DomainError {
         /// The largest allowed distance into the future.
         max: Duration,
     },
+    /// A time series would have more points than allowed; narrow the range.
+    #[error("the series would have more than {max} points")]
+    TooManyPoints {
+        /// The most points a series may have.
+        max: usize,
+    },
     /// An update that would change nothing.
     #[error("the update changes no field")]
     EmptyPatch,

@@ -18,8 +18,8 @@
 //!
 //! With the `mocks` feature, [`mockall`](https://docs.rs/mockall) mocks of every port are
 //! generated (`MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`,
-//! `MockCache`, `MockFieldCipher`, `MockReadEncoder`, `MockClock`) so downstream crates can
-//! unit-test against them.
+//! `MockDailyRollups`, `MockCache`, `MockFieldCipher`, `MockReadEncoder`, `MockClock`) so
+//! downstream crates can unit-test against them.
 //!
 //! ## Money
 //! Amounts are integer minor units (cents). They are parsed from JSON numbers through the
@@ -47,19 +47,23 @@ pub use idempotency::{Claim, ClaimRequest, IdempotencyKey, SealedKey};
 pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
-    Cache, CacheError, CipherError, Clock, EncodeError, FieldCipher, IdempotencyStore, NoCache,
-    ReadEncoder, StatisticsQuery, StoreError, SystemClock, TransactionStore,
+    Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, FieldCipher,
+    IdempotencyStore, NoCache, ReadEncoder, RollupDrift, StatisticsQuery, StoreError, SystemClock,
+    TransactionStore,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
-    MockCache, MockClock, MockFieldCipher, MockIdempotencyStore, MockReadEncoder,
+    MockCache, MockClock, MockDailyRollups, MockFieldCipher, MockIdempotencyStore, MockReadEncoder,
     MockStatisticsQuery, MockTransactionStore,
 };
 pub use service::{
-    Ports, Readiness, ReencryptProgress, ResealProgress, ServiceConfig, TransactionService,
+    Ports, Readiness, ReencryptProgress, ResealProgress, RollupReport, ServiceConfig,
+    TransactionService,
 };
-pub use statistics::{StatisticsSummary, TransactionTotals};
-pub use time::{DateRange, Timestamp, UtcDay};
+pub use statistics::{
+    DayTotals, Granularity, Series, SeriesPoint, StatisticsSummary, TransactionTotals,
+};
+pub use time::{DateRange, DaySplit, Timestamp, UtcDay, MS_PER_DAY};
 pub use transaction::{
     NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord, TransactionType,
     Written,

@@ -6,8 +6,8 @@
 //! and the testkit's contract suites check them for every adapter.
 //!
 //! With the `mocks` feature (and in this crate's own tests) mockall generates
-//! `MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`, `MockCache`,
-//! `MockFieldCipher`, `MockReadEncoder` and `MockClock`.
+//! `MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`,
+//! `MockDailyRollups`, `MockCache`, `MockFieldCipher`, `MockReadEncoder` and `MockClock`.
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +20,7 @@ use crate::id::{TransactionId, UserId};
 use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey, SealedKey};
 use crate::name::EncryptedName;
 use crate::page::{Page, PageRequest};
-use crate::statistics::{StatisticsSummary, TransactionTotals};
+use crate::statistics::{DayTotals, Series, StatisticsSummary, TransactionTotals};
 use crate::time::{DateRange, Timestamp};
 use crate::transaction::{RecordPatch, Transaction, TransactionRecord, Written};
 
@@ -86,6 +86,9 @@ pub trait ReadEncoder: Send + Sync {
 
     /// Encodes a user's statistics.
     fn encode_statistics(&self, summary: &StatisticsSummary) -> Result<String, EncodeError>;
+
+    /// Encodes a user's time series.
+    fn encode_series(&self, series: &Series) -> Result<String, EncodeError>;
 }
 
 /// Durable storage of transaction records.
@@ -197,6 +200,48 @@ pub trait StatisticsQuery: Send + Sync {
     /// Totals of `user`'s transactions whose `transaction_date` lies in `range`.
     async fn totals(&self, user: UserId, range: DateRange)
         -> Result<TransactionTotals, StoreError>;
+
+    /// The same transactions' totals per UTC day, ascending by day, only days with
+    /// transactions (the sums exact, as for `totals`).
+    async fn daily(&self, user: UserId, range: DateRange) -> Result<Vec<DayTotals>, StoreError>;
+}
+
+/// One (user, day) where the daily roll-up and the rows disagree.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RollupDrift {
+    /// Whose.
+    pub user: UserId,
+    /// Which day.
+    pub day: crate::time::UtcDay,
+    /// What the rows say (`None`: no transaction that day).
+    pub rows: Option<DayTotals>,
+    /// What the roll-up says (`None`: no roll-up for that day).
+    pub rollup: Option<DayTotals>,
+}
+
+/// The daily roll-ups a store keeps beside the rows, seen from outside: checked against
+/// the rows, and repaired, one user at a time (`fido rollups verify`).
+///
+/// Contract: `check_user` compares every day of the user; with `repair` it makes the
+/// roll-ups equal to the rows in one atomic step (concurrent writes are never lost) and
+/// still returns what differed. A store that keeps no roll-ups (it computes statistics
+/// from the rows) says so with `kept() == false` and never reports drift.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DailyRollups: Send + Sync {
+    /// Whether this store keeps daily roll-ups.
+    fn kept(&self) -> bool;
+
+    /// Up to `limit` users after `after` (ascending; from the first when `None`) with
+    /// transactions or roll-ups: the batches of a check.
+    async fn users_after(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError>;
+
+    /// The days where the user's roll-ups differ from the rows; with `repair`, fixed.
+    async fn check_user(&self, user: UserId, repair: bool) -> Result<Vec<RollupDrift>, StoreError>;
 }
 
 /// A read-through cache of per-user reads, with O(1) per-user invalidation.

@@ -1,7 +1,10 @@
 //! Per-user statistics: what a store computes ([`TransactionTotals`]) and what the service
 //! reports ([`StatisticsSummary`]).
 
+use std::fmt;
+
 use crate::amount::MoneySum;
+use crate::error::ValueError;
 use crate::time::UtcDay;
 
 /// The raw aggregate a [`StatisticsQuery`](crate::StatisticsQuery) computes inside the
@@ -16,6 +19,29 @@ pub struct TransactionTotals {
     pub total_debit: MoneySum,
     /// The UTC day with the most transactions, ties to the earliest; `None` when empty.
     pub busiest_day: Option<UtcDay>,
+}
+
+impl TransactionTotals {
+    /// Folds day rows (one per day) into totals; the busiest day is the one with the most
+    /// transactions, ties to the earliest.
+    pub fn from_days(days: &[DayTotals]) -> Self {
+        let mut totals = Self::default();
+        let mut busiest: Option<(u64, UtcDay)> = None;
+        for d in days {
+            totals.count += d.count;
+            totals.total_credit = totals.total_credit.plus(d.credit);
+            totals.total_debit = totals.total_debit.plus(d.debit);
+            let better = match busiest {
+                None => true,
+                Some((n, day)) => d.count > n || (d.count == n && d.day < day),
+            };
+            if better {
+                busiest = Some((d.count, d.day));
+            }
+        }
+        totals.busiest_day = busiest.map(|(_, day)| day);
+        totals
+    }
 }
 
 /// A user's statistics over a range (`count >= 1`).
@@ -57,6 +83,133 @@ impl StatisticsSummary {
     }
 }
 
+/// One UTC day's totals of a user, as a [`StatisticsQuery`](crate::StatisticsQuery) reads
+/// them (from daily roll-ups where the store keeps them).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DayTotals {
+    /// The day.
+    pub day: UtcDay,
+    /// How many transactions (at least one).
+    pub count: u64,
+    /// Sum of the credits, exact.
+    pub credit: MoneySum,
+    /// Sum of the debits, exact.
+    pub debit: MoneySum,
+}
+
+/// How a time series groups days.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum Granularity {
+    /// One point per UTC day.
+    #[default]
+    Day,
+    /// One point per ISO week (Monday to Sunday, UTC).
+    Week,
+    /// One point per calendar month (UTC).
+    Month,
+}
+
+impl Granularity {
+    /// `day`, `week` or `month`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+        }
+    }
+
+    /// Parses `day`, `week` or `month`.
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        match s {
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            _ => Err(ValueError::new("must be day, week or month")),
+        }
+    }
+
+    /// The label of the period a day falls in: `2026-11-25`, `2026-W48` or `2026-11`.
+    pub fn period_of(self, day: UtcDay) -> String {
+        match self {
+            Self::Day => day.to_string(),
+            Self::Week => {
+                let (year, week) = day.iso_week();
+                format!("{year:04}-W{week:02}")
+            }
+            Self::Month => day.to_string().chars().take(7).collect(),
+        }
+    }
+}
+
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One point of a time series: a period's totals.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SeriesPoint {
+    /// The period's label (see [`Granularity::period_of`]).
+    pub period: String,
+    /// How many transactions.
+    pub count: u64,
+    /// Sum of the credits.
+    pub credit: MoneySum,
+    /// Sum of the debits.
+    pub debit: MoneySum,
+    /// `credit - debit`.
+    pub net: MoneySum,
+}
+
+/// A user's totals per period, ascending, only periods with transactions.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Series {
+    /// How days were grouped.
+    pub granularity: Granularity,
+    /// The points, oldest first.
+    pub points: Vec<SeriesPoint>,
+}
+
+impl Series {
+    /// The most points a series may have.
+    pub const MAX_POINTS: usize = 1000;
+
+    /// Groups ascending day totals into periods; `None` when that makes more than
+    /// [`Series::MAX_POINTS`] points.
+    pub fn from_days(granularity: Granularity, days: &[DayTotals]) -> Option<Self> {
+        let mut points: Vec<SeriesPoint> = Vec::new();
+        for d in days {
+            let period = granularity.period_of(d.day);
+            match points.last_mut() {
+                Some(p) if p.period == period => {
+                    p.count += d.count;
+                    p.credit = p.credit.plus(d.credit);
+                    p.debit = p.debit.plus(d.debit);
+                }
+                _ => points.push(SeriesPoint {
+                    period,
+                    count: d.count,
+                    credit: d.credit,
+                    debit: d.debit,
+                    net: MoneySum::ZERO,
+                }),
+            }
+            if points.len() > Self::MAX_POINTS {
+                return None;
+            }
+        }
+        for p in &mut points {
+            p.net = p.credit.minus(p.debit);
+        }
+        Some(Self {
+            granularity,
+            points,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +227,40 @@ mod tests {
         assert_eq!(s.average.cents(), 1167);
         assert_eq!(s.net.cents(), -1500);
         assert_eq!(s.busiest_day, UtcDay::parse("2026-11-25").unwrap());
+    }
+
+    #[test]
+    fn days_group_into_weeks_and_months() {
+        let day = |d: &str, count, credit| DayTotals {
+            day: UtcDay::parse(d).unwrap(),
+            count,
+            credit: MoneySum::from_cents(credit),
+            debit: MoneySum::from_cents(100),
+        };
+        let days = [
+            day("2026-11-29", 1, 500), // a Sunday: ISO week 48
+            day("2026-11-30", 2, 700), // the Monday after: week 49, still November
+            day("2026-12-01", 1, 0),
+        ];
+        let weeks = Series::from_days(Granularity::Week, &days).unwrap();
+        let labels: Vec<&str> = weeks.points.iter().map(|p| p.period.as_str()).collect();
+        assert_eq!(labels, ["2026-W48", "2026-W49"]);
+        assert_eq!(weeks.points[1].count, 3);
+        assert_eq!(weeks.points[1].net.cents(), 700 - 200);
+        let months = Series::from_days(Granularity::Month, &days).unwrap();
+        let labels: Vec<&str> = months.points.iter().map(|p| p.period.as_str()).collect();
+        assert_eq!(labels, ["2026-11", "2026-12"]);
+        assert_eq!(months.points[0].credit.cents(), 1200);
+        let many: Vec<DayTotals> = (0..1001)
+            .map(|i| DayTotals {
+                day: crate::Timestamp::from_millis(i * 86_400_000).unwrap().day(),
+                count: 1,
+                credit: MoneySum::ZERO,
+                debit: MoneySum::ZERO,
+            })
+            .collect();
+        assert!(Series::from_days(Granularity::Day, &many).is_none());
+        assert!(Series::from_days(Granularity::Month, &many).is_some());
     }
 
     #[test]

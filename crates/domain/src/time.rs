@@ -119,6 +119,24 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
 pub struct UtcDay(NaiveDate);
 
 impl UtcDay {
+    /// The ISO 8601 week-numbering year and week (weeks start on Monday) of this day.
+    pub fn iso_week(self) -> (i32, u32) {
+        use chrono::Datelike;
+        let week = self.0.iso_week();
+        (week.year(), week.week())
+    }
+
+    /// How many days after the Unix epoch's day this is (negative: before).
+    pub fn epoch_days(self) -> i64 {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        (self.0 - epoch).num_days()
+    }
+
+    /// The day `days` after the Unix epoch's day (negative: before).
+    pub fn from_epoch_days(days: i64) -> Result<Self, ValueError> {
+        Timestamp::from_millis(days.saturating_mul(86_400_000)).map(Timestamp::day)
+    }
+
     /// Parses `YYYY-MM-DD`.
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         if s.len() != 10 {
@@ -232,6 +250,75 @@ impl DateRange {
     }
 }
 
+/// Milliseconds in a day.
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// A date range cut into the whole UTC days the roll-ups answer for and the partial
+/// first and last days the rows answer for. Empty parts are empty intervals (from > to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DaySplit {
+    /// Whole days, as day numbers since the epoch, inclusive.
+    pub full_days: (i64, i64),
+    /// The partial first day's instants (ms), inclusive.
+    pub head: (i64, i64),
+    /// The partial last day's instants (ms), inclusive.
+    pub tail: (i64, i64),
+}
+
+impl DaySplit {
+    /// An empty interval.
+    pub const EMPTY: (i64, i64) = (1, 0);
+
+    /// Cuts `range`.
+    pub fn of(range: DateRange) -> Self {
+        let day_of = |ms: i64| ms.div_euclid(MS_PER_DAY);
+        // An open bound covers every day on its side.
+        let (first_full, head) = match range.start() {
+            None => (i64::MIN / MS_PER_DAY, Self::EMPTY),
+            Some(s) if s.as_millis().rem_euclid(MS_PER_DAY) == 0 => {
+                (day_of(s.as_millis()), Self::EMPTY)
+            }
+            Some(s) => {
+                let next = day_of(s.as_millis()) + 1;
+                (next, (s.as_millis(), next * MS_PER_DAY - 1))
+            }
+        };
+        let (last_full, tail) = match range.end() {
+            None => (i64::MAX / MS_PER_DAY, Self::EMPTY),
+            Some(e) if e.as_millis().rem_euclid(MS_PER_DAY) == MS_PER_DAY - 1 => {
+                (day_of(e.as_millis()), Self::EMPTY)
+            }
+            Some(e) => {
+                let day = day_of(e.as_millis());
+                (day - 1, (day * MS_PER_DAY, e.as_millis()))
+            }
+        };
+        if first_full <= last_full {
+            // The head ends before the first full day and the tail starts after the last.
+            return Self {
+                full_days: (first_full, last_full),
+                head,
+                tail,
+            };
+        }
+        // No whole day inside: the rows of the range itself.
+        let from = range.start().map_or(i64::MIN, Timestamp::as_millis);
+        let to = range.end().map_or(i64::MAX, Timestamp::as_millis);
+        Self {
+            full_days: Self::EMPTY,
+            head: (from, to),
+            tail: Self::EMPTY,
+        }
+    }
+}
+
+impl DateRange {
+    /// This range cut into whole UTC days and partial edges (see [`DaySplit`]).
+    pub fn day_split(self) -> DaySplit {
+        DaySplit::of(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -317,5 +404,57 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2026-11-25T23:59:59.999Z").unwrap();
         assert_eq!(t.day().to_string(), "2026-11-25");
         assert_eq!(t.plus_millis(1).day().to_string(), "2026-11-26");
+    }
+
+    // ---- day splits ----
+
+    fn at_opt(s: &str) -> Option<Timestamp> {
+        Some(Timestamp::parse_rfc3339(s).expect("time"))
+    }
+
+    fn split(start: &str, end: &str) -> DaySplit {
+        let s = (!start.is_empty()).then(|| at_opt(start)).flatten();
+        let e = (!end.is_empty()).then(|| at_opt(end)).flatten();
+        DaySplit::of(DateRange::new(s, e).expect("range"))
+    }
+
+    #[test]
+    fn ranges_split_into_whole_days_and_partial_edges() {
+        let day = |d: &str| {
+            Timestamp::parse_rfc3339(&format!("{d}T00:00:00Z"))
+                .expect("day")
+                .as_millis()
+                / MS_PER_DAY
+        };
+        let ms = |t: &str| Timestamp::parse_rfc3339(t).expect("time").as_millis();
+        // Whole days only.
+        let s = split("2026-01-01T00:00:00Z", "2026-01-03T23:59:59.999Z");
+        assert_eq!(s.full_days, (day("2026-01-01"), day("2026-01-03")));
+        assert_eq!((s.head, s.tail), (DaySplit::EMPTY, DaySplit::EMPTY));
+        // Partial edges around whole days.
+        let s = split("2026-01-01T10:00:00Z", "2026-01-03T09:00:00Z");
+        assert_eq!(s.full_days, (day("2026-01-02"), day("2026-01-02")));
+        assert_eq!(
+            s.head,
+            (ms("2026-01-01T10:00:00Z"), ms("2026-01-01T23:59:59.999Z"))
+        );
+        assert_eq!(
+            s.tail,
+            (ms("2026-01-03T00:00:00Z"), ms("2026-01-03T09:00:00Z"))
+        );
+        // No whole day inside: the rows of the range.
+        let s = split("2026-01-01T10:00:00Z", "2026-01-02T09:00:00Z");
+        assert_eq!(s.full_days, DaySplit::EMPTY);
+        assert_eq!(
+            s.head,
+            (ms("2026-01-01T10:00:00Z"), ms("2026-01-02T09:00:00Z"))
+        );
+        // Open bounds: every day on that side.
+        let s = split("", "2026-01-03T09:00:00Z");
+        assert_eq!(s.full_days.1, day("2026-01-02"));
+        assert!(s.full_days.0 < day("1970-01-01"));
+        let s = split("1969-12-31T12:00:00Z", "");
+        assert_eq!(s.full_days.0, 0, "days before the epoch divide downwards");
+        assert_eq!(s.head.1, -1);
     }
 }

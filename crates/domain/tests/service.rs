@@ -9,8 +9,9 @@ use fido_cache_memory::InMemoryCache;
 use fido_cipher_fernet::FernetCipher;
 use fido_domain::{
     Amount, DateRange, DomainError, EncodeError, FullName, IdempotencyKey, NewTransaction,
-    NotFound, Page, PageRequest, Ports, ReadEncoder, ServiceConfig, StatisticsSummary, SystemClock,
-    Transaction, TransactionPatch, TransactionService, TransactionStore, TransactionType, UserId,
+    NotFound, Page, PageRequest, Ports, ReadEncoder, Series, ServiceConfig, StatisticsSummary,
+    SystemClock, Transaction, TransactionPatch, TransactionService, TransactionStore,
+    TransactionType, UserId,
 };
 use fido_testkit::fixtures::fresh_user;
 use fido_testkit::MemoryStore;
@@ -28,6 +29,14 @@ impl ReadEncoder for Summary {
     }
     fn encode_statistics(&self, s: &StatisticsSummary) -> Result<String, EncodeError> {
         Ok(format!("{}:{}", s.count, s.net))
+    }
+    fn encode_series(&self, s: &Series) -> Result<String, EncodeError> {
+        let points: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| format!("{}={}", p.period, p.count))
+            .collect();
+        Ok(format!("{}:{}", s.granularity, points.join(",")))
     }
 }
 
@@ -48,6 +57,7 @@ fn world() -> World {
             cipher: Arc::new(FernetCipher::from_key_list(&key).expect("key")),
             clock: Arc::new(SystemClock),
             encoder: Arc::new(Summary),
+            rollups: store.clone(),
         },
         ServiceConfig::default(),
     );

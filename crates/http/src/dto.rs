@@ -4,8 +4,8 @@
 //! reported at once); the request types here document their schema.
 
 use fido_domain::{
-    Amount, FullName, MoneySum, Page, StatisticsSummary, Timestamp, Transaction, TransactionId,
-    TransactionType, UserId, UtcDay,
+    Amount, FullName, MoneySum, Page, Series, StatisticsSummary, Timestamp, Transaction,
+    TransactionId, TransactionType, UserId, UtcDay,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -164,6 +164,55 @@ impl From<&StatisticsSummary> for StatisticsBody {
             total_credit: s.total_credit,
             total_debit: s.total_debit,
             net: s.net,
+        }
+    }
+}
+
+/// A user's totals per day, week or month.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesBody {
+    /// `day`, `week` (ISO weeks, Monday to Sunday, UTC) or `month`.
+    #[schema(example = "day")]
+    pub granularity: &'static str,
+    /// Oldest first; only periods with transactions; at most 1,000.
+    pub points: Vec<SeriesPointBody>,
+}
+
+/// One period of a series.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesPointBody {
+    /// `2026-11-25` (day), `2026-W48` (ISO week) or `2026-11` (month).
+    #[schema(example = "2026-11-25")]
+    pub period: String,
+    /// How many transactions.
+    #[schema(example = 2)]
+    pub transaction_count: u64,
+    /// Sum of the credits.
+    #[schema(value_type = f64, example = 45.0)]
+    pub total_credit: MoneySum,
+    /// Sum of the debits.
+    #[schema(value_type = f64, example = 0.0)]
+    pub total_debit: MoneySum,
+    /// `total_credit - total_debit`.
+    #[schema(value_type = f64, example = 45.0)]
+    pub net: MoneySum,
+}
+
+impl From<&Series> for SeriesBody {
+    fn from(s: &Series) -> Self {
+        Self {
+            granularity: s.granularity.as_str(),
+            points: s
+                .points
+                .iter()
+                .map(|p| SeriesPointBody {
+                    period: p.period.clone(),
+                    transaction_count: p.count,
+                    total_credit: p.credit,
+                    total_debit: p.debit,
+                    net: p.net,
+                })
+                .collect(),
         }
     }
 }

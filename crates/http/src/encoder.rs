@@ -3,10 +3,10 @@
 //! `data` of the response, in exactly the shape of [`TransactionPageBody`] and
 //! [`StatisticsBody`]: one wire contract, written once.
 
-use fido_domain::{EncodeError, Page, ReadEncoder, StatisticsSummary, Transaction};
+use fido_domain::{EncodeError, Page, ReadEncoder, Series, StatisticsSummary, Transaction};
 use serde::Serialize;
 
-use crate::dto::{StatisticsBody, TransactionPageBody};
+use crate::dto::{SeriesBody, StatisticsBody, TransactionPageBody};
 
 /// Encodes reads as the API's JSON.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,6 +31,10 @@ impl ReadEncoder for JsonEncoder {
 
     fn encode_statistics(&self, summary: &StatisticsSummary) -> Result<String, EncodeError> {
         to_json(&StatisticsBody::from(summary))
+    }
+
+    fn encode_series(&self, series: &Series) -> Result<String, EncodeError> {
+        to_json(&SeriesBody::from(series))
     }
 }
 

@@ -214,6 +214,10 @@ impl From<DomainError> for ApiError {
                 "transaction_date",
                 format!("must not be more than {} in the future", describe(max)),
             ),
+            DomainError::TooManyPoints { max } => Self::field(
+                "end_date",
+                format!("the range holds more than {max} points: narrow it, or choose a coarser granularity"),
+            ),
             DomainError::EmptyPatch => Self::field(
                 "body",
                 "must change at least one of full_name, transaction_amount, transaction_type",

@@ -5,8 +5,8 @@
 //! (they may be personal data).
 
 use fido_domain::{
-    Amount, DateRange, FullName, NewTransaction, PageRequest, PageRequestError, Timestamp,
-    TransactionId, TransactionPatch, TransactionType, UserId,
+    Amount, DateRange, FullName, Granularity, NewTransaction, PageRequest, PageRequestError,
+    Timestamp, TransactionId, TransactionPatch, TransactionType, UserId,
 };
 use serde_json::value::RawValue;
 
@@ -226,6 +226,22 @@ pub fn page(query: &Query) -> Result<PageRequest, ApiError> {
 /// `start_date` and `end_date`: RFC 3339 or `YYYY-MM-DD`, inclusive, start <= end.
 pub fn date_range(query: &Query) -> Result<DateRange, ApiError> {
     let [start, end] = query_values(query, ["start_date", "end_date"])?;
+    range_of(start, end)
+}
+
+/// A series' query: the statistics' bounds, and `granularity` (`day` by default).
+pub fn series(query: &Query) -> Result<(DateRange, Granularity), ApiError> {
+    let [start, end, granularity] = query_values(query, ["start_date", "end_date", "granularity"])?;
+    let granularity = match granularity {
+        None => Granularity::Day,
+        Some(g) => {
+            Granularity::parse(g).map_err(|e| ApiError::field("granularity", e.to_string()))?
+        }
+    };
+    Ok((range_of(start, end)?, granularity))
+}
+
+fn range_of(start: Option<&str>, end: Option<&str>) -> Result<DateRange, ApiError> {
     let mut errors = Errors::default();
     let start = start.and_then(|s| {
         errors.check(

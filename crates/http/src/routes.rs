@@ -61,6 +61,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/analytics/transactions/{user_id}", "GET, HEAD")
                         .route(read().to(analytics::statistics)),
+                )
+                .service(
+                    resource("/analytics/transactions/{user_id}/daily", "GET, HEAD")
+                        .route(read().to(analytics::series)),
                 ),
         )
         .service(web::resource("/docs").route(read().to(docs_redirect)))

@@ -25,8 +25,11 @@
 mod documents;
 mod errors;
 mod idempotency;
+mod rollups;
 mod statistics;
 mod transactions;
+
+pub use rollups::{META_COLLECTION, ROLLUP_COLLECTION};
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -136,6 +139,10 @@ pub struct MongoStore {
     client: Client,
     collection: Collection<Document>,
     idempotency: Collection<Document>,
+    rollups: Collection<Document>,
+    meta: Collection<Document>,
+    /// Whether roll-ups are kept (shared by clones; see `rollups`).
+    mode: std::sync::Arc<rollups::ModeCell>,
     database: String,
     operation_timeout: Duration,
 }
@@ -177,10 +184,19 @@ impl MongoStore {
         let idempotency = client
             .database(&database)
             .collection::<Document>(IDEMPOTENCY_COLLECTION);
+        let rollups = client
+            .database(&database)
+            .collection::<Document>(ROLLUP_COLLECTION);
+        let meta = client
+            .database(&database)
+            .collection::<Document>(META_COLLECTION);
         Ok(Self {
             client,
             collection,
             idempotency,
+            rollups,
+            meta,
+            mode: std::sync::Arc::default(),
             database,
             operation_timeout: config.operation_timeout,
         })
@@ -209,6 +225,18 @@ impl MongoStore {
             )
             .build();
         self.bounded(self.idempotency.create_index(ttl)).await?;
+        let by_day = IndexModel::builder()
+            .keys(doc! {"u": 1, "d": 1})
+            .options(
+                IndexOptions::builder()
+                    .name("u_1_d_1".to_owned())
+                    .unique(true)
+                    .build(),
+            )
+            .build();
+        self.bounded(self.rollups.create_index(by_day)).await?;
+        // Find out now whether roll-ups are kept (and start building them if needed).
+        self.rollup_mode().await?;
         Ok(())
     }
 

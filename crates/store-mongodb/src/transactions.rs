@@ -32,9 +32,25 @@ fn read_optional(doc: Option<Document>) -> Result<Option<TransactionRecord>, Sto
 #[async_trait]
 impl TransactionStore for MongoStore {
     async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError> {
-        self.bounded(self.collection.insert_one(record_to(&record)))
-            .await?;
-        Ok(())
+        if !self.keeps_rollups().await? {
+            self.bounded(self.collection.insert_one(record_to(&record)))
+                .await?;
+            return Ok(());
+        }
+        // The transaction and its day's roll-up, in one multi-document transaction.
+        let store = self.clone();
+        self.transaction(move |session| {
+            let (store, record) = (store.clone(), record.clone());
+            Box::pin(async move {
+                store
+                    .collection
+                    .insert_one(record_to(&record))
+                    .session(&mut *session)
+                    .await?;
+                store.apply_rollup(session, &record, 1).await
+            })
+        })
+        .await
     }
 
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
@@ -57,14 +73,58 @@ impl TransactionStore for MongoStore {
         }
         let filter = conditional(id, patch.expected_version);
         let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
-        let updated = self
-            .bounded(
-                self.collection
-                    .find_one_and_update(filter, update)
-                    .return_document(ReturnDocument::After),
-            )
+        // A change of the name alone moves no roll-up: no transaction needed.
+        let moves_rollup = patch.amount.is_some() || patch.kind.is_some();
+        if !moves_rollup || !self.keeps_rollups().await? {
+            let updated = self
+                .bounded(
+                    self.collection
+                        .find_one_and_update(filter, update)
+                        .return_document(ReturnDocument::After),
+                )
+                .await?;
+            return self.outcome(id, updated).await;
+        }
+        // The record as it was and as it is now, and the day's roll-up moved from one to
+        // the other, in one transaction.
+        let store = self.clone();
+        let changed = self
+            .transaction(move |session| {
+                let (store, filter, update) = (store.clone(), filter.clone(), update.clone());
+                Box::pin(async move {
+                    let Some(before) = store
+                        .collection
+                        .find_one_and_update(filter, update)
+                        .return_document(ReturnDocument::Before)
+                        .session(&mut *session)
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    let after = store
+                        .collection
+                        .find_one(id_filter(id))
+                        .session(&mut *session)
+                        .await?;
+                    let (Ok(before), Some(Ok(after))) =
+                        (record_from(&before), after.as_ref().map(record_from))
+                    else {
+                        return Err(mongodb::error::Error::custom(
+                            "a stored transaction is not in the store's shape",
+                        ));
+                    };
+                    if (before.amount, before.kind) != (after.amount, after.kind) {
+                        store.apply_rollup(session, &before, -1).await?;
+                        store.apply_rollup(session, &after, 1).await?;
+                    }
+                    Ok(Some(after))
+                })
+            })
             .await?;
-        self.outcome(id, updated).await
+        match changed {
+            Some(after) => Ok(Written::Done(after)),
+            None => self.outcome(id, None).await,
+        }
     }
 
     async fn delete(
@@ -72,13 +132,40 @@ impl TransactionStore for MongoStore {
         id: TransactionId,
         expected_version: Option<u64>,
     ) -> Result<Written, StoreError> {
+        let filter = conditional(id, expected_version);
+        if !self.keeps_rollups().await? {
+            let deleted = self
+                .bounded(self.collection.find_one_and_delete(filter))
+                .await?;
+            return self.outcome(id, deleted).await;
+        }
+        let store = self.clone();
         let deleted = self
-            .bounded(
-                self.collection
-                    .find_one_and_delete(conditional(id, expected_version)),
-            )
+            .transaction(move |session| {
+                let (store, filter) = (store.clone(), filter.clone());
+                Box::pin(async move {
+                    let Some(gone) = store
+                        .collection
+                        .find_one_and_delete(filter)
+                        .session(&mut *session)
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    let Ok(record) = record_from(&gone) else {
+                        return Err(mongodb::error::Error::custom(
+                            "a stored transaction is not in the store's shape",
+                        ));
+                    };
+                    store.apply_rollup(session, &record, -1).await?;
+                    Ok(Some(record))
+                })
+            })
             .await?;
-        self.outcome(id, deleted).await
+        match deleted {
+            Some(record) => Ok(Written::Done(record)),
+            None => self.outcome(id, None).await,
+        }
     }
 
     async fn list_by_user(

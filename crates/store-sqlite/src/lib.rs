@@ -17,6 +17,7 @@
 
 mod pool;
 mod private;
+mod rollups;
 mod schema;
 mod writer;
 
@@ -25,10 +26,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore,
-    MoneySum, ObjectId, Page, PageRequest, RecordPatch, SealedKey, StatisticsQuery, StoreError,
-    Timestamp, TransactionId, TransactionRecord, TransactionStore, TransactionTotals,
-    TransactionType, UserId, Written,
+    Amount, Claim, ClaimRequest, DateRange, DayTotals, EncryptedName, IdempotencyKey,
+    IdempotencyStore, MoneySum, ObjectId, Page, PageRequest, RecordPatch, SealedKey,
+    StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
+    TransactionTotals, TransactionType, UserId, UtcDay, Written,
 };
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
@@ -439,8 +440,41 @@ impl TransactionStore for SqliteStore {
 
 /// Amounts are summed in two parts (whole billions of cents, and the rest) so that no
 /// intermediate sum can overflow SQLite's 64-bit integers; Rust recombines them in i128.
+/// Sums are kept in two parts, `cents / SPLIT` and `cents % SPLIT`, so no 64-bit sum
+/// overflows.
 const SPLIT: i64 = 1_000_000_000;
-const MS_PER_DAY: i64 = 86_400_000;
+use fido_domain::MS_PER_DAY;
+
+/// The day rows of a user's range: whole days from the roll-ups, the partial first and
+/// last days grouped from the rows — each a plain index range of its own (an `OR` of the
+/// two would make SQLite walk every row of the user). Parameters: `:user`, `:full_from`/`:full_to` (day
+/// numbers), `:head_from`/`:head_to` and `:tail_from`/`:tail_to` (ms), `:split`, `:day`.
+const DAYS: &str = "WITH days AS ( \
+                       SELECT day AS d, count AS n, credit_hi AS ch, credit_lo AS cl, \
+                              debit_hi AS dh, debit_lo AS dl \
+                       FROM daily_totals \
+                       WHERE user_id = :user AND day BETWEEN :full_from AND :full_to \
+                       UNION ALL \
+                       SELECT (transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d, \
+                              count(*) AS n, \
+                              sum(CASE WHEN kind = 'credit' THEN amount_cents / :split END) AS ch, \
+                              sum(CASE WHEN kind = 'credit' THEN amount_cents % :split END) AS cl, \
+                              sum(CASE WHEN kind = 'debit' THEN amount_cents / :split END) AS dh, \
+                              sum(CASE WHEN kind = 'debit' THEN amount_cents % :split END) AS dl \
+                       FROM transactions \
+                       WHERE user_id = :user AND transaction_date BETWEEN :head_from AND :head_to \
+                       GROUP BY d \
+                       UNION ALL \
+                       SELECT (transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d, \
+                              count(*) AS n, \
+                              sum(CASE WHEN kind = 'credit' THEN amount_cents / :split END) AS ch, \
+                              sum(CASE WHEN kind = 'credit' THEN amount_cents % :split END) AS cl, \
+                              sum(CASE WHEN kind = 'debit' THEN amount_cents / :split END) AS dh, \
+                              sum(CASE WHEN kind = 'debit' THEN amount_cents % :split END) AS dl \
+                       FROM transactions \
+                       WHERE user_id = :user AND transaction_date BETWEEN :tail_from AND :tail_to \
+                       GROUP BY d \
+                     ) ";
 
 #[async_trait]
 impl StatisticsQuery for SqliteStore {
@@ -451,38 +485,35 @@ impl StatisticsQuery for SqliteStore {
     ) -> Result<TransactionTotals, StoreError> {
         self.readers
             .run(move |conn| {
-                // One pass over the user's index range, grouped by UTC day; the totals and
-                // the busiest day are then taken from the (few hundred) day rows, so no
-                // per-transaction intermediate result is ever materialised.
-                let mut stmt = conn.prepare_cached(
-                    "WITH days AS ( \
-                       SELECT (transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d, \
-                              count(*) AS n, \
-                              sum(CASE WHEN kind = 'credit' THEN amount_cents / :split END) AS ch, \
-                              sum(CASE WHEN kind = 'credit' THEN amount_cents % :split END) AS cl, \
-                              sum(CASE WHEN kind = 'debit' THEN amount_cents / :split END) AS dh, \
-                              sum(CASE WHEN kind = 'debit' THEN amount_cents % :split END) AS dl \
-                       FROM transactions \
-                       WHERE user_id = :user AND transaction_date BETWEEN :start AND :end \
-                       GROUP BY d \
-                     ) \
-                     SELECT coalesce(sum(n), 0), \
+                // Whole days come from the daily roll-ups; only the partial first and last
+                // days of a range with times of day are read from the rows (through the
+                // index). The totals and the busiest day are then taken from the day rows:
+                // O(days in range) plus at most two days of rows.
+                let mut stmt = conn.prepare_cached(&format!(
+                    "{DAYS} SELECT coalesce(sum(n), 0), \
                        coalesce(sum(ch), 0), coalesce(sum(cl), 0), \
                        coalesce(sum(dh), 0), coalesce(sum(dl), 0), \
                        (SELECT d FROM days ORDER BY n DESC, d ASC LIMIT 1) \
-                     FROM days",
-                )?;
+                     FROM days"
+                ))?;
+                let split = range.day_split();
                 stmt.query_row(
                     named_params! {
                         ":user": user.object_id().bytes(),
-                        ":start": range.start().map_or(i64::MIN, Timestamp::as_millis),
-                        ":end": range.end().map_or(i64::MAX, Timestamp::as_millis),
+                        ":full_from": split.full_days.0,
+                        ":full_to": split.full_days.1,
+                        ":head_from": split.head.0,
+                        ":head_to": split.head.1,
+                        ":tail_from": split.tail.0,
+                        ":tail_to": split.tail.1,
                         ":split": SPLIT,
                         ":day": MS_PER_DAY,
                     },
                     |row| {
                         let join = |hi: i64, lo: i64| {
-                            MoneySum::from_cents(i128::from(hi) * i128::from(SPLIT) + i128::from(lo))
+                            MoneySum::from_cents(
+                                i128::from(hi) * i128::from(SPLIT) + i128::from(lo),
+                            )
                         };
                         let day: Option<i64> = row.get(5)?;
                         let busiest_day = day
@@ -501,6 +532,47 @@ impl StatisticsQuery for SqliteStore {
                         })
                     },
                 )
+            })
+            .await
+    }
+
+    async fn daily(&self, user: UserId, range: DateRange) -> Result<Vec<DayTotals>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "{DAYS} SELECT d, n, coalesce(ch, 0), coalesce(cl, 0), \
+                       coalesce(dh, 0), coalesce(dl, 0) FROM days ORDER BY d"
+                ))?;
+                let split = range.day_split();
+                let rows = stmt.query_map(
+                    named_params! {
+                        ":user": user.object_id().bytes(),
+                        ":full_from": split.full_days.0,
+                        ":full_to": split.full_days.1,
+                        ":head_from": split.head.0,
+                        ":head_to": split.head.1,
+                        ":tail_from": split.tail.0,
+                        ":tail_to": split.tail.1,
+                        ":split": SPLIT,
+                        ":day": MS_PER_DAY,
+                    },
+                    |row| {
+                        let join = |hi: i64, lo: i64| {
+                            MoneySum::from_cents(
+                                i128::from(hi) * i128::from(SPLIT) + i128::from(lo),
+                            )
+                        };
+                        Ok(DayTotals {
+                            day: UtcDay::from_epoch_days(row.get(0)?)
+                                .map_err(|_| conversion(0, "day"))?,
+                            count: u64::try_from(row.get::<_, i64>(1)?)
+                                .map_err(|_| conversion(1, "count"))?,
+                            credit: join(row.get(2)?, row.get(3)?),
+                            debit: join(row.get(4)?, row.get(5)?),
+                        })
+                    },
+                )?;
+                rows.collect()
             })
             .await
     }

@@ -40,6 +40,52 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (scope, key)
     );
     CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);",
+    // 4: per-user, per-UTC-day totals (count, and the credit and debit sums in two parts,
+    // billions of cents and the rest, like every sum here), kept by triggers in the very
+    // transaction of each write, so no reader can see a transaction without its roll-up
+    // or the reverse. Built from the existing rows in the same migration transaction: a
+    // crash during it leaves version 3, and the next start builds it again.
+    "CREATE TABLE daily_totals (
+        user_id   BLOB    NOT NULL,
+        day       INTEGER NOT NULL,
+        count     INTEGER NOT NULL CHECK (count >= 0),
+        credit_hi INTEGER NOT NULL,
+        credit_lo INTEGER NOT NULL,
+        debit_hi  INTEGER NOT NULL,
+        debit_lo  INTEGER NOT NULL,
+        PRIMARY KEY (user_id, day)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER daily_totals_on_insert AFTER INSERT ON transactions BEGIN
+      INSERT INTO daily_totals (user_id, day, count, credit_hi, credit_lo, debit_hi, debit_lo)
+        VALUES (NEW.user_id, ((NEW.transaction_date - (((NEW.transaction_date % 86400000) + 86400000) % 86400000)) / 86400000), 1, CASE WHEN NEW.kind = 'credit' THEN NEW.amount_cents / 1000000000 ELSE 0 END, CASE WHEN NEW.kind = 'credit' THEN NEW.amount_cents % 1000000000 ELSE 0 END, CASE WHEN NEW.kind = 'debit' THEN NEW.amount_cents / 1000000000 ELSE 0 END, CASE WHEN NEW.kind = 'debit' THEN NEW.amount_cents % 1000000000 ELSE 0 END)
+        ON CONFLICT (user_id, day) DO UPDATE SET count = count + 1,
+          credit_hi = credit_hi + excluded.credit_hi, credit_lo = credit_lo + excluded.credit_lo,
+          debit_hi = debit_hi + excluded.debit_hi, debit_lo = debit_lo + excluded.debit_lo;
+    END;
+    CREATE TRIGGER daily_totals_on_delete AFTER DELETE ON transactions BEGIN
+      UPDATE daily_totals SET count = count - 1,
+          credit_hi = credit_hi - (CASE WHEN OLD.kind = 'credit' THEN OLD.amount_cents / 1000000000 ELSE 0 END), credit_lo = credit_lo - (CASE WHEN OLD.kind = 'credit' THEN OLD.amount_cents % 1000000000 ELSE 0 END),
+          debit_hi = debit_hi - (CASE WHEN OLD.kind = 'debit' THEN OLD.amount_cents / 1000000000 ELSE 0 END), debit_lo = debit_lo - (CASE WHEN OLD.kind = 'debit' THEN OLD.amount_cents % 1000000000 ELSE 0 END)
+        WHERE user_id = OLD.user_id AND day = ((OLD.transaction_date - (((OLD.transaction_date % 86400000) + 86400000) % 86400000)) / 86400000);
+      DELETE FROM daily_totals WHERE user_id = OLD.user_id AND day = ((OLD.transaction_date - (((OLD.transaction_date % 86400000) + 86400000) % 86400000)) / 86400000) AND count = 0;
+    END;
+    CREATE TRIGGER daily_totals_on_update
+    AFTER UPDATE OF user_id, amount_cents, kind, transaction_date ON transactions BEGIN
+      UPDATE daily_totals SET count = count - 1,
+          credit_hi = credit_hi - (CASE WHEN OLD.kind = 'credit' THEN OLD.amount_cents / 1000000000 ELSE 0 END), credit_lo = credit_lo - (CASE WHEN OLD.kind = 'credit' THEN OLD.amount_cents % 1000000000 ELSE 0 END),
+          debit_hi = debit_hi - (CASE WHEN OLD.kind = 'debit' THEN OLD.amount_cents / 1000000000 ELSE 0 END), debit_lo = debit_lo - (CASE WHEN OLD.kind = 'debit' THEN OLD.amount_cents % 1000000000 ELSE 0 END)
+        WHERE user_id = OLD.user_id AND day = ((OLD.transaction_date - (((OLD.transaction_date % 86400000) + 86400000) % 86400000)) / 86400000);
+      DELETE FROM daily_totals WHERE user_id = OLD.user_id AND day = ((OLD.transaction_date - (((OLD.transaction_date % 86400000) + 86400000) % 86400000)) / 86400000) AND count = 0;
+      INSERT INTO daily_totals (user_id, day, count, credit_hi, credit_lo, debit_hi, debit_lo)
+        VALUES (NEW.user_id, ((NEW.transaction_date - (((NEW.transaction_date % 86400000) + 86400000) % 86400000)) / 86400000), 1, CASE WHEN NEW.kind = 'credit' THEN NEW.amount_cents / 1000000000 ELSE 0 END, CASE WHEN NEW.kind = 'credit' THEN NEW.amount_cents % 1000000000 ELSE 0 END, CASE WHEN NEW.kind = 'debit' THEN NEW.amount_cents / 1000000000 ELSE 0 END, CASE WHEN NEW.kind = 'debit' THEN NEW.amount_cents % 1000000000 ELSE 0 END)
+        ON CONFLICT (user_id, day) DO UPDATE SET count = count + 1,
+          credit_hi = credit_hi + excluded.credit_hi, credit_lo = credit_lo + excluded.credit_lo,
+          debit_hi = debit_hi + excluded.debit_hi, debit_lo = debit_lo + excluded.debit_lo;
+    END;
+    INSERT INTO daily_totals (user_id, day, count, credit_hi, credit_lo, debit_hi, debit_lo)
+      SELECT user_id, ((transaction_date - (((transaction_date % 86400000) + 86400000) % 86400000)) / 86400000), count(*),
+             sum(CASE WHEN kind = 'credit' THEN amount_cents / 1000000000 ELSE 0 END), sum(CASE WHEN kind = 'credit' THEN amount_cents % 1000000000 ELSE 0 END), sum(CASE WHEN kind = 'debit' THEN amount_cents / 1000000000 ELSE 0 END), sum(CASE WHEN kind = 'debit' THEN amount_cents % 1000000000 ELSE 0 END)
+      FROM transactions GROUP BY user_id, ((transaction_date - (((transaction_date % 86400000) + 86400000) % 86400000)) / 86400000);",
 ];
 
 /// The schema version this binary writes.

@@ -39,7 +39,7 @@ async fn reopening_keeps_the_data_and_the_schema_version() {
     let version: i64 = rusqlite::Connection::open(&path)
         .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
         .expect("version");
-    assert_eq!(version, 3, "the latest schema version");
+    assert_eq!(version, 4, "the latest schema version");
 }
 
 #[tokio::test]
@@ -100,4 +100,16 @@ async fn a_version_1_database_is_migrated_and_its_rows_start_at_version_1() {
         .expect("get")
         .expect("the old row is still there");
     assert_eq!((record.version, record.amount.cents()), (1, 1050));
+    // The daily roll-ups were built from the existing rows, and statistics read them.
+    let user = fido_domain::UserId::parse("0102030405060708090a0b0d").expect("user");
+    let totals = store.totals(user, DateRange::ALL).await.expect("totals");
+    assert_eq!((totals.count, totals.total_credit.cents()), (1, 1050));
+    let rollup: (i64, i64, i64) = rusqlite::Connection::open(&path)
+        .and_then(|c| {
+            c.query_row("SELECT day, count, credit_lo FROM daily_totals", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+        })
+        .expect("one roll-up row");
+    assert_eq!(rollup, (0, 1, 1050));
 }

@@ -10,7 +10,8 @@
 //! then silently never run.
 //!
 //! It also holds [`MemoryStore`], an in-memory model of a store that passes the store
-//! suite, for service tests and examples that need a store but not a database.
+//! suite, for service tests and examples that need a store but not a database, and
+//! [`DownStore`], a store whose database is down, for tests of outages.
 //!
 //! Each suite is a module of public async checks plus a macro that expands to one
 //! `#[tokio::test]` per check, so failures name the behaviour that broke:
@@ -28,11 +29,13 @@
 
 pub mod cache;
 pub mod cipher;
+pub mod down;
 pub mod fixtures;
 pub mod memory;
 pub mod servers;
 pub mod store;
 
+pub use down::DownStore;
 pub use memory::MemoryStore;
 
 /// The URL of a service the tests need, from the environment variable `var`.

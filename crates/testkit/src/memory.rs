@@ -9,10 +9,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use fido_domain::{
-    Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore, MoneySum,
-    Page, PageRequest, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp,
-    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId,
-    UtcDay, Written,
+    Claim, ClaimRequest, DailyRollups, DateRange, DayTotals, EncryptedName, IdempotencyKey,
+    IdempotencyStore, MoneySum, Page, PageRequest, RecordPatch, RollupDrift, SealedKey,
+    StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
+    TransactionTotals, TransactionType, UserId, UtcDay, Written,
 };
 
 /// One remembered idempotency key.
@@ -187,6 +187,60 @@ impl StatisticsQuery for MemoryStore {
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|(day, _)| day);
         Ok(totals)
+    }
+
+    async fn daily(&self, user: UserId, range: DateRange) -> Result<Vec<DayTotals>, StoreError> {
+        let mut days: std::collections::BTreeMap<UtcDay, DayTotals> = Default::default();
+        for r in self.in_range(user, range) {
+            let day = r.transaction_date.day();
+            let totals = days.entry(day).or_insert(DayTotals {
+                day,
+                count: 0,
+                credit: MoneySum::ZERO,
+                debit: MoneySum::ZERO,
+            });
+            totals.count += 1;
+            let sum = match r.kind {
+                TransactionType::Credit => &mut totals.credit,
+                TransactionType::Debit => &mut totals.debit,
+            };
+            *sum = sum.plus(MoneySum::from(r.amount));
+        }
+        Ok(days.into_values().collect())
+    }
+}
+
+impl MemoryStore {
+    fn in_range(&self, user: UserId, range: DateRange) -> Vec<TransactionRecord> {
+        self.records()
+            .values()
+            .filter(|r| r.user_id == user && range.contains(r.transaction_date))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The in-memory store computes statistics from its rows: it keeps no roll-ups.
+#[async_trait]
+impl DailyRollups for MemoryStore {
+    fn kept(&self) -> bool {
+        false
+    }
+
+    async fn users_after(
+        &self,
+        _after: Option<UserId>,
+        _limit: u32,
+    ) -> Result<Vec<UserId>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn check_user(
+        &self,
+        _user: UserId,
+        _repair: bool,
+    ) -> Result<Vec<RollupDrift>, StoreError> {
+        Ok(Vec::new())
     }
 }
 

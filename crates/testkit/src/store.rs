@@ -2,18 +2,18 @@
 //! [`StatisticsQuery`]) must keep.
 
 use fido_domain::{
-    Amount, Claim, ClaimRequest, DateRange, EncryptedName, IdempotencyKey, IdempotencyStore,
-    PageRequest, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp, TransactionId,
-    TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
+    Amount, Claim, ClaimRequest, DailyRollups, DateRange, EncryptedName, IdempotencyKey,
+    IdempotencyStore, PageRequest, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp,
+    TransactionId, TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
 };
 
 use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
 
 use TransactionType::{Credit, Debit};
 
-/// What a store adapter is: all three storage ports, usually over one connection pool.
-pub trait Store: TransactionStore + StatisticsQuery + IdempotencyStore {}
-impl<T: TransactionStore + StatisticsQuery + IdempotencyStore> Store for T {}
+/// What a store adapter is: all four storage ports, usually over one connection pool.
+pub trait Store: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups {}
+impl<T: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups> Store for T {}
 
 async fn insert_all(store: &dyn Store, records: &[TransactionRecord]) {
     for r in records {
@@ -811,6 +811,149 @@ pub async fn sealed_parts_are_listed_in_order_and_replaced_by_compare_and_set(st
     );
 }
 
+/// A small deterministic generator (an LCG), so the random sequences below are the same
+/// in every run and on every store.
+struct Lcg(u64);
+
+impl Lcg {
+    /// An amount in cents: mostly small, a third up to the largest amount (so sums carry
+    /// into the billions-of-cents part that stores keep separately).
+    fn cents(&mut self) -> u64 {
+        if self.next(3) == 0 {
+            self.next(Amount::MAX.cents() + 1)
+        } else {
+            self.next(100_000_000)
+        }
+    }
+
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below.max(1)
+    }
+}
+
+/// After a random sequence of creates, updates (amount, type) and deletes, the totals and
+/// the day rows of random ranges — whole days, times of day, open bounds — equal a brute
+/// force over the rows that remain (count, exact sums, busiest day with its tie-break).
+pub async fn totals_match_a_brute_force_over_random_writes(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let base = at("2026-03-01T00:00:00Z").as_millis();
+    let day = 86_400_000_i64;
+    let mut rng = Lcg(0x5eed_f1d0);
+    let mut live: Vec<TransactionRecord> = Vec::new();
+    for i in 0..240u32 {
+        let action = rng.next(10);
+        if action < 6 || live.is_empty() {
+            let when = base + i64::try_from(rng.next(6 * 86_400_000)).expect("small");
+            let kind = if rng.next(2) == 0 { Credit } else { Debit };
+            let cents = rng.cents();
+            let r = record(
+                ids.id(i),
+                user,
+                Timestamp::from_millis(when).expect("time"),
+                Amount::from_cents(cents).expect("amount"),
+                kind,
+            );
+            store.insert(r.clone()).await.expect("insert");
+            live.push(r);
+        } else if action < 8 {
+            let index = usize::try_from(rng.next(live.len() as u64)).expect("small");
+            let patch = RecordPatch {
+                full_name: None,
+                amount: Some(Amount::from_cents(rng.cents()).expect("amount")),
+                kind: Some(if rng.next(2) == 0 { Credit } else { Debit }),
+                updated_at: Timestamp::now(),
+                expected_version: None,
+            };
+            live[index] = done(store.update(live[index].id, patch).await.expect("update"));
+        } else {
+            let index = usize::try_from(rng.next(live.len() as u64)).expect("small");
+            let gone = live.swap_remove(index);
+            done(store.delete(gone.id, None).await.expect("delete"));
+        }
+    }
+    assert_eq!(
+        store.check_user(user, false).await.expect("check"),
+        [],
+        "the roll-ups (where kept) equal the rows"
+    );
+    if store.kept() {
+        let users = store.users_after(None, 100_000).await.expect("users");
+        assert!(users.contains(&user), "the user is listed for checks");
+    }
+    for _ in 0..40 {
+        let bound = |rng: &mut Lcg| {
+            let d = i64::try_from(rng.next(8)).expect("small") - 1;
+            match rng.next(4) {
+                0 => None,
+                1 => Some(base + d * day), // a day's first instant
+                2 => Some(base + d * day + day - 1), // a day's last instant
+                _ => Some(base + d * day + i64::try_from(rng.next(86_400_000)).expect("small")),
+            }
+        };
+        let (a, b) = (bound(&mut rng), bound(&mut rng));
+        let (start, end) = match (a, b) {
+            (Some(x), Some(y)) if x > y => (Some(y), Some(x)),
+            other => other,
+        };
+        let ts = |ms: Option<i64>| ms.map(|m| Timestamp::from_millis(m).expect("time"));
+        let range = DateRange::new(ts(start), ts(end)).expect("ordered");
+        let inside: Vec<&TransactionRecord> = live
+            .iter()
+            .filter(|r| range.contains(r.transaction_date))
+            .collect();
+        let sum = |kind| -> i128 {
+            inside
+                .iter()
+                .filter(|r| r.kind == kind)
+                .map(|r| i128::from(r.amount.cents()))
+                .sum()
+        };
+        let mut per_day: std::collections::BTreeMap<UtcDay, u64> = Default::default();
+        for r in &inside {
+            *per_day.entry(r.transaction_date.day()).or_default() += 1;
+        }
+        let busiest = per_day
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(d, _)| *d);
+        let daily = store.daily(user, range).await.expect("daily");
+        let expected_days: Vec<(UtcDay, u64, i128, i128)> = per_day
+            .iter()
+            .map(|(day, n)| {
+                let of_day = |kind| -> i128 {
+                    inside
+                        .iter()
+                        .filter(|r| r.kind == kind && r.transaction_date.day() == *day)
+                        .map(|r| i128::from(r.amount.cents()))
+                        .sum()
+                };
+                (*day, *n, of_day(Credit), of_day(Debit))
+            })
+            .collect();
+        let got_days: Vec<(UtcDay, u64, i128, i128)> = daily
+            .iter()
+            .map(|d| (d.day, d.count, d.credit.cents(), d.debit.cents()))
+            .collect();
+        assert_eq!(got_days, expected_days, "daily {start:?}..={end:?}");
+        let totals = store.totals(user, range).await.expect("totals");
+        assert_eq!(
+            (
+                totals.count,
+                totals.total_credit.cents(),
+                totals.total_debit.cents(),
+                totals.busiest_day
+            ),
+            (inside.len() as u64, sum(Credit), sum(Debit), busiest),
+            "range {start:?}..={end:?}"
+        );
+    }
+}
+
 /// Of many concurrent claims of one key, exactly one wins.
 pub async fn concurrent_claims_have_one_winner(store: &dyn Store) {
     let ids = IdSeq::new();
@@ -861,6 +1004,7 @@ macro_rules! store_contract_tests {
             idempotency_leases_expiry_and_release,
             concurrent_claims_have_one_winner,
             sealed_parts_are_listed_in_order_and_replaced_by_compare_and_set,
+            totals_match_a_brute_force_over_random_writes,
             replacing_a_name_is_compare_and_set,
             ping_succeeds,
         );

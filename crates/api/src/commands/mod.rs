@@ -5,6 +5,7 @@
 pub mod healthcheck;
 pub mod keys;
 pub mod reencrypt;
+pub mod rollups;
 pub mod serve;
 
 use std::io::Write;

@@ -15,12 +15,11 @@ pub async fn run() -> ExitCode {
         Err(e) => return fail(&e),
     };
     telemetry::init(&settings);
+    // A failure to start is said once, on standard error (where container runtimes
+    // collect it too), with its whole cause chain.
     let app = match Application::build(&settings).await {
         Ok(app) => app,
-        Err(e) => {
-            tracing::error!(error = %e.chain(), "cannot start");
-            return fail(&e);
-        }
+        Err(e) => return fail(&e),
     };
     tracing::info!(
         "listening on http://{}:{} (Swagger UI at /docs/)",

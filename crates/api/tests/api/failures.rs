@@ -1,72 +1,43 @@
-//! 503 and 500 through the real HTTP stack, with the domain's mock ports standing in for a
-//! store that is down and a cipher that cannot read a record.
+//! 503 and 500 through the real HTTP stack: a store that is down (the testkit's
+//! `DownStore`), and a record no configured key can read.
 
 use std::sync::Arc;
 
 use awc::http::StatusCode;
+use fido_cipher_fernet::FernetCipher;
 use fido_domain::{
-    CacheLookup, CacheSlot, CipherError, MockCache, MockFieldCipher, MockStatisticsQuery,
-    MockTransactionStore, Ports, ServiceConfig, StoreError, SystemClock, TransactionService,
+    NoCache, Ports, ServiceConfig, SystemClock, TransactionService, TransactionStore,
 };
+use fido_testkit::{DownStore, MemoryStore};
 use serde_json::json;
 
 use crate::helpers::{settings_for, spawn_service, USER};
 
-fn cache() -> MockCache {
-    let mut c = MockCache::new();
-    c.expect_lookup()
-        .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("k"))));
-    c.expect_put().returning(|_, _, _| Ok(()));
-    c.expect_invalidate_user().returning(|_| Ok(()));
-    c.expect_ping().returning(|| Ok(()));
-    c
-}
-
-fn service(
-    store: MockTransactionStore,
-    stats: MockStatisticsQuery,
-    cipher: MockFieldCipher,
-) -> TransactionService {
+/// A service over `store` (all four storage ports), no cache, a fresh Fernet key.
+fn service<S>(store: Arc<S>) -> TransactionService
+where
+    S: fido_testkit::store::Store + 'static,
+{
+    let key = FernetCipher::generate_key();
     TransactionService::new(
         Ports {
-            store: Arc::new(store),
-            statistics: Arc::new(stats),
-            cache: Arc::new(cache()),
-            cipher: Arc::new(cipher),
+            store: store.clone(),
+            statistics: store.clone(),
+            idempotency: store.clone(),
+            rollups: store,
+            cache: Arc::new(NoCache::default()),
+            cipher: Arc::new(FernetCipher::from_key_list(&key).expect("key")),
             clock: Arc::new(SystemClock),
-            idempotency: Arc::new(fido_domain::MockIdempotencyStore::new()),
             encoder: Arc::new(fido_http::JsonEncoder),
         },
         ServiceConfig::default(),
     )
 }
 
-fn down<T>() -> Result<T, StoreError> {
-    Err(StoreError::Unavailable(
-        "connection refused by db:27017 (secret detail)".into(),
-    ))
-}
-
 #[actix_web::test]
 async fn an_unreachable_store_is_503_everywhere_and_fails_readiness() {
-    let mut store = MockTransactionStore::new();
-    store.expect_insert().returning(|_| down());
-    store.expect_get().returning(|_| down());
-    store.expect_update().returning(|_, _| down());
-    store.expect_delete().returning(|_, _| down());
-    store.expect_list_by_user().returning(|_, _| down());
-    store.expect_ping().returning(down);
-    let mut stats = MockStatisticsQuery::new();
-    stats.expect_totals().returning(|_, _| down());
-    let mut cipher = MockFieldCipher::new();
-    cipher.expect_encrypt().returning(|p| Ok(format!("t:{p}")));
-
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_service(
-        &settings_for(dir.path(), &[]),
-        service(store, stats, cipher),
-    )
-    .await;
+    let app = spawn_service(&settings_for(dir.path(), &[]), service(Arc::new(DownStore))).await;
     let id = "/api/v1/transactions/6650f0c2e4b0a1b2c3d4e5f6";
     let replies = [
         app.post_json(
@@ -104,20 +75,11 @@ async fn an_unreachable_store_is_503_everywhere_and_fails_readiness() {
 
 #[actix_web::test]
 async fn an_unexpected_failure_is_a_generic_500() {
-    let mut store = MockTransactionStore::new();
-    store
-        .expect_get()
-        .returning(|_| Ok(Some(undecryptable_record())));
-    let mut cipher = MockFieldCipher::new();
-    cipher
-        .expect_decrypt()
-        .returning(|_| Err(CipherError::InvalidToken));
+    // A record whose name was encrypted with a key this service does not hold.
+    let store = Arc::new(MemoryStore::new());
+    store.insert(undecryptable_record()).await.expect("insert");
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_service(
-        &settings_for(dir.path(), &[]),
-        service(store, MockStatisticsQuery::new(), cipher),
-    )
-    .await;
+    let app = spawn_service(&settings_for(dir.path(), &[]), service(store)).await;
     let r = app
         .get("/api/v1/transactions/6650f0c2e4b0a1b2c3d4e5f6")
         .await;

@@ -150,6 +150,7 @@ async fn a_lapsed_claim_answers_another_body_422_and_its_own_exactly_once() {
             cipher: Arc::new(fido_api::secrets::cipher(&settings).unwrap()),
             clock: clock.clone(),
             encoder: Arc::new(fido_http::JsonEncoder),
+            rollups: stores.rollups,
         },
         ServiceConfig::default(),
     );

@@ -230,6 +230,11 @@ impl TestApp {
         }
     }
 
+    /// `get` for a path built on the spot.
+    pub async fn get_owned(&self, path: String) -> Reply {
+        self.get(&path).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         Self::read(self.client.get(self.url(path)).send().await.expect("GET")).await
     }

@@ -212,21 +212,17 @@ async fn the_healthcheck_subcommand_follows_readiness() {
 #[actix_web::test]
 async fn the_healthcheck_fails_when_the_store_is_unreachable() {
     use std::sync::Arc;
-    let mut store = fido_domain::MockTransactionStore::new();
-    store
-        .expect_ping()
-        .returning(|| Err(fido_domain::StoreError::Unavailable("down".into())));
-    let mut cache = fido_domain::MockCache::new();
-    cache.expect_ping().returning(|| Ok(()));
-    let cipher = fido_domain::MockFieldCipher::new();
+    let down = Arc::new(fido_testkit::DownStore);
+    let key = fido_cipher_fernet::FernetCipher::generate_key();
     let service = fido_domain::TransactionService::new(
         fido_domain::Ports {
-            store: Arc::new(store),
-            statistics: Arc::new(fido_domain::MockStatisticsQuery::new()),
-            cache: Arc::new(cache),
-            cipher: Arc::new(cipher),
+            store: down.clone(),
+            statistics: down.clone(),
+            idempotency: down.clone(),
+            rollups: down,
+            cache: Arc::new(fido_domain::NoCache::default()),
+            cipher: Arc::new(fido_cipher_fernet::FernetCipher::from_key_list(&key).unwrap()),
             clock: Arc::new(fido_domain::SystemClock),
-            idempotency: Arc::new(fido_domain::MockIdempotencyStore::new()),
             encoder: Arc::new(fido_http::JsonEncoder),
         },
         fido_domain::ServiceConfig::default(),

@@ -12,12 +12,14 @@
 
 mod idempotent;
 mod read_through;
+mod rollups;
 mod rotation;
 mod single_flight;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::rollups::RollupReport;
 pub use self::rotation::{ReencryptProgress, ResealProgress};
 use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CachePolicy};
@@ -26,10 +28,10 @@ use crate::id::{TransactionId, UserId};
 use crate::name::{EncryptedName, FullName};
 use crate::page::{Page, PageRequest};
 use crate::ports::{
-    Cache, CacheError, CipherError, Clock, FieldCipher, IdempotencyStore, ReadEncoder,
-    StatisticsQuery, StoreError, TransactionStore,
+    Cache, CacheError, CipherError, Clock, DailyRollups, FieldCipher, IdempotencyStore,
+    ReadEncoder, StatisticsQuery, StoreError, TransactionStore,
 };
-use crate::statistics::StatisticsSummary;
+use crate::statistics::{Granularity, Series, StatisticsSummary};
 use crate::time::{DateRange, Timestamp};
 use crate::transaction::{
     NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord, Written,
@@ -71,6 +73,9 @@ pub struct Ports {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// The encoding of cached reads (supplied by the edge that sends them).
     pub encoder: Arc<dyn ReadEncoder>,
+    /// The store's daily roll-ups, for checks and repairs (usually the same adapter as
+    /// `store`).
+    pub rollups: Arc<dyn DailyRollups>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -291,6 +296,46 @@ impl TransactionService {
         })
         .await?
         .ok_or(DomainError::NotFound(NotFound::NoTransactionsInRange))
+    }
+
+    /// The user's totals per day, week or month over `range`, from the store (not cached:
+    /// see [`series_encoded`](Self::series_encoded)). Errors: `TooManyPoints` past
+    /// [`Series::MAX_POINTS`]; `StoreUnavailable`.
+    pub async fn series(
+        &self,
+        user: UserId,
+        range: DateRange,
+        granularity: Granularity,
+    ) -> Result<Series, DomainError> {
+        let days = self
+            .ports
+            .statistics
+            .daily(user, range)
+            .await
+            .map_err(store_error)?;
+        Series::from_days(granularity, &days).ok_or(DomainError::TooManyPoints {
+            max: Series::MAX_POINTS,
+        })
+    }
+
+    /// The same series, encoded by the [`ReadEncoder`] and read through the cache (with
+    /// the same read-your-writes rule as every cached read). A user without transactions
+    /// in the range gets a series without points.
+    pub async fn series_encoded(
+        &self,
+        user: UserId,
+        range: DateRange,
+        granularity: Granularity,
+    ) -> Result<String, DomainError> {
+        let key = CacheKey::series(user, range, granularity);
+        let ttl = self.config.cache.statistics_ttl;
+        let encoded = self
+            .read_through(key, ttl, move |service| async move {
+                let series = service.series(user, range, granularity).await?;
+                service.encode(|e| e.encode_series(&series)).map(Some)
+            })
+            .await?;
+        encoded.ok_or(DomainError::Internal(InternalError::CorruptCacheEntry))
     }
 
     async fn summary(

@@ -19,8 +19,8 @@ use crate::ports::{
     MockTransactionStore,
 };
 use crate::service::idempotent::canonical_request;
-use crate::statistics::StatisticsSummary;
 use crate::statistics::TransactionTotals;
+use crate::statistics::{Series, StatisticsSummary};
 use crate::time::{Timestamp, UtcDay};
 use crate::transaction::{TransactionType, Written};
 
@@ -109,6 +109,7 @@ fn service(
             clock: Arc::new(clock()),
             idempotency: Arc::new(MockIdempotencyStore::new()),
             encoder: Arc::new(TestEncoder),
+            rollups: Arc::new(crate::ports::MockDailyRollups::new()),
         },
         ServiceConfig::default(),
     )
@@ -140,6 +141,14 @@ impl ReadEncoder for TestEncoder {
             s.average.cents(),
             s.net.cents()
         ))
+    }
+    fn encode_series(&self, s: &Series) -> Result<String, EncodeError> {
+        let points: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| format!("{}={}", p.period, p.count))
+            .collect();
+        Ok(format!("{}:{}", s.granularity, points.join(",")))
     }
 }
 
@@ -663,6 +672,9 @@ impl StatisticsQuery for SlowCountingStore {
         tokio::time::sleep(Duration::from_millis(50)).await;
         Ok(totals())
     }
+    async fn daily(&self, _: UserId, _: DateRange) -> Result<Vec<crate::DayTotals>, StoreError> {
+        Err(StoreError::Internal("not used".into()))
+    }
 }
 
 /// A cache that always misses; `slot` decides which slot each lookup hands out.
@@ -684,6 +696,7 @@ fn counting_service(store: Arc<SlowCountingStore>, cache: MockCache) -> Transact
             clock: Arc::new(clock()),
             idempotency: Arc::new(MockIdempotencyStore::new()),
             encoder: Arc::new(TestEncoder),
+            rollups: Arc::new(crate::ports::MockDailyRollups::new()),
         },
         ServiceConfig::default(),
     )
@@ -883,6 +896,7 @@ fn idem_service(
             clock: Arc::new(clock()),
             idempotency: Arc::new(idem),
             encoder: Arc::new(TestEncoder),
+            rollups: Arc::new(crate::ports::MockDailyRollups::new()),
         },
         ServiceConfig::default(),
     )

@@ -1,11 +1,12 @@
-//! `/api/v1/analytics/transactions/{user_id}`: per-user statistics.
+//! `/api/v1/analytics/transactions/{user_id}`: per-user statistics, and `…/daily`: the
+//! same totals as a time series.
 
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
-use fido_domain::TransactionService;
+use fido_domain::{DomainError, TransactionService};
 
 use crate::auth::ReadAccess;
-use crate::dto::StatisticsBody;
+use crate::dto::{SeriesBody, StatisticsBody};
 use crate::envelope::{self, Envelope};
 use crate::error::{ApiError, DataRouteErrors, ErrorBody};
 use crate::input::{self, Query};
@@ -41,4 +42,62 @@ pub async fn statistics(
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(envelope::ok_raw(&summary_json)))
+}
+
+/// A user's totals per day, ISO week or month over an inclusive date range: only
+/// periods with transactions, oldest first, at most 1,000 points. Whole days are read
+/// from daily roll-ups where the store keeps them. May be served from the cache; always
+/// reflects every write that has returned.
+#[utoipa::path(get, path = "/api/v1/analytics/transactions/{user_id}/daily", tag = "analytics",
+    operation_id = "get_transaction_series", security(("bearer" = ["read"])),
+    params(
+        ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
+        ("start_date" = Option<String>, Query, nullable = false, format = DateTime,
+            description = "Inclusive start: RFC 3339; a date-time without offset, read as UTC; or YYYY-MM-DD meaning 00:00:00.000Z of that day",
+            example = "2026-11-01"),
+        ("end_date" = Option<String>, Query, nullable = false, format = DateTime,
+            description = "Inclusive end: RFC 3339; a date-time without offset, read as UTC; or YYYY-MM-DD meaning 23:59:59.999Z of that day",
+            example = "2026-11-30"),
+        ("granularity" = Option<String>, Query, nullable = false, pattern = "^(day|week|month)$",
+            description = "`day` (default), `week` (ISO weeks, Monday to Sunday, UTC) or `month`",
+            example = "week")),
+    responses(
+        (status = 200, description = "The series (no points for a user without transactions in the range)",
+            body = Envelope<SeriesBody>,
+            example = json!({"message": "Request successful", "data": {"granularity": "day", "points": [
+                {"period": "2026-11-25", "transaction_count": 2, "total_credit": 45.0, "total_debit": 0.0, "net": 45.0}]}})),
+        (status = 422, description = "Bad user id, date or granularity; start after end; more than 1,000 points (the bound is named); unknown parameter", body = ErrorBody),
+        DataRouteErrors))]
+pub async fn series(
+    _caller: ReadAccess,
+    service: web::Data<TransactionService>,
+    user_id: web::Path<String>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let user = input::path_user_id(&user_id)?;
+    let (range, granularity) = input::series(&query)?;
+    let series_json = match service.series_encoded(user, range, granularity).await {
+        Ok(json) => json,
+        // Name the bound to move: the end when one was given, else the start.
+        Err(e @ DomainError::TooManyPoints { .. }) => {
+            let named = if range.end().is_none() && range.start().is_some() {
+                "start_date"
+            } else {
+                "end_date"
+            };
+            return Err(match ApiError::from(e) {
+                ApiError::Validation(mut fields) => {
+                    for f in &mut fields {
+                        f.field = named.to_owned();
+                    }
+                    ApiError::Validation(fields)
+                }
+                other => other,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(envelope::ok_raw(&series_json)))
 }

@@ -1,0 +1,108 @@
+//! A store that cannot be reached: every call of every storage port answers
+//! [`StoreError::Unavailable`], as an adapter must when its database is down. For tests of
+//! what callers see then (503s, readiness) without scripting a mock call by call.
+
+use async_trait::async_trait;
+use fido_domain::{
+    Claim, ClaimRequest, DailyRollups, DateRange, DayTotals, EncryptedName, IdempotencyKey,
+    IdempotencyStore, Page, PageRequest, RecordPatch, RollupDrift, SealedKey, StatisticsQuery,
+    StoreError, TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId,
+    Written,
+};
+
+/// Every call: `Unavailable`, with a message that a caller must never see.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DownStore;
+
+fn down<T>() -> Result<T, StoreError> {
+    Err(StoreError::Unavailable(
+        "connection refused by db:27017 (secret detail)".into(),
+    ))
+}
+
+#[async_trait]
+impl TransactionStore for DownStore {
+    async fn insert(&self, _: TransactionRecord) -> Result<(), StoreError> {
+        down()
+    }
+    async fn get(&self, _: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        down()
+    }
+    async fn update(&self, _: TransactionId, _: RecordPatch) -> Result<Written, StoreError> {
+        down()
+    }
+    async fn delete(&self, _: TransactionId, _: Option<u64>) -> Result<Written, StoreError> {
+        down()
+    }
+    async fn list_by_user(
+        &self,
+        _: UserId,
+        _: PageRequest,
+    ) -> Result<Page<TransactionRecord>, StoreError> {
+        down()
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        down()
+    }
+    async fn names_after(
+        &self,
+        _: Option<TransactionId>,
+        _: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        down()
+    }
+    async fn replace_name(
+        &self,
+        _: TransactionId,
+        _: EncryptedName,
+        _: EncryptedName,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
+impl StatisticsQuery for DownStore {
+    async fn totals(&self, _: UserId, _: DateRange) -> Result<TransactionTotals, StoreError> {
+        down()
+    }
+    async fn daily(&self, _: UserId, _: DateRange) -> Result<Vec<DayTotals>, StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DownStore {
+    async fn claim(&self, _: ClaimRequest) -> Result<Claim, StoreError> {
+        down()
+    }
+    async fn complete(&self, _: String, _: IdempotencyKey, _: String) -> Result<(), StoreError> {
+        down()
+    }
+    async fn release(&self, _: String, _: IdempotencyKey) -> Result<(), StoreError> {
+        down()
+    }
+    async fn sealed_after(
+        &self,
+        _: Option<(String, String)>,
+        _: u32,
+    ) -> Result<Vec<SealedKey>, StoreError> {
+        down()
+    }
+    async fn replace_sealed(&self, _: SealedKey, _: SealedKey) -> Result<bool, StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
+impl DailyRollups for DownStore {
+    fn kept(&self) -> bool {
+        true
+    }
+    async fn users_after(&self, _: Option<UserId>, _: u32) -> Result<Vec<UserId>, StoreError> {
+        down()
+    }
+    async fn check_user(&self, _: UserId, _: bool) -> Result<Vec<RollupDrift>, StoreError> {
+        down()
+    }
+}
