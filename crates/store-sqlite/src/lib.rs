@@ -445,6 +445,35 @@ impl TransactionStore for SqliteStore {
 const SPLIT: i64 = 1_000_000_000;
 use fido_domain::MS_PER_DAY;
 
+/// The parameters of [`DAYS`] for a user's range.
+struct DayParams {
+    user: [u8; 12],
+    split: fido_domain::DaySplit,
+}
+
+impl DayParams {
+    fn of(user: UserId, range: DateRange) -> Self {
+        Self {
+            user: user.object_id().bytes(),
+            split: range.day_split(),
+        }
+    }
+
+    fn as_params(&self) -> Vec<(&'static str, &dyn rusqlite::ToSql)> {
+        vec![
+            (":user", &self.user),
+            (":full_from", &self.split.full_days.0),
+            (":full_to", &self.split.full_days.1),
+            (":head_from", &self.split.head.0),
+            (":head_to", &self.split.head.1),
+            (":tail_from", &self.split.tail.0),
+            (":tail_to", &self.split.tail.1),
+            (":split", &SPLIT),
+            (":day", &MS_PER_DAY),
+        ]
+    }
+}
+
 /// The day rows of a user's range: whole days from the roll-ups, the partial first and
 /// last days grouped from the rows — each a plain index range of its own (an `OR` of the
 /// two would make SQLite walk every row of the user). Parameters: `:user`, `:full_from`/`:full_to` (day
@@ -496,42 +525,26 @@ impl StatisticsQuery for SqliteStore {
                        (SELECT d FROM days ORDER BY n DESC, d ASC LIMIT 1) \
                      FROM days"
                 ))?;
-                let split = range.day_split();
-                stmt.query_row(
-                    named_params! {
-                        ":user": user.object_id().bytes(),
-                        ":full_from": split.full_days.0,
-                        ":full_to": split.full_days.1,
-                        ":head_from": split.head.0,
-                        ":head_to": split.head.1,
-                        ":tail_from": split.tail.0,
-                        ":tail_to": split.tail.1,
-                        ":split": SPLIT,
-                        ":day": MS_PER_DAY,
-                    },
-                    |row| {
-                        let join = |hi: i64, lo: i64| {
-                            MoneySum::from_cents(
-                                i128::from(hi) * i128::from(SPLIT) + i128::from(lo),
-                            )
-                        };
-                        let day: Option<i64> = row.get(5)?;
-                        let busiest_day = day
-                            .map(|d| {
-                                Timestamp::from_millis(d.saturating_mul(MS_PER_DAY))
-                                    .map(Timestamp::day)
-                                    .map_err(|_| conversion(5, "day"))
-                            })
-                            .transpose()?;
-                        Ok(TransactionTotals {
-                            count: u64::try_from(row.get::<_, i64>(0)?)
-                                .map_err(|_| conversion(0, "count"))?,
-                            total_credit: join(row.get(1)?, row.get(2)?),
-                            total_debit: join(row.get(3)?, row.get(4)?),
-                            busiest_day,
+                stmt.query_row(DayParams::of(user, range).as_params().as_slice(), |row| {
+                    let join = |hi: i64, lo: i64| {
+                        MoneySum::from_cents(i128::from(hi) * i128::from(SPLIT) + i128::from(lo))
+                    };
+                    let day: Option<i64> = row.get(5)?;
+                    let busiest_day = day
+                        .map(|d| {
+                            Timestamp::from_millis(d.saturating_mul(MS_PER_DAY))
+                                .map(Timestamp::day)
+                                .map_err(|_| conversion(5, "day"))
                         })
-                    },
-                )
+                        .transpose()?;
+                    Ok(TransactionTotals {
+                        count: u64::try_from(row.get::<_, i64>(0)?)
+                            .map_err(|_| conversion(0, "count"))?,
+                        total_credit: join(row.get(1)?, row.get(2)?),
+                        total_debit: join(row.get(3)?, row.get(4)?),
+                        busiest_day,
+                    })
+                })
             })
             .await
     }
@@ -543,35 +556,20 @@ impl StatisticsQuery for SqliteStore {
                     "{DAYS} SELECT d, n, coalesce(ch, 0), coalesce(cl, 0), \
                        coalesce(dh, 0), coalesce(dl, 0) FROM days ORDER BY d"
                 ))?;
-                let split = range.day_split();
-                let rows = stmt.query_map(
-                    named_params! {
-                        ":user": user.object_id().bytes(),
-                        ":full_from": split.full_days.0,
-                        ":full_to": split.full_days.1,
-                        ":head_from": split.head.0,
-                        ":head_to": split.head.1,
-                        ":tail_from": split.tail.0,
-                        ":tail_to": split.tail.1,
-                        ":split": SPLIT,
-                        ":day": MS_PER_DAY,
-                    },
-                    |row| {
-                        let join = |hi: i64, lo: i64| {
-                            MoneySum::from_cents(
-                                i128::from(hi) * i128::from(SPLIT) + i128::from(lo),
-                            )
-                        };
-                        Ok(DayTotals {
-                            day: UtcDay::from_epoch_days(row.get(0)?)
-                                .map_err(|_| conversion(0, "day"))?,
-                            count: u64::try_from(row.get::<_, i64>(1)?)
-                                .map_err(|_| conversion(1, "count"))?,
-                            credit: join(row.get(2)?, row.get(3)?),
-                            debit: join(row.get(4)?, row.get(5)?),
-                        })
-                    },
-                )?;
+                let params = DayParams::of(user, range);
+                let rows = stmt.query_map(params.as_params().as_slice(), |row| {
+                    let join = |hi: i64, lo: i64| {
+                        MoneySum::from_cents(i128::from(hi) * i128::from(SPLIT) + i128::from(lo))
+                    };
+                    Ok(DayTotals {
+                        day: UtcDay::from_epoch_days(row.get(0)?)
+                            .map_err(|_| conversion(0, "day"))?,
+                        count: u64::try_from(row.get::<_, i64>(1)?)
+                            .map_err(|_| conversion(1, "count"))?,
+                        credit: join(row.get(2)?, row.get(3)?),
+                        debit: join(row.get(4)?, row.get(5)?),
+                    })
+                })?;
                 rows.collect()
             })
             .await
