@@ -440,6 +440,20 @@ impl TransactionStore for SqliteStore {
 
 /// Amounts are summed in two parts (whole billions of cents, and the rest) so that no
 /// intermediate sum can overflow SQLite's 64-bit integers; Rust recombines them in i128.
+/// The columns of day rows grouped from the rows a query selects (`GROUP BY d`): the
+/// day number, the count and the two-part sums. Named parameters `:day` and `:split`.
+macro_rules! day_columns {
+    () => {
+        "(transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d, \
+         count(*) AS n, \
+         coalesce(sum(CASE WHEN kind = 'credit' THEN amount_cents / :split END), 0) AS ch, \
+         coalesce(sum(CASE WHEN kind = 'credit' THEN amount_cents % :split END), 0) AS cl, \
+         coalesce(sum(CASE WHEN kind = 'debit' THEN amount_cents / :split END), 0) AS dh, \
+         coalesce(sum(CASE WHEN kind = 'debit' THEN amount_cents % :split END), 0) AS dl"
+    };
+}
+pub(crate) use day_columns;
+
 /// Sums are kept in two parts, `cents / SPLIT` and `cents % SPLIT`, so no 64-bit sum
 /// overflows.
 const SPLIT: i64 = 1_000_000_000;
@@ -478,32 +492,23 @@ impl DayParams {
 /// last days grouped from the rows — each a plain index range of its own (an `OR` of the
 /// two would make SQLite walk every row of the user). Parameters: `:user`, `:full_from`/`:full_to` (day
 /// numbers), `:head_from`/`:head_to` and `:tail_from`/`:tail_to` (ms), `:split`, `:day`.
-const DAYS: &str = "WITH days AS ( \
-                       SELECT day AS d, count AS n, credit_hi AS ch, credit_lo AS cl, \
-                              debit_hi AS dh, debit_lo AS dl \
-                       FROM daily_totals \
-                       WHERE user_id = :user AND day BETWEEN :full_from AND :full_to \
-                       UNION ALL \
-                       SELECT (transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d, \
-                              count(*) AS n, \
-                              sum(CASE WHEN kind = 'credit' THEN amount_cents / :split END) AS ch, \
-                              sum(CASE WHEN kind = 'credit' THEN amount_cents % :split END) AS cl, \
-                              sum(CASE WHEN kind = 'debit' THEN amount_cents / :split END) AS dh, \
-                              sum(CASE WHEN kind = 'debit' THEN amount_cents % :split END) AS dl \
-                       FROM transactions \
-                       WHERE user_id = :user AND transaction_date BETWEEN :head_from AND :head_to \
-                       GROUP BY d \
-                       UNION ALL \
-                       SELECT (transaction_date - (((transaction_date % :day) + :day) % :day)) / :day AS d, \
-                              count(*) AS n, \
-                              sum(CASE WHEN kind = 'credit' THEN amount_cents / :split END) AS ch, \
-                              sum(CASE WHEN kind = 'credit' THEN amount_cents % :split END) AS cl, \
-                              sum(CASE WHEN kind = 'debit' THEN amount_cents / :split END) AS dh, \
-                              sum(CASE WHEN kind = 'debit' THEN amount_cents % :split END) AS dl \
-                       FROM transactions \
-                       WHERE user_id = :user AND transaction_date BETWEEN :tail_from AND :tail_to \
-                       GROUP BY d \
-                     ) ";
+const DAYS: &str = concat!(
+    "WITH days AS ( \
+       SELECT day AS d, count AS n, credit_hi AS ch, credit_lo AS cl, \
+              debit_hi AS dh, debit_lo AS dl \
+       FROM daily_totals \
+       WHERE user_id = :user AND day BETWEEN :full_from AND :full_to \
+       UNION ALL SELECT ",
+    day_columns!(),
+    " FROM transactions \
+       WHERE user_id = :user AND transaction_date BETWEEN :head_from AND :head_to \
+       GROUP BY d \
+       UNION ALL SELECT ",
+    day_columns!(),
+    " FROM transactions \
+       WHERE user_id = :user AND transaction_date BETWEEN :tail_from AND :tail_to \
+       GROUP BY d) "
+);
 
 #[async_trait]
 impl StatisticsQuery for SqliteStore {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use fido_domain::{DailyRollups, DayTotals, MoneySum, RollupDrift, StoreError, UserId, UtcDay};
 use rusqlite::Connection;
 
-use crate::{object_id, SqliteStore, MS_PER_DAY, SPLIT};
+use crate::{day_columns, object_id, SqliteStore, MS_PER_DAY, SPLIT};
 
 /// Day number → (count, credit cents, debit cents).
 type Days = BTreeMap<i64, (i64, i128, i128)>;
@@ -29,14 +29,11 @@ fn collect(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusql
     Ok(days)
 }
 
-const FROM_ROWS: &str =
-    "SELECT (transaction_date - (((transaction_date % ?2) + ?2) % ?2)) / ?2 AS d, \
-       count(*), \
-       coalesce(sum(CASE WHEN kind = 'credit' THEN amount_cents / ?3 END), 0), \
-       coalesce(sum(CASE WHEN kind = 'credit' THEN amount_cents % ?3 END), 0), \
-       coalesce(sum(CASE WHEN kind = 'debit' THEN amount_cents / ?3 END), 0), \
-       coalesce(sum(CASE WHEN kind = 'debit' THEN amount_cents % ?3 END), 0) \
-     FROM transactions WHERE user_id = ?1 GROUP BY d";
+const FROM_ROWS: &str = concat!(
+    "SELECT ",
+    day_columns!(),
+    " FROM transactions WHERE user_id = :user GROUP BY d"
+);
 
 const FROM_ROLLUPS: &str = "SELECT day, count, credit_hi, credit_lo, debit_hi, debit_lo \
      FROM daily_totals WHERE user_id = ?1";
@@ -53,7 +50,11 @@ fn day_totals(day: i64, (count, credit, debit): (i64, i128, i128)) -> Option<Day
 /// The days where the roll-ups differ from the rows.
 fn drift(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<RollupDrift>> {
     let bytes = user.object_id().bytes();
-    let rows = collect(conn, FROM_ROWS, rusqlite::params![bytes, MS_PER_DAY, SPLIT])?;
+    let rows = collect(
+        conn,
+        FROM_ROWS,
+        rusqlite::named_params! {":user": bytes, ":day": MS_PER_DAY, ":split": SPLIT},
+    )?;
     let rollups = collect(conn, FROM_ROLLUPS, [bytes])?;
     let mut days: Vec<i64> = rows.keys().chain(rollups.keys()).copied().collect();
     days.sort_unstable();
@@ -119,9 +120,11 @@ impl DailyRollups for SqliteStore {
                     conn.prepare_cached(&format!(
                         "INSERT INTO daily_totals \
                          (day, count, credit_hi, credit_lo, debit_hi, debit_lo, user_id) \
-                         SELECT *, ?1 FROM ({FROM_ROWS})"
+                         SELECT *, :user FROM ({FROM_ROWS})"
                     ))?
-                    .execute(rusqlite::params![bytes, MS_PER_DAY, SPLIT])?;
+                    .execute(rusqlite::named_params! {
+                        ":user": bytes, ":day": MS_PER_DAY, ":split": SPLIT
+                    })?;
                 }
                 Ok(found)
             })
