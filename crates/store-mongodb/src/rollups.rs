@@ -364,16 +364,21 @@ impl DailyRollups for MongoStore {
             .filter_map(|d| d.get_object_id("_id").ok())
             .map(|id| UserId::new(fido_domain::ObjectId::from_bytes(id.bytes())))
             .collect();
-        // Users whose every transaction is gone may still have roll-ups left over.
-        let mut filter = Document::new();
+        // Users whose every transaction is gone may still have roll-ups left over: the
+        // same bounded page of them (never the whole list).
+        let mut leftover = Vec::new();
         if let Some(after) = after {
-            filter.insert("u", doc! {"$gt": object_id(after.object_id())});
+            leftover.push(doc! {"$match": {"u": {"$gt": object_id(after.object_id())}}});
         }
-        let leftover: Vec<Bson> = self.bounded(self.rollups.distinct("u", filter)).await?;
+        leftover.push(doc! {"$group": {"_id": "$u"}});
+        leftover.push(doc! {"$sort": {"_id": 1}});
+        leftover.push(doc! {"$limit": i64::from(limit)});
+        let docs: Vec<Document> = self
+            .bounded(async { self.rollups.aggregate(leftover).await?.try_collect().await })
+            .await?;
         users.extend(
-            leftover
-                .iter()
-                .filter_map(Bson::as_object_id)
+            docs.iter()
+                .filter_map(|d| d.get_object_id("_id").ok())
                 .map(|id| UserId::new(fido_domain::ObjectId::from_bytes(id.bytes()))),
         );
         users.sort();
