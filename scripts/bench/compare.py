@@ -32,8 +32,7 @@ def cold_statistics_ms(port, user, seconds=3):
     saved = bench.CONNECTIONS
     bench.CONNECTIONS = 1
     try:
-        cmd_env = {}
-        result = bench.wrk(port, f"/api/v1/analytics/transactions/{user}", "get.lua", cmd_env, seconds)
+        result = bench.wrk(port, f"/api/v1/analytics/transactions/{user}", "get.lua", {}, seconds)
     finally:
         bench.CONNECTIONS = saved
     assert result["errors"] == 0, result

@@ -219,6 +219,27 @@ pub struct RollupDrift {
     pub rollup: Option<DayTotals>,
 }
 
+impl RollupDrift {
+    /// Every day where `rollups` differ from `rows` (both one entry per day, any order),
+    /// ascending by day.
+    pub fn between(user: UserId, rows: &[DayTotals], rollups: &[DayTotals]) -> Vec<Self> {
+        let find = |list: &[DayTotals], day| list.iter().find(|d| d.day == day).copied();
+        let mut days: Vec<crate::time::UtcDay> =
+            rows.iter().chain(rollups).map(|d| d.day).collect();
+        days.sort_unstable();
+        days.dedup();
+        days.into_iter()
+            .map(|day| Self {
+                user,
+                day,
+                rows: find(rows, day),
+                rollup: find(rollups, day),
+            })
+            .filter(|d| d.rows != d.rollup)
+            .collect()
+    }
+}
+
 /// The daily roll-ups a store keeps beside the rows, seen from outside: checked against
 /// the rows, and repaired, one user at a time (`fido rollups verify`).
 ///

@@ -117,6 +117,14 @@ impl ApiError {
         Self::Validation(vec![FieldErrorBody::new(field, message)])
     }
 
+    /// A 422 on the date bound to move when a series would have more than `max` points.
+    pub fn too_many_points(bound: &str, max: usize) -> Self {
+        Self::field(
+            bound,
+            format!("the range holds more than {max} points: narrow it, or choose a coarser granularity"),
+        )
+    }
+
     fn message(&self) -> &'static str {
         match self {
             Self::MalformedJson => "Malformed JSON in the request body",
@@ -214,10 +222,7 @@ impl From<DomainError> for ApiError {
                 "transaction_date",
                 format!("must not be more than {} in the future", describe(max)),
             ),
-            DomainError::TooManyPoints { max } => Self::field(
-                "end_date",
-                format!("the range holds more than {max} points: narrow it, or choose a coarser granularity"),
-            ),
+            DomainError::TooManyPoints { max } => Self::too_many_points("end_date", max),
             DomainError::EmptyPatch => Self::field(
                 "body",
                 "must change at least one of full_name, transaction_amount, transaction_type",

@@ -9,7 +9,6 @@
 //! background, one user per transaction, while statistics are computed from the rows;
 //! once every user is built it records that and reads the roll-ups from then on.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -319,18 +318,6 @@ fn rollup_day(doc: &Document) -> Result<DayTotals, StoreError> {
     })
 }
 
-/// Day rows keyed by day number: (count, credit cents, debit cents).
-type Days = BTreeMap<i64, (u64, i128, i128)>;
-
-fn as_days(rows: &[DayTotals]) -> Days {
-    rows.iter()
-        .map(|d| {
-            let n = d.day.epoch_days();
-            (n, (d.count, d.credit.cents(), d.debit.cents()))
-        })
-        .collect()
-}
-
 #[async_trait]
 impl DailyRollups for MongoStore {
     fn kept(&self) -> bool {
@@ -443,32 +430,15 @@ impl DailyRollups for MongoStore {
     }
 }
 
-/// The days where roll-ups and rows differ (`corrupt`: some roll-up could not be read,
-/// which is drift of its own).
+/// The days where roll-ups and rows differ; a roll-up that could not be read
+/// (`corrupt`) is drift of its own, reported on the user's first day.
 fn compare(
     user: UserId,
     rows: &[DayTotals],
     rollups: &[DayTotals],
     corrupt: bool,
 ) -> Vec<RollupDrift> {
-    let (r, u) = (as_days(rows), as_days(rollups));
-    let mut days: Vec<i64> = r.keys().chain(u.keys()).copied().collect();
-    days.sort_unstable();
-    days.dedup();
-    let find = |list: &[DayTotals], n: i64| list.iter().find(|d| d.day.epoch_days() == n).copied();
-    let mut drift: Vec<RollupDrift> = days
-        .into_iter()
-        .filter(|n| r.get(n) != u.get(n))
-        .filter_map(|n| {
-            let day = find(rows, n).or_else(|| find(rollups, n))?.day;
-            Some(RollupDrift {
-                user,
-                day,
-                rows: find(rows, n),
-                rollup: find(rollups, n),
-            })
-        })
-        .collect();
+    let mut drift = RollupDrift::between(user, rows, rollups);
     if corrupt && drift.is_empty() {
         if let Some(first) = rows.first().or(rollups.first()) {
             drift.push(RollupDrift {

@@ -62,8 +62,8 @@ impl TransactionStore for MongoStore {
 
     async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
         let mut set = doc! {"updated_at": bson_date(patch.updated_at)};
-        if let Some(name) = patch.full_name {
-            set.insert("full_name", name.into_string());
+        if let Some(name) = &patch.full_name {
+            set.insert("full_name", name.as_str());
         }
         if let Some(amount) = patch.amount {
             set.insert("amount_cents", documents::cents(amount));
@@ -90,7 +90,8 @@ impl TransactionStore for MongoStore {
         let store = self.clone();
         let changed = self
             .transaction(move |session| {
-                let (store, filter, update) = (store.clone(), filter.clone(), update.clone());
+                let (store, filter, update, patch) =
+                    (store.clone(), filter.clone(), update.clone(), patch.clone());
                 Box::pin(async move {
                     let Some(before) = store
                         .collection
@@ -101,17 +102,22 @@ impl TransactionStore for MongoStore {
                     else {
                         return Ok(None);
                     };
-                    let after = store
-                        .collection
-                        .find_one(id_filter(id))
-                        .session(&mut *session)
-                        .await?;
-                    let (Ok(before), Some(Ok(after))) =
-                        (record_from(&before), after.as_ref().map(record_from))
-                    else {
+                    let Ok(before) = record_from(&before) else {
                         return Err(mongodb::error::Error::custom(
                             "a stored transaction is not in the store's shape",
                         ));
+                    };
+                    // What the update made of it (no second read inside the transaction).
+                    let after = TransactionRecord {
+                        full_name: patch
+                            .full_name
+                            .clone()
+                            .unwrap_or_else(|| before.full_name.clone()),
+                        amount: patch.amount.unwrap_or(before.amount),
+                        kind: patch.kind.unwrap_or(before.kind),
+                        updated_at: patch.updated_at,
+                        version: before.version + 1,
+                        ..before.clone()
                     };
                     if (before.amount, before.kind) != (after.amount, after.kind) {
                         store.apply_rollup(session, &before, -1).await?;

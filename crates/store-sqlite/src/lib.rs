@@ -29,7 +29,7 @@ use fido_domain::{
     Amount, Claim, ClaimRequest, DateRange, DayTotals, EncryptedName, IdempotencyKey,
     IdempotencyStore, MoneySum, ObjectId, Page, PageRequest, RecordPatch, SealedKey,
     StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
-    TransactionTotals, TransactionType, UserId, UtcDay, Written,
+    TransactionTotals, TransactionType, UserId, Written,
 };
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
@@ -457,6 +457,11 @@ pub(crate) use day_columns;
 /// Sums are kept in two parts, `cents / SPLIT` and `cents % SPLIT`, so no 64-bit sum
 /// overflows.
 const SPLIT: i64 = 1_000_000_000;
+
+/// A sum from its two parts.
+fn money(hi: i64, lo: i64) -> MoneySum {
+    MoneySum::from_cents(i128::from(hi) * i128::from(SPLIT) + i128::from(lo))
+}
 use fido_domain::MS_PER_DAY;
 
 /// The parameters of [`DAYS`] for a user's range.
@@ -531,9 +536,6 @@ impl StatisticsQuery for SqliteStore {
                      FROM days"
                 ))?;
                 stmt.query_row(DayParams::of(user, range).as_params().as_slice(), |row| {
-                    let join = |hi: i64, lo: i64| {
-                        MoneySum::from_cents(i128::from(hi) * i128::from(SPLIT) + i128::from(lo))
-                    };
                     let day: Option<i64> = row.get(5)?;
                     let busiest_day = day
                         .map(|d| {
@@ -545,8 +547,8 @@ impl StatisticsQuery for SqliteStore {
                     Ok(TransactionTotals {
                         count: u64::try_from(row.get::<_, i64>(0)?)
                             .map_err(|_| conversion(0, "count"))?,
-                        total_credit: join(row.get(1)?, row.get(2)?),
-                        total_debit: join(row.get(3)?, row.get(4)?),
+                        total_credit: money(row.get(1)?, row.get(2)?),
+                        total_debit: money(row.get(3)?, row.get(4)?),
                         busiest_day,
                     })
                 })
@@ -557,25 +559,9 @@ impl StatisticsQuery for SqliteStore {
     async fn daily(&self, user: UserId, range: DateRange) -> Result<Vec<DayTotals>, StoreError> {
         self.readers
             .run(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "{DAYS} SELECT d, n, coalesce(ch, 0), coalesce(cl, 0), \
-                       coalesce(dh, 0), coalesce(dl, 0) FROM days ORDER BY d"
-                ))?;
+                let sql = format!("{DAYS} SELECT d, n, ch, cl, dh, dl FROM days ORDER BY d");
                 let params = DayParams::of(user, range);
-                let rows = stmt.query_map(params.as_params().as_slice(), |row| {
-                    let join = |hi: i64, lo: i64| {
-                        MoneySum::from_cents(i128::from(hi) * i128::from(SPLIT) + i128::from(lo))
-                    };
-                    Ok(DayTotals {
-                        day: UtcDay::from_epoch_days(row.get(0)?)
-                            .map_err(|_| conversion(0, "day"))?,
-                        count: u64::try_from(row.get::<_, i64>(1)?)
-                            .map_err(|_| conversion(1, "count"))?,
-                        credit: join(row.get(2)?, row.get(3)?),
-                        debit: join(row.get(4)?, row.get(5)?),
-                    })
-                })?;
-                rows.collect()
+                rollups::day_rows(conn, &sql, params.as_params().as_slice())
             })
             .await
     }

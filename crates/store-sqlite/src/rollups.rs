@@ -1,32 +1,28 @@
 //! The daily roll-ups seen from outside: checked against the rows and repaired, one user
 //! at a time (the triggers of schema version 4 keep them; see `schema.rs`).
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use fido_domain::{DailyRollups, DayTotals, MoneySum, RollupDrift, StoreError, UserId, UtcDay};
+use fido_domain::{DailyRollups, DayTotals, RollupDrift, StoreError, UserId, UtcDay};
 use rusqlite::Connection;
 
-use crate::{day_columns, object_id, SqliteStore, MS_PER_DAY, SPLIT};
+use crate::{conversion, day_columns, money, object_id, SqliteStore, MS_PER_DAY, SPLIT};
 
-/// Day number → (count, credit cents, debit cents).
-type Days = BTreeMap<i64, (i64, i128, i128)>;
-
-fn join(hi: i64, lo: i64) -> i128 {
-    i128::from(hi) * i128::from(SPLIT) + i128::from(lo)
-}
-
-fn collect(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Days> {
-    let mut days = Days::new();
+/// Day rows (`d, n, ch, cl, dh, dl`), as a query returns them.
+pub(crate) fn day_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<DayTotals>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params)?;
-    while let Some(row) = rows.next()? {
-        let day: i64 = row.get(0)?;
-        let credit = join(row.get(2)?, row.get(3)?);
-        let debit = join(row.get(4)?, row.get(5)?);
-        days.insert(day, (row.get(1)?, credit, debit));
-    }
-    Ok(days)
+    let rows = stmt.query_map(params, |row| {
+        Ok(DayTotals {
+            day: UtcDay::from_epoch_days(row.get(0)?).map_err(|_| conversion(0, "day"))?,
+            count: u64::try_from(row.get::<_, i64>(1)?).map_err(|_| conversion(1, "count"))?,
+            credit: money(row.get(2)?, row.get(3)?),
+            debit: money(row.get(4)?, row.get(5)?),
+        })
+    })?;
+    rows.collect()
 }
 
 const FROM_ROWS: &str = concat!(
@@ -38,43 +34,16 @@ const FROM_ROWS: &str = concat!(
 const FROM_ROLLUPS: &str = "SELECT day, count, credit_hi, credit_lo, debit_hi, debit_lo \
      FROM daily_totals WHERE user_id = ?1";
 
-fn day_totals(day: i64, (count, credit, debit): (i64, i128, i128)) -> Option<DayTotals> {
-    Some(DayTotals {
-        day: UtcDay::from_epoch_days(day).ok()?,
-        count: u64::try_from(count).ok()?,
-        credit: MoneySum::from_cents(credit),
-        debit: MoneySum::from_cents(debit),
-    })
-}
-
 /// The days where the roll-ups differ from the rows.
 fn drift(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<RollupDrift>> {
     let bytes = user.object_id().bytes();
-    let rows = collect(
+    let rows = day_rows(
         conn,
         FROM_ROWS,
         rusqlite::named_params! {":user": bytes, ":day": MS_PER_DAY, ":split": SPLIT},
     )?;
-    let rollups = collect(conn, FROM_ROLLUPS, [bytes])?;
-    let mut days: Vec<i64> = rows.keys().chain(rollups.keys()).copied().collect();
-    days.sort_unstable();
-    days.dedup();
-    let mut drift = Vec::new();
-    for day in days {
-        let (r, u) = (rows.get(&day).copied(), rollups.get(&day).copied());
-        if r != u {
-            let Ok(utc_day) = UtcDay::from_epoch_days(day) else {
-                continue;
-            };
-            drift.push(RollupDrift {
-                user,
-                day: utc_day,
-                rows: r.and_then(|v| day_totals(day, v)),
-                rollup: u.and_then(|v| day_totals(day, v)),
-            });
-        }
-    }
-    Ok(drift)
+    let rollups = day_rows(conn, FROM_ROLLUPS, [bytes])?;
+    Ok(RollupDrift::between(user, &rows, &rollups))
 }
 
 #[async_trait]

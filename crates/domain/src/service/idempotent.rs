@@ -189,7 +189,7 @@ impl TransactionService {
 
 /// Release 1's fingerprints: an HMAC-SHA-256 as 64 lowercase hex characters (a sealed
 /// fingerprint is a Fernet token, never that).
-fn is_legacy_fingerprint(held: &str) -> bool {
+pub(super) fn is_legacy_fingerprint(held: &str) -> bool {
     held.len() == 64
         && held
             .bytes()

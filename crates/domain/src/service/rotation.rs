@@ -1,5 +1,6 @@
 //! Key rotation: re-encrypting stored names with the primary key, online and resumable.
 
+use super::idempotent::is_legacy_fingerprint;
 use super::{cipher_error, store_error, TransactionService};
 use crate::error::DomainError;
 use crate::id::TransactionId;
@@ -171,7 +172,7 @@ impl TransactionService {
     /// One encrypted part under the primary key. Release 1's HMAC fingerprints are not
     /// tokens: left as they are (they expire within a day).
     async fn reencrypt_part(&self, token: &str, fingerprint: bool) -> Result<Part, DomainError> {
-        if fingerprint && token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if fingerprint && is_legacy_fingerprint(token) {
             return Ok(Part::Current);
         }
         match self.ports.cipher.reencrypt(token).await {

@@ -79,21 +79,13 @@ pub async fn series(
     let series_json = match service.series_encoded(user, range, granularity).await {
         Ok(json) => json,
         // Name the bound to move: the end when one was given, else the start.
-        Err(e @ DomainError::TooManyPoints { .. }) => {
+        Err(DomainError::TooManyPoints { max }) => {
             let named = if range.end().is_none() && range.start().is_some() {
                 "start_date"
             } else {
                 "end_date"
             };
-            return Err(match ApiError::from(e) {
-                ApiError::Validation(mut fields) => {
-                    for f in &mut fields {
-                        f.field = named.to_owned();
-                    }
-                    ApiError::Validation(fields)
-                }
-                other => other,
-            });
+            return Err(ApiError::too_many_points(named, max));
         }
         Err(e) => return Err(e.into()),
     };
