@@ -22,7 +22,8 @@ def check(condition, message):
 # --- docker-compose.yml: the original topology ---------------------------------------
 compose = yaml.safe_load((ROOT / "deploy/docker-compose.yml").read_text())
 services = compose.get("services", {})
-expected_ports = {"api": {"8080:8080"}, "mongodb": {"27017:27017"}, "redis": {"6379:6379", "8001:8001"}}
+expected_ports = {"api": {"8080:8080"}, "mongodb": {"27017:27017"}, "redis": {"6379:6379", "8001:8001"},
+                  "rabbitmq": {"5672:5672", "15672:15672"}, "worker": set()}
 check(set(services) == set(expected_ports), f"compose services are {sorted(services)}, expected {sorted(expected_ports)}")
 for name, ports in expected_ports.items():
     service = services.get(name, {})
@@ -50,6 +51,17 @@ for example in (".env.example", ".env.prod.example"):
 prod_keys = {l.split("=", 1)[0] for l in (ROOT / ".env.prod.example").read_text().splitlines() if "=" in l and not l.startswith("#")}
 used = set(re.findall(r"\$\{([A-Z_]+)", (ROOT / "deploy/docker-compose.yml").read_text()))
 check(used <= prod_keys, f".env.prod.example lacks {sorted(used - prod_keys)}")
+
+worker = services.get("worker", {})
+check(worker.get("command") == ["worker"], "the worker service must run `fido worker`")
+check(str(api.get("environment", {}).get("FIDO__EVENTS__RELAY", "")) == "off",
+      "the api service must leave the relay to the worker (FIDO__EVENTS__RELAY: off)")
+check(str(worker.get("environment", {}).get("FIDO__EVENTS__AMQP_URL", "")).startswith("amqp://"),
+      "the worker must publish to the rabbitmq service")
+check(worker.get("depends_on", {}).get("rabbitmq", {}).get("condition") == "service_healthy",
+      "the worker must wait for rabbitmq to be healthy")
+k8s_resources = (ROOT / "deploy/k8s/kustomization.yaml").read_text()
+check("worker.yaml" in k8s_resources, "the k8s kustomization must include the worker Deployment")
 
 # --- Dockerfile ------------------------------------------------------------------------
 dockerfile = (ROOT / "deploy/Dockerfile").read_text()

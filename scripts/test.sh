@@ -30,6 +30,7 @@ bash scripts/check-deploy.sh
 step "Services"
 ensure_mongodb
 ensure_redis
+ensure_rabbitmq
 
 step "Tests"
 # Doc tests first: the test runner's summary line should close the run.
@@ -47,7 +48,22 @@ else
   http_suite=(--test api)
   soak=(--test api -- soak)
 fi
-"${runner[@]}"
+mkdir -p target/test-services
+FIDO_EVENT_SAMPLES="$PWD/target/test-services/event-samples.json" "${runner[@]}"
+
+step "Events: real feed output against docs/events.schema.json"
+.venv/bin/python - <<'PY'
+import json, pathlib
+from jsonschema import Draft202012Validator
+schema = json.loads(pathlib.Path("docs/events.schema.json").read_text())
+Draft202012Validator.check_schema(schema)
+events = json.loads(pathlib.Path("target/test-services/event-samples.json").read_text())
+assert {e["type"] for e in events} == {"transaction.created", "transaction.updated", "transaction.deleted"}, events
+validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+for event in events:
+    validator.validate(event)
+print(f"{len(events)} events of every type match the schema")
+PY
 
 step "Soak: 60 s of mixed traffic, then exact reconciliation"
 FIDO_SOAK_SECS=${FIDO_SOAK_SECS:-60} "${runner[@]}" "${show_output[@]}" "${soak[@]}"

@@ -82,3 +82,37 @@ ensure_redis() {
   export REDIS_URL="redis://127.0.0.1:$port"
   echo "redis-server listening on 127.0.0.1:$port (log: $log)"
 }
+
+amqp_answers() { # port
+  { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  exec 3<&- 3>&-
+}
+
+# RabbitMQ: the machine's broker on 5672 (guest/guest), started when it is not running
+# (installed with apt when missing). The tests publish to exchanges and queues of their own
+# (unique names, auto-deleted), and never stop the broker. FIDO_TEST_AMQP_URL names
+# another broker on purpose.
+ensure_rabbitmq() {
+  if [ -n "${FIDO_TEST_AMQP_URL:-}" ]; then
+    echo "using FIDO_TEST_AMQP_URL"
+    return
+  fi
+  export FIDO_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f"
+  if amqp_answers 5672; then
+    echo "RabbitMQ answers on 127.0.0.1:5672"
+    return
+  fi
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "installing rabbitmq-server with apt"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+    fi
+    command -v rabbitmq-server >/dev/null 2>&1 || die "rabbitmq-server is missing; install it (e.g. apt-get install rabbitmq-server)"
+  fi
+  echo "starting RabbitMQ (rabbitmq-server -detached)"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  wait_for_port 5672 120 "RabbitMQ"
+  # The port opens before the broker accepts logins; give it a moment to finish booting.
+  command -v rabbitmqctl >/dev/null 2>&1 && timeout 60 rabbitmqctl await_startup >/dev/null 2>&1 || sleep 5
+  echo "RabbitMQ started on 127.0.0.1:5672"
+}

@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API until SIGTERM or SIGINT (the default).
     Serve,
+    /// Deliver events from the outbox to RabbitMQ and webhooks until SIGTERM or SIGINT
+    /// (the background-job process; run it where the API runs with FIDO__EVENTS__RELAY=off).
+    /// Serves /health/live and /health/ready on events.worker_health_port (8081).
+    Worker,
     /// Exit 0 if the instance at HOST:PORT is ready (for container health checks).
     Healthcheck,
     /// Manage API keys.

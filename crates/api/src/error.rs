@@ -24,6 +24,12 @@ pub enum Error {
     /// The Redis cache's settings break its rules, or its pool cannot be built.
     #[error("invalid configuration")]
     Redis(#[from] fido_cache_redis::SetupError),
+    /// The RabbitMQ publisher's settings break its rules.
+    #[error("invalid configuration")]
+    Amqp(#[from] fido_events_amqp::ConfigError),
+    /// A webhook endpoint's settings break its rules.
+    #[error("invalid configuration")]
+    Webhook(#[from] fido_events_webhook::ConfigError),
     /// `FERNET_KEY` is unusable.
     #[error("invalid configuration")]
     FernetKeys(#[from] fido_cipher_fernet::KeyError),

@@ -3,22 +3,34 @@
 //! asked.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer};
-use fido_domain::TransactionService;
+use fido_domain::{EventRelay, TransactionService};
 use fido_http::{mount, HttpEdge, HttpOptions};
 
 use crate::error::{Error, Result};
+use crate::relay;
 use crate::secrets;
+use crate::settings::RelayMode;
 use crate::settings::Settings;
-use crate::wiring::build_service;
+use crate::wiring::{open_store, service_over};
 
-/// A built, bound, not yet awaited server.
+/// A built, bound, not yet awaited server (with the event relay, when it runs here).
 pub struct Application {
     server: Server,
     port: u16,
+    relay: Option<RelayRun>,
+}
+
+/// The relay this process runs beside the server: how often it polls, and the store's
+/// commit signal when it has one.
+struct RelayRun {
+    relay: Arc<EventRelay>,
+    poll: Duration,
+    commits: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -49,28 +61,47 @@ pub fn http_options(settings: &Settings) -> Result<HttpOptions> {
 impl Application {
     /// Binds `server.host:server.port` (port 0 picks a free one) first — a port in use
     /// is reported before any database is opened — then opens the adapters.
+    /// The event relay runs in this process unless `events.relay = off` (or events are
+    /// off).
     pub async fn build(settings: &Settings) -> Result<Self> {
         let listener = bind(settings)?;
-        let service = build_service(settings).await?;
-        Self::serve(settings, service, listener)
+        let stores = open_store(settings).await?;
+        let relay = if settings.events.enabled && settings.events.relay == RelayMode::On {
+            Some(relay::build(settings, stores.events.clone())?)
+        } else {
+            None
+        };
+        let commits = stores.commits.clone();
+        let service = service_over(settings, stores)?;
+        let mut app = Self::serve(settings, service, listener, relay.clone())?;
+        app.relay = relay.map(|relay| RelayRun {
+            relay,
+            poll: Duration::from_millis(settings.events.relay_poll_ms),
+            commits,
+        });
+        Ok(app)
     }
 
     /// Binds and serves an already wired service (for tests with custom adapters).
     pub fn with_service(settings: &Settings, service: TransactionService) -> Result<Self> {
-        Self::serve(settings, service, bind(settings)?)
+        Self::serve(settings, service, bind(settings)?, None)
     }
 
     fn serve(
         settings: &Settings,
         service: TransactionService,
         listener: TcpListener,
+        relay: Option<Arc<EventRelay>>,
     ) -> Result<Self> {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let bind_error = |source| Error::Bind {
             address: address.clone(),
             source,
         };
-        let edge = HttpEdge::new(service, http_options(settings)?);
+        let mut edge = HttpEdge::new(service, http_options(settings)?);
+        if let Some(relay) = relay {
+            edge = edge.with_relay(relay);
+        }
         let port = listener.local_addr().map_err(bind_error)?.port();
         let mut server = HttpServer::new(move || {
             let edge = edge.clone();
@@ -87,7 +118,11 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).map_err(bind_error)?.run();
-        Ok(Self { server, port })
+        Ok(Self {
+            server,
+            port,
+            relay: None,
+        })
     }
 
     /// The bound port.
@@ -100,9 +135,20 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped, then finishes in-flight requests.
+    /// Serves (and relays events) until stopped, then finishes in-flight requests and the
+    /// relay's batch in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some(run) = self.relay else {
+            return self.server.await;
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(relay::run(run.relay, run.poll, run.commits, stopped));
+        let result = self.server.await;
+        let _ = stop.send(true);
+        if task.await.is_err() {
+            tracing::error!("the event relay task failed");
+        }
+        result
     }
 }
 

@@ -102,6 +102,84 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// Logging.
     pub log: LogSettings,
+    /// Events: the outbox, the relay and its publishers.
+    pub events: EventSettings,
+}
+
+/// Where the event relay runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayMode {
+    /// Inside `fido serve` (the embedded default) and in `fido worker`.
+    #[default]
+    On,
+    /// Not inside `fido serve`: a separate `fido worker` delivers (API replicas stay free
+    /// of it). `fido worker` always runs the relay.
+    Off,
+}
+
+/// Events: the outbox, the relay and its publishers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct EventSettings {
+    /// Whether each change writes its event (the feed, and what publishers deliver).
+    pub enabled: bool,
+    /// Whether `fido serve` runs the relay (`on`) or leaves it to `fido worker` (`off`).
+    pub relay: RelayMode,
+    /// How long events are kept once every publisher has them (days).
+    pub retention_days: u64,
+    /// RabbitMQ: `amqp://…` or `amqps://…` enables the publisher.
+    pub amqp_url: Option<Secret>,
+    /// RabbitMQ: the durable topic exchange.
+    pub amqp_exchange: String,
+    /// RabbitMQ: events per batch.
+    pub amqp_batch_size: usize,
+    /// RabbitMQ: longest wait for a connection or a batch's confirms (milliseconds).
+    pub amqp_timeout_ms: u64,
+    /// A webhook endpoint's URL (name `default`); more endpoints in `webhooks_file`.
+    pub webhook_url: Option<String>,
+    /// That endpoint's signing secret (`whsec_…`).
+    pub webhook_secret: Option<Secret>,
+    /// A file holding that endpoint's secret instead.
+    pub webhook_secret_file: Option<PathBuf>,
+    /// A JSON file listing endpoints: `[{"name", "url", "secret" | "secret_file"}]`.
+    pub webhooks_file: Option<PathBuf>,
+    /// One webhook attempt's timeout (milliseconds).
+    pub webhook_timeout_ms: u64,
+    /// How long one event is retried at an endpoint before it is marked failed (hours).
+    pub webhook_retry_hours: u64,
+    /// How often an idle relay looks for new events (milliseconds).
+    pub relay_poll_ms: u64,
+    /// The relay's lease: how long a dead relay holds it (seconds).
+    pub relay_lease_secs: u64,
+    /// `fido worker`'s health endpoints (`/health/live`, `/health/ready`): host.
+    pub worker_health_host: String,
+    /// `fido worker`'s health port.
+    pub worker_health_port: u16,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            relay: RelayMode::On,
+            retention_days: 7,
+            amqp_url: None,
+            amqp_exchange: "fido.events".into(),
+            amqp_batch_size: 200,
+            amqp_timeout_ms: 4_000,
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_secret_file: None,
+            webhooks_file: None,
+            webhook_timeout_ms: 4_000,
+            webhook_retry_hours: 24,
+            relay_poll_ms: 100,
+            relay_lease_secs: 10,
+            worker_health_host: "0.0.0.0".into(),
+            worker_health_port: 8081,
+        }
+    }
 }
 
 /// The HTTP listener.
@@ -379,7 +457,72 @@ impl Settings {
         if self.cache.list_ttl_secs == 0 || self.cache.statistics_ttl_secs == 0 {
             return Err(invalid("cache TTLs must be at least 1 second"));
         }
+        self.validate_events()
+    }
+
+    fn validate_events(&self) -> Result<()> {
+        let events = &self.events;
+        if events.retention_days == 0 {
+            return Err(invalid("events.retention_days must be at least 1"));
+        }
+        if events.relay_poll_ms == 0 || events.relay_poll_ms > 60_000 {
+            return Err(invalid("events.relay_poll_ms must be between 1 and 60000"));
+        }
+        if !(2..=300).contains(&events.relay_lease_secs) {
+            return Err(invalid("events.relay_lease_secs must be between 2 and 300"));
+        }
+        if events.webhook_retry_hours == 0 {
+            return Err(invalid("events.webhook_retry_hours must be at least 1"));
+        }
+        if !(1..=10_000).contains(&events.amqp_batch_size) {
+            return Err(invalid(
+                "events.amqp_batch_size must be between 1 and 10000",
+            ));
+        }
+        if events.amqp_timeout_ms == 0 || events.amqp_timeout_ms > 600_000 {
+            return Err(invalid(
+                "events.amqp_timeout_ms must be between 1 and 600000",
+            ));
+        }
+        // A publisher call must end well inside the relay's lease, or a slow broker or
+        // endpoint would let a second relay take over mid-batch.
+        let half_lease_ms = events.relay_lease_secs * 1000 / 2;
+        let webhooks = events.webhook_url.is_some() || events.webhooks_file.is_some();
+        if self.amqp_config().is_some() && events.amqp_timeout_ms > half_lease_ms {
+            return Err(invalid(
+                "events.amqp_timeout_ms must be at most half of events.relay_lease_secs",
+            ));
+        }
+        if webhooks && events.webhook_timeout_ms > half_lease_ms {
+            return Err(invalid(
+                "events.webhook_timeout_ms must be at most half of events.relay_lease_secs",
+            ));
+        }
+        if events.webhook_timeout_ms == 0 {
+            return Err(invalid("events.webhook_timeout_ms must be at least 1"));
+        }
+        if let Some(amqp) = self.amqp_config() {
+            amqp.validate()?;
+        }
+        if events.webhook_secret.is_some() && events.webhook_secret_file.is_some() {
+            return Err(invalid(
+                "events.webhook_secret and events.webhook_secret_file: set one, not both",
+            ));
+        }
         Ok(())
+    }
+
+    /// The RabbitMQ publisher's settings, when `FIDO__EVENTS__AMQP_URL` is set.
+    pub fn amqp_config(&self) -> Option<fido_events_amqp::AmqpConfig> {
+        let url = self.events.amqp_url.as_ref()?;
+        if url.expose().trim().is_empty() {
+            return None;
+        }
+        let mut config = fido_events_amqp::AmqpConfig::new(url.expose().trim());
+        config.exchange = self.events.amqp_exchange.clone();
+        config.batch_size = self.events.amqp_batch_size;
+        config.timeout = Duration::from_millis(self.events.amqp_timeout_ms);
+        Some(config)
     }
 
     /// Which store `DB_URI` selects.
@@ -412,6 +555,7 @@ impl Settings {
                 SqliteSynchronous::Full => fido_store_sqlite::Durability::Full,
                 SqliteSynchronous::Normal => fido_store_sqlite::Durability::Normal,
             },
+            events: self.events.enabled,
         })
     }
 
@@ -425,6 +569,7 @@ impl Settings {
             operation_timeout: ms(self.store.mongodb_operation_timeout_ms),
             max_pool_size: self.store.mongodb_max_pool_size,
             database: self.store.database.clone(),
+            events: self.events.enabled,
         }
     }
 

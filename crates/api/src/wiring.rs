@@ -6,8 +6,8 @@ use std::sync::Arc;
 use fido_cache_memory::InMemoryCache;
 use fido_cache_redis::RedisCache;
 use fido_domain::{
-    Cache, DailyRollups, IdempotencyStore, NoCache, Ports, ServiceConfig, StatisticsQuery,
-    SystemClock, TransactionService, TransactionStore,
+    Cache, DailyRollups, EventLog, IdempotencyStore, NoCache, Ports, ServiceConfig,
+    StatisticsQuery, SystemClock, TransactionService, TransactionStore,
 };
 use fido_http::JsonEncoder;
 use fido_store_mongodb::MongoStore;
@@ -28,6 +28,11 @@ pub struct StorePorts {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// The daily roll-ups, in the same database.
     pub rollups: Arc<dyn DailyRollups>,
+    /// The outbox of events, in the same database.
+    pub events: Arc<dyn EventLog>,
+    /// Signalled after this process's commits, where the store can (the embedded one):
+    /// the relay then delivers at once instead of at its next poll.
+    pub commits: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::fmt::Debug for StorePorts {
@@ -38,13 +43,15 @@ impl std::fmt::Debug for StorePorts {
 
 fn ports_of<S>(adapter: Arc<S>) -> StorePorts
 where
-    S: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + 'static,
+    S: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + EventLog + 'static,
 {
     StorePorts {
         store: adapter.clone(),
         statistics: adapter.clone(),
         idempotency: adapter.clone(),
-        rollups: adapter,
+        rollups: adapter.clone(),
+        events: adapter,
+        commits: None,
     }
 }
 
@@ -57,7 +64,11 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
                 .await
                 .map_err(Error::Store)?;
             tracing::info!(path = %store.path().display(), "using the embedded store");
-            Ok(ports_of(Arc::new(store)))
+            let commits = store.commits();
+            Ok(StorePorts {
+                commits: Some(commits),
+                ..ports_of(Arc::new(store))
+            })
         }
         StoreKind::MongoDb => {
             let store = MongoStore::connect(settings.mongo_config())
@@ -94,13 +105,19 @@ fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>> {
 /// Opens the store and cache, loads the keys, and returns the service. Cached reads are
 /// encoded as the HTTP API's JSON, so a hit is sent as it is.
 pub async fn build_service(settings: &Settings) -> Result<TransactionService> {
-    let cipher = Arc::new(secrets::cipher(settings)?);
     let stores = open_store(settings).await?;
+    service_over(settings, stores)
+}
+
+/// The service over already opened stores (so the relay can share their connections).
+pub fn service_over(settings: &Settings, stores: StorePorts) -> Result<TransactionService> {
+    let cipher = Arc::new(secrets::cipher(settings)?);
     let ports = Ports {
         store: stores.store,
         statistics: stores.statistics,
         idempotency: stores.idempotency,
         rollups: stores.rollups,
+        events: stores.events,
         cache: open_cache(settings)?,
         cipher,
         clock: Arc::new(SystemClock),

@@ -77,6 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             idempotency: store.clone(),
             encoder: Arc::new(TextEncoder),
             rollups: store.clone(),
+            events: store.clone(),
         },
         ServiceConfig::default(),
     );

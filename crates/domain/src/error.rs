@@ -90,6 +90,16 @@ pub enum DomainError {
     /// Another request with the same idempotency key is still being processed.
     #[error("a request with this idempotency key is still being processed")]
     IdempotencyInFlight,
+    /// A feed cursor points below events that retention has already removed: the reader
+    /// has missed events and must start again from a snapshot.
+    #[error("events up to sequence {pruned_through} have been removed by retention")]
+    CursorExpired {
+        /// The highest removed sequence: cursors at or above it are valid.
+        pruned_through: u64,
+    },
+    /// The store writes no events (they are switched off).
+    #[error("events are switched off")]
+    EventsDisabled,
     /// A conditional write found the record at another version; nothing changed.
     #[error("the transaction has changed since it was read")]
     VersionMismatch,

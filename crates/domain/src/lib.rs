@@ -6,6 +6,8 @@
 //! them ([`Transaction`], [`NewTransaction`], [`TransactionPatch`], [`Page`],
 //! [`StatisticsSummary`]), the **ports** through which the core reaches storage, caching,
 //! encryption and time ([`ports`]), and the [`TransactionService`] that owns the rules.
+//! Every change is also an event ([`events`]), written by the store with the change and
+//! moved to brokers and webhooks by the [`EventRelay`].
 //!
 //! It depends on no web framework, database driver, cache client or crypto library: the
 //! HTTP app and the adapters depend on it, never the other way round. Other Rust services
@@ -29,11 +31,13 @@
 pub mod amount;
 pub mod cache_key;
 pub mod error;
+pub mod events;
 pub mod id;
 pub mod idempotency;
 pub mod name;
 pub mod page;
 pub mod ports;
+pub mod relay;
 pub mod service;
 pub mod statistics;
 pub mod time;
@@ -42,23 +46,28 @@ pub mod transaction;
 pub use amount::{Amount, MoneySum};
 pub use cache_key::{CacheEntry, CacheKey, CacheLookup, CachePolicy, CacheSlot};
 pub use error::{error_chain, DomainError, InternalError, NotFound, ValueError};
+pub use events::{
+    Backlog, ChangedField, CursorSave, EventId, EventKind, EventPage, FailedDelivery, OutboxEvent,
+    PublisherCursor, StoredEvent, TransactionSnapshot, EVENT_SCHEMA_VERSION,
+};
 pub use id::{ObjectId, TransactionId, UserId};
 pub use idempotency::{Claim, ClaimRequest, IdempotencyKey, SealedKey};
 pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
-    Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, FieldCipher,
-    IdempotencyStore, NoCache, ReadEncoder, RollupDrift, StatisticsQuery, StoreError, SystemClock,
-    TransactionStore,
+    Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
+    FieldCipher, IdempotencyStore, NoCache, PublishError, PublishOutcome, ReadEncoder, RollupDrift,
+    StatisticsQuery, StoreError, SystemClock, TransactionStore,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
-    MockCache, MockClock, MockDailyRollups, MockFieldCipher, MockIdempotencyStore, MockReadEncoder,
-    MockStatisticsQuery, MockTransactionStore,
+    MockCache, MockClock, MockDailyRollups, MockEventLog, MockEventPublisher, MockFieldCipher,
+    MockIdempotencyStore, MockReadEncoder, MockStatisticsQuery, MockTransactionStore,
 };
+pub use relay::{EventRelay, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{
     Ports, Readiness, ReencryptProgress, ResealProgress, RollupReport, ServiceConfig,
-    TransactionService,
+    TransactionService, MAX_FEED_LIMIT,
 };
 pub use statistics::{
     DayTotals, Granularity, Series, SeriesPoint, StatisticsSummary, TransactionTotals,

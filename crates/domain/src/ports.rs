@@ -7,7 +7,8 @@
 //!
 //! With the `mocks` feature (and in this crate's own tests) mockall generates
 //! `MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`,
-//! `MockDailyRollups`, `MockCache`, `MockFieldCipher`, `MockReadEncoder` and `MockClock`.
+//! `MockDailyRollups`, `MockEventLog`, `MockEventPublisher`, `MockCache`, `MockFieldCipher`,
+//! `MockReadEncoder` and `MockClock`.
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::cache_key::{CacheKey, CacheLookup, CacheSlot};
+use crate::events::{Backlog, CursorSave, EventPage, FailedDelivery, PublisherCursor, StoredEvent};
 use crate::id::{TransactionId, UserId};
 use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey, SealedKey};
 use crate::name::EncryptedName;
@@ -263,6 +265,102 @@ pub trait DailyRollups: Send + Sync {
 
     /// The days where the user's roll-ups differ from the rows; with `repair`, fixed.
     async fn check_user(&self, user: UserId, repair: bool) -> Result<Vec<RollupDrift>, StoreError>;
+}
+
+/// The outbox of a store, seen from outside: the feed, the publishers' cursors, the
+/// relay's lease and retention. Usually the same adapter as the [`TransactionStore`], which
+/// writes the events (in the transaction of each change) when events are switched on.
+///
+/// Contract, for every adapter:
+/// - Sequences start at 1 and grow by one with each committed event; a reader that has
+///   seen `n` never later sees a new event at or below `n`.
+/// - A cursor saved with [`save_cursor`](Self::save_cursor) only moves when the caller
+///   holds the named lease and the cursor is still where the caller read it
+///   (compare-and-set), so two relays never both advance one publisher.
+/// - [`prune`](Self::prune) never removes an event above any named publisher's cursor.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Whether this store writes events with its changes.
+    fn enabled(&self) -> bool;
+
+    /// Up to `limit` events with sequence above `after`, ascending.
+    async fn events_after(&self, after: u64, limit: u32) -> Result<EventPage, StoreError>;
+
+    /// The publisher's cursor; a publisher seen for the first time starts before every
+    /// retained event (so it receives what is retained, not only what comes next).
+    async fn cursor(&self, publisher: &str) -> Result<PublisherCursor, StoreError>;
+
+    /// Replaces the publisher's cursor with `save.new` if it is still `save.expected` and
+    /// `save.holder` holds `save.lease`; records `save.failed` (an event given up on) in
+    /// the same step. `true` when saved.
+    async fn save_cursor(&self, save: CursorSave) -> Result<bool, StoreError>;
+
+    /// Events some publisher gave up on, ascending by sequence, after `after`.
+    async fn failed_deliveries(
+        &self,
+        publisher: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<FailedDelivery>, StoreError>;
+
+    /// Takes or renews the lease `lease` for `holder` until `now + ttl`: `true` when
+    /// `holder` holds it afterwards (it was free, expired, or already `holder`'s).
+    async fn acquire_lease(
+        &self,
+        lease: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease up if `holder` holds it (a clean shutdown, so another relay need
+    /// not wait for it to expire).
+    async fn release_lease(&self, lease: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Removes events that happened before `before` and that every publisher in
+    /// `publishers` has passed; returns how many were removed.
+    async fn prune(&self, before: Timestamp, publishers: &[String]) -> Result<u64, StoreError>;
+
+    /// What the named publishers have not yet received.
+    async fn backlog(&self, publishers: &[String]) -> Result<Backlog, StoreError>;
+}
+
+/// Why a publisher could not deliver an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PublishError(pub String);
+
+/// What a publisher did with a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishOutcome {
+    /// How many events from the start of the batch are confirmed delivered.
+    pub delivered: usize,
+    /// Why the next one was not, if the batch stopped early.
+    pub error: Option<PublishError>,
+}
+
+/// Somewhere events go: a message broker, a webhook endpoint.
+///
+/// Contract: [`publish`](Self::publish) delivers the batch in order and reports the
+/// longest prefix that is confirmed (by the broker's confirm, the endpoint's 2xx); the
+/// relay marks only that prefix delivered and sends the rest again later, so a consumer
+/// may receive an event twice (deduplicating by its id) but never miss one.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// A stable name, unique among the publishers (the key of its cursor).
+    fn name(&self) -> &str;
+
+    /// How long to keep retrying one event before giving up on it and moving on; `None`
+    /// retries for ever (a broker: order and completeness matter more than progress).
+    fn retry_horizon(&self) -> Option<Duration>;
+
+    /// At most this many events per call.
+    fn max_batch(&self) -> usize;
+
+    /// Delivers `events` in order.
+    async fn publish(&self, events: &[StoredEvent]) -> PublishOutcome;
 }
 
 /// A read-through cache of per-user reads, with O(1) per-user invalidation.

@@ -58,6 +58,7 @@ fn world() -> World {
             clock: Arc::new(SystemClock),
             encoder: Arc::new(Summary),
             rollups: store.clone(),
+            events: store.clone(),
         },
         ServiceConfig::default(),
     );

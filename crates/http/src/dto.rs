@@ -282,6 +282,29 @@ pub struct ReadyBody {
     pub status: &'static str,
     /// Each dependency: `ok` or `unavailable`.
     pub checks: ReadyChecks,
+    /// The event relay of this process, when it runs one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventsHealthBody>,
+}
+
+/// How the event relay is doing: `degraded` (never `unavailable`) while a publisher fails.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsHealthBody {
+    /// `ok`, or `degraded` when a publisher is failing or the outbox cannot be read.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Whether this process's relay holds the lease (only one relay delivers at a time).
+    pub leader: bool,
+    /// Events not yet delivered to every publisher.
+    #[schema(example = 0)]
+    pub backlog: u64,
+    /// Age in seconds of the oldest undelivered event (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0.25)]
+    pub oldest_undelivered_age_seconds: Option<f64>,
+    /// The publishers whose last attempt failed.
+    #[schema(example = json!([]))]
+    pub failing_publishers: Vec<String>,
 }
 
 /// Per-dependency readiness.
@@ -293,4 +316,28 @@ pub struct ReadyChecks {
     /// The cache.
     #[schema(example = "ok")]
     pub cache: &'static str,
+}
+
+/// A page of the event feed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"events": [{"id": "01890a5d-ac96-774b-bcce-b302099a8057", "type": "transaction.created",
+    "schema_version": 1, "sequence": 1, "occurred_at": "2026-11-26T10:15:30.123Z",
+    "user_id": "65e25a6bfb249dcbfbf00b93", "transaction_id": "6650f0c2e4b0a1b2c3d4e5f6",
+    "data": {"id": "6650f0c2e4b0a1b2c3d4e5f6", "user_id": "65e25a6bfb249dcbfbf00b93",
+        "transaction_amount": 10.5, "transaction_amount_cents": 1050, "transaction_type": "credit",
+        "transaction_date": "2026-11-26T10:15:30.123Z", "created_at": "2026-11-26T10:15:30.123Z",
+        "updated_at": "2026-11-26T10:15:30.123Z", "version": 1}}],
+    "next_after": 1, "last_sequence": 1}))]
+pub struct EventPageBody {
+    /// The events, ascending by `sequence`: the envelope of `docs/events.md` (JSON Schema
+    /// in `docs/events.schema.json`).
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<fido_events::Event>,
+    /// The cursor of the next page: pass it as `after` (equal to the request's `after`
+    /// when there was nothing new).
+    #[schema(example = 1)]
+    pub next_after: u64,
+    /// The highest sequence committed so far (to see how far behind a reader is).
+    #[schema(example = 1)]
+    pub last_sequence: u64,
 }

@@ -105,6 +105,14 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 422: well-formed but invalid values.
     Validation(Vec<FieldErrorBody>),
+    /// 410: what the request names existed but is gone for good (a feed cursor older
+    /// than retention); `field` names the parameter, `detail` what to do instead.
+    Gone {
+        /// The parameter to change.
+        field: &'static str,
+        /// The rule it must follow now.
+        detail: String,
+    },
     /// 503: the store cannot be reached.
     Unavailable,
     /// 500: anything else (details are logged where it happened).
@@ -147,6 +155,7 @@ impl ApiError {
             Self::PayloadTooLarge => "Request body is larger than 16 KiB",
             Self::UnsupportedMediaType => "Content-Type must be application/json",
             Self::Validation(_) => "Validation failed",
+            Self::Gone { .. } => "Events after this cursor were removed by retention",
             Self::Unavailable => "The store is unavailable; please retry later",
             Self::Internal => "Internal server error",
         }
@@ -174,6 +183,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -182,6 +192,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let errors = match self {
             Self::Validation(fields) => Some(fields.clone()),
+            Self::Gone { field, detail } => Some(vec![FieldErrorBody::new(*field, detail.clone())]),
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
@@ -232,6 +243,15 @@ impl From<DomainError> for ApiError {
                 "was already used with a different request; use a new key",
             ),
             DomainError::VersionMismatch => Self::PreconditionFailed,
+            DomainError::CursorExpired { pruned_through } => Self::Gone {
+                field: "after",
+                detail: format!(
+                    "must be at least {pruned_through}: events up to it were removed by retention"
+                ),
+            },
+            DomainError::EventsDisabled => {
+                Self::NotFound("Events are switched off on this deployment")
+            }
             DomainError::IdempotencyInFlight => Self::Conflict,
             DomainError::StoreUnavailable(_) => {
                 tracing::warn!(error = %error_chain(&e), "store unavailable");

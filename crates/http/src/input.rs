@@ -223,6 +223,35 @@ pub fn page(query: &Query) -> Result<PageRequest, ApiError> {
     })
 }
 
+/// The feed's `after` (a sequence, default 0) and `limit` (1 to `max`, default 100).
+pub fn feed(query: &Query, max: u32) -> Result<(u64, u32), ApiError> {
+    let [after, limit] = query_values(query, ["after", "limit"])?;
+    let mut errors = Errors::default();
+    let digits = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
+    let after = match after {
+        None => Some(0),
+        Some(s) if digits(s) => s.parse::<u64>().ok(),
+        Some(_) => None,
+    }
+    .filter(|a| i64::try_from(*a).is_ok());
+    if after.is_none() {
+        errors.push("after", "must be an integer >= 0 (a sequence number)");
+    }
+    let limit = match limit {
+        None => Some(100),
+        Some(s) if digits(s) => s.parse::<u32>().ok().filter(|l| (1..=max).contains(l)),
+        Some(_) => None,
+    };
+    if limit.is_none() {
+        errors.push("limit", format!("must be an integer between 1 and {max}"));
+    }
+    errors.finish()?;
+    match (after, limit) {
+        (Some(after), Some(limit)) => Ok((after, limit)),
+        _ => Err(ApiError::Internal),
+    }
+}
+
 /// `start_date` and `end_date`: RFC 3339 or `YYYY-MM-DD`, inclusive, start <= end.
 pub fn date_range(query: &Query) -> Result<DateRange, ApiError> {
     let [start, end] = query_values(query, ["start_date", "end_date"])?;

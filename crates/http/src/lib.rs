@@ -44,7 +44,7 @@ use actix_cors::Cors;
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
 use actix_web::web;
-use fido_domain::TransactionService;
+use fido_domain::{EventRelay, TransactionService};
 
 pub use self::auth::{ApiKeys, RateLimiter};
 pub use self::body::BodyLimits;
@@ -78,6 +78,7 @@ pub struct HttpEdge {
     access: web::Data<auth::Access>,
     body: web::Data<BodyLimits>,
     cors_allowed_origins: Arc<[String]>,
+    relay: Option<web::Data<EventRelay>>,
 }
 
 impl HttpEdge {
@@ -94,22 +95,50 @@ impl HttpEdge {
                 ..BodyLimits::default()
             }),
             cors_allowed_origins: options.cors_allowed_origins.into(),
+            relay: None,
         }
+    }
+
+    /// Reports `relay`'s health in `/health/ready` (the process runs the event relay).
+    #[must_use]
+    pub fn with_relay(mut self, relay: Arc<EventRelay>) -> Self {
+        self.relay = Some(web::Data::from(relay));
+        self
     }
 }
 
 /// Mounts the whole HTTP API on an actix app: every route, the request context (request
 /// id, access line, security headers) and CORS, around everything including the 404s.
 pub fn mount(cfg: &mut web::ServiceConfig, edge: &HttpEdge) {
+    let mut scope = web::scope("")
+        .default_service(web::to(routes::not_found))
+        .app_data(edge.service.clone())
+        .app_data(edge.access.clone())
+        .app_data(edge.body.clone());
+    if let Some(relay) = &edge.relay {
+        scope = scope.app_data(relay.clone());
+    }
     cfg.service(
-        web::scope("")
-            .default_service(web::to(routes::not_found))
-            .app_data(edge.service.clone())
-            .app_data(edge.access.clone())
-            .app_data(edge.body.clone())
+        scope
             .wrap(cors(&edge.cors_allowed_origins))
             .wrap(from_fn(request_context::request_context))
             .configure(routes::configure),
+    );
+}
+
+/// Mounts only `/health/live` and `/health/ready` (with the request context): the
+/// endpoints of a process that serves no API, such as `fido worker`.
+pub fn mount_health(cfg: &mut web::ServiceConfig, edge: &HttpEdge) {
+    let mut scope = web::scope("")
+        .default_service(web::to(routes::not_found))
+        .app_data(edge.service.clone());
+    if let Some(relay) = &edge.relay {
+        scope = scope.app_data(relay.clone());
+    }
+    cfg.service(
+        scope
+            .wrap(from_fn(request_context::request_context))
+            .configure(routes::configure_health),
     );
 }
 

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use super::dto;
 use super::envelope;
 use super::error;
-use super::handlers::{analytics, health, transactions};
+use super::handlers::{analytics, events, health, transactions};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -33,6 +33,7 @@ cache but always reflect every write that has returned (read-your-writes).",
         transactions::list_by_user,
         analytics::statistics,
         analytics::series,
+        events::feed,
     ),
     components(schemas(
         dto::TransactionBody,
@@ -47,6 +48,8 @@ cache but always reflect every write that has returned (read-your-writes).",
         dto::LiveBody,
         dto::ReadyBody,
         dto::ReadyChecks,
+        dto::EventsHealthBody,
+        dto::EventPageBody,
         envelope::MessageOnly,
         error::ErrorBody,
         error::FieldErrorBody,
@@ -55,6 +58,7 @@ cache but always reflect every write that has returned (read-your-writes).",
     tags(
         (name = "transactions", description = "Create, read, change, delete and list transactions"),
         (name = "analytics", description = "Per-user statistics and time series"),
+        (name = "events", description = "Every change to a transaction, as an event feed (also published to RabbitMQ and webhooks)"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::handlers::{analytics, health, transactions};
+use crate::handlers::{analytics, events, health, transactions};
 use crate::openapi;
 
 /// The JSON 404 of every path no route matches.
@@ -24,6 +24,12 @@ async fn docs_redirect() -> HttpResponse {
 /// sends the headers of the GET answer without its body).
 fn read() -> Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// Registers the health routes alone.
+pub(crate) fn configure_health(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/health/live").route(read().to(health::live)))
+        .service(web::resource("/health/ready").route(read().to(health::ready)));
 }
 
 /// Registers every route and the extractors' error handlers.
@@ -65,7 +71,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/analytics/transactions/{user_id}/daily", "GET, HEAD")
                         .route(read().to(analytics::series)),
-                ),
+                )
+                .service(resource("/events", "GET, HEAD").route(read().to(events::feed))),
         )
         .service(web::resource("/docs").route(read().to(docs_redirect)))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));

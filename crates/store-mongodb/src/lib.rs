@@ -24,11 +24,13 @@
 
 mod documents;
 mod errors;
+mod events;
 mod idempotency;
 mod rollups;
 mod statistics;
 mod transactions;
 
+pub use events::{CURSORS_COLLECTION, EVENTS_COLLECTION, FAILURES_COLLECTION, LEASES_COLLECTION};
 pub use rollups::{META_COLLECTION, ROLLUP_COLLECTION};
 
 use std::future::IntoFuture;
@@ -67,6 +69,9 @@ pub struct MongoConfig {
     pub max_pool_size: u32,
     /// The database to use instead of the one the URI names.
     pub database: Option<String>,
+    /// Whether each change also writes its event to the outbox (default on; needs a
+    /// replica set, like the roll-ups).
+    pub events: bool,
 }
 
 /// A setting of the MongoDB store that is out of range. Never quotes the URI.
@@ -116,6 +121,7 @@ impl MongoConfig {
             operation_timeout: Duration::from_secs(5),
             max_pool_size: 20,
             database: None,
+            events: true,
         }
     }
 }
@@ -129,6 +135,7 @@ impl std::fmt::Debug for MongoConfig {
             .field("operation_timeout", &self.operation_timeout)
             .field("max_pool_size", &self.max_pool_size)
             .field("database", &self.database)
+            .field("events", &self.events)
             .finish()
     }
 }
@@ -141,6 +148,11 @@ pub struct MongoStore {
     idempotency: Collection<Document>,
     rollups: Collection<Document>,
     meta: Collection<Document>,
+    events: Collection<Document>,
+    cursors: Collection<Document>,
+    failures: Collection<Document>,
+    leases: Collection<Document>,
+    events_on: bool,
     /// Whether roll-ups are kept (shared by clones; see `rollups`).
     mode: std::sync::Arc<rollups::ModeCell>,
     database: String,
@@ -187,15 +199,19 @@ impl MongoStore {
         let rollups = client
             .database(&database)
             .collection::<Document>(ROLLUP_COLLECTION);
-        let meta = client
-            .database(&database)
-            .collection::<Document>(META_COLLECTION);
+        let db = client.database(&database);
+        let meta = db.collection::<Document>(META_COLLECTION);
         Ok(Self {
             client,
             collection,
             idempotency,
             rollups,
             meta,
+            events: db.collection(EVENTS_COLLECTION),
+            cursors: db.collection(CURSORS_COLLECTION),
+            failures: db.collection(FAILURES_COLLECTION),
+            leases: db.collection(LEASES_COLLECTION),
+            events_on: config.events,
             mode: std::sync::Arc::default(),
             database,
             operation_timeout: config.operation_timeout,

@@ -130,6 +130,11 @@ impl MongoStore {
         Ok(Mode::Building)
     }
 
+    /// Whether the server may support transactions (not known to be a standalone server).
+    pub(crate) fn transactions_possible(&self) -> bool {
+        !matches!(self.mode.get(), Mode::RowsOnly)
+    }
+
     /// Whether writes must keep roll-ups (in transactions).
     pub(crate) async fn keeps_rollups(&self) -> Result<bool, StoreError> {
         Ok(matches!(

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    EncryptedName, Page, PageRequest, RecordPatch, StoreError, TransactionId, TransactionRecord,
-    TransactionStore, UserId, Written,
+    EncryptedName, OutboxEvent, Page, PageRequest, RecordPatch, StoreError, Timestamp,
+    TransactionId, TransactionRecord, TransactionStore, UserId, Written,
 };
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
@@ -37,17 +37,24 @@ impl TransactionStore for MongoStore {
                 .await?;
             return Ok(());
         }
-        // The transaction and its day's roll-up, in one multi-document transaction.
+        // The transaction, its day's roll-up and its event, in one multi-document
+        // transaction.
+        let with_event = self.writes_events().await?;
         let store = self.clone();
+        let event = OutboxEvent::created(&record);
         self.transaction(move |session| {
-            let (store, record) = (store.clone(), record.clone());
+            let (store, record, event) = (store.clone(), record.clone(), event.clone());
             Box::pin(async move {
                 store
                     .collection
                     .insert_one(record_to(&record))
                     .session(&mut *session)
                     .await?;
-                store.apply_rollup(session, &record, 1).await
+                store.apply_rollup(session, &record, 1).await?;
+                if with_event {
+                    store.append_event(session, &event).await?;
+                }
+                Ok(())
             })
         })
         .await
@@ -73,9 +80,11 @@ impl TransactionStore for MongoStore {
         }
         let filter = conditional(id, patch.expected_version);
         let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
-        // A change of the name alone moves no roll-up: no transaction needed.
+        // A change of the name alone moves no roll-up: no transaction needed, unless the
+        // change is also an event.
+        let with_event = self.writes_events().await?;
         let moves_rollup = patch.amount.is_some() || patch.kind.is_some();
-        if !moves_rollup || !self.keeps_rollups().await? {
+        if !with_event && (!moves_rollup || !self.keeps_rollups().await?) {
             let updated = self
                 .bounded(
                     self.collection
@@ -123,6 +132,11 @@ impl TransactionStore for MongoStore {
                         store.apply_rollup(session, &before, -1).await?;
                         store.apply_rollup(session, &after, 1).await?;
                     }
+                    if with_event {
+                        store
+                            .append_event(session, &OutboxEvent::updated(&before, &after))
+                            .await?;
+                    }
                     Ok(Some(after))
                 })
             })
@@ -139,6 +153,7 @@ impl TransactionStore for MongoStore {
         expected_version: Option<u64>,
     ) -> Result<Written, StoreError> {
         let filter = conditional(id, expected_version);
+        let with_event = self.writes_events().await?;
         if !self.keeps_rollups().await? {
             let deleted = self
                 .bounded(self.collection.find_one_and_delete(filter))
@@ -164,6 +179,10 @@ impl TransactionStore for MongoStore {
                         ));
                     };
                     store.apply_rollup(session, &record, -1).await?;
+                    if with_event {
+                        let event = OutboxEvent::deleted(&record, Timestamp::now());
+                        store.append_event(session, &event).await?;
+                    }
                     Ok(Some(record))
                 })
             })

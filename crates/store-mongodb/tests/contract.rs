@@ -7,8 +7,11 @@ use fido_store_mongodb::{MongoConfig, MongoStore};
 async fn fresh() -> Option<Box<MongoStore>> {
     let uri = fido_testkit::service_url("MONGODB_URI")?;
     let mut config = MongoConfig::new(uri);
-    // One shared test database: every check uses users and ids no other check uses.
-    config.database = Some("fido_contract_tests".to_owned());
+    // A database per check: the outbox's sequences and leases are per database.
+    config.database = Some(format!(
+        "fido_contract_{}",
+        fido_testkit::fixtures::fresh_user()
+    ));
     let store = MongoStore::connect(config).await.expect("connect");
     store.ensure_indexes().await.expect("index");
     Some(Box::new(store))

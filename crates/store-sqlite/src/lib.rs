@@ -15,6 +15,7 @@
 //!   busiest UTC day over the `(user_id, transaction_date, id, kind, amount_cents)` index,
 //!   which also serves the list query.
 
+mod events;
 mod pool;
 mod private;
 mod rollups;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fido_domain::{
     Amount, Claim, ClaimRequest, DateRange, DayTotals, EncryptedName, IdempotencyKey,
-    IdempotencyStore, MoneySum, ObjectId, Page, PageRequest, RecordPatch, SealedKey,
+    IdempotencyStore, MoneySum, ObjectId, OutboxEvent, Page, PageRequest, RecordPatch, SealedKey,
     StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
     TransactionTotals, TransactionType, UserId, Written,
 };
@@ -56,6 +57,8 @@ pub struct SqliteConfig {
     pub readers: usize,
     /// Commit durability.
     pub durability: Durability,
+    /// Whether each change also writes its event to the outbox (default on).
+    pub events: bool,
 }
 
 /// A setting of the embedded store that is out of range.
@@ -81,6 +84,7 @@ impl SqliteConfig {
             path: path.into(),
             readers: 4,
             durability: Durability::Full,
+            events: true,
         }
     }
 }
@@ -91,12 +95,14 @@ pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: Arc<Pool>,
     path: PathBuf,
+    events: bool,
 }
 
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database.
     pub async fn open(config: SqliteConfig) -> Result<Self, StoreError> {
         let path = config.path.clone();
+        let events = config.events;
         tokio::task::spawn_blocking(move || Self::open_blocking(&config))
             .await
             .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))?
@@ -104,6 +110,7 @@ impl SqliteStore {
                 writer: Arc::new(writer),
                 readers: Arc::new(readers),
                 path,
+                events,
             })
     }
 
@@ -124,6 +131,12 @@ impl SqliteStore {
         let writer = Writer::start(writer)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok((writer, Pool::new(readers)))
+    }
+
+    /// Signalled after each commit of this process's writes (so the event relay in the
+    /// same process can deliver at once instead of waiting for its next poll).
+    pub fn commits(&self) -> Arc<tokio::sync::Notify> {
+        self.writer.commits()
     }
 
     /// The database file.
@@ -253,6 +266,7 @@ fn cents_param(amount: Amount) -> i64 {
 #[async_trait]
 impl TransactionStore for SqliteStore {
     async fn insert(&self, r: TransactionRecord) -> Result<(), StoreError> {
+        let with_event = self.events;
         self.writer
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
@@ -270,6 +284,9 @@ impl TransactionStore for SqliteStore {
                     ":updated": r.updated_at.as_millis(),
                     ":version": version_param(r.version),
                 })?;
+                if with_event {
+                    events::append(conn, &OutboxEvent::created(&r))?;
+                }
                 Ok(())
             })
             .await
@@ -286,8 +303,19 @@ impl TransactionStore for SqliteStore {
     }
 
     async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
+        let with_event = self.events;
         self.writer
             .run(move |conn| {
+                // The record as it was, for the event (same transaction: nothing moves).
+                let before = if with_event {
+                    conn.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM transactions WHERE id = ?1"
+                    ))?
+                    .query_row([id.object_id().bytes()], read_record)
+                    .optional()?
+                } else {
+                    None
+                };
                 let updated = conn
                     .prepare_cached(&format!(
                         "UPDATE transactions SET \
@@ -311,6 +339,9 @@ impl TransactionStore for SqliteStore {
                         read_record,
                     )
                     .optional()?;
+                if let (Some(before), Some(after)) = (&before, &updated) {
+                    events::append(conn, &OutboxEvent::updated(before, after))?;
+                }
                 outcome(conn, id, updated)
             })
             .await
@@ -321,6 +352,7 @@ impl TransactionStore for SqliteStore {
         id: TransactionId,
         expected_version: Option<u64>,
     ) -> Result<Written, StoreError> {
+        let with_event = self.events;
         self.writer
             .run(move |conn| {
                 let deleted = conn
@@ -336,6 +368,9 @@ impl TransactionStore for SqliteStore {
                         read_record,
                     )
                     .optional()?;
+                if let (true, Some(gone)) = (with_event, &deleted) {
+                    events::append(conn, &OutboxEvent::deleted(gone, Timestamp::now()))?;
+                }
                 outcome(conn, id, deleted)
             })
             .await

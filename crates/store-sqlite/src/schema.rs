@@ -86,6 +86,52 @@ const MIGRATIONS: &[&str] = &[
       SELECT user_id, ((transaction_date - (((transaction_date % 86400000) + 86400000) % 86400000)) / 86400000), count(*),
              sum(CASE WHEN kind = 'credit' THEN amount_cents / 1000000000 ELSE 0 END), sum(CASE WHEN kind = 'credit' THEN amount_cents % 1000000000 ELSE 0 END), sum(CASE WHEN kind = 'debit' THEN amount_cents / 1000000000 ELSE 0 END), sum(CASE WHEN kind = 'debit' THEN amount_cents % 1000000000 ELSE 0 END)
       FROM transactions GROUP BY user_id, ((transaction_date - (((transaction_date % 86400000) + 86400000) % 86400000)) / 86400000);",
+    // 5: the transactional outbox. Each change to a transaction writes its event here in
+    // the same transaction (when events are on); `sequence` is AUTOINCREMENT, so it grows
+    // with every commit and is never reused after retention removes rows. The transaction's
+    // id, user, date and creation time never change, so they are stored once; the fields an
+    // update can change are stored as they were (`before_*`) and as they are (`after_*`).
+    // No name: events carry no personal data. Publishers' cursors, the events they gave up
+    // on, the relay's lease and the retention mark live beside it.
+    "CREATE TABLE events (
+        sequence         INTEGER PRIMARY KEY AUTOINCREMENT,
+        id               BLOB    NOT NULL UNIQUE CHECK (length(id) = 16),
+        kind             TEXT    NOT NULL,
+        occurred_at      INTEGER NOT NULL,
+        transaction_id   BLOB    NOT NULL CHECK (length(transaction_id) = 12),
+        user_id          BLOB    NOT NULL CHECK (length(user_id) = 12),
+        transaction_date INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        changed          TEXT    NOT NULL DEFAULT '',
+        after_amount     INTEGER, after_kind TEXT, after_updated INTEGER, after_version INTEGER,
+        before_amount    INTEGER, before_kind TEXT, before_updated INTEGER, before_version INTEGER
+    );
+    CREATE TABLE event_cursors (
+        publisher         TEXT    NOT NULL PRIMARY KEY,
+        delivered_through INTEGER NOT NULL,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        first_failure_at  INTEGER,
+        next_attempt_at   INTEGER,
+        last_error        TEXT
+    );
+    CREATE TABLE event_failures (
+        publisher  TEXT    NOT NULL,
+        sequence   INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL,
+        failed_at  INTEGER NOT NULL,
+        last_error TEXT    NOT NULL,
+        PRIMARY KEY (publisher, sequence)
+    );
+    CREATE TABLE leases (
+        name       TEXT    NOT NULL PRIMARY KEY,
+        holder     TEXT    NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE event_meta (
+        key   TEXT    NOT NULL PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO event_meta (key, value) VALUES ('pruned_through', 0);",
 ];
 
 /// The schema version this binary writes.

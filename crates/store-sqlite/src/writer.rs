@@ -14,7 +14,9 @@ use std::sync::mpsc;
 
 use fido_domain::StoreError;
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use std::sync::Arc;
+
+use tokio::sync::{oneshot, Notify};
 
 use crate::map_error;
 
@@ -32,6 +34,7 @@ struct Request {
 /// A handle to the writer thread. Dropping the last handle ends the thread.
 pub(crate) struct Writer {
     queue: mpsc::Sender<Request>,
+    commits: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -44,10 +47,17 @@ impl Writer {
     /// Moves `conn` to a new writer thread.
     pub(crate) fn start(conn: Connection) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel::<Request>();
+        let commits = Arc::new(Notify::new());
+        let signal = commits.clone();
         std::thread::Builder::new()
             .name("fido-sqlite-writer".into())
-            .spawn(move || run(&conn, &jobs))?;
-        Ok(Self { queue })
+            .spawn(move || run(&conn, &jobs, &signal))?;
+        Ok(Self { queue, commits })
+    }
+
+    /// Signalled after every commit (a waiter that missed one still finds the permit).
+    pub(crate) fn commits(&self) -> Arc<Notify> {
+        self.commits.clone()
     }
 
     /// Runs `work` in the next batch and returns its result once that batch has committed.
@@ -71,7 +81,7 @@ impl Writer {
     }
 }
 
-fn run(conn: &Connection, jobs: &mpsc::Receiver<Request>) {
+fn run(conn: &Connection, jobs: &mpsc::Receiver<Request>, commits: &Notify) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -80,18 +90,20 @@ fn run(conn: &Connection, jobs: &mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        commit(conn, batch);
+        if commit(conn, batch) {
+            commits.notify_one();
+        }
     }
 }
 
-/// One transaction for the whole batch, one savepoint per write.
-fn commit(conn: &Connection, batch: Vec<Request>) {
+/// One transaction for the whole batch, one savepoint per write; `true` when committed.
+fn commit(conn: &Connection, batch: Vec<Request>) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = map_error(e);
         for request in batch {
             let _ = request.reply.send(Err(e.clone()));
         }
-        return;
+        return false;
     }
     let mut done = Vec::with_capacity(batch.len());
     for request in batch {
@@ -124,6 +136,7 @@ fn commit(conn: &Connection, batch: Vec<Request>) {
             for (reply, outcome) in done {
                 let _ = reply.send(outcome);
             }
+            true
         }
         Err(e) => {
             // Nothing of the batch is stored: every write in it fails.
@@ -132,6 +145,7 @@ fn commit(conn: &Connection, batch: Vec<Request>) {
             for (reply, _) in done {
                 let _ = reply.send(Err(e.clone()));
             }
+            false
         }
     }
 }

@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    Claim, ClaimRequest, DailyRollups, DateRange, DayTotals, EncryptedName, IdempotencyKey,
-    IdempotencyStore, Page, PageRequest, RecordPatch, RollupDrift, SealedKey, StatisticsQuery,
-    StoreError, TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId,
-    Written,
+    Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals, EncryptedName,
+    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyStore, Page, PageRequest,
+    PublisherCursor, RecordPatch, RollupDrift, SealedKey, StatisticsQuery, StoreError, Timestamp,
+    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
 };
 
 /// Every call: `Unavailable`, with a message that a caller must never see.
@@ -103,6 +103,48 @@ impl DailyRollups for DownStore {
         down()
     }
     async fn check_user(&self, _: UserId, _: bool) -> Result<Vec<RollupDrift>, StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
+impl EventLog for DownStore {
+    fn enabled(&self) -> bool {
+        true
+    }
+    async fn events_after(&self, _: u64, _: u32) -> Result<EventPage, StoreError> {
+        down()
+    }
+    async fn cursor(&self, _: &str) -> Result<PublisherCursor, StoreError> {
+        down()
+    }
+    async fn save_cursor(&self, _: CursorSave) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn failed_deliveries(
+        &self,
+        _: &str,
+        _: u64,
+        _: u32,
+    ) -> Result<Vec<FailedDelivery>, StoreError> {
+        down()
+    }
+    async fn acquire_lease(
+        &self,
+        _: &str,
+        _: &str,
+        _: Timestamp,
+        _: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn release_lease(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        down()
+    }
+    async fn prune(&self, _: Timestamp, _: &[String]) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn backlog(&self, _: &[String]) -> Result<Backlog, StoreError> {
         down()
     }
 }

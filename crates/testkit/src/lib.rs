@@ -32,6 +32,7 @@ pub mod cipher;
 pub mod down;
 pub mod fixtures;
 pub mod memory;
+mod outbox;
 pub mod servers;
 pub mod store;
 

@@ -7,13 +7,18 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use fido_domain::{
-    Claim, ClaimRequest, DailyRollups, DateRange, DayTotals, EncryptedName, IdempotencyKey,
-    IdempotencyStore, MoneySum, Page, PageRequest, RecordPatch, RollupDrift, SealedKey,
-    StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
-    TransactionTotals, TransactionType, UserId, UtcDay, Written,
+    Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals, EncryptedName,
+    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyStore, MoneySum, OutboxEvent,
+    Page, PageRequest, PublisherCursor, RecordPatch, RollupDrift, SealedKey, StatisticsQuery,
+    StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore, TransactionTotals,
+    TransactionType, UserId, UtcDay, Written,
 };
+
+use crate::outbox::Outbox;
 
 /// One remembered idempotency key.
 #[derive(Clone, Debug)]
@@ -30,12 +35,33 @@ struct KeyRecord {
 pub struct MemoryStore {
     records: Mutex<HashMap<TransactionId, TransactionRecord>>,
     keys: Mutex<HashMap<(String, String), KeyRecord>>,
+    /// Locked after `records` when both are needed (a change and its event are one step).
+    outbox: Mutex<Outbox>,
+    events_off: bool,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that writes no events.
+    pub fn without_events() -> Self {
+        Self {
+            events_off: true,
+            ..Self::default()
+        }
+    }
+
+    fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record_event(&self, event: OutboxEvent) {
+        if !self.events_off {
+            self.outbox().append(event);
+        }
     }
 
     fn records(&self) -> MutexGuard<'_, HashMap<TransactionId, TransactionRecord>> {
@@ -55,6 +81,7 @@ impl TransactionStore for MemoryStore {
         if records.contains_key(&record.id) {
             return Err(StoreError::Duplicate);
         }
+        self.record_event(OutboxEvent::created(&record));
         records.insert(record.id, record);
         Ok(())
     }
@@ -71,6 +98,7 @@ impl TransactionStore for MemoryStore {
         if patch.expected_version.is_some_and(|v| v != r.version) {
             return Ok(Written::VersionMismatch);
         }
+        let before = r.clone();
         if let Some(name) = patch.full_name {
             r.full_name = name;
         }
@@ -78,6 +106,7 @@ impl TransactionStore for MemoryStore {
         r.kind = patch.kind.unwrap_or(r.kind);
         r.updated_at = patch.updated_at;
         r.version += 1;
+        self.record_event(OutboxEvent::updated(&before, r));
         Ok(Written::Done(r.clone()))
     }
 
@@ -92,7 +121,13 @@ impl TransactionStore for MemoryStore {
             Some(r) if expected_version.is_some_and(|v| v != r.version) => {
                 Ok(Written::VersionMismatch)
             }
-            Some(_) => Ok(records.remove(&id).map_or(Written::NotFound, Written::Done)),
+            Some(_) => Ok(match records.remove(&id) {
+                Some(gone) => {
+                    self.record_event(OutboxEvent::deleted(&gone, Timestamp::now()));
+                    Written::Done(gone)
+                }
+                None => Written::NotFound,
+            }),
         }
     }
 
@@ -344,5 +379,56 @@ impl IdempotencyStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl EventLog for MemoryStore {
+    fn enabled(&self) -> bool {
+        !self.events_off
+    }
+
+    async fn events_after(&self, after: u64, limit: u32) -> Result<EventPage, StoreError> {
+        Ok(self.outbox().page(after, limit))
+    }
+
+    async fn cursor(&self, publisher: &str) -> Result<PublisherCursor, StoreError> {
+        Ok(self.outbox().cursor(publisher))
+    }
+
+    async fn save_cursor(&self, save: CursorSave) -> Result<bool, StoreError> {
+        Ok(self.outbox().save_cursor(save))
+    }
+
+    async fn failed_deliveries(
+        &self,
+        publisher: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<FailedDelivery>, StoreError> {
+        Ok(self.outbox().failed(publisher, after, limit))
+    }
+
+    async fn acquire_lease(
+        &self,
+        lease: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(self.outbox().acquire(lease, holder, now, ttl))
+    }
+
+    async fn release_lease(&self, lease: &str, holder: &str) -> Result<(), StoreError> {
+        self.outbox().release(lease, holder);
+        Ok(())
+    }
+
+    async fn prune(&self, before: Timestamp, publishers: &[String]) -> Result<u64, StoreError> {
+        Ok(self.outbox().prune(before, publishers))
+    }
+
+    async fn backlog(&self, publishers: &[String]) -> Result<Backlog, StoreError> {
+        Ok(self.outbox().backlog(publishers))
     }
 }

@@ -1,10 +1,13 @@
 //! The contract every store adapter (a [`TransactionStore`] that is also the
 //! [`StatisticsQuery`]) must keep.
 
+use std::time::Duration;
+
 use fido_domain::{
-    Amount, Claim, ClaimRequest, DailyRollups, DateRange, EncryptedName, IdempotencyKey,
-    IdempotencyStore, PageRequest, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp,
-    TransactionId, TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
+    Amount, ChangedField, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, EncryptedName,
+    EventKind, EventLog, FailedDelivery, IdempotencyKey, IdempotencyStore, PageRequest,
+    PublisherCursor, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp, TransactionId,
+    TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
 };
 
 use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
@@ -12,8 +15,14 @@ use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
 use TransactionType::{Credit, Debit};
 
 /// What a store adapter is: all four storage ports, usually over one connection pool.
-pub trait Store: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups {}
-impl<T: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups> Store for T {}
+pub trait Store:
+    TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + EventLog
+{
+}
+impl<T: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + EventLog> Store
+    for T
+{
+}
 
 async fn insert_all(store: &dyn Store, records: &[TransactionRecord]) {
     for r in records {
@@ -976,6 +985,322 @@ pub async fn ping_succeeds(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
 
+/// Every change writes its event, in order, with sequences 1, 2, 3…; updates carry the
+/// fields before and which fields changed (the name only by its field name); deletes carry
+/// the record as it was.
+pub async fn events_follow_every_change_in_order(store: &dyn Store) {
+    if !store.enabled() {
+        return;
+    }
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let r = record(
+        ids.id(1),
+        user,
+        at("2026-03-01T10:00:00Z"),
+        amount("10.50"),
+        Credit,
+    );
+    store.insert(r.clone()).await.expect("insert");
+    let patch = |amount, name: Option<&str>| RecordPatch {
+        full_name: name.map(EncryptedName::new),
+        amount,
+        kind: None,
+        updated_at: at("2026-03-02T00:00:00Z"),
+        expected_version: None,
+    };
+    store
+        .update(r.id, patch(Some(amount("12.25")), None))
+        .await
+        .expect("update amount");
+    store
+        .update(r.id, patch(None, Some("another-token")))
+        .await
+        .expect("update name");
+    store.delete(r.id, None).await.expect("delete");
+
+    let page = store.events_after(0, 100).await.expect("feed");
+    let seqs: Vec<u64> = page.events.iter().map(|e| e.sequence).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!((page.last_sequence, page.pruned_through), (4, 0));
+    let kinds: Vec<EventKind> = page.events.iter().map(|e| e.event.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Created,
+            EventKind::Updated,
+            EventKind::Updated,
+            EventKind::Deleted
+        ]
+    );
+    let [created, amount_changed, name_changed, deleted] = &page.events[..] else {
+        unreachable!("four events");
+    };
+    let after = created.event.after.expect("created has the resource");
+    assert_eq!(
+        (after.id, after.user_id, after.amount, after.kind),
+        (r.id, user, amount("10.50"), Credit)
+    );
+    assert_eq!(
+        (after.transaction_date, after.version),
+        (r.transaction_date, 1)
+    );
+    assert_eq!(created.event.before, None);
+    assert_eq!(created.event.occurred_at, r.created_at);
+
+    let (before, after) = (
+        amount_changed.event.before.expect("before"),
+        amount_changed.event.after.expect("after"),
+    );
+    assert_eq!((before.amount, before.version), (amount("10.50"), 1));
+    assert_eq!((after.amount, after.version), (amount("12.25"), 2));
+    assert_eq!(amount_changed.event.changed, [ChangedField::Amount]);
+    assert_eq!(amount_changed.event.occurred_at, at("2026-03-02T00:00:00Z"));
+    assert_eq!(name_changed.event.changed, [ChangedField::FullName]);
+    assert_eq!(
+        name_changed.event.after.expect("after").amount,
+        amount("12.25")
+    );
+
+    let gone = deleted
+        .event
+        .before
+        .expect("deleted has the resource before");
+    assert_eq!(
+        (gone.id, gone.amount, gone.version),
+        (r.id, amount("12.25"), 3)
+    );
+    assert_eq!(deleted.event.after, None);
+
+    let mut ids: Vec<_> = page.events.iter().map(|e| e.event.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "event ids are unique");
+    let next = store.events_after(2, 1).await.expect("feed from a cursor");
+    assert_eq!(next.events.len(), 1);
+    assert_eq!(next.events[0].sequence, 3);
+}
+
+/// A write that fails or matches nothing writes no event.
+pub async fn failed_writes_write_no_event(store: &dyn Store) {
+    if !store.enabled() {
+        return;
+    }
+    let ids = IdSeq::new();
+    let r = record(
+        ids.id(1),
+        fresh_user(),
+        at("2026-03-01T10:00:00Z"),
+        amount("1"),
+        Debit,
+    );
+    store.insert(r.clone()).await.expect("insert");
+    assert_eq!(store.insert(r.clone()).await, Err(StoreError::Duplicate));
+    let stale = RecordPatch {
+        full_name: None,
+        amount: Some(amount("2")),
+        kind: None,
+        updated_at: at("2026-03-02T00:00:00Z"),
+        expected_version: Some(7),
+    };
+    assert_eq!(
+        store.update(r.id, stale).await,
+        Ok(Written::VersionMismatch)
+    );
+    assert_eq!(store.delete(ids.id(2), None).await, Ok(Written::NotFound));
+    assert_eq!(
+        store.delete(r.id, Some(9)).await,
+        Ok(Written::VersionMismatch)
+    );
+    let page = store.events_after(0, 100).await.expect("feed");
+    assert_eq!(page.events.len(), 1, "only the insert: {page:?}");
+    assert_eq!(page.last_sequence, 1);
+}
+
+/// A save of publisher `p`'s cursor under the lease `relay` by `holder`.
+fn save(
+    holder: &str,
+    expected: PublisherCursor,
+    new: PublisherCursor,
+    failed: Option<FailedDelivery>,
+) -> CursorSave {
+    CursorSave {
+        publisher: "p".into(),
+        lease: "relay".into(),
+        holder: holder.into(),
+        expected,
+        new,
+        failed,
+    }
+}
+
+/// Only the lease's holder moves a cursor, and only from where it expects it to be; a
+/// lease is taken over once it expires.
+pub async fn cursors_move_only_under_the_lease_by_compare_and_set(store: &dyn Store) {
+    let now = at("2026-03-01T00:00:00Z");
+    let ttl = Duration::from_secs(10);
+    let later = now.plus_millis(10_000);
+    assert!(store
+        .acquire_lease("relay", "a", now, ttl)
+        .await
+        .expect("a takes"));
+    assert!(store
+        .acquire_lease("relay", "a", now, ttl)
+        .await
+        .expect("a renews"));
+    assert!(!store
+        .acquire_lease("relay", "b", now, ttl)
+        .await
+        .expect("b waits"));
+    let start = store.cursor("p").await.expect("cursor");
+    assert_eq!(start, PublisherCursor::default());
+    let moved = PublisherCursor {
+        delivered_through: 5,
+        ..PublisherCursor::default()
+    };
+    assert!(!store
+        .save_cursor(save("b", start.clone(), moved.clone(), None))
+        .await
+        .expect("b cannot save"));
+    assert!(store
+        .save_cursor(save("a", start.clone(), moved.clone(), None))
+        .await
+        .expect("a saves"));
+    assert!(!store
+        .save_cursor(save("a", start.clone(), moved.clone(), None))
+        .await
+        .expect("not from a stale place"));
+    assert_eq!(store.cursor("p").await.expect("cursor"), moved);
+    assert_eq!(store.cursor("q").await.expect("other publisher"), start);
+
+    // a's lease runs out; b takes it; a can no longer move anything.
+    assert!(store
+        .acquire_lease("relay", "b", later, ttl)
+        .await
+        .expect("b takes over"));
+    let failing = PublisherCursor {
+        delivered_through: 5,
+        attempts: 2,
+        first_failure_at: Some(now),
+        next_attempt_at: Some(later),
+        last_error: Some("503".into()),
+    };
+    assert!(!store
+        .save_cursor(save("a", moved.clone(), failing.clone(), None))
+        .await
+        .expect("a lost it"));
+    let gave_up = FailedDelivery {
+        publisher: "p".into(),
+        sequence: 6,
+        attempts: 3,
+        failed_at: later,
+        last_error: "timed out".into(),
+    };
+    assert!(store
+        .save_cursor(save("b", moved, failing.clone(), Some(gave_up.clone())))
+        .await
+        .expect("b saves"));
+    assert_eq!(store.cursor("p").await.expect("cursor"), failing);
+    assert_eq!(
+        store.failed_deliveries("p", 0, 10).await.expect("failures"),
+        [gave_up]
+    );
+    assert!(store
+        .failed_deliveries("p", 6, 10)
+        .await
+        .expect("after")
+        .is_empty());
+    store
+        .release_lease("relay", "a")
+        .await
+        .expect("not a's: no-op");
+    assert!(!store
+        .acquire_lease("relay", "a", later, ttl)
+        .await
+        .expect("still b's"));
+    store.release_lease("relay", "b").await.expect("release");
+    assert!(store
+        .acquire_lease("relay", "a", later, ttl)
+        .await
+        .expect("free again"));
+}
+
+/// Retention removes old events only up to the lowest cursor of the named publishers, and
+/// the feed then reports what it removed.
+pub async fn retention_keeps_what_a_publisher_still_needs(store: &dyn Store) {
+    if !store.enabled() {
+        return;
+    }
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    for i in 1..=3 {
+        let r = record(
+            ids.id(i),
+            user,
+            at("2020-01-01T00:00:00Z"),
+            amount("1"),
+            Credit,
+        );
+        store.insert(r).await.expect("insert");
+    }
+    let now = at("2026-03-01T00:00:00Z");
+    let ttl = Duration::from_secs(10);
+    assert!(store
+        .acquire_lease("relay", "a", now, ttl)
+        .await
+        .expect("lease"));
+    let one = PublisherCursor {
+        delivered_through: 1,
+        ..PublisherCursor::default()
+    };
+    assert!(store
+        .save_cursor(save("a", PublisherCursor::default(), one, None))
+        .await
+        .expect("save"));
+    let backlog = store.backlog(&["p".into()]).await.expect("backlog");
+    assert_eq!(backlog.undelivered, 2);
+    assert_eq!(backlog.last_sequence, 3);
+    assert_eq!(
+        backlog.oldest_undelivered_at,
+        Some(at("2020-01-01T00:00:00Z"))
+    );
+    // A publisher without a cursor holds everything back.
+    assert_eq!(
+        store
+            .prune(now, &["p".into(), "new".into()])
+            .await
+            .expect("prune"),
+        0
+    );
+    assert_eq!(store.prune(now, &["p".into()]).await.expect("prune"), 1);
+    let page = store.events_after(1, 10).await.expect("feed");
+    assert_eq!(page.pruned_through, 1);
+    assert_eq!(
+        page.events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    // Nothing young is removed, whatever the cursors say.
+    assert_eq!(
+        store
+            .prune(at("2019-01-01T00:00:00Z"), &[])
+            .await
+            .expect("prune"),
+        0
+    );
+    // New events keep counting after removed ones.
+    let r = record(
+        ids.id(9),
+        user,
+        at("2026-01-01T00:00:00Z"),
+        amount("1"),
+        Credit,
+    );
+    store.insert(r).await.expect("insert");
+    assert_eq!(
+        store.events_after(3, 10).await.expect("feed").events[0].sequence,
+        4
+    );
+}
+
 /// Expands to one `#[tokio::test]` per store contract check. `$make` is an expression
 /// evaluating to a future of `Option<fixture>`: the fixture derefs to an adapter implementing
 /// both ports (a `Box`, or a guard that also owns temporary resources); `None` skips the
@@ -1006,6 +1331,10 @@ macro_rules! store_contract_tests {
             sealed_parts_are_listed_in_order_and_replaced_by_compare_and_set,
             totals_match_a_brute_force_over_random_writes,
             replacing_a_name_is_compare_and_set,
+            events_follow_every_change_in_order,
+            failed_writes_write_no_event,
+            cursors_move_only_under_the_lease_by_compare_and_set,
+            retention_keeps_what_a_publisher_still_needs,
             ping_succeeds,
         );
     };

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod reencrypt;
 pub mod rollups;
 pub mod serve;
+pub mod worker;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,7 +28,9 @@ pub fn fail(error: &crate::Error) -> ExitCode {
         | crate::Error::Mongo(_)
         | crate::Error::Redis(_)
         | crate::Error::FernetKeys(_)
-        | crate::Error::ApiKeys(_) => ExitCode::from(2),
+        | crate::Error::ApiKeys(_)
+        | crate::Error::Amqp(_)
+        | crate::Error::Webhook(_) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     }
 }

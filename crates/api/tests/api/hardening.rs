@@ -151,6 +151,7 @@ async fn a_lapsed_claim_answers_another_body_422_and_its_own_exactly_once() {
             clock: clock.clone(),
             encoder: Arc::new(fido_http::JsonEncoder),
             rollups: stores.rollups,
+            events: stores.events,
         },
         ServiceConfig::default(),
     );

@@ -11,6 +11,7 @@ mod caching;
 mod compatibility;
 mod concurrency;
 mod errors;
+mod events;
 mod failures;
 mod hardening;
 mod health_and_docs;

@@ -24,11 +24,12 @@ pub use self::rotation::{ReencryptProgress, ResealProgress};
 use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CachePolicy};
 use crate::error::{DomainError, InternalError, NotFound};
+use crate::events::EventPage;
 use crate::id::{TransactionId, UserId};
 use crate::name::{EncryptedName, FullName};
 use crate::page::{Page, PageRequest};
 use crate::ports::{
-    Cache, CacheError, CipherError, Clock, DailyRollups, FieldCipher, IdempotencyStore,
+    Cache, CacheError, CipherError, Clock, DailyRollups, EventLog, FieldCipher, IdempotencyStore,
     ReadEncoder, StatisticsQuery, StoreError, TransactionStore,
 };
 use crate::statistics::{Granularity, Series, StatisticsSummary};
@@ -36,6 +37,9 @@ use crate::time::{DateRange, Timestamp};
 use crate::transaction::{
     NewTransaction, RecordPatch, Transaction, TransactionPatch, TransactionRecord, Written,
 };
+
+/// The most events one feed page holds.
+pub const MAX_FEED_LIMIT: u32 = 1000;
 
 /// Tunables of the service.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +80,8 @@ pub struct Ports {
     /// The store's daily roll-ups, for checks and repairs (usually the same adapter as
     /// `store`).
     pub rollups: Arc<dyn DailyRollups>,
+    /// The store's outbox of events, for the feed (usually the same adapter as `store`).
+    pub events: Arc<dyn EventLog>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -358,6 +364,27 @@ impl TransactionService {
     ) -> Result<String, DomainError> {
         encode(self.ports.encoder.as_ref())
             .map_err(|e| DomainError::Internal(InternalError::Encode(e)))
+    }
+
+    /// Up to `limit` (1 to [`MAX_FEED_LIMIT`]) events after sequence `after`, in sequence
+    /// order. Errors: `CursorExpired` when retention removed events after `after`;
+    /// `EventsDisabled`; `StoreUnavailable`; `Internal`.
+    pub async fn events(&self, after: u64, limit: u32) -> Result<EventPage, DomainError> {
+        if !self.ports.events.enabled() {
+            return Err(DomainError::EventsDisabled);
+        }
+        let page = self
+            .ports
+            .events
+            .events_after(after, limit.clamp(1, MAX_FEED_LIMIT))
+            .await
+            .map_err(store_error)?;
+        if after < page.pruned_through {
+            return Err(DomainError::CursorExpired {
+                pruned_through: page.pruned_through,
+            });
+        }
+        Ok(page)
     }
 
     /// Asks the store and the cache whether they answer.

@@ -110,6 +110,7 @@ fn service(
             idempotency: Arc::new(MockIdempotencyStore::new()),
             encoder: Arc::new(TestEncoder),
             rollups: Arc::new(crate::ports::MockDailyRollups::new()),
+            events: Arc::new(crate::ports::MockEventLog::new()),
         },
         ServiceConfig::default(),
     )
@@ -697,6 +698,7 @@ fn counting_service(store: Arc<SlowCountingStore>, cache: MockCache) -> Transact
             idempotency: Arc::new(MockIdempotencyStore::new()),
             encoder: Arc::new(TestEncoder),
             rollups: Arc::new(crate::ports::MockDailyRollups::new()),
+            events: Arc::new(crate::ports::MockEventLog::new()),
         },
         ServiceConfig::default(),
     )
@@ -897,6 +899,7 @@ fn idem_service(
             idempotency: Arc::new(idem),
             encoder: Arc::new(TestEncoder),
             rollups: Arc::new(crate::ports::MockDailyRollups::new()),
+            events: Arc::new(crate::ports::MockEventLog::new()),
         },
         ServiceConfig::default(),
     )

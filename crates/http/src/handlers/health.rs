@@ -1,9 +1,9 @@
 //! `GET /`, `GET /health/live`, `GET /health/ready`.
 
 use actix_web::{web, HttpResponse};
-use fido_domain::TransactionService;
+use fido_domain::{EventRelay, RelayStatus, Timestamp, TransactionService};
 
-use crate::dto::{LiveBody, ReadyBody, ReadyChecks};
+use crate::dto::{EventsHealthBody, LiveBody, ReadyBody, ReadyChecks};
 use crate::envelope::MessageOnly;
 
 /// The original service's root answer.
@@ -21,15 +21,21 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(LiveBody { status: "ok" })
 }
 
-/// Readiness: 503 when the store is unreachable; a broken cache only degrades.
+/// Readiness: 503 when the store is unreachable; a broken cache only degrades, and so does
+/// a failing event publisher (the outbox keeps the events; see `events`).
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready (`degraded` when the cache is down)", body = ReadyBody,
             example = json!({"status": "ok", "checks": {"store": "ok", "cache": "ok"}})),
         (status = 503, description = "The store is unreachable", body = ReadyBody,
             example = json!({"status": "unavailable", "checks": {"store": "unavailable", "cache": "ok"}}))))]
-pub async fn ready(service: web::Data<TransactionService>) -> HttpResponse {
+pub async fn ready(
+    service: web::Data<TransactionService>,
+    relay: Option<web::Data<EventRelay>>,
+) -> HttpResponse {
     let readiness = service.readiness().await;
+    let events = relay.map(|relay| events_health(&relay.status()));
+    let events_degraded = events.as_ref().is_some_and(|e| e.status != "ok");
     let label = |ok: bool| if ok { "ok" } else { "unavailable" };
     if let Err(e) = &readiness.store {
         tracing::warn!(error = %e, "readiness: store unavailable");
@@ -38,7 +44,10 @@ pub async fn ready(service: web::Data<TransactionService>) -> HttpResponse {
         tracing::warn!(error = %e, "readiness: cache unavailable");
     }
     let body = ReadyBody {
-        status: match (readiness.store.is_ok(), readiness.cache.is_ok()) {
+        status: match (
+            readiness.store.is_ok(),
+            readiness.cache.is_ok() && !events_degraded,
+        ) {
             (false, _) => "unavailable",
             (true, false) => "degraded",
             (true, true) => "ok",
@@ -47,10 +56,32 @@ pub async fn ready(service: web::Data<TransactionService>) -> HttpResponse {
             store: label(readiness.store.is_ok()),
             cache: label(readiness.cache.is_ok()),
         },
+        events,
     };
     if readiness.store.is_ok() {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+fn events_health(status: &RelayStatus) -> EventsHealthBody {
+    let degraded = !status.failing.is_empty() || status.error.is_some();
+    if degraded {
+        tracing::warn!(failing = ?status.failing, error = ?status.error, "readiness: event relay degraded");
+    }
+    EventsHealthBody {
+        status: if degraded { "degraded" } else { "ok" },
+        leader: status.leader,
+        backlog: status.backlog.undelivered,
+        oldest_undelivered_age_seconds: status.backlog.oldest_undelivered_at.map(|t| {
+            let ms = Timestamp::now().as_millis() - t.as_millis();
+            (ms.max(0) as f64) / 1000.0
+        }),
+        failing_publishers: status
+            .failing
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect(),
     }
 }

@@ -1,5 +1,6 @@
 //! One module per area; each handler parses, calls one service method, maps the result.
 
 pub mod analytics;
+pub mod events;
 pub mod health;
 pub mod transactions;

@@ -1,0 +1,722 @@
+//! Events end to end: the feed, RabbitMQ (the machine's broker, `FIDO_TEST_AMQP_URL`),
+//! webhooks, a relay killed with SIGKILL, two relays racing, and a broker outage.
+//!
+//! Every test publishes to an exchange of its own, so tests never see each other's
+//! messages. The outage test puts a TCP relay of its own between the app and the broker
+//! and cuts it (the machine's broker is never stopped).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use awc::http::StatusCode;
+use fido_events::Event;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use serde_json::{json, Value};
+
+use fido_api::settings::{RelayMode, Secret};
+
+use crate::helpers::{fresh_user, settings_for, spawn_app, spawn_with, TestApp};
+
+fn amqp_url() -> Option<String> {
+    fido_testkit::service_url("FIDO_TEST_AMQP_URL")
+}
+
+/// Test settings on `dir` with the `events` section changed by `change`.
+fn with_events(
+    dir: &std::path::Path,
+    change: impl FnOnce(&mut fido_api::settings::EventSettings),
+) -> fido_api::Settings {
+    let mut settings = settings_for(dir, &[]);
+    change(&mut settings.events);
+    settings
+}
+
+/// What a consumer that drops ids it already has sees: each sequence at its first arrival.
+fn first_arrivals(received: Vec<u64>) -> Vec<u64> {
+    let mut seen = HashSet::new();
+    received.into_iter().filter(|s| seen.insert(*s)).collect()
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}.{}", fresh_user())
+}
+
+/// Every event the feed holds, from the start.
+async fn feed(app: &TestApp) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let r = app
+            .get_owned(format!("/api/v1/events?after={after}&limit=1000"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let events = r.data()["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            return all;
+        }
+        after = r.data()["next_after"].as_u64().unwrap();
+        all.extend(events);
+    }
+}
+
+/// A queue bound to every routing key of `exchange`, collecting what arrives.
+struct Consumer {
+    received: Arc<Mutex<Vec<Event>>>,
+    _connection: Connection,
+}
+
+impl Consumer {
+    async fn start(url: &str, exchange: &str) -> Self {
+        let connection = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .exchange_declare(
+                exchange.into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                queue.name().as_str().into(),
+                exchange.into(),
+                "transaction.*".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let mut consumer = channel
+            .basic_consume(
+                queue.name().as_str().into(),
+                "fido-test".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink = received.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let event: Event = serde_json::from_slice(&delivery.data).unwrap();
+                assert_eq!(
+                    delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|s| s.as_str()),
+                    Some(event.id.as_str()),
+                    "message_id is the event id"
+                );
+                assert_eq!(delivery.routing_key.as_str(), event.kind.as_str());
+                assert_eq!(delivery.properties.delivery_mode(), &Some(2), "persistent");
+                sink.lock().unwrap().push(event);
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+            }
+        });
+        Self {
+            received,
+            _connection: connection,
+        }
+    }
+
+    fn sequences(&self) -> Vec<u64> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.sequence)
+            .collect()
+    }
+
+    /// Waits until every sequence up to `last` has arrived (duplicates allowed).
+    async fn wait_for(&self, last: u64, within: Duration) -> Vec<u64> {
+        let deadline = Instant::now() + within;
+        loop {
+            let seen: HashSet<u64> = self.sequences().into_iter().collect();
+            if (1..=last).all(|s| seen.contains(&s)) {
+                return self.sequences();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "missing events: have {} of {last}",
+                seen.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Creates, updates and deletes: `n` creates, every third updated, every fifth deleted.
+async fn mixed_writes(app: &TestApp, n: usize) -> usize {
+    let user = fresh_user();
+    let mut writes = 0;
+    for i in 0..n {
+        let created = app.create(&user, 10.0 + i as f64, "credit", None).await;
+        writes += 1;
+        let path = format!("/api/v1/transactions/{}", created["id"].as_str().unwrap());
+        if i % 3 == 0 {
+            let r = app
+                .patch_json(
+                    &path,
+                    &json!({"transaction_amount": 1.25, "full_name": "Grace Hopper"}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+            writes += 1;
+        }
+        if i % 5 == 0 {
+            assert_eq!(app.delete(&path).await.status, StatusCode::OK);
+            writes += 1;
+        }
+    }
+    writes
+}
+
+#[actix_web::test]
+async fn the_feed_has_every_change_in_order_and_no_names() {
+    let app = spawn_app().await;
+    let user = fresh_user();
+    let created = app.create(&user, 12.5, "credit", None).await;
+    let path = format!("/api/v1/transactions/{}", created["id"].as_str().unwrap());
+    app.patch_json(
+        &path,
+        &json!({"transaction_amount": 20.75, "full_name": "Grace Hopper"}),
+    )
+    .await;
+    app.delete(&path).await;
+
+    let r = app.get("/api/v1/events?after=0&limit=10").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.body.to_string();
+    assert!(
+        !text.contains("Hopper") && !text.contains("full_name\":\""),
+        "{text}"
+    );
+    let events = r.data()["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "transaction.created",
+            "transaction.updated",
+            "transaction.deleted"
+        ]
+    );
+    let sequences: Vec<u64> = events
+        .iter()
+        .map(|e| e["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, [1, 2, 3]);
+    assert_eq!(r.data()["next_after"], 3);
+    assert_eq!(r.data()["last_sequence"], 3);
+    let updated = &events[1];
+    assert_eq!(updated["data"]["transaction_amount"], 20.75);
+    assert_eq!(updated["data"]["transaction_amount_cents"], 2075);
+    assert_eq!(updated["previous"]["transaction_amount"], 12.5);
+    assert_eq!(updated["previous"]["version"], 1);
+    assert_eq!(
+        updated["changed_fields"],
+        json!(["full_name", "transaction_amount"])
+    );
+    assert_eq!(
+        events[2]["data"]["version"], 2,
+        "a deletion carries the resource before"
+    );
+    for e in events {
+        assert_eq!(e["schema_version"], 1);
+        assert_eq!(e["transaction_id"], created["id"]);
+        assert_eq!(e["user_id"], user.as_str());
+        // Every event decodes into the consumers' crate's types.
+        serde_json::from_value::<Event>(e.clone()).unwrap();
+    }
+
+    // `make test` validates these against docs/events.schema.json.
+    if let Some(path) = std::env::var_os("FIDO_EVENT_SAMPLES") {
+        std::fs::write(path, serde_json::to_vec_pretty(events).unwrap()).unwrap();
+    }
+
+    let next = app.get("/api/v1/events?after=3").await;
+    assert_eq!(next.data()["events"], json!([]));
+    assert_eq!(
+        next.data()["next_after"],
+        3,
+        "nothing new: the cursor stays"
+    );
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("after=-1", "after"),
+        ("after=x", "after"),
+        ("cursor=1", "cursor"),
+    ] {
+        let r = app.get_owned(format!("/api/v1/events?{query}")).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(r.error_fields(), [field], "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn a_cursor_older_than_retention_is_gone_with_the_way_forward() {
+    use fido_domain::{EventLog, Timestamp, TransactionStore};
+    let dir = tempfile::tempdir().unwrap();
+    if crate::helpers::on_mongodb() {
+        return; // the store-level check of retention runs on MongoDB in its contract suite
+    }
+    // Three old events, removed by retention (no publisher holds them back).
+    let store = fido_store_sqlite::SqliteStore::open(fido_store_sqlite::SqliteConfig::new(
+        dir.path().join("fido.db"),
+    ))
+    .await
+    .unwrap();
+    let user = fido_domain::UserId::parse(&fresh_user()).unwrap();
+    for i in 0..3 {
+        let at = Timestamp::from_millis(1_600_000_000_000 + i).unwrap();
+        let mut r = fido_testkit::fixtures::record(
+            fido_domain::TransactionId::generate(at),
+            user,
+            at,
+            fido_testkit::fixtures::amount("1"),
+            fido_domain::TransactionType::Credit,
+        );
+        r.full_name = fido_domain::EncryptedName::new("unused");
+        store.insert(r).await.unwrap();
+    }
+    assert_eq!(store.prune(Timestamp::now(), &[]).await.unwrap(), 3);
+    drop(store);
+
+    let app = spawn_with(settings_for(dir.path(), &[])).await;
+    let r = app.get("/api/v1/events?after=1").await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert_eq!(r.error_fields(), ["after"]);
+    assert!(r.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at least 3"));
+    let r = app.get("/api/v1/events?after=3").await;
+    assert_eq!(r.status, StatusCode::OK);
+    app.create(&fresh_user(), 1.0, "debit", None).await;
+    let r = app.get("/api/v1/events?after=3").await;
+    assert_eq!(r.data()["events"][0]["sequence"], 4);
+}
+
+#[actix_web::test]
+async fn switched_off_events_write_nothing_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(with_events(dir.path(), |e| e.enabled = false)).await;
+    app.create(&fresh_user(), 1.0, "debit", None).await;
+    let r = app.get("/api/v1/events").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body["message"].as_str().unwrap().contains("switched off"));
+}
+
+#[actix_web::test]
+async fn rabbitmq_gets_every_event_in_order_and_agrees_with_the_feed() {
+    let Some(url) = amqp_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = unique("fido.test");
+    let consumer = Consumer::start(&url, &exchange).await;
+    let app = spawn_with(with_events(dir.path(), |e| {
+        e.amqp_url = Some(Secret::new(url.clone()));
+        e.amqp_exchange = exchange.clone();
+    }))
+    .await;
+    // Concurrent writers, so events of different users interleave.
+    let writes: usize = futures_util::future::join_all((0..4).map(|_| mixed_writes(&app, 15)))
+        .await
+        .into_iter()
+        .sum();
+    let received = consumer
+        .wait_for(writes as u64, Duration::from_secs(30))
+        .await;
+    let mut sorted = received.clone();
+    sorted.sort_unstable();
+    assert_eq!(received, sorted, "delivered in sequence order");
+    let from_feed = feed(&app).await;
+    assert_eq!(from_feed.len(), writes);
+    let by_broker: Vec<Event> = consumer.received.lock().unwrap().clone();
+    for (fed, brokered) in from_feed.iter().zip(&by_broker) {
+        let fed: Event = serde_json::from_value(fed.clone()).unwrap();
+        assert_eq!(
+            &fed, brokered,
+            "the feed and the broker agree event for event"
+        );
+    }
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.body["events"]["status"], "ok", "{}", ready.body);
+}
+
+/// A TCP relay of the test's own between the app and the broker, that the test can cut.
+struct Cuttable {
+    port: u16,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    generation: Arc<AtomicUsize>,
+}
+
+impl Cuttable {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let generation = Arc::new(AtomicUsize::new(0));
+        let (o, g) = (open.clone(), generation.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !o.load(Ordering::SeqCst) {
+                    drop(inbound); // refused: the broker is "down"
+                    continue;
+                }
+                let born = g.load(Ordering::SeqCst);
+                let (o, g) = (o.clone(), g.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let pump = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let cut = async {
+                        while o.load(Ordering::SeqCst) && g.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! { _ = pump => {}, () = cut => {} }
+                });
+            }
+        });
+        Self {
+            port,
+            open,
+            generation,
+        }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+fn broker_address(url: &str) -> std::net::SocketAddr {
+    let rest = url.split("://").nth(1).unwrap();
+    let host_port = rest.rsplit('@').next().unwrap().split('/').next().unwrap();
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5672")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&host_port.replace("localhost", "127.0.0.1"))
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_broker_outage_during_a_write_storm_loses_nothing() {
+    let Some(url) = amqp_url() else { return };
+    let link = Cuttable::start(broker_address(&url)).await;
+    let credentials = url.split("://").nth(1).unwrap().split('@').next().unwrap();
+    let via_link = format!("amqp://{credentials}@127.0.0.1:{}/%2f", link.port);
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = unique("fido.test");
+    let consumer = Consumer::start(&url, &exchange).await;
+    let app = spawn_with(with_events(dir.path(), |e| {
+        e.amqp_url = Some(Secret::new(via_link.clone()));
+        e.amqp_exchange = exchange.clone();
+        e.amqp_timeout_ms = 1000;
+    }))
+    .await;
+    let before = mixed_writes(&app, 5).await;
+    consumer
+        .wait_for(before as u64, Duration::from_secs(20))
+        .await;
+
+    link.cut();
+    // Every write still succeeds while the broker is unreachable.
+    let during: usize = futures_util::future::join_all((0..4).map(|_| mixed_writes(&app, 10)))
+        .await
+        .into_iter()
+        .sum();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "degraded, never failing");
+    assert_eq!(ready.body["events"]["status"], "degraded", "{}", ready.body);
+    assert!(ready.body["events"]["backlog"].as_u64().unwrap() > 0);
+
+    link.restore();
+    let total = (before + during) as u64;
+    let received = consumer.wait_for(total, Duration::from_secs(60)).await;
+    let first_seen = first_arrivals(received);
+    assert_eq!(
+        first_seen,
+        (1..=total).collect::<Vec<_>>(),
+        "in order, none missing"
+    );
+    let ready = app.get("/health/ready").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut body = ready.body;
+    while (body["events"]["status"] != "ok" || body["events"]["backlog"] != 0)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        body = app.get("/health/ready").await.body;
+    }
+    assert_eq!(body["events"]["status"], "ok", "{body}");
+    assert_eq!(body["events"]["backlog"], 0, "{body}");
+}
+
+#[actix_web::test]
+async fn two_relays_racing_for_the_lease_deliver_in_order() {
+    let Some(url) = amqp_url() else { return };
+    if crate::helpers::on_mongodb() {
+        // Both apps share the data folder's store; on MongoDB they share the database
+        // the same way, so the race is the same.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = unique("fido.test");
+    let consumer = Consumer::start(&url, &exchange).await;
+    let settings = with_events(dir.path(), |e| {
+        e.amqp_url = Some(Secret::new(url.clone()));
+        e.amqp_exchange = exchange.clone();
+        e.relay_lease_secs = 2;
+        e.amqp_timeout_ms = 1000;
+        e.amqp_batch_size = 5;
+    });
+    let first = spawn_with(settings.clone()).await;
+    let second = spawn_with(settings).await;
+    let writes: usize = futures_util::future::join_all(
+        [&first, &second, &first, &second].map(|app| mixed_writes(app, 10)),
+    )
+    .await
+    .into_iter()
+    .sum();
+    // The leader stops; the other takes the lease over and finishes.
+    first.stop().await;
+    let more = mixed_writes(&second, 5).await;
+    let received = consumer
+        .wait_for((writes + more) as u64, Duration::from_secs(60))
+        .await;
+    // What a consumer deduplicating by id sees: every event once, in sequence order.
+    let first_seen = first_arrivals(received);
+    assert_eq!(
+        first_seen,
+        (1..=(writes + more) as u64).collect::<Vec<_>>(),
+        "out of order or missing"
+    );
+}
+
+#[actix_web::test]
+async fn a_relay_killed_mid_batch_loses_nothing_after_restart() {
+    let Some(url) = amqp_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = unique("fido.test");
+    let consumer = Consumer::start(&url, &exchange).await;
+    // The API writes; a separate `fido worker` relays.
+    let app = spawn_with(with_events(dir.path(), |e| e.relay = RelayMode::Off)).await;
+    let writes = mixed_writes(&app, 60).await;
+    // The worker opens the app's store: its SQLite file, or its MongoDB database.
+    let (db_uri, database) = if crate::helpers::on_mongodb() {
+        (
+            std::env::var("MONGODB_URI").unwrap(),
+            app.settings.store.database.clone().unwrap_or_default(),
+        )
+    } else {
+        (
+            format!("sqlite://{}/fido.db", dir.path().display()),
+            String::new(),
+        )
+    };
+    let worker = |health_port: u16| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fido"));
+        command
+            .arg("worker")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        if !database.is_empty() {
+            command.env("FIDO__STORE__DATABASE", &database);
+        }
+        command
+            .env("DB_URI", &db_uri)
+            .env("FIDO__SECURITY__DATA_DIR", dir.path())
+            .env("FIDO__EVENTS__AMQP_URL", &url)
+            .env("FIDO__EVENTS__AMQP_EXCHANGE", &exchange)
+            .env("FIDO__EVENTS__AMQP_BATCH_SIZE", "3")
+            .env("FIDO__EVENTS__RELAY_LEASE_SECS", "2")
+            .env("FIDO__EVENTS__AMQP_TIMEOUT_MS", "1000")
+            .env("FIDO__EVENTS__WORKER_HEALTH_HOST", "127.0.0.1")
+            .env("FIDO__EVENTS__WORKER_HEALTH_PORT", health_port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let mut first = worker(free_port());
+    // Kill it once some, not all, events are out.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while consumer.sequences().len() < 5 {
+        assert!(Instant::now() < deadline, "the worker delivered nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let at_kill = consumer.sequences().len();
+    let health = free_port();
+    let mut second = worker(health);
+    let received = consumer
+        .wait_for(writes as u64, Duration::from_secs(60))
+        .await;
+    assert!(at_kill < writes || received.len() >= writes);
+    let seen: HashSet<u64> = received.iter().copied().collect();
+    assert_eq!(seen.len(), writes, "nothing missing (duplicates allowed)");
+    // The restarted worker answers its health check, and stops cleanly on SIGTERM.
+    let ready = awc::Client::default()
+        .get(format!("http://127.0.0.1:{health}/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["store"], "ok", "{ready}");
+    assert!(ready["events"].is_object(), "{ready}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    let status = second.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM ends the worker cleanly: {status}"
+    );
+}
+
+/// A webhook receiver that answers 500, then too late, then 200, and checks signatures.
+#[actix_web::test]
+async fn a_failing_webhook_is_retried_until_it_answers_2xx() {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let calls = Arc::new(AtomicUsize::new(0));
+    let accepted: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let (c, a) = (calls.clone(), accepted.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let receiver = HttpServer::new(move || {
+        let (calls, accepted) = (c.clone(), a.clone());
+        App::new().route(
+            "/hook",
+            web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                let (calls, accepted) = (calls.clone(), accepted.clone());
+                async move {
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let (id, ts, sig) = (
+                        header("webhook-id"),
+                        header("webhook-timestamp"),
+                        header("webhook-signature"),
+                    );
+                    let key = base64::engine::general_purpose::STANDARD
+                        .decode(SECRET.trim_start_matches("whsec_"))
+                        .unwrap();
+                    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+                    mac.update(format!("{id}.{ts}.").as_bytes());
+                    mac.update(&body);
+                    let expected = format!(
+                        "v1,{}",
+                        base64::engine::general_purpose::STANDARD
+                            .encode(mac.finalize().into_bytes())
+                    );
+                    assert_eq!(sig, expected, "signature verifies");
+                    let now = fido_domain::Timestamp::now().as_millis() / 1000;
+                    assert!((now - ts.parse::<i64>().unwrap()).abs() < 60);
+                    match calls.fetch_add(1, Ordering::SeqCst) {
+                        0 => HttpResponse::InternalServerError().finish(),
+                        1 => {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                            HttpResponse::Ok().finish()
+                        }
+                        _ => {
+                            let event: Value = serde_json::from_slice(&body).unwrap();
+                            assert_eq!(event["id"].as_str(), Some(id.as_str()));
+                            accepted.lock().unwrap().push(event);
+                            HttpResponse::NoContent().finish()
+                        }
+                    }
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let receiver_handle = receiver.handle();
+    actix_web::rt::spawn(receiver);
+
+    let dir = tempfile::tempdir().unwrap();
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    let app = spawn_with(with_events(dir.path(), |e| {
+        e.webhook_url = Some(hook.clone());
+        e.webhook_secret = Some(Secret::new(SECRET));
+        e.webhook_timeout_ms = 500;
+    }))
+    .await;
+    let created = app.create(&fresh_user(), 3.5, "credit", None).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while accepted.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "never delivered ({} calls)",
+            calls.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(calls.load(Ordering::SeqCst) >= 3, "500, timeout, then 200");
+    let event = accepted.lock().unwrap()[0].clone();
+    assert_eq!(event["transaction_id"], created["id"]);
+    assert_eq!(event["type"], "transaction.created");
+    receiver_handle.stop(true).await;
+}

@@ -1,0 +1,473 @@
+//! The outbox on MongoDB: `fido_events` (one document per event, `_id` its sequence),
+//! written in the multi-document transaction of each change; the sequence counter in
+//! `fido_meta` (`{_id: "events", seq, pruned}`), incremented in the same transaction, so
+//! two writers conflict on it and commit one after the other — sequences are gap-free and
+//! appear in order. Cursors in `fido_event_cursors`, given-up events in
+//! `fido_event_failures`, the relay's lease in `fido_leases`.
+//!
+//! Transactions need a replica set: on a standalone server (see `rollups`) no event is
+//! written and [`EventLog::enabled`] says so.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fido_domain::{
+    Amount, Backlog, ChangedField, CursorSave, EventId, EventKind, EventLog, EventPage,
+    FailedDelivery, ObjectId, OutboxEvent, PublisherCursor, StoreError, StoredEvent, Timestamp,
+    TransactionId, TransactionSnapshot, TransactionType, UserId,
+};
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Binary, Bson, Document};
+use mongodb::options::ReturnDocument;
+use mongodb::ClientSession;
+
+use crate::documents::{bson_date, cents, object_id};
+use crate::MongoStore;
+
+/// The collection of events.
+pub const EVENTS_COLLECTION: &str = "fido_events";
+/// The collection of publishers' cursors.
+pub const CURSORS_COLLECTION: &str = "fido_event_cursors";
+/// The collection of events a publisher gave up on.
+pub const FAILURES_COLLECTION: &str = "fido_event_failures";
+/// The collection of leases.
+pub const LEASES_COLLECTION: &str = "fido_leases";
+const COUNTER: &str = "events";
+/// Most events removed per retention step.
+const PRUNE_STEP: u64 = 10_000;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("a stored event has an invalid {what}"))
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn get_u64(d: &Document, field: &str) -> Option<u64> {
+    match d.get(field)? {
+        Bson::Int64(n) => u64::try_from(*n).ok(),
+        Bson::Int32(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+fn time(d: &Document, field: &str) -> Result<Timestamp, StoreError> {
+    d.get_datetime(field)
+        .ok()
+        .and_then(|t| Timestamp::from_millis(t.timestamp_millis()).ok())
+        .ok_or_else(|| corrupt(field))
+}
+
+fn optional_time(d: &Document, field: &str) -> Result<Option<Timestamp>, StoreError> {
+    match d.get(field) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(_) => time(d, field).map(Some),
+    }
+}
+
+fn part(s: &TransactionSnapshot) -> Document {
+    doc! {
+        "amt": cents(s.amount),
+        "k": s.kind.as_str(),
+        "up": bson_date(s.updated_at),
+        "v": to_i64(s.version),
+    }
+}
+
+fn event_doc(sequence: u64, e: &OutboxEvent, subject: &TransactionSnapshot) -> Document {
+    let snapshot = |s: &Option<TransactionSnapshot>| {
+        s.as_ref().map_or(Bson::Null, |s| Bson::Document(part(s)))
+    };
+    doc! {
+        "_id": to_i64(sequence),
+        "id": Binary { subtype: mongodb::bson::spec::BinarySubtype::Uuid, bytes: e.id.bytes().to_vec() },
+        "type": e.kind.as_str(),
+        "at": bson_date(e.occurred_at),
+        "t": object_id(subject.id.object_id()),
+        "u": object_id(subject.user_id.object_id()),
+        "d": bson_date(subject.transaction_date),
+        "c": bson_date(subject.created_at),
+        "ch": e.changed.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+        "a": snapshot(&e.after),
+        "b": snapshot(&e.before),
+    }
+}
+
+fn snapshot_from(d: &Document, field: &str) -> Result<Option<TransactionSnapshot>, StoreError> {
+    let part = match d.get(field) {
+        None | Some(Bson::Null) => return Ok(None),
+        Some(Bson::Document(p)) => p,
+        Some(_) => return Err(corrupt(field)),
+    };
+    let oid = |f: &str| {
+        d.get_object_id(f)
+            .map(|o| ObjectId::from_bytes(o.bytes()))
+            .map_err(|_| corrupt(f))
+    };
+    Ok(Some(TransactionSnapshot {
+        id: TransactionId::new(oid("t")?),
+        user_id: UserId::new(oid("u")?),
+        amount: get_u64(part, "amt")
+            .and_then(|c| Amount::from_cents(c).ok())
+            .ok_or_else(|| corrupt("amount"))?,
+        kind: part
+            .get_str("k")
+            .ok()
+            .and_then(|k| k.parse::<TransactionType>().ok())
+            .ok_or_else(|| corrupt("type"))?,
+        transaction_date: time(d, "d")?,
+        created_at: time(d, "c")?,
+        updated_at: time(part, "up")?,
+        version: get_u64(part, "v").ok_or_else(|| corrupt("version"))?,
+    }))
+}
+
+fn event_from(d: &Document) -> Result<StoredEvent, StoreError> {
+    let id = match d.get("id") {
+        Some(Bson::Binary(b)) => <[u8; 16]>::try_from(b.bytes.as_slice()).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| corrupt("id"))?;
+    let changed = d
+        .get_array("ch")
+        .map_err(|_| corrupt("changed"))?
+        .iter()
+        .map(|f| {
+            f.as_str()
+                .and_then(ChangedField::parse)
+                .ok_or_else(|| corrupt("changed"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(StoredEvent {
+        sequence: get_u64(d, "_id").ok_or_else(|| corrupt("sequence"))?,
+        event: OutboxEvent {
+            id: EventId::from_bytes(id),
+            kind: d
+                .get_str("type")
+                .ok()
+                .and_then(EventKind::parse)
+                .ok_or_else(|| corrupt("type"))?,
+            occurred_at: time(d, "at")?,
+            after: snapshot_from(d, "a")?,
+            before: snapshot_from(d, "b")?,
+            changed,
+        },
+    })
+}
+
+fn cursor_from(d: &Document) -> Result<PublisherCursor, StoreError> {
+    Ok(PublisherCursor {
+        delivered_through: get_u64(d, "through").unwrap_or(0),
+        attempts: get_u64(d, "attempts")
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+        first_failure_at: optional_time(d, "first")?,
+        next_attempt_at: optional_time(d, "next")?,
+        last_error: d.get_str("error").ok().map(str::to_owned),
+    })
+}
+
+fn cursor_doc(c: &PublisherCursor) -> Document {
+    let t = |t: Option<Timestamp>| t.map_or(Bson::Null, |t| Bson::DateTime(bson_date(t)));
+    doc! {
+        "through": to_i64(c.delivered_through),
+        "attempts": i64::from(c.attempts),
+        "first": t(c.first_failure_at),
+        "next": t(c.next_attempt_at),
+        "error": c.last_error.clone().map_or(Bson::Null, Bson::String),
+    }
+}
+
+impl MongoStore {
+    /// Whether changes write events now (switched on, and transactions available).
+    pub(crate) async fn writes_events(&self) -> Result<bool, StoreError> {
+        Ok(self.events_on && self.keeps_rollups().await?)
+    }
+
+    /// Appends `event` inside `session`'s transaction: takes the next sequence from the
+    /// counter (the write that orders concurrent changes) and inserts the event.
+    pub(crate) async fn append_event(
+        &self,
+        session: &mut ClientSession,
+        event: &OutboxEvent,
+    ) -> mongodb::error::Result<()> {
+        let Some(subject) = event.subject() else {
+            return Ok(());
+        };
+        let counter = self
+            .meta
+            .find_one_and_update(doc! {"_id": COUNTER}, doc! {"$inc": {"seq": 1_i64}})
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?
+            .and_then(|d| get_u64(&d, "seq"))
+            .ok_or_else(|| mongodb::error::Error::custom("the event counter is not a number"))?;
+        self.events
+            .insert_one(event_doc(counter, event, subject))
+            .session(&mut *session)
+            .await?;
+        Ok(())
+    }
+
+    async fn marks(&self) -> Result<(u64, u64), StoreError> {
+        let counter = self
+            .bounded(self.meta.find_one(doc! {"_id": COUNTER}))
+            .await?;
+        Ok(counter.map_or((0, 0), |d| {
+            (
+                get_u64(&d, "seq").unwrap_or(0),
+                get_u64(&d, "pruned").unwrap_or(0),
+            )
+        }))
+    }
+
+    async fn lowest_cursor(&self, publishers: &[String]) -> Result<Option<u64>, StoreError> {
+        if publishers.is_empty() {
+            return Ok(None);
+        }
+        let docs: Vec<Document> = self
+            .bounded(async {
+                self.cursors
+                    .find(doc! {"_id": {"$in": publishers}})
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        // A publisher without a cursor is at 0.
+        if docs.len() < publishers.len() {
+            return Ok(Some(0));
+        }
+        Ok(docs
+            .iter()
+            .map(|d| get_u64(d, "through").unwrap_or(0))
+            .min())
+    }
+}
+
+#[async_trait]
+impl EventLog for MongoStore {
+    fn enabled(&self) -> bool {
+        self.events_on && self.transactions_possible()
+    }
+
+    async fn events_after(&self, after: u64, limit: u32) -> Result<EventPage, StoreError> {
+        // The marks first: an event committed between the two reads is then below
+        // `last_sequence` or simply on the next page, never hidden.
+        let (last_sequence, pruned_through) = self.marks().await?;
+        let docs: Vec<Document> = self
+            .bounded(async {
+                self.events
+                    .find(doc! {"_id": {"$gt": to_i64(after)}})
+                    .sort(doc! {"_id": 1})
+                    .limit(i64::from(limit))
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        Ok(EventPage {
+            events: docs.iter().map(event_from).collect::<Result<_, _>>()?,
+            pruned_through,
+            last_sequence,
+        })
+    }
+
+    async fn cursor(&self, publisher: &str) -> Result<PublisherCursor, StoreError> {
+        self.bounded(self.cursors.find_one(doc! {"_id": publisher}))
+            .await?
+            .map_or(Ok(PublisherCursor::default()), |d| cursor_from(&d))
+    }
+
+    async fn save_cursor(&self, save: CursorSave) -> Result<bool, StoreError> {
+        let CursorSave {
+            publisher,
+            lease,
+            holder,
+            expected,
+            new,
+            failed,
+        } = save;
+        let (publisher, lease, holder) = (publisher.as_str(), lease.as_str(), holder.as_str());
+        let holds = self
+            .bounded(
+                self.leases
+                    .count_documents(doc! {"_id": lease, "holder": holder}),
+            )
+            .await?
+            == 1;
+        if !holds {
+            return Ok(false);
+        }
+        if let Some(f) = &failed {
+            let key = doc! {"p": &f.publisher, "s": to_i64(f.sequence)};
+            self.bounded(
+                self.failures
+                    .replace_one(
+                        doc! {"_id": key.clone()},
+                        doc! {
+                            "_id": key,
+                            "attempts": i64::from(f.attempts),
+                            "failed_at": bson_date(f.failed_at),
+                            "error": &f.last_error,
+                        },
+                    )
+                    .upsert(true),
+            )
+            .await?;
+        }
+        // Compare-and-set on the whole cursor; a missing cursor is the default one.
+        let mut filter = cursor_doc(&expected);
+        filter.insert("_id", publisher);
+        let mut replacement = cursor_doc(&new);
+        replacement.insert("_id", publisher);
+        if expected == PublisherCursor::default() {
+            let exists = self
+                .bounded(self.cursors.count_documents(doc! {"_id": publisher}))
+                .await?
+                > 0;
+            if !exists {
+                return match self.bounded(self.cursors.insert_one(replacement)).await {
+                    Ok(_) => Ok(true),
+                    Err(StoreError::Duplicate) => Ok(false),
+                    Err(e) => Err(e),
+                };
+            }
+        }
+        let result = self
+            .bounded(self.cursors.replace_one(filter, replacement))
+            .await?;
+        Ok(result.matched_count == 1)
+    }
+
+    async fn failed_deliveries(
+        &self,
+        publisher: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<FailedDelivery>, StoreError> {
+        let docs: Vec<Document> = self
+            .bounded(async {
+                self.failures
+                    .find(doc! {"_id.p": publisher, "_id.s": {"$gt": to_i64(after)}})
+                    .sort(doc! {"_id.s": 1})
+                    .limit(i64::from(limit))
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        docs.iter()
+            .map(|d| {
+                let key = d.get_document("_id").map_err(|_| corrupt("failure key"))?;
+                Ok(FailedDelivery {
+                    publisher: key
+                        .get_str("p")
+                        .map_err(|_| corrupt("publisher"))?
+                        .to_owned(),
+                    sequence: get_u64(key, "s").ok_or_else(|| corrupt("sequence"))?,
+                    attempts: get_u64(d, "attempts")
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(0),
+                    failed_at: time(d, "failed_at")?,
+                    last_error: d.get_str("error").unwrap_or_default().to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    async fn acquire_lease(
+        &self,
+        lease: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let until = now.plus_millis(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        // Ours, or expired: take it. Someone else's and valid: the upsert's insert
+        // collides with the existing `_id`, which says so.
+        let filter = doc! {
+            "_id": lease,
+            "$or": [{"holder": holder}, {"until": {"$lte": bson_date(now)}}],
+        };
+        let update = doc! {"$set": {"holder": holder, "until": bson_date(until)}};
+        match self
+            .bounded(self.leases.update_one(filter, update).upsert(true))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::Duplicate) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release_lease(&self, lease: &str, holder: &str) -> Result<(), StoreError> {
+        self.bounded(
+            self.leases
+                .delete_one(doc! {"_id": lease, "holder": holder}),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn prune(&self, before: Timestamp, publishers: &[String]) -> Result<u64, StoreError> {
+        let (last, already) = self.marks().await?;
+        let first_young = self
+            .bounded(
+                self.events
+                    .find_one(
+                        doc! {"_id": {"$gt": to_i64(already)}, "at": {"$gte": bson_date(before)}},
+                    )
+                    .sort(doc! {"_id": 1}),
+            )
+            .await?
+            .and_then(|d| get_u64(&d, "_id"));
+        let mut limit = first_young.map_or(last, |s| s.saturating_sub(1));
+        if let Some(lowest) = self.lowest_cursor(publishers).await? {
+            limit = limit.min(lowest);
+        }
+        limit = limit.min(already.saturating_add(PRUNE_STEP));
+        if limit <= already {
+            return Ok(0);
+        }
+        // The mark first: a reader then never sees a hole without being told.
+        self.bounded(self.meta.update_one(
+            doc! {"_id": COUNTER, "pruned": {"$not": {"$gte": to_i64(limit)}}},
+            doc! {"$set": {"pruned": to_i64(limit)}},
+        ))
+        .await?;
+        let removed = self
+            .bounded(
+                self.events
+                    .delete_many(doc! {"_id": {"$lte": to_i64(limit)}}),
+            )
+            .await?;
+        Ok(removed.deleted_count)
+    }
+
+    async fn backlog(&self, publishers: &[String]) -> Result<Backlog, StoreError> {
+        let (last, _) = self.marks().await?;
+        let Some(lowest) = self.lowest_cursor(publishers).await? else {
+            return Ok(Backlog {
+                last_sequence: last,
+                ..Backlog::default()
+            });
+        };
+        let oldest = self
+            .bounded(
+                self.events
+                    .find_one(doc! {"_id": {"$gt": to_i64(lowest)}})
+                    .sort(doc! {"_id": 1}),
+            )
+            .await?
+            .map(|d| time(&d, "at"))
+            .transpose()?;
+        Ok(Backlog {
+            undelivered: last.saturating_sub(lowest),
+            oldest_undelivered_at: oldest,
+            last_sequence: last,
+        })
+    }
+}
