@@ -32,9 +32,35 @@ pub enum Command {
     Keys(KeysCommand),
     /// Re-encrypt every stored name with the first key of FERNET_KEY (online, resumable).
     Reencrypt(ReencryptArgs),
+    /// Convert a MongoDB database written by the original Python service in place (live,
+    /// resumable, idempotent); see docs/migrating-from-fido.md. Exit code: 0 all
+    /// converted, 3 documents left unconverted (listed), 1 failure, 2 configuration.
+    Migrate(MigrateArgs),
     /// Check (and repair) the daily roll-ups that statistics are read from.
     #[command(subcommand)]
     Rollups(RollupsCommand),
+}
+
+/// `fido migrate …`
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// Write nothing; print the same report.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to convert amounts that need rounding (more than 2 decimals) instead of
+    /// rounding them half-to-even.
+    #[arg(long)]
+    pub strict: bool,
+    /// Documents per batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Resume after this document id (printed with the progress).
+    #[arg(long, value_parser = parse_transaction)]
+    pub after: Option<TransactionId>,
+}
+
+fn parse_transaction(text: &str) -> Result<TransactionId, String> {
+    TransactionId::parse(text).map_err(|e| e.to_string())
 }
 
 /// `fido rollups …`

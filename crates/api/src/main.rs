@@ -4,13 +4,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use fido_api::cli::{Cli, Command, KeysCommand, RollupsCommand};
-use fido_api::commands::{healthcheck, keys, reencrypt, rollups, serve, worker};
+use fido_api::commands::{healthcheck, keys, migrate, reencrypt, rollups, serve, worker};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::run(),
         Command::Worker => worker::run(),
+        Command::Migrate(args) => migrate::run(&args),
         Command::Healthcheck => healthcheck::run(),
         Command::Keys(KeysCommand::Create { name, scopes }) => keys::run(&name, &scopes),
         Command::Reencrypt(args) => reencrypt::run(args.batch_size, args.after),

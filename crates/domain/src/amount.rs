@@ -62,6 +62,44 @@ impl Amount {
         Self::from_decimal_str(&value.to_string())
     }
 
+    /// The amount a stored float means, rounded to cents half-to-even when its shortest
+    /// decimal form has more than two decimals (`0.1 + 0.2` → `0.30`, `12.345` → `12.34`,
+    /// `12.355` → `12.36`); the flag says whether it was rounded. For data written by
+    /// systems that kept money in floats: the caller keeps the original when the flag is
+    /// set. Negative, non-finite and too large values are refused.
+    pub fn from_f64_half_even(value: f64) -> Result<(Self, bool), ValueError> {
+        if !value.is_finite() {
+            return Err(ValueError::new("must be a finite number"));
+        }
+        if value < 0.0 {
+            return Err(ValueError::new("must be greater than or equal to 0"));
+        }
+        if value > 1e12 {
+            return Err(ValueError::new("must be at most 1000000000000"));
+        }
+        if value == 0.0 {
+            return Ok((Self::ZERO, false));
+        }
+        // The shortest decimal that round-trips, never in exponent form.
+        let text = value.to_string();
+        let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+        if frac.len() <= 2 {
+            return Self::from_decimal_str(&text).map(|a| (a, false));
+        }
+        let (kept, rest) = frac.split_at(2);
+        let base = Self::from_decimal_str(&format!("{whole}.{kept}"))?;
+        let first = rest.as_bytes()[0];
+        let beyond_half = rest.bytes().skip(1).any(|b| b != b'0');
+        let up = match first.cmp(&b'5') {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            // Exactly half: to the even cent.
+            std::cmp::Ordering::Equal => beyond_half || base.0 % 2 == 1,
+        };
+        let cents = if up { base.0 + 1 } else { base.0 };
+        Self::from_cents(cents).map(|a| (a, true))
+    }
+
     /// Parses a JSON number that arrived as an unsigned integer.
     pub fn from_units(units: u64) -> Result<Self, ValueError> {
         units
@@ -340,6 +378,26 @@ impl<'de> serde::Deserialize<'de> for MoneySum {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_round_half_to_even_and_say_so() {
+        let cents =
+            |v: f64| Amount::from_f64_half_even(v).map(|(a, adjusted)| (a.cents(), adjusted));
+        assert_eq!(cents(12.5), Ok((1250, false)));
+        assert_eq!(cents(0.1), Ok((10, false)));
+        assert_eq!(cents(0.1 + 0.2), Ok((30, true)));
+        assert_eq!(cents(12.345), Ok((1234, true)));
+        assert_eq!(cents(12.355), Ok((1236, true)));
+        assert_eq!(cents(12.3451), Ok((1235, true)));
+        assert_eq!(cents(0.005), Ok((0, true)));
+        assert_eq!(cents(0.015), Ok((2, true)));
+        assert_eq!(cents(999.999), Ok((100_000, true)));
+        assert_eq!(cents(0.0), Ok((0, false)));
+        assert!(cents(-0.01).is_err());
+        assert!(cents(f64::NAN).is_err());
+        assert!(cents(f64::INFINITY).is_err());
+        assert!(cents(2e12).is_err());
+    }
 
     #[test]
     fn number_texts_are_parsed_exactly() {

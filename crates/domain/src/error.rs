@@ -103,6 +103,9 @@ pub enum DomainError {
     /// A conditional write found the record at another version; nothing changed.
     #[error("the transaction has changed since it was read")]
     VersionMismatch,
+    /// The database must be migrated (`fido migrate`) before it can be served.
+    #[error("the database must be migrated first")]
+    MigrationRequired(#[source] StoreError),
     /// The store cannot be reached right now; the caller may retry.
     #[error("the store is unavailable")]
     StoreUnavailable(#[source] StoreError),

@@ -37,6 +37,11 @@ pub enum StoreError {
     /// A record with this id already exists.
     #[error("a record with this id already exists")]
     Duplicate,
+    /// The database holds data in an older layout that this version does not read (the
+    /// original service's documents): nothing is read or written until `fido migrate`
+    /// has converted it. Never a wrong answer, never a 500.
+    #[error("migration required: {0}")]
+    MigrationRequired(String),
     /// Anything else (corrupt row, schema mismatch, driver bug): an internal error.
     #[error("store failure: {0}")]
     Internal(String),

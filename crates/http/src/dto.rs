@@ -310,7 +310,8 @@ pub struct EventsHealthBody {
 /// Per-dependency readiness.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadyChecks {
-    /// The store.
+    /// The store: `ok`, `unavailable`, or `migration_required` (it holds the original
+    /// service's documents: run `fido migrate`).
     #[schema(example = "ok")]
     pub store: &'static str,
     /// The cache.

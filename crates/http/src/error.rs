@@ -115,6 +115,8 @@ pub enum ApiError {
     },
     /// 503: the store cannot be reached.
     Unavailable,
+    /// 503: the database holds the original service's documents; `fido migrate` first.
+    MigrationRequired,
     /// 500: anything else (details are logged where it happened).
     Internal,
 }
@@ -157,6 +159,9 @@ impl ApiError {
             Self::Validation(_) => "Validation failed",
             Self::Gone { .. } => "Events after this cursor were removed by retention",
             Self::Unavailable => "The store is unavailable; please retry later",
+            Self::MigrationRequired => {
+                "The database holds documents of the original service that must be migrated first (fido migrate; see docs/migrating-from-fido.md)"
+            }
             Self::Internal => "Internal server error",
         }
     }
@@ -184,7 +189,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gone { .. } => StatusCode::GONE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::MigrationRequired => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -253,6 +258,10 @@ impl From<DomainError> for ApiError {
                 Self::NotFound("Events are switched off on this deployment")
             }
             DomainError::IdempotencyInFlight => Self::Conflict,
+            DomainError::MigrationRequired(_) => {
+                tracing::warn!(error = %error_chain(&e), "migration required");
+                Self::MigrationRequired
+            }
             DomainError::StoreUnavailable(_) => {
                 tracing::warn!(error = %error_chain(&e), "store unavailable");
                 Self::Unavailable

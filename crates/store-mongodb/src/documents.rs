@@ -38,6 +38,12 @@ fn corrupt(field: &str) -> StoreError {
 }
 
 pub(crate) fn record_from(d: &Document) -> Result<TransactionRecord, StoreError> {
+    if !d.contains_key("amount_cents") && d.contains_key("transaction_amount") {
+        // The original service's layout: not readable until `fido migrate` ran.
+        return Err(StoreError::MigrationRequired(
+            "a document written by the original service; run `fido migrate`".into(),
+        ));
+    }
     let oid = |field: &str| {
         d.get_object_id(field)
             .map(|o| ObjectId::from_bytes(o.bytes()))

@@ -2,7 +2,10 @@
 //! written in the multi-document transaction of each change; the sequence counter in
 //! `fido_meta` (`{_id: "events", seq, pruned}`), incremented in the same transaction, so
 //! two writers conflict on it and commit one after the other — sequences are gap-free and
-//! appear in order. Cursors in `fido_event_cursors`, given-up events in
+//! appear in order. Within a process such writes take turns (`event_turn`) rather than
+//! conflict; across processes the transaction's retries order them. This serialises
+//! writes per database while events are on: the price of a gap-free order without a
+//! separate sequencer (see `docs/events.md`). Cursors in `fido_event_cursors`, given-up events in
 //! `fido_event_failures`, the relay's lease in `fido_leases`.
 //!
 //! Transactions need a replica set: on a standalone server (see `rollups`) no event is
@@ -183,6 +186,31 @@ impl MongoStore {
     /// Whether changes write events now (switched on, and transactions available).
     pub(crate) async fn writes_events(&self) -> Result<bool, StoreError> {
         Ok(self.events_on && self.keeps_rollups().await?)
+    }
+
+    /// This process's turn to write a change with its event: every such transaction
+    /// increments the one event counter, so within a process they queue here instead of
+    /// conflicting and retrying (across processes the transaction's retries order them).
+    /// `None` when events are not written. Bounded by the operation timeout.
+    pub(crate) async fn event_turn(
+        &self,
+        with_event: bool,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
+        if !with_event {
+            return Ok(None);
+        }
+        tokio::time::timeout(
+            self.operation_timeout,
+            self.event_turns.clone().lock_owned(),
+        )
+        .await
+        .map(Some)
+        .map_err(|_| {
+            StoreError::Unavailable(format!(
+                "MongoDB writes queued longer than {:?}",
+                self.operation_timeout
+            ))
+        })
     }
 
     /// Appends `event` inside `session`'s transaction: takes the next sequence from the

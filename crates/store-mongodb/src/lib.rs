@@ -26,11 +26,13 @@ mod documents;
 mod errors;
 mod events;
 mod idempotency;
+mod legacy;
 mod rollups;
 mod statistics;
 mod transactions;
 
 pub use events::{CURSORS_COLLECTION, EVENTS_COLLECTION, FAILURES_COLLECTION, LEASES_COLLECTION};
+pub use legacy::{legacy_filter, LegacyDocument};
 pub use rollups::{META_COLLECTION, ROLLUP_COLLECTION};
 
 use std::future::IntoFuture;
@@ -153,6 +155,11 @@ pub struct MongoStore {
     failures: Collection<Document>,
     leases: Collection<Document>,
     events_on: bool,
+    /// Whether documents of the original service are left (shared by clones).
+    legacy: std::sync::Arc<legacy::LegacyGuard>,
+    /// Changes that write events take turns within this process (they all increment the
+    /// event counter, so concurrent ones would only conflict and retry; see `events`).
+    event_turns: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Whether roll-ups are kept (shared by clones; see `rollups`).
     mode: std::sync::Arc<rollups::ModeCell>,
     database: String,
@@ -212,6 +219,8 @@ impl MongoStore {
             failures: db.collection(FAILURES_COLLECTION),
             leases: db.collection(LEASES_COLLECTION),
             events_on: config.events,
+            legacy: std::sync::Arc::default(),
+            event_turns: std::sync::Arc::default(),
             mode: std::sync::Arc::default(),
             database,
             operation_timeout: config.operation_timeout,
@@ -253,6 +262,12 @@ impl MongoStore {
         self.bounded(self.rollups.create_index(by_day)).await?;
         // Find out now whether roll-ups are kept (and start building them if needed).
         self.rollup_mode().await?;
+        if self.legacy_documents_present().await? {
+            tracing::warn!(
+                "the database holds documents written by the original service: nothing is \
+                 served until `fido migrate` has converted them (docs/migrating-from-fido.md)"
+            );
+        }
         Ok(())
     }
 

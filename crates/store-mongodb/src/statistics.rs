@@ -199,6 +199,7 @@ impl StatisticsQuery for MongoStore {
         user: UserId,
         range: DateRange,
     ) -> Result<TransactionTotals, StoreError> {
+        self.require_migrated().await?;
         if self.rollup_mode().await? == Mode::Kept {
             let days = self.days_from_rollups(user, range).await?;
             return Ok(TransactionTotals::from_days(&days));
@@ -219,6 +220,7 @@ impl StatisticsQuery for MongoStore {
     }
 
     async fn daily(&self, user: UserId, range: DateRange) -> Result<Vec<DayTotals>, StoreError> {
+        self.require_migrated().await?;
         if self.rollup_mode().await? == Mode::Kept {
             return self.days_from_rollups(user, range).await;
         }

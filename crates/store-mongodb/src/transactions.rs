@@ -32,6 +32,7 @@ fn read_optional(doc: Option<Document>) -> Result<Option<TransactionRecord>, Sto
 #[async_trait]
 impl TransactionStore for MongoStore {
     async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError> {
+        self.require_migrated().await?;
         if !self.keeps_rollups().await? {
             self.bounded(self.collection.insert_one(record_to(&record)))
                 .await?;
@@ -40,6 +41,7 @@ impl TransactionStore for MongoStore {
         // The transaction, its day's roll-up and its event, in one multi-document
         // transaction.
         let with_event = self.writes_events().await?;
+        let _turn = self.event_turn(with_event).await?;
         let store = self.clone();
         let event = OutboxEvent::created(&record);
         self.transaction(move |session| {
@@ -61,6 +63,7 @@ impl TransactionStore for MongoStore {
     }
 
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        self.require_migrated().await?;
         read_optional(
             self.bounded(self.collection.find_one(id_filter(id)))
                 .await?,
@@ -68,6 +71,7 @@ impl TransactionStore for MongoStore {
     }
 
     async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
+        self.require_migrated().await?;
         let mut set = doc! {"updated_at": bson_date(patch.updated_at)};
         if let Some(name) = &patch.full_name {
             set.insert("full_name", name.as_str());
@@ -96,6 +100,7 @@ impl TransactionStore for MongoStore {
         }
         // The record as it was and as it is now, and the day's roll-up moved from one to
         // the other, in one transaction.
+        let _turn = self.event_turn(with_event).await?;
         let store = self.clone();
         let changed = self
             .transaction(move |session| {
@@ -152,6 +157,7 @@ impl TransactionStore for MongoStore {
         id: TransactionId,
         expected_version: Option<u64>,
     ) -> Result<Written, StoreError> {
+        self.require_migrated().await?;
         let filter = conditional(id, expected_version);
         let with_event = self.writes_events().await?;
         if !self.keeps_rollups().await? {
@@ -160,6 +166,7 @@ impl TransactionStore for MongoStore {
                 .await?;
             return self.outcome(id, deleted).await;
         }
+        let _turn = self.event_turn(with_event).await?;
         let store = self.clone();
         let deleted = self
             .transaction(move |session| {
@@ -198,6 +205,7 @@ impl TransactionStore for MongoStore {
         user: UserId,
         page: PageRequest,
     ) -> Result<Page<TransactionRecord>, StoreError> {
+        self.require_migrated().await?;
         let filter = doc! {"user_id": object_id(user.object_id())};
         let count = self.bounded(self.collection.count_documents(filter.clone()));
         let find = self.bounded(async {
@@ -220,6 +228,7 @@ impl TransactionStore for MongoStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        self.require_migrated().await?;
         self.bounded(
             self.client
                 .database(&self.database)
@@ -234,6 +243,7 @@ impl TransactionStore for MongoStore {
         after: Option<TransactionId>,
         limit: u32,
     ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        self.require_migrated().await?;
         let filter = match after {
             Some(id) => doc! {"_id": {"$gt": object_id(id.object_id())}},
             None => Document::new(),
@@ -271,6 +281,7 @@ impl TransactionStore for MongoStore {
         expected: EncryptedName,
         new: EncryptedName,
     ) -> Result<bool, StoreError> {
+        self.require_migrated().await?;
         let filter = doc! {"_id": object_id(id.object_id()), "full_name": expected.as_str()};
         let update = doc! {"$set": {"full_name": new.as_str()}};
         let result = self

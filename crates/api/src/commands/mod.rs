@@ -4,6 +4,7 @@
 
 pub mod healthcheck;
 pub mod keys;
+pub mod migrate;
 pub mod reencrypt;
 pub mod rollups;
 pub mod serve;

@@ -125,9 +125,10 @@ async fn with_redis_stopped_mid_run_every_request_still_succeeds() {
         "a broken cache never fails readiness"
     );
     assert_eq!(
-        ready.body,
-        json!({"status": "degraded", "checks": {"store": "ok", "cache": "unavailable"}})
+        ready.body["checks"],
+        json!({"store": "ok", "cache": "unavailable"})
     );
+    assert_eq!(ready.body["status"], "degraded");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "no request waited long: {:?}",

@@ -19,6 +19,7 @@ mod idempotency;
 mod instances;
 mod lifecycle;
 mod listing;
+mod migration;
 mod outage;
 mod privacy;
 mod rollups;

@@ -464,6 +464,7 @@ fn reveal(record: TransactionRecord, full_name: FullName) -> Transaction {
 fn store_error(e: StoreError) -> DomainError {
     match e {
         StoreError::Unavailable(_) => DomainError::StoreUnavailable(e),
+        StoreError::MigrationRequired(_) => DomainError::MigrationRequired(e),
         other => DomainError::Internal(InternalError::Store(other)),
     }
 }

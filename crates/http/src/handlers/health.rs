@@ -1,7 +1,7 @@
 //! `GET /`, `GET /health/live`, `GET /health/ready`.
 
 use actix_web::{web, HttpResponse};
-use fido_domain::{EventRelay, RelayStatus, Timestamp, TransactionService};
+use fido_domain::{EventRelay, RelayStatus, StoreError, Timestamp, TransactionService};
 
 use crate::dto::{EventsHealthBody, LiveBody, ReadyBody, ReadyChecks};
 use crate::envelope::MessageOnly;
@@ -27,7 +27,7 @@ pub async fn live() -> HttpResponse {
     responses(
         (status = 200, description = "Ready (`degraded` when the cache is down)", body = ReadyBody,
             example = json!({"status": "ok", "checks": {"store": "ok", "cache": "ok"}})),
-        (status = 503, description = "The store is unreachable", body = ReadyBody,
+        (status = 503, description = "The store is unreachable, or holds the original service's documents (`checks.store`: `migration_required`; run `fido migrate`)", body = ReadyBody,
             example = json!({"status": "unavailable", "checks": {"store": "unavailable", "cache": "ok"}}))))]
 pub async fn ready(
     service: web::Data<TransactionService>,
@@ -37,6 +37,11 @@ pub async fn ready(
     let events = relay.map(|relay| events_health(&relay.status()));
     let events_degraded = events.as_ref().is_some_and(|e| e.status != "ok");
     let label = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let store_label = match &readiness.store {
+        Ok(()) => "ok",
+        Err(StoreError::MigrationRequired(_)) => "migration_required",
+        Err(_) => "unavailable",
+    };
     if let Err(e) = &readiness.store {
         tracing::warn!(error = %e, "readiness: store unavailable");
     }
@@ -53,7 +58,7 @@ pub async fn ready(
             (true, true) => "ok",
         },
         checks: ReadyChecks {
-            store: label(readiness.store.is_ok()),
+            store: store_label,
             cache: label(readiness.cache.is_ok()),
         },
         events,
