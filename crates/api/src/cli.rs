@@ -36,9 +36,71 @@ pub enum Command {
     /// resumable, idempotent); see docs/migrating-from-fido.md. Exit code: 0 all
     /// converted, 3 documents left unconverted (listed), 1 failure, 2 configuration.
     Migrate(MigrateArgs),
+    /// Copy every transaction, idempotency record, event and cursor from one store to
+    /// another (SQLite <-> MongoDB), rebuild the target's roll-ups, and verify (counts and
+    /// a checksum per user). Resumable. Exit code: 0 identical, 3 differences, 1 failure.
+    Copy(CopyArgs),
+    /// Write every transaction as NDJSON (names stay encrypted unless --decrypt).
+    Export(ExportArgs),
+    /// Read NDJSON transactions into the store; bad lines are reported (and with
+    /// --strict nothing is written). Exit code: 0 all imported, 3 bad lines, 1 failure.
+    Import(ImportArgs),
     /// Check (and repair) the daily roll-ups that statistics are read from.
     #[command(subcommand)]
     Rollups(RollupsCommand),
+}
+
+/// `fido copy …`
+#[derive(Debug, clap::Args)]
+pub struct CopyArgs {
+    /// The source store: sqlite://PATH or mongodb://… (its own database).
+    #[arg(long)]
+    pub from: String,
+    /// The target store.
+    #[arg(long)]
+    pub to: String,
+    /// Read the source and count; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Transactions per batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Resume the transactions after this id (printed with the progress).
+    #[arg(long, value_parser = parse_transaction)]
+    pub after: Option<TransactionId>,
+}
+
+/// `fido export …`
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<String>,
+    /// Names in clear text instead of their tokens (the file then holds personal data).
+    #[arg(long)]
+    pub decrypt: bool,
+    /// Transactions per batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Start after this id.
+    #[arg(long, value_parser = parse_transaction)]
+    pub after: Option<TransactionId>,
+}
+
+/// `fido import …`
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The NDJSON file (`-` for standard input).
+    pub file: String,
+    /// Check every line first; write nothing if any is bad.
+    #[arg(long)]
+    pub strict: bool,
+    /// Check every line; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Transactions per batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
 }
 
 /// `fido migrate …`

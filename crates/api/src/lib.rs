@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
+pub mod transfer;
 pub mod wiring;
 
 pub use error::{Error, Result};

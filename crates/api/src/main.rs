@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use fido_api::cli::{Cli, Command, KeysCommand, RollupsCommand};
-use fido_api::commands::{healthcheck, keys, migrate, reencrypt, rollups, serve, worker};
+use fido_api::commands::{
+    copy, export, healthcheck, import, keys, migrate, reencrypt, rollups, serve, worker,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -12,6 +14,9 @@ fn main() -> ExitCode {
         Command::Serve => serve::run(),
         Command::Worker => worker::run(),
         Command::Migrate(args) => migrate::run(&args),
+        Command::Copy(args) => copy::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Import(args) => import::run(&args),
         Command::Healthcheck => healthcheck::run(),
         Command::Keys(KeysCommand::Create { name, scopes }) => keys::run(&name, &scopes),
         Command::Reencrypt(args) => reencrypt::run(args.batch_size, args.after),

@@ -7,7 +7,7 @@ use fido_cache_memory::InMemoryCache;
 use fido_cache_redis::RedisCache;
 use fido_domain::{
     Cache, DailyRollups, EventLog, IdempotencyStore, NoCache, Ports, ServiceConfig,
-    StatisticsQuery, SystemClock, TransactionService, TransactionStore,
+    StatisticsQuery, StoreTransfer, SystemClock, TransactionService, TransactionStore,
 };
 use fido_http::JsonEncoder;
 use fido_store_mongodb::MongoStore;
@@ -30,6 +30,8 @@ pub struct StorePorts {
     pub rollups: Arc<dyn DailyRollups>,
     /// The outbox of events, in the same database.
     pub events: Arc<dyn EventLog>,
+    /// The whole contents, for copies, exports and imports.
+    pub transfer: Arc<dyn StoreTransfer>,
     /// Signalled after this process's commits, where the store can (the embedded one):
     /// the relay then delivers at once instead of at its next poll.
     pub commits: Option<Arc<tokio::sync::Notify>>,
@@ -43,14 +45,21 @@ impl std::fmt::Debug for StorePorts {
 
 fn ports_of<S>(adapter: Arc<S>) -> StorePorts
 where
-    S: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + EventLog + 'static,
+    S: TransactionStore
+        + StatisticsQuery
+        + IdempotencyStore
+        + DailyRollups
+        + EventLog
+        + StoreTransfer
+        + 'static,
 {
     StorePorts {
         store: adapter.clone(),
         statistics: adapter.clone(),
         idempotency: adapter.clone(),
         rollups: adapter.clone(),
-        events: adapter,
+        events: adapter.clone(),
+        transfer: adapter,
         commits: None,
     }
 }

@@ -117,3 +117,23 @@ pub enum Claim {
         snapshot: String,
     },
 }
+
+/// An idempotency key as a store keeps it, whole: for moving a store's contents elsewhere
+/// (`fido copy`), where nothing may be lost or changed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IdempotencyRecord {
+    /// The caller's scope (their API key's name).
+    pub scope: String,
+    /// The key.
+    pub key: String,
+    /// The sealed fingerprint of the request.
+    pub fingerprint: String,
+    /// The transaction it created (or is creating).
+    pub transaction_id: TransactionId,
+    /// The sealed answer; `None` while pending.
+    pub snapshot: Option<String>,
+    /// Until when a pending claim is held.
+    pub lease_until: Timestamp,
+    /// When the key is forgotten.
+    pub expires_at: Timestamp,
+}

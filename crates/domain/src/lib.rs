@@ -20,6 +20,7 @@
 //!
 //! With the `mocks` feature, [`mockall`](https://docs.rs/mockall) mocks of every port are
 //! generated (`MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`,
+//! `MockStoreTransfer`, `MockEventLog`, `MockEventPublisher`,
 //! `MockDailyRollups`, `MockCache`, `MockFieldCipher`, `MockReadEncoder`, `MockClock`) so
 //! downstream crates can unit-test against them.
 //!
@@ -51,18 +52,19 @@ pub use events::{
     PublisherCursor, StoredEvent, TransactionSnapshot, EVENT_SCHEMA_VERSION,
 };
 pub use id::{ObjectId, TransactionId, UserId};
-pub use idempotency::{Claim, ClaimRequest, IdempotencyKey, SealedKey};
+pub use idempotency::{Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, SealedKey};
 pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
     FieldCipher, IdempotencyStore, NoCache, PublishError, PublishOutcome, ReadEncoder, RollupDrift,
-    StatisticsQuery, StoreError, SystemClock, TransactionStore,
+    StatisticsQuery, StoreError, StoreTransfer, SystemClock, TransactionStore,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
     MockCache, MockClock, MockDailyRollups, MockEventLog, MockEventPublisher, MockFieldCipher,
-    MockIdempotencyStore, MockReadEncoder, MockStatisticsQuery, MockTransactionStore,
+    MockIdempotencyStore, MockReadEncoder, MockStatisticsQuery, MockStoreTransfer,
+    MockTransactionStore,
 };
 pub use relay::{EventRelay, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{

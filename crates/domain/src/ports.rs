@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use crate::cache_key::{CacheKey, CacheLookup, CacheSlot};
 use crate::events::{Backlog, CursorSave, EventPage, FailedDelivery, PublisherCursor, StoredEvent};
 use crate::id::{TransactionId, UserId};
-use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey, SealedKey};
+use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, SealedKey};
 use crate::name::EncryptedName;
 use crate::page::{Page, PageRequest};
 use crate::statistics::{DayTotals, Series, StatisticsSummary, TransactionTotals};
@@ -329,6 +329,56 @@ pub trait EventLog: Send + Sync {
 
     /// What the named publishers have not yet received.
     async fn backlog(&self, publishers: &[String]) -> Result<Backlog, StoreError>;
+}
+
+/// A store's whole contents, read in a stable order and written back as they were: what
+/// `fido copy`, `fido export` and `fido import` move between stores.
+///
+/// Contract: every `*_after` lists in ascending key order from after the given key, so a
+/// transfer is batched and resumable; every `put_*` is idempotent (insert, or replace what
+/// has the same key) and writes exactly what it is given — no event, no new version, no
+/// re-encryption. Whether the store's daily roll-ups follow `put_records` depends on the
+/// store (SQLite's triggers keep them; elsewhere the caller repairs them afterwards with
+/// [`DailyRollups::check_user`]).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait StoreTransfer: Send + Sync {
+    /// Up to `limit` records with an id above `after` (from the first when `None`),
+    /// ascending by id, exactly as stored (names as their tokens).
+    async fn records_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError>;
+
+    /// Writes `records` as they are (replacing any with the same id).
+    async fn put_records(&self, records: Vec<TransactionRecord>) -> Result<(), StoreError>;
+
+    /// Up to `limit` idempotency records after `(scope, key)`, in that order.
+    async fn idempotency_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<IdempotencyRecord>, StoreError>;
+
+    /// Writes idempotency records as they are (replacing any with the same scope and key).
+    async fn put_idempotency(&self, records: Vec<IdempotencyRecord>) -> Result<(), StoreError>;
+
+    /// Writes events with their sequences (keeping any already there) and moves the
+    /// store's marks to at least `last_sequence` and `pruned_through`, so the feed goes on
+    /// where the source's left off.
+    async fn put_events(
+        &self,
+        events: Vec<StoredEvent>,
+        last_sequence: u64,
+        pruned_through: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Every publisher's cursor.
+    async fn cursors(&self) -> Result<Vec<(String, PublisherCursor)>, StoreError>;
+
+    /// Writes publishers' cursors as they are.
+    async fn put_cursors(&self, cursors: Vec<(String, PublisherCursor)>) -> Result<(), StoreError>;
 }
 
 /// Why a publisher could not deliver an event.

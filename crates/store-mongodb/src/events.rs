@@ -35,7 +35,7 @@ pub const CURSORS_COLLECTION: &str = "fido_event_cursors";
 pub const FAILURES_COLLECTION: &str = "fido_event_failures";
 /// The collection of leases.
 pub const LEASES_COLLECTION: &str = "fido_leases";
-const COUNTER: &str = "events";
+pub(crate) const COUNTER: &str = "events";
 /// Most events removed per retention step.
 const PRUNE_STEP: u64 = 10_000;
 
@@ -78,7 +78,7 @@ fn part(s: &TransactionSnapshot) -> Document {
     }
 }
 
-fn event_doc(sequence: u64, e: &OutboxEvent, subject: &TransactionSnapshot) -> Document {
+pub(crate) fn event_doc(sequence: u64, e: &OutboxEvent, subject: &TransactionSnapshot) -> Document {
     let snapshot = |s: &Option<TransactionSnapshot>| {
         s.as_ref().map_or(Bson::Null, |s| Bson::Document(part(s)))
     };
@@ -159,7 +159,7 @@ fn event_from(d: &Document) -> Result<StoredEvent, StoreError> {
     })
 }
 
-fn cursor_from(d: &Document) -> Result<PublisherCursor, StoreError> {
+pub(crate) fn cursor_from(d: &Document) -> Result<PublisherCursor, StoreError> {
     Ok(PublisherCursor {
         delivered_through: get_u64(d, "through").unwrap_or(0),
         attempts: get_u64(d, "attempts")
@@ -171,7 +171,7 @@ fn cursor_from(d: &Document) -> Result<PublisherCursor, StoreError> {
     })
 }
 
-fn cursor_doc(c: &PublisherCursor) -> Document {
+pub(crate) fn cursor_doc(c: &PublisherCursor) -> Document {
     let t = |t: Option<Timestamp>| t.map_or(Bson::Null, |t| Bson::DateTime(bson_date(t)));
     doc! {
         "through": to_i64(c.delivered_through),
@@ -286,15 +286,12 @@ impl EventLog for MongoStore {
         // `last_sequence` or simply on the next page, never hidden.
         let (last_sequence, pruned_through) = self.marks().await?;
         let docs: Vec<Document> = self
-            .bounded(async {
-                self.events
-                    .find(doc! {"_id": {"$gt": to_i64(after)}})
-                    .sort(doc! {"_id": 1})
-                    .limit(i64::from(limit))
-                    .await?
-                    .try_collect()
-                    .await
-            })
+            .find_sorted(
+                &self.events,
+                doc! {"_id": {"$gt": to_i64(after)}},
+                doc! {"_id": 1},
+                Some(limit),
+            )
             .await?;
         Ok(EventPage {
             events: docs.iter().map(event_from).collect::<Result<_, _>>()?,
@@ -377,15 +374,12 @@ impl EventLog for MongoStore {
         limit: u32,
     ) -> Result<Vec<FailedDelivery>, StoreError> {
         let docs: Vec<Document> = self
-            .bounded(async {
-                self.failures
-                    .find(doc! {"_id.p": publisher, "_id.s": {"$gt": to_i64(after)}})
-                    .sort(doc! {"_id.s": 1})
-                    .limit(i64::from(limit))
-                    .await?
-                    .try_collect()
-                    .await
-            })
+            .find_sorted(
+                &self.failures,
+                doc! {"_id.p": publisher, "_id.s": {"$gt": to_i64(after)}},
+                doc! {"_id.s": 1},
+                Some(limit),
+            )
             .await?;
         docs.iter()
             .map(|d| {

@@ -10,7 +10,6 @@ use fido_domain::{
     Claim, ClaimRequest, IdempotencyKey, IdempotencyStore, ObjectId, SealedKey, StoreError,
     TransactionId,
 };
-use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 
 use crate::documents::{bson_date, object_id};
@@ -49,6 +48,17 @@ fn sealed_from(doc: &Document) -> Result<SealedKey, StoreError> {
         fingerprint: text(doc, "fingerprint")?,
         snapshot,
     })
+}
+
+/// The keys after `(scope, key)` in `(scope, key)` order (all when `None`).
+pub(crate) fn keys_after(after: Option<(String, String)>) -> Document {
+    match after {
+        Some((s, k)) => doc! {"$or": [
+            {"_id.s": {"$gt": &s}},
+            {"_id.s": &s, "_id.k": {"$gt": &k}},
+        ]},
+        None => Document::new(),
+    }
 }
 
 fn corrupt(field: &str) -> StoreError {
@@ -215,23 +225,14 @@ impl IdempotencyStore for MongoStore {
         after: Option<(String, String)>,
         limit: u32,
     ) -> Result<Vec<SealedKey>, StoreError> {
-        let filter = match after {
-            Some((s, k)) => doc! {"$or": [
-                {"_id.s": {"$gt": &s}},
-                {"_id.s": &s, "_id.k": {"$gt": &k}},
-            ]},
-            None => Document::new(),
-        };
+        let filter = keys_after(after);
         let docs: Vec<Document> = self
-            .bounded(async {
-                self.idempotency
-                    .find(filter)
-                    .sort(doc! {"_id.s": 1, "_id.k": 1})
-                    .limit(i64::from(limit))
-                    .await?
-                    .try_collect()
-                    .await
-            })
+            .find_sorted(
+                &self.idempotency,
+                filter,
+                doc! {"_id.s": 1, "_id.k": 1},
+                Some(limit),
+            )
             .await?;
         docs.iter().map(sealed_from).collect()
     }

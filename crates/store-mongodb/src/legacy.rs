@@ -17,7 +17,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fido_domain::{ObjectId, StoreError, TransactionId, TransactionRecord, UserId};
-use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 
 use crate::documents::{object_id, record_to};
@@ -132,15 +131,7 @@ impl MongoStore {
             filter = doc! {"$and": [filter, {"_id": {"$gt": object_id(id.object_id())}}]};
         }
         let docs: Vec<Document> = self
-            .bounded(async {
-                self.collection
-                    .find(filter)
-                    .sort(doc! {"_id": 1})
-                    .limit(i64::from(limit))
-                    .await?
-                    .try_collect()
-                    .await
-            })
+            .find_sorted(&self.collection, filter, doc! {"_id": 1}, Some(limit))
             .await?;
         docs.into_iter()
             .map(|original| {

@@ -30,6 +30,7 @@ mod legacy;
 mod rollups;
 mod statistics;
 mod transactions;
+mod transfer;
 
 pub use events::{CURSORS_COLLECTION, EVENTS_COLLECTION, FAILURES_COLLECTION, LEASES_COLLECTION};
 pub use legacy::{legacy_filter, LegacyDocument};
@@ -322,6 +323,25 @@ impl MongoStore {
         } else {
             Written::NotFound
         })
+    }
+
+    /// The documents of `collection` matching `filter`, in `sort` order, at most `limit`
+    /// (all when `None`), within the operation timeout.
+    pub(crate) async fn find_sorted(
+        &self,
+        collection: &Collection<Document>,
+        filter: Document,
+        sort: Document,
+        limit: Option<u32>,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.bounded(async {
+            let mut find = collection.find(filter).sort(sort);
+            if let Some(limit) = limit {
+                find = find.limit(i64::from(limit));
+            }
+            futures_util::TryStreamExt::try_collect(find.await?).await
+        })
+        .await
     }
 
     /// Awaits a driver call within the operation timeout, mapping its errors.

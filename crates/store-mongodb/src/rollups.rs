@@ -286,14 +286,7 @@ impl MongoStore {
         }
         let filter = doc! {"u": object_id(user.object_id()), "d": {"$gte": from, "$lte": to}};
         let docs: Vec<Document> = self
-            .bounded(async {
-                self.rollups
-                    .find(filter)
-                    .sort(doc! {"d": 1})
-                    .await?
-                    .try_collect()
-                    .await
-            })
+            .find_sorted(&self.rollups, filter, doc! {"d": 1}, None)
             .await?;
         docs.iter().map(rollup_day).collect()
     }

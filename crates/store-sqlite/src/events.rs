@@ -17,6 +17,18 @@ const PRUNE_STEP: i64 = 10_000;
 
 /// Appends `event` to the outbox, on the writer connection inside the change's transaction.
 pub(crate) fn append(conn: &Connection, event: &OutboxEvent) -> rusqlite::Result<()> {
+    insert(conn, None, event)
+}
+
+/// Writes a copied event with its sequence, keeping one already there (`fido copy`).
+pub(crate) fn append_with_sequence(
+    conn: &Connection,
+    stored: &StoredEvent,
+) -> rusqlite::Result<()> {
+    insert(conn, Some(stored.sequence), &stored.event)
+}
+
+fn insert(conn: &Connection, sequence: Option<u64>, event: &OutboxEvent) -> rusqlite::Result<()> {
     let Some(subject) = event.subject() else {
         return Ok(());
     };
@@ -31,14 +43,16 @@ pub(crate) fn append(conn: &Connection, event: &OutboxEvent) -> rusqlite::Result
     };
     let (a_amount, a_kind, a_updated, a_version) = part(event.after.as_ref());
     let (b_amount, b_kind, b_updated, b_version) = part(event.before.as_ref());
+    // Without a sequence, AUTOINCREMENT gives the next one.
     conn.prepare_cached(
-        "INSERT INTO events (id, kind, occurred_at, transaction_id, user_id, transaction_date,
-           created_at, changed, after_amount, after_kind, after_updated, after_version,
-           before_amount, before_kind, before_updated, before_version)
-         VALUES (:id, :kind, :at, :tx, :user, :date, :created, :changed, :a_amount, :a_kind,
-           :a_updated, :a_version, :b_amount, :b_kind, :b_updated, :b_version)",
+        "INSERT OR IGNORE INTO events (sequence, id, kind, occurred_at, transaction_id, user_id,
+           transaction_date, created_at, changed, after_amount, after_kind, after_updated,
+           after_version, before_amount, before_kind, before_updated, before_version)
+         VALUES (:seq, :id, :kind, :at, :tx, :user, :date, :created, :changed, :a_amount,
+           :a_kind, :a_updated, :a_version, :b_amount, :b_kind, :b_updated, :b_version)",
     )?
     .execute(named_params! {
+        ":seq": sequence.map(seq_param),
         ":id": event.id.bytes(),
         ":kind": event.kind.as_str(),
         ":at": event.occurred_at.as_millis(),
@@ -140,18 +154,19 @@ fn lowest_cursor(conn: &Connection, publishers: &[String]) -> rusqlite::Result<O
     Ok(lowest)
 }
 
-fn read_cursor(row: &Row<'_>) -> rusqlite::Result<PublisherCursor> {
+/// A cursor whose five columns start at `first`.
+pub(crate) fn read_cursor(row: &Row<'_>, first: usize) -> rusqlite::Result<PublisherCursor> {
     let optional_time = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
         row.get::<_, Option<i64>>(i)?
             .map(|ms| Timestamp::from_millis(ms).map_err(|_| conversion(i, "timestamp")))
             .transpose()
     };
     Ok(PublisherCursor {
-        delivered_through: seq(row.get(0)?),
-        attempts: u32::try_from(row.get::<_, i64>(1)?).unwrap_or(u32::MAX),
-        first_failure_at: optional_time(2)?,
-        next_attempt_at: optional_time(3)?,
-        last_error: row.get(4)?,
+        delivered_through: seq(row.get(first)?),
+        attempts: u32::try_from(row.get::<_, i64>(first + 1)?).unwrap_or(u32::MAX),
+        first_failure_at: optional_time(first + 2)?,
+        next_attempt_at: optional_time(first + 3)?,
+        last_error: row.get(first + 4)?,
     })
 }
 
@@ -192,7 +207,7 @@ impl EventLog for SqliteStore {
                     "SELECT delivered_through, attempts, first_failure_at, next_attempt_at, \
                      last_error FROM event_cursors WHERE publisher = ?1",
                 )?
-                .query_row([publisher], read_cursor)
+                .query_row([publisher], |r| read_cursor(r, 0))
                 .optional()
                 .map(Option::unwrap_or_default)
             })
@@ -223,7 +238,7 @@ impl EventLog for SqliteStore {
                         "SELECT delivered_through, attempts, first_failure_at, \
                          next_attempt_at, last_error FROM event_cursors WHERE publisher = ?1",
                     )?
-                    .query_row([&publisher], read_cursor)
+                    .query_row([&publisher], |r| read_cursor(r, 0))
                     .optional()?
                     .unwrap_or_default();
                 if current != expected {

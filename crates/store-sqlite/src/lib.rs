@@ -20,6 +20,7 @@ mod pool;
 mod private;
 mod rollups;
 mod schema;
+mod transfer;
 mod writer;
 
 use std::path::{Path, PathBuf};

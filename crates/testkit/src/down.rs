@@ -5,9 +5,10 @@
 use async_trait::async_trait;
 use fido_domain::{
     Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals, EncryptedName,
-    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyStore, Page, PageRequest,
-    PublisherCursor, RecordPatch, RollupDrift, SealedKey, StatisticsQuery, StoreError, Timestamp,
-    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
+    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyRecord, IdempotencyStore, Page,
+    PageRequest, PublisherCursor, RecordPatch, RollupDrift, SealedKey, StatisticsQuery, StoreError,
+    StoreTransfer, StoredEvent, Timestamp, TransactionId, TransactionRecord, TransactionStore,
+    TransactionTotals, UserId, Written,
 };
 
 /// Every call: `Unavailable`, with a message that a caller must never see.
@@ -145,6 +146,39 @@ impl EventLog for DownStore {
         down()
     }
     async fn backlog(&self, _: &[String]) -> Result<Backlog, StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
+impl StoreTransfer for DownStore {
+    async fn records_after(
+        &self,
+        _: Option<TransactionId>,
+        _: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        down()
+    }
+    async fn put_records(&self, _: Vec<TransactionRecord>) -> Result<(), StoreError> {
+        down()
+    }
+    async fn idempotency_after(
+        &self,
+        _: Option<(String, String)>,
+        _: u32,
+    ) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        down()
+    }
+    async fn put_idempotency(&self, _: Vec<IdempotencyRecord>) -> Result<(), StoreError> {
+        down()
+    }
+    async fn put_events(&self, _: Vec<StoredEvent>, _: u64, _: u64) -> Result<(), StoreError> {
+        down()
+    }
+    async fn cursors(&self) -> Result<Vec<(String, PublisherCursor)>, StoreError> {
+        down()
+    }
+    async fn put_cursors(&self, _: Vec<(String, PublisherCursor)>) -> Result<(), StoreError> {
         down()
     }
 }

@@ -12,10 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fido_domain::{
     Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals, EncryptedName,
-    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyStore, MoneySum, OutboxEvent,
-    Page, PageRequest, PublisherCursor, RecordPatch, RollupDrift, SealedKey, StatisticsQuery,
-    StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore, TransactionTotals,
-    TransactionType, UserId, UtcDay, Written,
+    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyRecord, IdempotencyStore,
+    MoneySum, OutboxEvent, Page, PageRequest, PublisherCursor, RecordPatch, RollupDrift, SealedKey,
+    StatisticsQuery, StoreError, StoreTransfer, StoredEvent, Timestamp, TransactionId,
+    TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId, UtcDay,
+    Written,
 };
 
 use crate::outbox::Outbox;
@@ -430,5 +431,92 @@ impl EventLog for MemoryStore {
 
     async fn backlog(&self, publishers: &[String]) -> Result<Backlog, StoreError> {
         Ok(self.outbox().backlog(publishers))
+    }
+}
+
+#[async_trait]
+impl StoreTransfer for MemoryStore {
+    async fn records_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        let mut records: Vec<TransactionRecord> = self
+            .records()
+            .values()
+            .filter(|r| after.is_none_or(|a| r.id > a))
+            .cloned()
+            .collect();
+        records.sort_by_key(|r| r.id);
+        records.truncate(limit as usize);
+        Ok(records)
+    }
+
+    async fn put_records(&self, records: Vec<TransactionRecord>) -> Result<(), StoreError> {
+        let mut map = self.records();
+        for r in records {
+            map.insert(r.id, r);
+        }
+        Ok(())
+    }
+
+    async fn idempotency_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        let mut all: Vec<IdempotencyRecord> = self
+            .keys()
+            .iter()
+            .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
+            .map(|((scope, key), r)| IdempotencyRecord {
+                scope: scope.clone(),
+                key: key.clone(),
+                fingerprint: r.fingerprint.clone(),
+                transaction_id: r.transaction_id,
+                snapshot: r.snapshot.clone(),
+                lease_until: r.lease_until,
+                expires_at: r.expires_at,
+            })
+            .collect();
+        all.sort_by(|a, b| (&a.scope, &a.key).cmp(&(&b.scope, &b.key)));
+        all.truncate(limit as usize);
+        Ok(all)
+    }
+
+    async fn put_idempotency(&self, records: Vec<IdempotencyRecord>) -> Result<(), StoreError> {
+        let mut keys = self.keys();
+        for r in records {
+            keys.insert(
+                (r.scope, r.key),
+                KeyRecord {
+                    fingerprint: r.fingerprint,
+                    transaction_id: r.transaction_id,
+                    lease_until: r.lease_until,
+                    expires_at: r.expires_at,
+                    snapshot: r.snapshot,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn put_events(
+        &self,
+        events: Vec<StoredEvent>,
+        last_sequence: u64,
+        pruned_through: u64,
+    ) -> Result<(), StoreError> {
+        self.outbox().put(events, last_sequence, pruned_through);
+        Ok(())
+    }
+
+    async fn cursors(&self) -> Result<Vec<(String, PublisherCursor)>, StoreError> {
+        Ok(self.outbox().all_cursors())
+    }
+
+    async fn put_cursors(&self, cursors: Vec<(String, PublisherCursor)>) -> Result<(), StoreError> {
+        self.outbox().put_cursors(cursors);
+        Ok(())
     }
 }

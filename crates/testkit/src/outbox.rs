@@ -28,6 +28,32 @@ impl Outbox {
         });
     }
 
+    /// Copied events with their sequences (keeping any already there), and the marks.
+    pub(crate) fn put(&mut self, events: Vec<StoredEvent>, last: u64, pruned: u64) {
+        for event in events {
+            if !self.events.iter().any(|e| e.sequence == event.sequence) {
+                self.events.push_back(event);
+            }
+        }
+        self.events.make_contiguous().sort_by_key(|e| e.sequence);
+        self.last_sequence = self.last_sequence.max(last);
+        self.pruned_through = self.pruned_through.max(pruned);
+    }
+
+    pub(crate) fn all_cursors(&self) -> Vec<(String, PublisherCursor)> {
+        let mut all: Vec<_> = self
+            .cursors
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    pub(crate) fn put_cursors(&mut self, cursors: Vec<(String, PublisherCursor)>) {
+        self.cursors.extend(cursors);
+    }
+
     pub(crate) fn page(&self, after: u64, limit: u32) -> EventPage {
         EventPage {
             events: self

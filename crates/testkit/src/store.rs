@@ -6,8 +6,8 @@ use std::time::Duration;
 use fido_domain::{
     Amount, ChangedField, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, EncryptedName,
     EventKind, EventLog, FailedDelivery, IdempotencyKey, IdempotencyStore, PageRequest,
-    PublisherCursor, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp, TransactionId,
-    TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
+    PublisherCursor, RecordPatch, SealedKey, StatisticsQuery, StoreError, StoreTransfer, Timestamp,
+    TransactionId, TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
 };
 
 use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
@@ -16,11 +16,17 @@ use TransactionType::{Credit, Debit};
 
 /// What a store adapter is: all four storage ports, usually over one connection pool.
 pub trait Store:
-    TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + EventLog
+    TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + EventLog + StoreTransfer
 {
 }
-impl<T: TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + EventLog> Store
-    for T
+impl<
+        T: TransactionStore
+            + StatisticsQuery
+            + IdempotencyStore
+            + DailyRollups
+            + EventLog
+            + StoreTransfer,
+    > Store for T
 {
 }
 
@@ -1301,6 +1307,154 @@ pub async fn retention_keeps_what_a_publisher_still_needs(store: &dyn Store) {
     );
 }
 
+/// A transfer lists every record in id order, exactly as stored, and puts records back as
+/// given (replacing those with the same id), writing no event.
+pub async fn transfer_lists_in_order_and_puts_back_as_given(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let (u1, u2) = (fresh_user(), fresh_user());
+    let mut written = Vec::new();
+    for i in 0..5 {
+        let user = if i % 2 == 0 { u1 } else { u2 };
+        let r = record(
+            ids.id(i),
+            user,
+            at("2026-02-01T10:00:00.123Z"),
+            amount("3.10"),
+            Credit,
+        );
+        store.insert(r.clone()).await.expect("insert");
+        written.push(r);
+    }
+    // Only this check's records: they follow the id family's first id.
+    let first = store
+        .records_after(None, 10_000)
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|r| written.iter().any(|w| w.id == r.id))
+        .collect::<Vec<_>>();
+    assert_eq!(first, written, "every field as stored, in id order");
+    let page = store.records_after(Some(ids.id(1)), 2).await.expect("page");
+    assert_eq!(
+        page.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [ids.id(2), ids.id(3)]
+    );
+
+    let events_before = store.events_after(0, 1).await.expect("feed").last_sequence;
+    let mut changed = written[0].clone();
+    changed.full_name = EncryptedName::new("another-token");
+    changed.version = 7;
+    changed.amount = amount("9.99");
+    let mut new = record(
+        ids.id(9),
+        u2,
+        at("2026-02-02T00:00:00Z"),
+        amount("1"),
+        Debit,
+    );
+    new.version = 3;
+    store
+        .put_records(vec![changed.clone(), new.clone()])
+        .await
+        .expect("put");
+    store
+        .put_records(vec![changed.clone(), new.clone()])
+        .await
+        .expect("put again: idempotent");
+    assert_eq!(store.get(changed.id).await.expect("get"), Some(changed));
+    assert_eq!(store.get(new.id).await.expect("get"), Some(new));
+    assert_eq!(
+        store.events_after(0, 1).await.expect("feed").last_sequence,
+        events_before,
+        "a transfer writes no event"
+    );
+}
+
+/// Idempotency records, events with their sequences, and cursors move as they are; the
+/// feed goes on after the copied sequences.
+pub async fn transfer_moves_keys_events_and_cursors(store: &dyn Store) {
+    let now = at("2026-03-01T00:00:00Z");
+    let ids = IdSeq::new();
+    let scope = format!("transfer-{}", fresh_user());
+    store
+        .claim(claim_request(&scope, "k1", "fp", ids.id(1), now))
+        .await
+        .expect("claim");
+    let listed = store
+        .idempotency_after(Some((scope.clone(), String::new())), 10)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].key.as_str(), listed[0].transaction_id),
+        ("k1", ids.id(1))
+    );
+    let mut copied = listed[0].clone();
+    copied.key = "k2".into();
+    copied.snapshot = Some("sealed-answer".into());
+    store
+        .put_idempotency(vec![copied.clone()])
+        .await
+        .expect("put keys");
+    let listed = store
+        .idempotency_after(Some((scope.clone(), String::new())), 10)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1], copied);
+
+    if store.enabled() {
+        let user = fresh_user();
+        let r = record(
+            ids.id(5),
+            user,
+            at("2026-03-01T00:00:00Z"),
+            amount("2"),
+            Credit,
+        );
+        let event = fido_domain::StoredEvent {
+            sequence: 100,
+            event: fido_domain::OutboxEvent::created(&r),
+        };
+        let next = fido_domain::StoredEvent {
+            sequence: 101,
+            event: fido_domain::OutboxEvent::deleted(&r, now),
+        };
+        store
+            .put_events(vec![event.clone(), next.clone()], 101, 99)
+            .await
+            .expect("put events");
+        let page = store.events_after(99, 10).await.expect("feed");
+        assert_eq!(page.events, [event, next]);
+        assert_eq!((page.last_sequence, page.pruned_through), (101, 99));
+        store
+            .insert(record(ids.id(6), user, now, amount("1"), Debit))
+            .await
+            .expect("insert");
+        assert_eq!(
+            store.events_after(101, 10).await.expect("feed").events[0].sequence,
+            102,
+            "the sequence goes on after the copied ones"
+        );
+    }
+    let cursor = PublisherCursor {
+        delivered_through: 42,
+        attempts: 1,
+        first_failure_at: Some(now),
+        next_attempt_at: Some(now.plus_millis(1000)),
+        last_error: Some("503".into()),
+    };
+    store
+        .put_cursors(vec![("webhook:copied".into(), cursor.clone())])
+        .await
+        .expect("put cursors");
+    assert!(store
+        .cursors()
+        .await
+        .expect("cursors")
+        .contains(&("webhook:copied".into(), cursor)));
+}
+
 /// Expands to one `#[tokio::test]` per store contract check. `$make` is an expression
 /// evaluating to a future of `Option<fixture>`: the fixture derefs to an adapter implementing
 /// both ports (a `Box`, or a guard that also owns temporary resources); `None` skips the
@@ -1335,6 +1489,8 @@ macro_rules! store_contract_tests {
             failed_writes_write_no_event,
             cursors_move_only_under_the_lease_by_compare_and_set,
             retention_keeps_what_a_publisher_still_needs,
+            transfer_lists_in_order_and_puts_back_as_given,
+            transfer_moves_keys_events_and_cursors,
             ping_succeeds,
         );
     };

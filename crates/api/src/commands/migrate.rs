@@ -27,8 +27,8 @@ use mongodb::bson::{doc, Bson};
 use super::{fail, say};
 use crate::cli::MigrateArgs;
 use crate::error::{Error, Result};
+use crate::secrets;
 use crate::settings::{Settings, StoreKind};
-use crate::{secrets, telemetry};
 
 /// Exit code when documents were left unconverted.
 pub const LEFT_UNCONVERTED: u8 = 3;
@@ -250,11 +250,10 @@ async fn rebuild_rollups(settings: &Settings) -> Result<u64> {
 /// `fido migrate`.
 #[actix_web::main]
 pub async fn run(args: &MigrateArgs) -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match super::start() {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
-    telemetry::init(&settings);
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} documents {msg}") {

@@ -2,9 +2,13 @@
 //! process exit code; output goes through [`say`], which treats a closed pipe as the
 //! normal end of output it is (`fido --help | head -2`).
 
+pub mod copy;
+pub mod export;
 pub mod healthcheck;
+pub mod import;
 pub mod keys;
 pub mod migrate;
+pub mod progress;
 pub mod reencrypt;
 pub mod rollups;
 pub mod serve;
@@ -12,6 +16,13 @@ pub mod worker;
 
 use std::io::Write;
 use std::process::ExitCode;
+
+/// The settings, with logging started; on a bad setting, the exit code (the failure said).
+pub fn start() -> Result<crate::Settings, ExitCode> {
+    let settings = crate::Settings::load().map_err(|e| fail(&e))?;
+    crate::telemetry::init(&settings);
+    Ok(settings)
+}
 
 /// Writes a line to standard output; a closed pipe is not an error.
 pub fn say(line: &str) {

@@ -12,7 +12,6 @@ use fido_domain::{ReencryptProgress, ResealProgress, TransactionId};
 use super::{fail, say};
 use crate::error::Result;
 use crate::settings::Settings;
-use crate::telemetry;
 use crate::wiring::build_service;
 
 /// Runs the rotation of names, calling `progress` after each batch, then re-seals the
@@ -35,11 +34,10 @@ pub async fn reencrypt(
 /// `fido reencrypt`.
 #[actix_web::main]
 pub async fn run(batch_size: u32, after: Option<TransactionId>) -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match super::start() {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
-    telemetry::init(&settings);
     let outcome = reencrypt(
         &settings,
         batch_size,

@@ -14,7 +14,6 @@ use super::{fail, say};
 use crate::cli::VerifyArgs;
 use crate::error::Result;
 use crate::settings::Settings;
-use crate::telemetry;
 use crate::wiring::build_service;
 
 /// Exit code when drift was found (repaired or not).
@@ -118,11 +117,10 @@ impl Progress {
 /// `fido rollups verify`.
 #[actix_web::main]
 pub async fn run(args: &VerifyArgs) -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match super::start() {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
-    telemetry::init(&settings);
     let mut progress = Progress::new(args.batch_size);
     let outcome = verify(&settings, args, |r| progress.update(r)).await;
     progress.finish();

@@ -4,17 +4,14 @@ use std::process::ExitCode;
 
 use super::fail;
 use crate::server::{self, Application};
-use crate::settings::Settings;
-use crate::telemetry;
 
 /// Serves until a signal asks it to stop, then finishes in-flight requests.
 #[actix_web::main]
 pub async fn run() -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match super::start() {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
-    telemetry::init(&settings);
     // A failure to start is said once, on standard error (where container runtimes
     // collect it too), with its whole cause chain.
     let app = match Application::build(&settings).await {

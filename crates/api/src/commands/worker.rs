@@ -12,19 +12,18 @@ use fido_http::{mount_health, HttpEdge};
 
 use super::fail;
 use crate::error::Error;
+use crate::relay;
 use crate::server::{self, http_options};
 use crate::settings::Settings;
 use crate::wiring::{open_store, service_over};
-use crate::{relay, telemetry};
 
 /// Relays until a signal asks it to stop.
 #[actix_web::main]
 pub async fn run() -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match super::start() {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
-    telemetry::init(&settings);
     if !settings.events.enabled {
         return fail(&Error::Config(
             "events.enabled is false: the worker has nothing to deliver".into(),

@@ -20,6 +20,7 @@ mod instances;
 mod lifecycle;
 mod listing;
 mod migration;
+mod moving;
 mod outage;
 mod privacy;
 mod rollups;

@@ -1,0 +1,340 @@
+//! Moving data between stores with the real binary: `fido copy` SQLite → MongoDB → SQLite
+//! ending byte-identical in the API's answers, `fido export` / `fido import` (bad lines,
+//! `--strict`, `--decrypt`), and a kill in the middle of a copy and of an import followed
+//! by a re-run.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use awc::http::StatusCode;
+use fido_api::settings::Secret;
+use fido_cipher_fernet::FernetCipher;
+use serde_json::{json, Value};
+
+use crate::helpers::{fresh_user, settings_for, spawn_with, TestApp};
+use crate::idempotency::post_with_key;
+
+/// An app on `dir` with a fixed Fernet key (the same key reads every copy).
+async fn app_on(dir: &Path, key: &str) -> TestApp {
+    let mut settings = settings_for(dir, &[]);
+    settings.store.uri = Secret::new(format!("sqlite://{}/fido.db", dir.display()));
+    settings.store.database = None;
+    settings.security.fernet_key = Some(Secret::new(key));
+    spawn_with(settings).await
+}
+
+fn fido(key: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fido"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("FERNET_KEY", key)
+        .env("FIDO__SECURITY__DATA_DIR", dir)
+        .env("FIDO__LOG__FILTER", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(key: &str, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = fido(key, dir, args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        out.status.code(),
+        format!("{}{stderr}", String::from_utf8_lossy(&out.stdout)),
+    )
+}
+
+fn sqlite(dir: &Path) -> String {
+    format!("sqlite://{}/fido.db", dir.display())
+}
+
+/// Some users' transactions, written through the API: creates, updates, deletes, and an
+/// idempotent create. Returns the users.
+async fn write_history(app: &TestApp, users: usize, each: usize) -> Vec<String> {
+    let users: Vec<String> = (0..users).map(|_| fresh_user()).collect();
+    for (u, user) in users.iter().enumerate() {
+        for i in 0..each {
+            let kind = if i % 3 == 0 { "debit" } else { "credit" };
+            let date = format!("2026-11-{:02}T10:{:02}:00.250Z", 1 + i % 20, u);
+            let t = app.create(user, 1.05 + i as f64, kind, Some(&date)).await;
+            let path = format!("/api/v1/transactions/{}", t["id"].as_str().unwrap());
+            if i % 4 == 1 {
+                app.patch_json(
+                    &path,
+                    &json!({"transaction_amount": 99.99, "full_name": "Grace Hopper"}),
+                )
+                .await;
+            }
+            if i % 7 == 2 {
+                app.delete(&path).await;
+            }
+        }
+    }
+    let body = json!({"user_id": users[0], "full_name": "Ada Lovelace", "transaction_amount": 7.77,
+        "transaction_type": "credit"});
+    assert_eq!(
+        post_with_key(app, "order-1", &body, None).await.status,
+        StatusCode::CREATED
+    );
+    users
+}
+
+/// Every answer a client could compare: each user's pages, statistics and series, each
+/// transaction, and the event feed.
+async fn answers(app: &TestApp, users: &[String]) -> BTreeMap<String, Value> {
+    let mut all = BTreeMap::new();
+    for user in users {
+        for path in [
+            format!("/api/v1/transactions/user/{user}?limit=100"),
+            format!("/api/v1/analytics/transactions/{user}"),
+            format!("/api/v1/analytics/transactions/{user}/daily?granularity=week"),
+        ] {
+            let r = app.get_owned(path.clone()).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}");
+            if path.contains("?limit=100") {
+                for t in r.data()["data"].as_array().unwrap() {
+                    let one = format!("/api/v1/transactions/{}", t["id"].as_str().unwrap());
+                    all.insert(one.clone(), app.get_owned(one).await.body);
+                }
+            }
+            all.insert(path, r.body);
+        }
+    }
+    all.insert(
+        "events".into(),
+        app.get("/api/v1/events?limit=1000").await.body,
+    );
+    all
+}
+
+#[actix_web::test]
+async fn sqlite_to_mongodb_and_back_serves_identical_answers() {
+    let Some(mongo) = fido_testkit::service_url("MONGODB_URI") else {
+        return;
+    };
+    let key = FernetCipher::generate_key();
+    let (first, last) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let app = app_on(first.path(), &key).await;
+    let users = write_history(&app, 3, 12).await;
+    let before = answers(&app, &users).await;
+    app.stop().await;
+
+    let database = format!("fido_copy_{}", fresh_user());
+    let mongo = mongo.replacen("/?", &format!("/{database}?"), 1);
+    let (code, out) = run(
+        &key,
+        first.path(),
+        &[
+            "copy",
+            "--from",
+            &sqlite(first.path()),
+            "--to",
+            &mongo,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("dry run: would copy"), "{out}");
+    let (code, out) = run(
+        &key,
+        first.path(),
+        &["copy", "--from", &sqlite(first.path()), "--to", &mongo],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("identical"), "{out}");
+    let (code, out) = run(
+        &key,
+        first.path(),
+        &[
+            "copy",
+            "--from",
+            &mongo,
+            "--to",
+            &sqlite(last.path()),
+            "--batch-size",
+            "7",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+
+    let copy = app_on(last.path(), &key).await;
+    let after = answers(&copy, &users).await;
+    for (path, body) in &before {
+        assert_eq!(
+            after.get(path),
+            Some(body),
+            "{path} differs after the round trip"
+        );
+    }
+    assert_eq!(after.len(), before.len());
+    // The idempotency key came along: a retry replays the first answer.
+    let body = json!({"user_id": users[0], "full_name": "Ada Lovelace", "transaction_amount": 7.77,
+        "transaction_type": "credit"});
+    let replay = post_with_key(&copy, "order-1", &body, None).await;
+    assert_eq!(
+        replay
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    // And the feed goes on after the copied sequences.
+    let last_sequence = after["events"]["data"]["last_sequence"].as_u64().unwrap();
+    copy.create(&users[1], 1.0, "debit", None).await;
+    let next = copy
+        .get_owned(format!("/api/v1/events?after={last_sequence}"))
+        .await;
+    assert_eq!(next.data()["events"][0]["sequence"], last_sequence + 1);
+}
+
+/// Starts `args`, kills it (SIGKILL) once it printed a progress line, and returns.
+fn kill_midway(key: &str, dir: &Path, args: &[&str], marker: &str) {
+    let mut child = fido(key, dir, args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = lines.next().expect("a progress line").unwrap();
+        if line.contains(marker) {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[actix_web::test]
+async fn a_copy_and_an_import_killed_midway_finish_when_run_again() {
+    let key = FernetCipher::generate_key();
+    let (source, copy, imported) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let app = app_on(source.path(), &key).await;
+    let users = write_history(&app, 2, 150).await;
+    let before = answers(&app, &users).await;
+    app.stop().await;
+
+    let from = sqlite(source.path());
+    let to = sqlite(copy.path());
+    kill_midway(
+        &key,
+        copy.path(),
+        &["copy", "--from", &from, "--to", &to, "--batch-size", "10"],
+        "transactions copied",
+    );
+    let (code, out) = run(&key, copy.path(), &["copy", "--from", &from, "--to", &to]);
+    assert_eq!(code, Some(0), "{out}");
+    let app = app_on(copy.path(), &key).await;
+    assert_eq!(answers(&app, &users).await, before);
+    app.stop().await;
+
+    let file = source.path().join("export.ndjson");
+    let file = file.to_str().unwrap();
+    let mut export = fido(&key, source.path(), &["export", "--output", file]);
+    export.env("DB_URI", &from);
+    assert!(export.status().unwrap().success());
+    let mut import = fido(
+        &key,
+        imported.path(),
+        &["import", file, "--batch-size", "10"],
+    );
+    import.env("DB_URI", sqlite(imported.path()));
+    let mut child = import.stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines.next().unwrap().unwrap().contains("lines imported") {}
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut again = fido(&key, imported.path(), &["import", file]);
+    again.env("DB_URI", sqlite(imported.path()));
+    let out = again.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let app = app_on(imported.path(), &key).await;
+    let after = answers(&app, &users).await;
+    for (path, body) in &before {
+        if path != "events" {
+            assert_eq!(
+                after.get(path),
+                Some(body),
+                "{path} differs after export and import"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
+    let key = FernetCipher::generate_key();
+    let (source, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let app = app_on(source.path(), &key).await;
+    let users = write_history(&app, 1, 3).await;
+    app.stop().await;
+
+    // With --decrypt the names are in clear (and encrypted again on import).
+    let mut export = fido(&key, source.path(), &["export", "--decrypt"]);
+    export.env("DB_URI", sqlite(source.path()));
+    let out = export.output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\"full_name\":\"Ada Lovelace\""), "{text}");
+    assert!(!text.contains("full_name_token"));
+    let good: Vec<&str> = text.lines().collect();
+    let mut bad_amount: Value = serde_json::from_str(good[0]).unwrap();
+    bad_amount["amount_cents"] = json!(-5);
+    let mut bad_token: Value = serde_json::from_str(good[0]).unwrap();
+    bad_token["full_name"] = Value::Null;
+    bad_token.as_object_mut().unwrap().remove("full_name");
+    bad_token["full_name_token"] = json!("gAAAAABnot-a-token");
+    let mut lines: Vec<String> = good.iter().map(|s| (*s).to_owned()).collect();
+    lines.insert(1, bad_amount.to_string());
+    lines.push(bad_token.to_string());
+    lines.push("{not json".into());
+    let file = source.path().join("mixed.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let file = file.to_str().unwrap();
+
+    let mut strict = fido(&key, target.path(), &["import", file, "--strict"]);
+    strict.env("DB_URI", sqlite(target.path()));
+    let out = strict.output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{report}");
+    assert!(
+        report.contains("line 2: not a transaction line"),
+        "{report}"
+    );
+    assert!(
+        report.contains("full_name_token: cannot be decrypted"),
+        "{report}"
+    );
+    assert!(report.contains("valid (nothing written)"), "{report}");
+    let app = app_on(target.path(), &key).await;
+    let list = app
+        .get_owned(format!("/api/v1/transactions/user/{}", users[0]))
+        .await;
+    assert_eq!(list.data()["total"], 0, "--strict wrote nothing");
+    app.stop().await;
+
+    let mut lenient = fido(&key, target.path(), &["import", file]);
+    lenient.env("DB_URI", sqlite(target.path()));
+    let out = lenient.output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{report}");
+    assert!(
+        report.contains(&format!("{} imported, 3 bad", good.len())),
+        "{report}"
+    );
+    let app = app_on(target.path(), &key).await;
+    let list = app
+        .get_owned(format!("/api/v1/transactions/user/{}", users[0]))
+        .await;
+    assert_eq!(list.data()["total"], good.len());
+}
