@@ -29,7 +29,7 @@ work=$(mktemp -d)
 binary="$PWD/target/debug/fido"
 [ -x "$binary" ] || cargo build --locked -q -p fido-api --bin fido
 (cd "$work" && unset REDIS_URL DB_URI && API_KEYS="browser:$hash:read+write" PORT="$port" \
-  FIDO__LOG__FORMAT=text exec "$binary" >"$work/fido.log" 2>&1) &
+  FIDO__LOG__FORMAT=text FIDO__METRICS__ADDR= exec "$binary" >"$work/fido.log" 2>&1) &
 STARTED_PIDS+=("$!")
 wait_for_port "$port" 30 "fido"
 

@@ -26,7 +26,7 @@ work=$(mktemp -d)
 binary="$PWD/target/debug/fido"
 [ -x "$binary" ] || cargo build --locked -q -p fido-api --bin fido
 (cd "$work" && API_KEYS="compat:$hash:read+write" PORT="$port" FIDO__LOG__FORMAT=text \
-  REDIS_URL= exec "$binary" >"$work/fido.log" 2>&1) &
+  REDIS_URL= FIDO__METRICS__ADDR= exec "$binary" >"$work/fido.log" 2>&1) &
 STARTED_PIDS+=("$!")
 wait_for_port "$port" 30 "fido"
 

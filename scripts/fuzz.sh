@@ -30,7 +30,7 @@ binary="$PWD/target/debug/fido"
 # The embedded default, as the header says: no Redis or MongoDB the caller may have set.
 # Rate limits off (they have their own tests): fuzzing sends many bad keys on purpose.
 (cd "$work" && unset REDIS_URL DB_URI MONGODB_URI && API_KEYS="fuzz:$hash:read+write" PORT="$port" \
-  FIDO__SECURITY__RATE_LIMIT_PER_SECOND=0 FIDO__SECURITY__AUTH_FAILURES_PER_SECOND=0 FIDO__LOG__FORMAT=text exec "$binary" >"$work/fido.log" 2>&1) &
+  FIDO__SECURITY__RATE_LIMIT_PER_SECOND=0 FIDO__SECURITY__AUTH_FAILURES_PER_SECOND=0 FIDO__METRICS__ADDR= FIDO__LOG__FORMAT=text exec "$binary" >"$work/fido.log" 2>&1) &
 STARTED_PIDS+=("$!")
 wait_for_port "$port" 30 "fido"
 

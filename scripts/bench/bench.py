@@ -70,7 +70,8 @@ def wait_ready(port, timeout=60.0):
 def start_service(workdir, env, label, binary=None):
     port = free_port()
     full = dict(os.environ, API_KEYS=KEYS, FERNET_KEY=FERNET, PORT=str(port), HOST="127.0.0.1",
-                FIDO__SECURITY__RATE_LIMIT_PER_SECOND="0", FIDO__LOG__FILTER="warn", **env)
+                FIDO__SECURITY__RATE_LIMIT_PER_SECOND="0", FIDO__LOG__FILTER="warn", FIDO__METRICS__ADDR="")
+    full.update(env)
     log = open(workdir / f"{label}.log", "wb")
     started = time.time()
     proc = subprocess.Popen([str(binary or BINARY)], cwd=workdir, env=full, stdout=log, stderr=subprocess.STDOUT)

@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod metrics;
 pub mod relay;
 pub mod secrets;
 pub mod server;

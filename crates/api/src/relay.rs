@@ -9,6 +9,7 @@ use std::time::Duration;
 use fido_domain::{EventLog, EventPublisher, EventRelay, RelayConfig, SystemClock};
 use fido_events_amqp::AmqpPublisher;
 use fido_events_webhook::{WebhookClient, WebhookEndpoint, WebhookPublisher};
+use fido_observability::{names, MeteredPublisher};
 use serde::Deserialize;
 use tokio::sync::{watch, Notify};
 
@@ -111,6 +112,12 @@ pub fn publishers(settings: &Settings) -> Result<Vec<Arc<dyn EventPublisher>>> {
             publishers.push(Arc::new(WebhookPublisher::new(endpoint, client.clone())));
         }
     }
+    if settings.metrics_enabled() {
+        publishers = publishers
+            .into_iter()
+            .map(|p| Arc::new(MeteredPublisher::new(p)) as Arc<dyn EventPublisher>)
+            .collect();
+    }
     Ok(publishers)
 }
 
@@ -141,6 +148,16 @@ pub fn build(settings: &Settings, log: Arc<dyn EventLog>) -> Result<Arc<EventRel
     Ok(Arc::new(relay))
 }
 
+/// The relay's backlog as gauges (no-ops when metrics are off).
+fn record(relay: &EventRelay) {
+    let status = relay.status();
+    metrics::gauge!(names::EVENTS_BACKLOG).set(status.backlog.undelivered as f64);
+    let age = status.backlog.oldest_undelivered_at.map_or(0.0, |t| {
+        ((fido_domain::Timestamp::now().as_millis() - t.as_millis()).max(0) as f64) / 1000.0
+    });
+    metrics::gauge!(names::EVENTS_OLDEST_AGE).set(age);
+}
+
 /// Runs rounds until `stop` turns true; a round under way (the batch in flight) is
 /// finished first, then the lease is given up so another relay takes over at once.
 /// Between rounds it waits for `poll`, or less when `commits` signals a new commit.
@@ -155,7 +172,9 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
-        let pause = match relay.round().await {
+        let result = relay.round().await;
+        record(&relay);
+        let pause = match result {
             Ok(round) => {
                 if failing_since.take().is_some() {
                     tracing::info!("event relay: the store answers again");

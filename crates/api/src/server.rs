@@ -12,6 +12,7 @@ use fido_domain::{EventRelay, TransactionService};
 use fido_http::{mount, HttpEdge, HttpOptions};
 
 use crate::error::{Error, Result};
+use crate::metrics::{self, MetricsServer};
 use crate::relay;
 use crate::secrets;
 use crate::settings::RelayMode;
@@ -23,6 +24,7 @@ pub struct Application {
     server: Server,
     port: u16,
     relay: Option<RelayRun>,
+    metrics: Option<MetricsServer>,
 }
 
 /// The relay this process runs beside the server: how often it polls, and the store's
@@ -65,6 +67,7 @@ impl Application {
     /// off).
     pub async fn build(settings: &Settings) -> Result<Self> {
         let listener = bind(settings)?;
+        let recorder = metrics::install(settings)?;
         let stores = open_store(settings).await?;
         let relay = if settings.events.enabled && settings.events.relay == RelayMode::On {
             Some(relay::build(settings, stores.events.clone())?)
@@ -73,7 +76,11 @@ impl Application {
         };
         let commits = stores.commits.clone();
         let service = service_over(settings, stores)?;
+        let metrics_server = recorder
+            .map(|m| metrics::serve(settings, m, Some(service.clone())))
+            .transpose()?;
         let mut app = Self::serve(settings, service, listener, relay.clone())?;
+        app.metrics = metrics_server;
         app.relay = relay.map(|relay| RelayRun {
             relay,
             poll: Duration::from_millis(settings.events.relay_poll_ms),
@@ -122,12 +129,18 @@ impl Application {
             server,
             port,
             relay: None,
+            metrics: None,
         })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics`, when metrics are on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(MetricsServer::port)
     }
 
     /// A handle to stop the server.
@@ -138,15 +151,26 @@ impl Application {
     /// Serves (and relays events) until stopped, then finishes in-flight requests and the
     /// relay's batch in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Some(run) = self.relay else {
-            return self.server.await;
+        let metrics = self.metrics.map(|m| {
+            let handle = m.handle();
+            (handle, tokio::spawn(m.run()))
+        });
+        let result = match self.relay {
+            None => self.server.await,
+            Some(run) => {
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let task = tokio::spawn(relay::run(run.relay, run.poll, run.commits, stopped));
+                let result = self.server.await;
+                let _ = stop.send(true);
+                if task.await.is_err() {
+                    tracing::error!("the event relay task failed");
+                }
+                result
+            }
         };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(relay::run(run.relay, run.poll, run.commits, stopped));
-        let result = self.server.await;
-        let _ = stop.send(true);
-        if task.await.is_err() {
-            tracing::error!("the event relay task failed");
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
         }
         result
     }

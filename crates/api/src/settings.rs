@@ -104,6 +104,25 @@ pub struct Settings {
     pub log: LogSettings,
     /// Events: the outbox, the relay and its publishers.
     pub events: EventSettings,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
+}
+
+/// Prometheus metrics.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Where `/metrics` listens (`host:port`), apart from the API so it is never public by
+    /// accident; empty switches metrics off (at no cost).
+    pub addr: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:9464".into(),
+        }
+    }
 }
 
 /// Where the event relay runs.
@@ -510,6 +529,11 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Whether `/metrics` is served (and so whether anything is measured).
+    pub fn metrics_enabled(&self) -> bool {
+        !self.metrics.addr.trim().is_empty()
     }
 
     /// The RabbitMQ publisher's settings, when `FIDO__EVENTS__AMQP_URL` is set.

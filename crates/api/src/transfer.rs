@@ -164,6 +164,29 @@ pub async fn tally(store: &Arc<dyn StoreTransfer>, batch: u32) -> Result<BTreeMa
     Ok(tallies)
 }
 
+/// Forgets every cached read of `users` in the cache the settings name (Redis, shared with
+/// running instances), so nothing written behind the service's back is hidden by a cached
+/// answer. A cache that cannot be reached is reported, not fatal: its entries expire.
+pub async fn invalidate(
+    settings: &Settings,
+    users: impl IntoIterator<Item = UserId>,
+) -> Result<()> {
+    let cache = crate::wiring::open_cache(settings)?;
+    let mut failed = 0u64;
+    for user in users {
+        if cache.invalidate_user(user).await.is_err() {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        tracing::warn!(
+            users = failed,
+            "could not invalidate some users' cached reads; they expire with their TTL"
+        );
+    }
+    Ok(())
+}
+
 /// Makes the daily roll-ups of `rollups` equal to its rows, every user; the number of days
 /// corrected.
 pub async fn repair_rollups(rollups: &Arc<dyn DailyRollups>, batch: u32) -> Result<u64> {

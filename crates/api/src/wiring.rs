@@ -10,6 +10,7 @@ use fido_domain::{
     StatisticsQuery, StoreTransfer, SystemClock, TransactionService, TransactionStore,
 };
 use fido_http::JsonEncoder;
+use fido_observability::{MeteredCache, MeteredStore};
 use fido_store_mongodb::MongoStore;
 use fido_store_sqlite::SqliteStore;
 
@@ -43,7 +44,9 @@ impl std::fmt::Debug for StorePorts {
     }
 }
 
-fn ports_of<S>(adapter: Arc<S>) -> StorePorts
+/// The adapter as its ports; with `metered`, the ports a request uses are timed
+/// (`fido_store_call_duration_seconds`).
+fn ports_of<S>(adapter: Arc<S>, metered: bool) -> StorePorts
 where
     S: TransactionStore
         + StatisticsQuery
@@ -53,10 +56,20 @@ where
         + StoreTransfer
         + 'static,
 {
+    let (store, statistics, idempotency): (
+        Arc<dyn TransactionStore>,
+        Arc<dyn StatisticsQuery>,
+        Arc<dyn IdempotencyStore>,
+    ) = if metered {
+        let metered = Arc::new(MeteredStore::new(adapter.clone()));
+        (metered.clone(), metered.clone(), metered)
+    } else {
+        (adapter.clone(), adapter.clone(), adapter.clone())
+    };
     StorePorts {
-        store: adapter.clone(),
-        statistics: adapter.clone(),
-        idempotency: adapter.clone(),
+        store,
+        statistics,
+        idempotency,
         rollups: adapter.clone(),
         events: adapter.clone(),
         transfer: adapter,
@@ -67,6 +80,7 @@ where
 /// Opens the store `DB_URI` selects: the embedded SQLite file, or MongoDB (one client for
 /// the whole process; the index is created now, or in the background once it is reachable).
 pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
+    let metered = settings.metrics_enabled();
     match settings.store_kind()? {
         StoreKind::Sqlite(_) => {
             let store = SqliteStore::open(settings.sqlite_config()?)
@@ -76,7 +90,7 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
             let commits = store.commits();
             Ok(StorePorts {
                 commits: Some(commits),
-                ..ports_of(Arc::new(store))
+                ..ports_of(Arc::new(store), metered)
             })
         }
         StoreKind::MongoDb => {
@@ -85,13 +99,22 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
                 .map_err(Error::Store)?;
             tracing::info!(database = %store.database(), "using MongoDB");
             store.ensure_indexes_eventually().await;
-            Ok(ports_of(Arc::new(store)))
+            Ok(ports_of(Arc::new(store), metered))
         }
     }
 }
 
 /// The cache the settings select: none, Redis, or the in-process one.
-fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>> {
+pub fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>> {
+    let cache = open_plain_cache(settings)?;
+    Ok(if settings.metrics_enabled() {
+        Arc::new(MeteredCache::new(cache))
+    } else {
+        cache
+    })
+}
+
+fn open_plain_cache(settings: &Settings) -> Result<Arc<dyn Cache>> {
     if !settings.cache.enabled {
         tracing::warn!("caching is switched off: every read goes to the store");
         return Ok(Arc::new(NoCache::default()));

@@ -7,6 +7,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Milliseconds since the first call in this process (monotonic).
+/// `fido_cache_breaker_open` (described with the others in `fido-observability`).
+const BREAKER_OPEN: &str = "fido_cache_breaker_open";
+
 fn now_ms() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     let start = START.get_or_init(Instant::now);
@@ -36,10 +39,14 @@ impl Breaker {
             now_ms().saturating_add(self.cool_down_ms),
             Ordering::Relaxed,
         );
+        // Recorded through the metrics facade (no exporter here): 1 until a call succeeds.
+        metrics::gauge!(BREAKER_OPEN).set(1.0);
     }
 
     pub(crate) fn close(&self) {
-        self.open_until_ms.store(0, Ordering::Relaxed);
+        if self.open_until_ms.swap(0, Ordering::Relaxed) != 0 {
+            metrics::gauge!(BREAKER_OPEN).set(0.0);
+        }
     }
 }
 

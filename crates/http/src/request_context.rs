@@ -16,6 +16,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::Error;
+use fido_observability::names as metrics_names;
 use tracing::Instrument;
 
 /// The header carrying the request id.
@@ -52,6 +53,55 @@ fn generate() -> String {
     )
 }
 
+/// Counts a request in `fido_http_requests_in_flight` while it is served.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::gauge!(metrics_names::HTTP_IN_FLIGHT).increment(1.0);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(metrics_names::HTTP_IN_FLIGHT).decrement(1.0);
+    }
+}
+
+/// The request's metrics: labelled by route pattern (never the path's values), method
+/// and status class, so the series are bounded by the routes.
+fn record(route: &str, method: String, status: u16, elapsed: std::time::Duration) {
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    // Unknown methods would be caller-chosen label values: fold them into one.
+    let method = match method.as_str() {
+        "GET" | "HEAD" | "POST" | "PATCH" | "DELETE" | "PUT" | "OPTIONS" => method,
+        _ => "other".to_owned(),
+    };
+    let route = if route == "<unmatched>" {
+        "unmatched"
+    } else {
+        route
+    }
+    .to_owned();
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", class.to_owned()),
+    ];
+    metrics::counter!(metrics_names::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(metrics_names::HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+    if matches!(status, 409 | 412 | 429) {
+        metrics::counter!(metrics_names::REJECTIONS, "status" => status.to_string()).increment(1);
+    }
+}
+
 /// The middleware function (see `actix_web::middleware::from_fn`).
 pub async fn request_context(
     req: ServiceRequest,
@@ -66,6 +116,7 @@ pub async fn request_context(
     let path_is_docs_asset = req.path().starts_with("/docs/") && req.path() != "/docs/";
     let span = tracing::info_span!("request", request_id = %id, method = %method);
     let started = Instant::now();
+    let _in_flight = InFlight::enter();
 
     // Handler and extractor errors arrive here as responses already; an `Err` only comes
     // from deeper middleware, and actix renders it. (The request cannot be kept aside to
@@ -95,8 +146,10 @@ pub async fn request_context(
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_owned());
     let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    record(&route, method, status, elapsed);
     // Microsecond resolution is plenty, and keeps the number short in the logs.
-    let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
+    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     span.in_scope(|| {
         tracing::info!(target: "fido_api::access", %route, status, latency_ms, "request completed");
     });

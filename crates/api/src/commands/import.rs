@@ -66,6 +66,7 @@ pub async fn import(settings: &Settings, args: &ImportArgs) -> Result<ImportRepo
         report = ImportReport::default();
         let progress = Progress::new("lines imported", None);
         let mut batch: Vec<TransactionRecord> = Vec::new();
+        let mut users = std::collections::BTreeSet::new();
         for (index, line) in open_input(&args.file)?.lines().enumerate() {
             let number = index as u64 + 1;
             let text = line.map_err(|source| Error::File {
@@ -83,6 +84,7 @@ pub async fn import(settings: &Settings, args: &ImportArgs) -> Result<ImportRepo
             match parsed {
                 Ok(record) => {
                     report.imported += 1;
+                    users.insert(record.user_id);
                     batch.push(record);
                 }
                 Err(reason) => {
@@ -108,6 +110,9 @@ pub async fn import(settings: &Settings, args: &ImportArgs) -> Result<ImportRepo
                 .put_records(batch)
                 .await
                 .map_err(Error::Store)?;
+        }
+        if write {
+            crate::transfer::invalidate(settings, users).await?;
         }
         progress.finish();
         report.written = write;

@@ -44,6 +44,7 @@ async fn start(settings: &Settings) -> crate::Result<ExitCode> {
         address: address.clone(),
         source,
     })?;
+    let recorder = crate::metrics::install(settings)?;
     let stores = open_store(settings).await?;
     let relay = relay::build(settings, stores.events.clone())?;
     // The worker writes no transactions itself: it learns of new events by polling.
@@ -60,6 +61,10 @@ async fn start(settings: &Settings) -> crate::Result<ExitCode> {
     .run();
     let health_handle = health.handle();
     let health_task = actix_web::rt::spawn(health);
+    let metrics = recorder
+        .map(|m| crate::metrics::serve(settings, m, None))
+        .transpose()?
+        .map(|m| (m.handle(), actix_web::rt::spawn(m.run())));
     tracing::info!(
         port = settings.events.worker_health_port,
         "worker started: relaying events (health at /health/ready)"
@@ -74,6 +79,10 @@ async fn start(settings: &Settings) -> crate::Result<ExitCode> {
     let clean = relaying.await.is_ok();
     health_handle.stop(true).await;
     let _ = health_task.await;
+    if let Some((handle, task)) = metrics {
+        handle.stop(true).await;
+        let _ = task.await;
+    }
     Ok(if clean {
         ExitCode::SUCCESS
     } else {

@@ -561,7 +561,8 @@ async fn a_relay_killed_mid_batch_loses_nothing_after_restart() {
         command
             .arg("worker")
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("FIDO__METRICS__ADDR", "");
         if !database.is_empty() {
             command.env("FIDO__STORE__DATABASE", &database);
         }

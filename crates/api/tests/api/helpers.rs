@@ -68,6 +68,8 @@ pub fn captured_logs() -> String {
 
 pub struct TestApp {
     pub base: String,
+    /// Where `/metrics` answers, when the test switched metrics on.
+    pub metrics_port: Option<u16>,
     pub settings: Settings,
     pub client: awc::Client,
     pub data_dir: PathBuf,
@@ -128,6 +130,8 @@ pub fn settings_for(data_dir: &Path, extra: &[(&str, &str)]) -> Settings {
     // The rate limit has its own test; elsewhere it would only slow bursts of requests.
     settings.security.rate_limit_per_second = 0;
     settings.server.shutdown_timeout_secs = 5;
+    // Apps run side by side: no /metrics listener unless a test asks for one.
+    settings.metrics.addr = String::new();
     settings
 }
 
@@ -161,10 +165,12 @@ pub async fn spawn_service(
 
 fn start(app: Application, settings: &Settings) -> TestApp {
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
+        metrics_port,
         settings: settings.clone(),
         client: awc::Client::builder()
             .timeout(std::time::Duration::from_secs(30))

@@ -19,6 +19,7 @@ mod idempotency;
 mod instances;
 mod lifecycle;
 mod listing;
+mod metrics;
 mod migration;
 mod moving;
 mod outage;

@@ -26,6 +26,8 @@ async fn app_on(dir: &Path, key: &str) -> TestApp {
     spawn_with(settings).await
 }
 
+/// The binary, for the store whose app runs on `dir` (with that app's Redis cache, when the
+/// suite runs on Redis, so a write it makes invalidates what the app cached).
 fn fido(key: &str, dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fido"));
     cmd.args(args)
@@ -34,7 +36,16 @@ fn fido(key: &str, dir: &Path, args: &[&str]) -> Command {
         .env("FERNET_KEY", key)
         .env("FIDO__SECURITY__DATA_DIR", dir)
         .env("FIDO__LOG__FILTER", "warn")
+        .env("FIDO__METRICS__ADDR", "")
         .stdin(Stdio::null());
+    if crate::helpers::on_redis() {
+        let settings = settings_for(dir, &[]);
+        cmd.env("REDIS_URL", std::env::var("REDIS_URL").unwrap_or_default())
+            .env(
+                "FIDO__CACHE__REDIS_KEY_PREFIX",
+                settings.cache.redis_key_prefix,
+            );
+    }
     cmd
 }
 
@@ -148,7 +159,7 @@ async fn sqlite_to_mongodb_and_back_serves_identical_answers() {
     assert!(out.contains("identical"), "{out}");
     let (code, out) = run(
         &key,
-        first.path(),
+        last.path(),
         &[
             "copy",
             "--from",

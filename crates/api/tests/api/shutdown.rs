@@ -18,6 +18,7 @@ fn start(dir: &std::path::Path) -> (Child, u16) {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("PORT", "0")
+        .env("FIDO__METRICS__ADDR", "")
         .env("API_KEYS", test_api_keys())
         .env("FIDO__SECURITY__RATE_LIMIT_PER_SECOND", "0")
         .env("FIDO__LOG__FORMAT", "text")

@@ -387,6 +387,12 @@ impl TransactionService {
         Ok(page)
     }
 
+    /// How many reads so far joined an identical read already under way instead of
+    /// calling the store (single flight), for metrics.
+    pub fn single_flight_joins(&self) -> u64 {
+        self.flights.joins()
+    }
+
     /// Asks the store and the cache whether they answer.
     pub async fn readiness(&self) -> Readiness {
         Readiness {

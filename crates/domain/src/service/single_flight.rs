@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared, WeakShared};
@@ -24,17 +25,25 @@ const SWEEP_ABOVE: usize = 1024;
 pub(crate) struct SingleFlight<T> {
     // (Debug is implemented by hand below: the flights themselves are opaque futures.)
     inflight: Mutex<HashMap<String, WeakShared<Flight<T>>>>,
+    /// Requests that joined a flight under way instead of starting one.
+    joins: AtomicU64,
 }
 
 impl<T> Default for SingleFlight<T> {
     fn default() -> Self {
         Self {
             inflight: Mutex::new(HashMap::new()),
+            joins: AtomicU64::new(0),
         }
     }
 }
 
 impl<T> SingleFlight<T> {
+    /// How many requests joined a flight under way so far.
+    pub(crate) fn joins(&self) -> u64 {
+        self.joins.load(Ordering::Relaxed)
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, WeakShared<Flight<T>>>> {
         // The map is consistent at every point, so a poisoned lock is still usable.
         self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
@@ -51,7 +60,10 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
         let flight: Shared<Flight<T>> = {
             let mut map = self.lock();
             match map.get(key).and_then(WeakShared::upgrade) {
-                Some(flight) => flight,
+                Some(flight) => {
+                    self.joins.fetch_add(1, Ordering::Relaxed);
+                    flight
+                }
                 None => {
                     let me = Arc::clone(self);
                     let owned_key = key.to_owned();

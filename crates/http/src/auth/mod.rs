@@ -22,6 +22,8 @@ pub use self::keys::{
     generate_key, hash_key, ApiKey, ApiKeys, KeyError, Scope, ScopeError, Scopes,
 };
 pub use self::limiter::RateLimiter;
+use fido_observability::names::AUTH_FAILURES;
+
 use crate::error::ApiError;
 use crate::input::single_header;
 
@@ -92,7 +94,12 @@ impl Access {
             })
             .filter(|token| !token.is_empty());
         let Some(key) = presented.and_then(|p| self.keys.authenticate(p)) else {
-            return Err(self.refuse(req));
+            let reason = if presented.is_some() {
+                "invalid"
+            } else {
+                "missing"
+            };
+            return Err(self.refuse(req, reason));
         };
         // A key's holder can send refused requests as fast as anyone: these warnings are
         // rate-limited too (the line names the key that triggered it).
@@ -100,6 +107,7 @@ impl Access {
             if let Some(count) = self.scope_log.note() {
                 tracing::warn!(key = %key.name, ?scope, refused = count, "API key lacks the scope");
             }
+            metrics::counter!(AUTH_FAILURES, "reason" => "scope").increment(1);
             return Err(ApiError::Forbidden);
         }
         self.limiter.check(&key.name).map_err(|wait| {
@@ -113,7 +121,7 @@ impl Access {
 
     /// A failed authentication: 401, or 429 once the client address has failed too often.
     /// The warning is rate-limited and counts what it stands for; it names no key.
-    fn refuse(&self, req: &HttpRequest) -> ApiError {
+    fn refuse(&self, req: &HttpRequest, reason: &'static str) -> ApiError {
         let address = req
             .peer_addr()
             .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
@@ -124,8 +132,14 @@ impl Access {
             );
         }
         match self.failures.check(&address) {
-            Ok(()) => ApiError::Unauthorized,
-            Err(wait) => ApiError::TooManyFailures(wait.as_secs().max(1)),
+            Ok(()) => {
+                metrics::counter!(AUTH_FAILURES, "reason" => reason).increment(1);
+                ApiError::Unauthorized
+            }
+            Err(wait) => {
+                metrics::counter!(AUTH_FAILURES, "reason" => "throttled").increment(1);
+                ApiError::TooManyFailures(wait.as_secs().max(1))
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 use actix_web::http::header::{ContentType, ETAG};
 use actix_web::{web, HttpRequest, HttpResponse};
 use fido_domain::TransactionService;
+use fido_observability::names;
 
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::body::JsonBody;
@@ -77,6 +78,9 @@ pub async fn create(
     response.insert_header((ETAG, input::etag(created.version)));
     if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
+        metrics::counter!(names::IDEMPOTENT_REPLAYS).increment(1);
+    } else {
+        metrics::counter!(names::TRANSACTIONS, "operation" => "create").increment(1);
     }
     Ok(response.json(Envelope::ok(CreatedTransactionBody::from(created))))
 }
@@ -132,6 +136,7 @@ pub async fn update(
     let patch = input::patch(&body.0)?;
     let expected = precondition(&service, id, input::if_match(&req)?).await?;
     let updated = service.update(id, patch, expected).await?;
+    metrics::counter!(names::TRANSACTIONS, "operation" => "update").increment(1);
     Ok(HttpResponse::Ok()
         .insert_header((ETAG, input::etag(updated.version)))
         .json(Envelope::ok(TransactionBody::from(updated))))
@@ -158,6 +163,7 @@ pub async fn delete(
     let id = input::transaction_id(&id)?;
     let expected = precondition(&service, id, input::if_match(&req)?).await?;
     service.delete(id, expected).await?;
+    metrics::counter!(names::TRANSACTIONS, "operation" => "delete").increment(1);
     Ok(HttpResponse::Ok().json(MessageOnly::new("Transaction deleted successfully")))
 }
 

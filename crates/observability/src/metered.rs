@@ -1,0 +1,305 @@
+//! Metered wrappers: each port call timed by operation and outcome, then handed on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use fido_domain::{
+    Cache, CacheError, CacheKey, CacheLookup, CacheSlot, Claim, ClaimRequest, DateRange, DayTotals,
+    EncryptedName, EventPublisher, IdempotencyKey, IdempotencyStore, Page, PageRequest,
+    PublishOutcome, RecordPatch, SealedKey, StatisticsQuery, StoreError, StoredEvent,
+    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
+};
+
+use crate::names;
+
+fn outcome_of_error(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Duplicate => "conflict",
+        StoreError::MigrationRequired(_) => "migration_required",
+        StoreError::Internal(_) => "internal",
+    }
+}
+
+/// How a call ended, for the `outcome` label.
+trait Outcome {
+    fn outcome(&self) -> &'static str;
+}
+
+impl<T> Outcome for Result<T, StoreError> {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Ok(_) => "ok",
+            Err(e) => outcome_of_error(e),
+        }
+    }
+}
+
+fn found<T>(r: &Result<Option<T>, StoreError>) -> &'static str {
+    match r {
+        Ok(None) => "not_found",
+        other => other.as_ref().map(|_| ()).map_err(Clone::clone).outcome(),
+    }
+}
+
+fn written(r: &Result<Written, StoreError>) -> &'static str {
+    match r {
+        Ok(Written::NotFound) => "not_found",
+        Ok(Written::VersionMismatch) => "conflict",
+        Ok(Written::Done(_)) => "ok",
+        Err(e) => outcome_of_error(e),
+    }
+}
+
+fn observe(operation: &'static str, outcome: &'static str, took: Duration) {
+    metrics::histogram!(names::STORE_DURATION, "operation" => operation, "outcome" => outcome)
+        .record(took.as_secs_f64());
+}
+
+/// Times every call of the store ports the service uses on each request.
+#[derive(Debug)]
+pub struct MeteredStore<S> {
+    inner: Arc<S>,
+}
+
+impl<S> MeteredStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<S>) -> Self {
+        Self { inner }
+    }
+}
+
+macro_rules! timed {
+    ($operation:literal, $classify:expr, $call:expr) => {{
+        let start = Instant::now();
+        let result = $call.await;
+        observe($operation, $classify(&result), start.elapsed());
+        result
+    }};
+}
+
+#[async_trait]
+impl<S: TransactionStore> TransactionStore for MeteredStore<S> {
+    async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError> {
+        timed!("insert", Outcome::outcome, self.inner.insert(record))
+    }
+    async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
+        timed!("get", found, self.inner.get(id))
+    }
+    async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
+        timed!("update", written, self.inner.update(id, patch))
+    }
+    async fn delete(
+        &self,
+        id: TransactionId,
+        expected_version: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        timed!("delete", written, self.inner.delete(id, expected_version))
+    }
+    async fn list_by_user(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<TransactionRecord>, StoreError> {
+        timed!(
+            "list",
+            Outcome::outcome,
+            self.inner.list_by_user(user, page)
+        )
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        timed!("ping", Outcome::outcome, self.inner.ping())
+    }
+    async fn names_after(
+        &self,
+        after: Option<TransactionId>,
+        limit: u32,
+    ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
+        timed!(
+            "names_after",
+            Outcome::outcome,
+            self.inner.names_after(after, limit)
+        )
+    }
+    async fn replace_name(
+        &self,
+        id: TransactionId,
+        expected: EncryptedName,
+        new: EncryptedName,
+    ) -> Result<bool, StoreError> {
+        timed!(
+            "replace_name",
+            Outcome::outcome,
+            self.inner.replace_name(id, expected, new)
+        )
+    }
+}
+
+#[async_trait]
+impl<S: StatisticsQuery> StatisticsQuery for MeteredStore<S> {
+    async fn totals(
+        &self,
+        user: UserId,
+        range: DateRange,
+    ) -> Result<TransactionTotals, StoreError> {
+        timed!("totals", Outcome::outcome, self.inner.totals(user, range))
+    }
+    async fn daily(&self, user: UserId, range: DateRange) -> Result<Vec<DayTotals>, StoreError> {
+        timed!("daily", Outcome::outcome, self.inner.daily(user, range))
+    }
+}
+
+#[async_trait]
+impl<S: IdempotencyStore> IdempotencyStore for MeteredStore<S> {
+    async fn claim(&self, request: ClaimRequest) -> Result<Claim, StoreError> {
+        timed!("claim", Outcome::outcome, self.inner.claim(request))
+    }
+    async fn complete(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        snapshot: String,
+    ) -> Result<(), StoreError> {
+        timed!(
+            "complete",
+            Outcome::outcome,
+            self.inner.complete(scope, key, snapshot)
+        )
+    }
+    async fn release(&self, scope: String, key: IdempotencyKey) -> Result<(), StoreError> {
+        timed!("release", Outcome::outcome, self.inner.release(scope, key))
+    }
+    async fn sealed_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<SealedKey>, StoreError> {
+        timed!(
+            "sealed_after",
+            Outcome::outcome,
+            self.inner.sealed_after(after, limit)
+        )
+    }
+    async fn replace_sealed(
+        &self,
+        expected: SealedKey,
+        new: SealedKey,
+    ) -> Result<bool, StoreError> {
+        timed!(
+            "replace_sealed",
+            Outcome::outcome,
+            self.inner.replace_sealed(expected, new)
+        )
+    }
+}
+
+/// Counts and times every cache call.
+pub struct MeteredCache {
+    inner: Arc<dyn Cache>,
+}
+
+impl std::fmt::Debug for MeteredCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MeteredCache { .. }")
+    }
+}
+
+impl MeteredCache {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Cache>) -> Self {
+        Self { inner }
+    }
+}
+
+fn cache_call<T>(operation: &'static str, start: Instant, result: &Result<T, CacheError>) {
+    metrics::histogram!(names::CACHE_DURATION, "operation" => operation)
+        .record(start.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!(names::CACHE_ERRORS, "operation" => operation).increment(1);
+    }
+}
+
+#[async_trait]
+impl Cache for MeteredCache {
+    async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
+        let start = Instant::now();
+        let result = self.inner.lookup(key).await;
+        cache_call("lookup", start, &result);
+        let kind = match &result {
+            Ok(CacheLookup::Hit(_)) => "hit",
+            Ok(CacheLookup::Miss(_)) => "miss",
+            Err(_) => "error",
+        };
+        metrics::counter!(names::CACHE_LOOKUPS, "result" => kind).increment(1);
+        result
+    }
+
+    async fn put(&self, slot: &CacheSlot, value: String, ttl: Duration) -> Result<(), CacheError> {
+        let start = Instant::now();
+        let result = self.inner.put(slot, value, ttl).await;
+        cache_call("put", start, &result);
+        result
+    }
+
+    async fn invalidate_user(&self, user: UserId) -> Result<(), CacheError> {
+        let start = Instant::now();
+        let result = self.inner.invalidate_user(user).await;
+        cache_call("invalidate", start, &result);
+        result
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        let start = Instant::now();
+        let result = self.inner.ping().await;
+        cache_call("ping", start, &result);
+        result
+    }
+}
+
+/// Times every publish call and counts what it delivered and whether it failed.
+pub struct MeteredPublisher {
+    inner: Arc<dyn EventPublisher>,
+}
+
+impl std::fmt::Debug for MeteredPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredPublisher")
+            .field("name", &self.inner.name())
+            .finish()
+    }
+}
+
+impl MeteredPublisher {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn EventPublisher>) -> Self {
+        Self { inner }
+    }
+}
+
+#[async_trait]
+impl EventPublisher for MeteredPublisher {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn retry_horizon(&self) -> Option<Duration> {
+        self.inner.retry_horizon()
+    }
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+    async fn publish(&self, events: &[StoredEvent]) -> PublishOutcome {
+        let start = Instant::now();
+        let outcome = self.inner.publish(events).await;
+        // Publisher names come from the configuration (bounded), never from data.
+        let publisher = self.inner.name().to_owned();
+        metrics::histogram!(names::PUBLISH_DURATION, "publisher" => publisher.clone())
+            .record(start.elapsed().as_secs_f64());
+        metrics::counter!(names::PUBLISHED, "publisher" => publisher.clone())
+            .increment(outcome.delivered as u64);
+        if outcome.error.is_some() {
+            metrics::counter!(names::PUBLISH_FAILURES, "publisher" => publisher).increment(1);
+        }
+        outcome
+    }
+}
