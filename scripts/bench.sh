@@ -29,6 +29,9 @@ cargo build --release --locked -p fido-api --bin fido
 step "End-to-end (wrk over 127.0.0.1)"
 python3 scripts/bench/bench.py
 
+step "Metrics: cached reads with metrics on vs off"
+python3 scripts/bench/metrics.py
+
 step "Events: the outbox's cost, and the delay to RabbitMQ"
 ensure_rabbitmq
 .venv/bin/python scripts/bench/events.py

@@ -23,7 +23,8 @@ def check(condition, message):
 compose = yaml.safe_load((ROOT / "deploy/docker-compose.yml").read_text())
 services = compose.get("services", {})
 expected_ports = {"api": {"8080:8080"}, "mongodb": {"27017:27017"}, "redis": {"6379:6379", "8001:8001"},
-                  "rabbitmq": {"5672:5672", "15672:15672"}, "worker": set()}
+                  "rabbitmq": {"5672:5672", "15672:15672"}, "worker": set(),
+                  "prometheus": {"9090:9090"}, "grafana": {"3000:3000"}}
 check(set(services) == set(expected_ports), f"compose services are {sorted(services)}, expected {sorted(expected_ports)}")
 for name, ports in expected_ports.items():
     service = services.get(name, {})
@@ -62,6 +63,43 @@ check(worker.get("depends_on", {}).get("rabbitmq", {}).get("condition") == "serv
       "the worker must wait for rabbitmq to be healthy")
 k8s_resources = (ROOT / "deploy/k8s/kustomization.yaml").read_text()
 check("worker.yaml" in k8s_resources, "the k8s kustomization must include the worker Deployment")
+
+# --- monitoring: profile, metrics never published, the dashboard's queries ---------------
+for name in ("prometheus", "grafana"):
+    check(services.get(name, {}).get("profiles") == ["monitoring"], f"compose {name} must be in the monitoring profile")
+for name in ("api", "worker"):
+    env = services.get(name, {}).get("environment", {})
+    check(str(env.get("FIDO__METRICS__ADDR", "")).endswith(":9464"), f"compose {name} must serve /metrics on 9464")
+    check(not any("9464" in str(p) for p in services.get(name, {}).get("ports", [])), f"compose {name} must not publish /metrics")
+scrape = yaml.safe_load((ROOT / "deploy/monitoring/prometheus.yml").read_text())
+targets = {t for job in scrape.get("scrape_configs", []) for sc in job.get("static_configs", []) for t in sc.get("targets", [])}
+check({"api:9464", "worker:9464"} <= targets, f"prometheus must scrape api:9464 and worker:9464 (has {sorted(targets)})")
+import json
+names_rs = (ROOT / "crates/observability/src/names.rs").read_text()
+known = set(re.findall(r'"(fido_[a-z_]+)"', names_rs)) | {"fido_cache_breaker_open"}
+dashboard = json.loads((ROOT / "deploy/monitoring/grafana/dashboards/fido.json").read_text())
+for key in ("uid", "title", "panels", "schemaVersion"):
+    check(key in dashboard, f"the dashboard lacks {key}")
+ids = [p.get("id") for p in dashboard.get("panels", [])]
+check(len(ids) == len(set(ids)), "dashboard panel ids must be unique")
+for p in dashboard.get("panels", []):
+    check(p.get("datasource", {}).get("uid") == "prometheus", f"panel {p.get('title')} must use the provisioned datasource")
+    check(bool(p.get("targets")), f"panel {p.get('title')} has no query")
+    for t in p.get("targets", []):
+        for metric in re.findall(r"\b(fido_[a-z_]+?)(?:_bucket|_count|_sum)?\b", t.get("expr", "")):
+            check(metric in known, f"panel {p.get('title')} queries {metric}, which the service does not export")
+alerts = yaml.safe_load((ROOT / "deploy/monitoring/alerts.yml").read_text())
+for rule in (r for g in alerts.get("groups", []) for r in g.get("rules", [])):
+    for metric in re.findall(r"\b(fido_[a-z_]+?)(?:_bucket|_count|_sum)?\b", rule.get("expr", "")):
+        check(metric in known, f"alert {rule.get('alert')} uses {metric}, which the service does not export")
+    check("runbook" in rule.get("annotations", {}), f"alert {rule.get('alert')} needs a runbook link")
+    anchor = rule.get("annotations", {}).get("runbook", "").split("#")[-1]
+    check(anchor in (ROOT / "docs/operations.md").read_text().lower().replace(" ", ""), f"docs/operations.md lacks the runbook of {rule.get('alert')}")
+for f in ("deployment.yaml", "worker.yaml"):
+    doc = yaml.safe_load((ROOT / "deploy/k8s" / f).read_text())
+    ann = doc["spec"]["template"]["metadata"].get("annotations", {})
+    check(ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/port") == "9464",
+          f"k8s {f}: pods need prometheus.io scrape annotations on 9464")
 
 # --- Dockerfile ------------------------------------------------------------------------
 dockerfile = (ROOT / "deploy/Dockerfile").read_text()

@@ -66,9 +66,10 @@ pub fn serve(
     let listener = TcpListener::bind(&address).map_err(bind_error)?;
     let port = listener.local_addr().map_err(bind_error)?.port();
     let scrape = web::Data::new(Scrape { metrics, service });
+    let app_scrape = scrape.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(scrape.clone())
+            .app_data(app_scrape.clone())
             .route("/metrics", web::get().to(render))
     })
     .workers(1)
@@ -78,6 +79,16 @@ pub fn serve(
     .listen(listener)
     .map_err(bind_error)?
     .run();
+    // Histogram samples wait in the recorder until drained: drain them now and then even
+    // when nothing scrapes, so memory never grows with the traffic.
+    let upkeep = scrape.metrics.clone();
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.upkeep();
+        }
+    });
     tracing::info!("metrics at http://{address}/metrics");
     Ok(MetricsServer { server, port })
 }

@@ -194,10 +194,41 @@ impl<S: IdempotencyStore> IdempotencyStore for MeteredStore<S> {
     }
 }
 
-/// Counts and times every cache call.
+/// Counts and times every cache call. The metric handles are made once, when the cache
+/// is wrapped (after the recorder is installed), so a call costs no registry lookup.
 pub struct MeteredCache {
     inner: Arc<dyn Cache>,
+    hits: metrics::Counter,
+    misses: metrics::Counter,
+    failures: metrics::Counter,
+    calls: [CacheCall; 4],
 }
+
+struct CacheCall {
+    duration: metrics::Histogram,
+    errors: metrics::Counter,
+}
+
+impl CacheCall {
+    fn new(operation: &'static str) -> Self {
+        Self {
+            duration: metrics::histogram!(names::CACHE_DURATION, "operation" => operation),
+            errors: metrics::counter!(names::CACHE_ERRORS, "operation" => operation),
+        }
+    }
+
+    fn observe<T>(&self, start: Instant, result: &Result<T, CacheError>) {
+        self.duration.record(start.elapsed().as_secs_f64());
+        if result.is_err() {
+            self.errors.increment(1);
+        }
+    }
+}
+
+const LOOKUP: usize = 0;
+const PUT: usize = 1;
+const INVALIDATE: usize = 2;
+const PING: usize = 3;
 
 impl std::fmt::Debug for MeteredCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -208,15 +239,18 @@ impl std::fmt::Debug for MeteredCache {
 impl MeteredCache {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Cache>) -> Self {
-        Self { inner }
-    }
-}
-
-fn cache_call<T>(operation: &'static str, start: Instant, result: &Result<T, CacheError>) {
-    metrics::histogram!(names::CACHE_DURATION, "operation" => operation)
-        .record(start.elapsed().as_secs_f64());
-    if result.is_err() {
-        metrics::counter!(names::CACHE_ERRORS, "operation" => operation).increment(1);
+        Self {
+            inner,
+            hits: metrics::counter!(names::CACHE_LOOKUPS, "result" => "hit"),
+            misses: metrics::counter!(names::CACHE_LOOKUPS, "result" => "miss"),
+            failures: metrics::counter!(names::CACHE_LOOKUPS, "result" => "error"),
+            calls: [
+                CacheCall::new("lookup"),
+                CacheCall::new("put"),
+                CacheCall::new("invalidate"),
+                CacheCall::new("ping"),
+            ],
+        }
     }
 }
 
@@ -225,34 +259,33 @@ impl Cache for MeteredCache {
     async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
         let start = Instant::now();
         let result = self.inner.lookup(key).await;
-        cache_call("lookup", start, &result);
-        let kind = match &result {
-            Ok(CacheLookup::Hit(_)) => "hit",
-            Ok(CacheLookup::Miss(_)) => "miss",
-            Err(_) => "error",
-        };
-        metrics::counter!(names::CACHE_LOOKUPS, "result" => kind).increment(1);
+        self.calls[LOOKUP].observe(start, &result);
+        match &result {
+            Ok(CacheLookup::Hit(_)) => self.hits.increment(1),
+            Ok(CacheLookup::Miss(_)) => self.misses.increment(1),
+            Err(_) => self.failures.increment(1),
+        }
         result
     }
 
     async fn put(&self, slot: &CacheSlot, value: String, ttl: Duration) -> Result<(), CacheError> {
         let start = Instant::now();
         let result = self.inner.put(slot, value, ttl).await;
-        cache_call("put", start, &result);
+        self.calls[PUT].observe(start, &result);
         result
     }
 
     async fn invalidate_user(&self, user: UserId) -> Result<(), CacheError> {
         let start = Instant::now();
         let result = self.inner.invalidate_user(user).await;
-        cache_call("invalidate", start, &result);
+        self.calls[INVALIDATE].observe(start, &result);
         result
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
         let start = Instant::now();
         let result = self.inner.ping().await;
-        cache_call("ping", start, &result);
+        self.calls[PING].observe(start, &result);
         result
     }
 }
