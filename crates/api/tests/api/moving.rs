@@ -247,9 +247,39 @@ async fn a_copy_and_an_import_killed_midway_finish_when_run_again() {
 
     let file = source.path().join("export.ndjson");
     let file = file.to_str().unwrap();
+    // An export killed midway leaves a partial file; running it again writes it whole.
+    let mut partial = fido(
+        &key,
+        source.path(),
+        &["export", "--output", file, "--batch-size", "10"],
+    );
+    partial.env("DB_URI", &from).stdout(Stdio::piped());
+    let mut child = partial.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .contains("transactions exported")
+    {}
+    child.kill().unwrap();
+    child.wait().unwrap();
     let mut export = fido(&key, source.path(), &["export", "--output", file]);
     export.env("DB_URI", &from);
     assert!(export.status().unwrap().success());
+    let exported = std::fs::read_to_string(file).unwrap().lines().count();
+    let listed: u64 = users
+        .iter()
+        .map(|u| {
+            before[&format!("/api/v1/transactions/user/{u}?limit=100")]["data"]["total"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        exported as u64, listed,
+        "the re-run wrote every transaction"
+    );
     let mut import = fido(
         &key,
         imported.path(),
