@@ -2,8 +2,9 @@
 //! webhooks, a relay killed with SIGKILL, two relays racing, and a broker outage.
 //!
 //! Every test publishes to an exchange of its own, so tests never see each other's
-//! messages. The outage test puts a TCP relay of its own between the app and the broker
-//! and cuts it (the machine's broker is never stopped).
+//! messages. The outage test starts a RabbitMQ node of its own (own name, ports and data
+//! folder), stops it during a write storm and starts it again; the machine's broker is
+//! never stopped.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,6 +76,15 @@ struct Consumer {
 
 impl Consumer {
     async fn start(url: &str, exchange: &str) -> Self {
+        Self::consume(url, exchange, None).await
+    }
+
+    /// Reads from a durable queue named `queue` (declared if missing).
+    async fn start_durable(url: &str, exchange: &str, queue: &str) -> Self {
+        Self::consume(url, exchange, Some(queue)).await
+    }
+
+    async fn consume(url: &str, exchange: &str, durable: Option<&str>) -> Self {
         let connection = Connection::connect(url, ConnectionProperties::default())
             .await
             .unwrap();
@@ -91,16 +101,19 @@ impl Consumer {
             )
             .await
             .unwrap();
+        let options = match durable {
+            Some(_) => QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            None => QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+        };
         let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
+            .queue_declare(durable.unwrap_or("").into(), options, FieldTable::default())
             .await
             .unwrap();
         channel
@@ -374,84 +387,132 @@ async fn rabbitmq_gets_every_event_in_order_and_agrees_with_the_feed() {
     assert_eq!(ready.body["events"]["status"], "ok", "{}", ready.body);
 }
 
-/// A TCP relay of the test's own between the app and the broker, that the test can cut.
-struct Cuttable {
+/// A RabbitMQ node of the test's own (its own node name, ports and data folder), so it
+/// can be stopped and started again without touching the machine's broker. Stopped when
+/// dropped.
+struct PrivateBroker {
+    dir: tempfile::TempDir,
+    node: String,
     port: u16,
-    open: Arc<std::sync::atomic::AtomicBool>,
-    generation: Arc<AtomicUsize>,
+    dist: u16,
 }
 
-impl Cuttable {
-    async fn start(target: std::net::SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let generation = Arc::new(AtomicUsize::new(0));
-        let (o, g) = (open.clone(), generation.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !o.load(Ordering::SeqCst) {
-                    drop(inbound); // refused: the broker is "down"
-                    continue;
-                }
-                let born = g.load(Ordering::SeqCst);
-                let (o, g) = (o.clone(), g.clone());
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    let pump = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
-                    let cut = async {
-                        while o.load(Ordering::SeqCst) && g.load(Ordering::SeqCst) == born {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    };
-                    tokio::select! { _ = pump => {}, () = cut => {} }
-                });
-            }
-        });
-        Self {
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PrivateBroker {
+    /// `None` when this machine cannot run one (no rabbitmq-server, or not root).
+    fn new() -> Option<Self> {
+        let available = std::process::Command::new("sh")
+            .args(["-c", "command -v rabbitmq-server && command -v rabbitmqctl && [ \"$(id -u)\" = 0 ] && id -u rabbitmq"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !available {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but no private RabbitMQ can be started here"
+            );
+            eprintln!("skipping: a private RabbitMQ needs rabbitmq-server and root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::write(
+            dir.path().join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp.1 = 127.0.0.1:{port}\nmanagement.tcp.port = {}\n",
+                free_port()
+            ),
+        )
+        .unwrap();
+        // The server runs as the rabbitmq user: its folder must be that user's.
+        let owned = std::process::Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(owned.success());
+        Some(Self {
+            node: format!("fidotest{port}@localhost"),
             port,
-            open,
-            generation,
+            dist: free_port(),
+            dir,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    fn start(&self) {
+        let d = self.dir.path();
+        let status = std::process::Command::new("rabbitmq-server")
+            .arg("-detached")
+            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq.conf"))
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist.to_string())
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("plugins"))
+            .env("RABBITMQ_PID_FILE", d.join("pid"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "rabbitmq-server -detached failed");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the private broker did not start (logs in {})",
+                d.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
-    fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
+    /// Stops the node (the broker is down until `start`).
+    fn stop(&self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["-n", &self.node, "stop"])
+            .env("RABBITMQ_NODENAME", &self.node)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "the private broker did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
-fn broker_address(url: &str) -> std::net::SocketAddr {
-    let rest = url.split("://").nth(1).unwrap();
-    let host_port = rest.rsplit('@').next().unwrap().split('/').next().unwrap();
-    let host_port = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5672")
-    };
-    std::net::ToSocketAddrs::to_socket_addrs(&host_port.replace("localhost", "127.0.0.1"))
-        .unwrap()
-        .next()
-        .unwrap()
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 #[actix_web::test]
 async fn a_broker_outage_during_a_write_storm_loses_nothing() {
-    let Some(url) = amqp_url() else { return };
-    let link = Cuttable::start(broker_address(&url)).await;
-    let credentials = url.split("://").nth(1).unwrap().split('@').next().unwrap();
-    let via_link = format!("amqp://{credentials}@127.0.0.1:{}/%2f", link.port);
+    let Some(broker) = PrivateBroker::new() else {
+        return;
+    };
+    broker.start();
+    let url = broker.url();
     let dir = tempfile::tempdir().unwrap();
     let exchange = unique("fido.test");
-    let consumer = Consumer::start(&url, &exchange).await;
+    // A durable queue: it outlives the broker's restart with the messages in it.
+    let queue = unique("fido.test.q");
+    let consumer = Consumer::start_durable(&url, &exchange, &queue).await;
     let app = spawn_with(with_events(dir.path(), |e| {
-        e.amqp_url = Some(Secret::new(via_link.clone()));
+        e.amqp_url = Some(Secret::new(url.clone()));
         e.amqp_exchange = exchange.clone();
         e.amqp_timeout_ms = 1000;
     }))
@@ -461,8 +522,8 @@ async fn a_broker_outage_during_a_write_storm_loses_nothing() {
         .wait_for(before as u64, Duration::from_secs(20))
         .await;
 
-    link.cut();
-    // Every write still succeeds while the broker is unreachable.
+    broker.stop();
+    // Every write still succeeds while the broker is down.
     let during: usize = futures_util::future::join_all((0..4).map(|_| mixed_writes(&app, 10)))
         .await
         .into_iter()
@@ -473,18 +534,35 @@ async fn a_broker_outage_during_a_write_storm_loses_nothing() {
     assert_eq!(ready.body["events"]["status"], "degraded", "{}", ready.body);
     assert!(ready.body["events"]["backlog"].as_u64().unwrap() > 0);
 
-    link.restore();
+    broker.start();
+    // The consumer's connection died with the broker: read on from the same queue.
+    let received_before = consumer.sequences();
+    let again = Consumer::start_durable(&url, &exchange, &queue).await;
     let total = (before + during) as u64;
-    let received = consumer.wait_for(total, Duration::from_secs(60)).await;
-    let first_seen = first_arrivals(received);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut all = received_before.clone();
+    loop {
+        all.truncate(received_before.len());
+        all.extend(again.sequences());
+        let seen: HashSet<u64> = all.iter().copied().collect();
+        if (1..=total).all(|s| seen.contains(&s)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "missing events: have {} of {total}",
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first_seen = first_arrivals(all);
     assert_eq!(
         first_seen,
         (1..=total).collect::<Vec<_>>(),
         "in order, none missing"
     );
-    let ready = app.get("/health/ready").await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut body = ready.body;
+    let mut body = app.get("/health/ready").await.body;
     while (body["events"]["status"] != "ok" || body["events"]["backlog"] != 0)
         && Instant::now() < deadline
     {
