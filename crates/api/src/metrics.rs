@@ -59,9 +59,12 @@ pub fn serve(
     service: Option<TransactionService>,
 ) -> Result<MetricsServer> {
     let address = settings.metrics.addr.trim().to_owned();
-    let bind_error = |source| Error::Bind {
-        address: address.clone(),
-        source,
+    // Not `Error::Bind`, whose hint is about PORT: this one names its own setting.
+    let bind_error = |source: std::io::Error| {
+        Error::Config(format!(
+            "cannot listen on {address} for /metrics ({source}); is another instance using \
+             it? Set FIDO__METRICS__ADDR to another address, or empty to switch metrics off"
+        ))
     };
     let listener = TcpListener::bind(&address).map_err(bind_error)?;
     let port = listener.local_addr().map_err(bind_error)?.port();

@@ -304,3 +304,22 @@ fn production_without_api_keys_refuses_to_start() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
 }
+
+#[test]
+fn a_metrics_address_in_use_is_named_with_its_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = binary()
+        .current_dir(dir.path())
+        .env("PORT", "0")
+        .env("FIDO__METRICS__ADDR", &address)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("FIDO__METRICS__ADDR") && stderr.contains(&address),
+        "{stderr}"
+    );
+}
