@@ -30,7 +30,10 @@ try {
     }
   });
   await page.goto(`${base}/docs/`, { waitUntil: "networkidle" });
-  check("Swagger UI shows the API's title", await page.getByText("Transactions API").first().isVisible());
+  // The spec is fetched, then rendered: wait for the title rather than sample it once.
+  const title = page.getByText("Transactions API").first();
+  check("Swagger UI shows the API's title",
+    await title.waitFor({ state: "visible", timeout: 15000 }).then(() => true, () => false));
 
   // Authorise with the key (the bearer scheme).
   await page.locator("button.authorize").first().click();
