@@ -152,9 +152,10 @@ pub fn build(settings: &Settings, log: Arc<dyn EventLog>) -> Result<Arc<EventRel
 fn record(relay: &EventRelay) {
     let status = relay.status();
     metrics::gauge!(names::EVENTS_BACKLOG).set(status.backlog.undelivered as f64);
-    let age = status.backlog.oldest_undelivered_at.map_or(0.0, |t| {
-        ((fido_domain::Timestamp::now().as_millis() - t.as_millis()).max(0) as f64) / 1000.0
-    });
+    let age = status
+        .backlog
+        .oldest_age_seconds(fido_domain::Timestamp::now())
+        .unwrap_or(0.0);
     metrics::gauge!(names::EVENTS_OLDEST_AGE).set(age);
 }
 

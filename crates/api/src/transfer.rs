@@ -189,26 +189,9 @@ pub async fn invalidate(
 
 /// Makes the daily roll-ups of `rollups` equal to its rows, every user; the number of days
 /// corrected.
-pub async fn repair_rollups(rollups: &Arc<dyn DailyRollups>, batch: u32) -> Result<u64> {
-    if !rollups.kept() {
-        return Ok(0);
-    }
-    let mut corrected = 0;
-    let mut after = None;
-    loop {
-        let users = rollups
-            .users_after(after, batch)
-            .await
-            .map_err(Error::Store)?;
-        let Some(last) = users.last() else { break };
-        after = Some(*last);
-        for user in users {
-            corrected += rollups
-                .check_user(user, true)
-                .await
-                .map_err(Error::Store)?
-                .len() as u64;
-        }
-    }
-    Ok(corrected)
+pub async fn repair_rollups(rollups: &dyn DailyRollups, batch: u32) -> Result<u64> {
+    let report = fido_domain::verify_rollups(rollups, None, true, batch, None, |_| {})
+        .await
+        .map_err(Error::Store)?;
+    Ok(report.drift.len() as u64)
 }

@@ -363,6 +363,15 @@ pub struct Backlog {
     pub last_sequence: u64,
 }
 
+impl Backlog {
+    /// How long the oldest undelivered event has waited at `now`, in seconds; `None`
+    /// when nothing waits.
+    pub fn oldest_age_seconds(&self, now: Timestamp) -> Option<f64> {
+        self.oldest_undelivered_at
+            .map(|t| (now.as_millis() - t.as_millis()).max(0) as f64 / 1000.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,8 +68,8 @@ pub use ports::{
 };
 pub use relay::{EventRelay, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{
-    Ports, Readiness, ReencryptProgress, ResealProgress, RollupReport, ServiceConfig,
-    TransactionService, MAX_FEED_LIMIT,
+    verify_rollups, Ports, Readiness, ReencryptProgress, ResealProgress, RollupReport,
+    ServiceConfig, TransactionService, MAX_FEED_LIMIT,
 };
 pub use statistics::{
     DayTotals, Granularity, Series, SeriesPoint, StatisticsSummary, TransactionTotals,

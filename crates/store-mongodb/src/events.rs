@@ -43,7 +43,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("a stored event has an invalid {what}"))
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 

@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    Claim, ClaimRequest, IdempotencyKey, IdempotencyStore, ObjectId, SealedKey, StoreError,
-    TransactionId,
+    Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, IdempotencyStore, ObjectId, SealedKey,
+    StoreError, Timestamp, TransactionId,
 };
 use mongodb::bson::{doc, Bson, Document};
 
@@ -51,7 +51,7 @@ fn sealed_from(doc: &Document) -> Result<SealedKey, StoreError> {
 }
 
 /// The keys after `(scope, key)` in `(scope, key)` order (all when `None`).
-pub(crate) fn keys_after(after: Option<(String, String)>) -> Document {
+fn keys_after(after: Option<(String, String)>) -> Document {
     match after {
         Some((s, k)) => doc! {"$or": [
             {"_id.s": {"$gt": &s}},
@@ -63,6 +63,47 @@ pub(crate) fn keys_after(after: Option<(String, String)>) -> Document {
 
 fn corrupt(field: &str) -> StoreError {
     StoreError::Internal(format!("an idempotency key has an invalid {field}"))
+}
+
+/// A whole record (for transfers); anything not in the shape `claim` writes is corrupt.
+pub(crate) fn key_record_from(d: &Document) -> Result<IdempotencyRecord, StoreError> {
+    let sealed = sealed_from(d)?;
+    let time = |f: &str| {
+        d.get_datetime(f)
+            .ok()
+            .and_then(|t| Timestamp::from_millis(t.timestamp_millis()).ok())
+            .ok_or_else(|| corrupt(f))
+    };
+    Ok(IdempotencyRecord {
+        scope: sealed.scope,
+        key: sealed.key,
+        fingerprint: sealed.fingerprint,
+        transaction_id: TransactionId::new(ObjectId::from_bytes(
+            d.get_object_id("transaction_id")
+                .map_err(|_| corrupt("transaction_id"))?
+                .bytes(),
+        )),
+        snapshot: sealed.snapshot,
+        lease_until: time("lease_until")?,
+        expires_at: time("expires_at")?,
+    })
+}
+
+impl MongoStore {
+    /// Up to `limit` idempotency documents after `(scope, key)`, in that order.
+    pub(crate) async fn key_docs_after(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.find_sorted(
+            &self.idempotency,
+            keys_after(after),
+            doc! {"_id.s": 1, "_id.k": 1},
+            Some(limit),
+        )
+        .await
+    }
 }
 
 /// Reads a held key. A missing or mistyped field is a corrupt document (an internal
@@ -225,16 +266,11 @@ impl IdempotencyStore for MongoStore {
         after: Option<(String, String)>,
         limit: u32,
     ) -> Result<Vec<SealedKey>, StoreError> {
-        let filter = keys_after(after);
-        let docs: Vec<Document> = self
-            .find_sorted(
-                &self.idempotency,
-                filter,
-                doc! {"_id.s": 1, "_id.k": 1},
-                Some(limit),
-            )
-            .await?;
-        docs.iter().map(sealed_from).collect()
+        self.key_docs_after(after, limit)
+            .await?
+            .iter()
+            .map(sealed_from)
+            .collect()
     }
 
     async fn replace_sealed(

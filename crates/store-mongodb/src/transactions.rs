@@ -16,6 +16,14 @@ pub(crate) fn id_filter(id: TransactionId) -> Document {
     doc! {"_id": object_id(id.object_id())}
 }
 
+/// The documents with an `_id` above `after` (all when `None`).
+pub(crate) fn ids_after(after: Option<TransactionId>) -> Document {
+    match after {
+        Some(id) => doc! {"_id": {"$gt": object_id(id.object_id())}},
+        None => Document::new(),
+    }
+}
+
 /// The record, at `expected_version` when one is given.
 fn conditional(id: TransactionId, expected_version: Option<u64>) -> Document {
     let mut filter = id_filter(id);
@@ -244,10 +252,7 @@ impl TransactionStore for MongoStore {
         limit: u32,
     ) -> Result<Vec<(TransactionId, EncryptedName)>, StoreError> {
         self.require_migrated().await?;
-        let filter = match after {
-            Some(id) => doc! {"_id": {"$gt": object_id(id.object_id())}},
-            None => Document::new(),
-        };
+        let filter = ids_after(after);
         let docs: Vec<Document> = self
             .bounded(async {
                 self.collection

@@ -4,51 +4,16 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    IdempotencyRecord, ObjectId, PublisherCursor, StoreError, StoreTransfer, StoredEvent,
-    Timestamp, TransactionId, TransactionRecord,
+    IdempotencyRecord, PublisherCursor, StoreError, StoreTransfer, StoredEvent, TransactionId,
+    TransactionRecord,
 };
 use mongodb::bson::{doc, Bson, Document};
 
 use crate::documents::{bson_date, object_id, record_from, record_to};
-use crate::events::{cursor_doc, cursor_from, event_doc, COUNTER};
-use crate::idempotency::keys_after;
+use crate::events::{cursor_doc, cursor_from, event_doc, to_i64, COUNTER};
+use crate::idempotency;
+use crate::transactions::ids_after;
 use crate::MongoStore;
-
-fn corrupt(field: &str) -> StoreError {
-    StoreError::Internal(format!("an idempotency key has an invalid {field}"))
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn idempotency_from(d: &Document) -> Result<IdempotencyRecord, StoreError> {
-    let id = d.get_document("_id").map_err(|_| corrupt("_id"))?;
-    let text = |doc: &Document, f: &str| doc.get_str(f).map(str::to_owned).map_err(|_| corrupt(f));
-    let time = |f: &str| {
-        d.get_datetime(f)
-            .ok()
-            .and_then(|t| Timestamp::from_millis(t.timestamp_millis()).ok())
-            .ok_or_else(|| corrupt(f))
-    };
-    Ok(IdempotencyRecord {
-        scope: text(id, "s")?,
-        key: text(id, "k")?,
-        fingerprint: text(d, "fingerprint")?,
-        transaction_id: TransactionId::new(ObjectId::from_bytes(
-            d.get_object_id("transaction_id")
-                .map_err(|_| corrupt("transaction_id"))?
-                .bytes(),
-        )),
-        snapshot: match d.get("snapshot") {
-            None | Some(Bson::Null) => None,
-            Some(Bson::String(s)) => Some(s.clone()),
-            Some(_) => return Err(corrupt("snapshot")),
-        },
-        lease_until: time("lease_until")?,
-        expires_at: time("expires_at")?,
-    })
-}
 
 #[async_trait]
 impl StoreTransfer for MongoStore {
@@ -58,12 +23,13 @@ impl StoreTransfer for MongoStore {
         limit: u32,
     ) -> Result<Vec<TransactionRecord>, StoreError> {
         self.require_migrated().await?;
-        let filter = match after {
-            Some(id) => doc! {"_id": {"$gt": object_id(id.object_id())}},
-            None => Document::new(),
-        };
         let docs: Vec<Document> = self
-            .find_sorted(&self.collection, filter, doc! {"_id": 1}, Some(limit))
+            .find_sorted(
+                &self.collection,
+                ids_after(after),
+                doc! {"_id": 1},
+                Some(limit),
+            )
             .await?;
         docs.iter().map(record_from).collect()
     }
@@ -86,16 +52,11 @@ impl StoreTransfer for MongoStore {
         after: Option<(String, String)>,
         limit: u32,
     ) -> Result<Vec<IdempotencyRecord>, StoreError> {
-        let filter = keys_after(after);
-        let docs: Vec<Document> = self
-            .find_sorted(
-                &self.idempotency,
-                filter,
-                doc! {"_id.s": 1, "_id.k": 1},
-                Some(limit),
-            )
-            .await?;
-        docs.iter().map(idempotency_from).collect()
+        self.key_docs_after(after, limit)
+            .await?
+            .iter()
+            .map(idempotency::key_record_from)
+            .collect()
     }
 
     async fn put_idempotency(&self, records: Vec<IdempotencyRecord>) -> Result<(), StoreError> {

@@ -116,7 +116,7 @@ fn read_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-fn seq_param(sequence: u64) -> i64 {
+pub(crate) fn seq_param(sequence: u64) -> i64 {
     i64::try_from(sequence).unwrap_or(i64::MAX)
 }
 

@@ -259,6 +259,26 @@ fn outcome(
     })
 }
 
+/// Writes a record with `verb` (`INSERT`, or `INSERT OR REPLACE` for transfers).
+fn write_record(conn: &Connection, verb: &str, r: &TransactionRecord) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "{verb} INTO transactions ({COLUMNS}) VALUES \
+         (:id, :user_id, :full_name, :amount, :kind, :date, :created, :updated, :version)"
+    ))?
+    .execute(named_params! {
+        ":id": r.id.object_id().bytes(),
+        ":user_id": r.user_id.object_id().bytes(),
+        ":full_name": r.full_name.as_str(),
+        ":amount": cents_param(r.amount),
+        ":kind": r.kind.as_str(),
+        ":date": r.transaction_date.as_millis(),
+        ":created": r.created_at.as_millis(),
+        ":updated": r.updated_at.as_millis(),
+        ":version": version_param(r.version),
+    })?;
+    Ok(())
+}
+
 fn cents_param(amount: Amount) -> i64 {
     // Amount::MAX is 1e14 cents, far below i64::MAX.
     i64::try_from(amount.cents()).unwrap_or(i64::MAX)
@@ -270,21 +290,7 @@ impl TransactionStore for SqliteStore {
         let with_event = self.events;
         self.writer
             .run(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "INSERT INTO transactions ({COLUMNS}) VALUES \
-                     (:id, :user_id, :full_name, :amount, :kind, :date, :created, :updated, :version)"
-                ))?;
-                stmt.execute(named_params! {
-                    ":id": r.id.object_id().bytes(),
-                    ":user_id": r.user_id.object_id().bytes(),
-                    ":full_name": r.full_name.as_str(),
-                    ":amount": cents_param(r.amount),
-                    ":kind": r.kind.as_str(),
-                    ":date": r.transaction_date.as_millis(),
-                    ":created": r.created_at.as_millis(),
-                    ":updated": r.updated_at.as_millis(),
-                    ":version": version_param(r.version),
-                })?;
+                write_record(conn, "INSERT", &r)?;
                 if with_event {
                     events::append(conn, &OutboxEvent::created(&r))?;
                 }

@@ -6,14 +6,10 @@ use fido_domain::{
     IdempotencyRecord, PublisherCursor, StoreError, StoreTransfer, StoredEvent, TransactionId,
     TransactionRecord,
 };
-use rusqlite::{named_params, params, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
-use crate::events::{append_with_sequence, read_cursor};
-use crate::{cents_param, object_id, read_record, timestamp, version_param, SqliteStore, COLUMNS};
-
-fn seq_param(sequence: u64) -> i64 {
-    i64::try_from(sequence).unwrap_or(i64::MAX)
-}
+use crate::events::{append_with_sequence, read_cursor, seq_param};
+use crate::{object_id, read_record, timestamp, write_record, SqliteStore, COLUMNS};
 
 #[async_trait]
 impl StoreTransfer for SqliteStore {
@@ -41,22 +37,8 @@ impl StoreTransfer for SqliteStore {
             .run(move |conn| {
                 // A replaced row goes through the delete and insert triggers: the roll-ups
                 // stay equal to the rows.
-                let mut stmt = conn.prepare_cached(&format!(
-                    "INSERT OR REPLACE INTO transactions ({COLUMNS}) VALUES \
-                     (:id, :user_id, :full_name, :amount, :kind, :date, :created, :updated, :version)"
-                ))?;
                 for r in &records {
-                    stmt.execute(named_params! {
-                        ":id": r.id.object_id().bytes(),
-                        ":user_id": r.user_id.object_id().bytes(),
-                        ":full_name": r.full_name.as_str(),
-                        ":amount": cents_param(r.amount),
-                        ":kind": r.kind.as_str(),
-                        ":date": r.transaction_date.as_millis(),
-                        ":created": r.created_at.as_millis(),
-                        ":updated": r.updated_at.as_millis(),
-                        ":version": version_param(r.version),
-                    })?;
+                    write_record(conn, "INSERT OR REPLACE", r)?;
                 }
                 Ok(())
             })

@@ -133,7 +133,7 @@ pub async fn copy(settings: &Settings, args: &CopyArgs) -> Result<CopyReport> {
             .put_cursors(cursors)
             .await
             .map_err(Error::Store)?;
-        report.rollup_days = repair_rollups(&to.rollups, args.batch_size).await?;
+        report.rollup_days = repair_rollups(&*to.rollups, args.batch_size).await?;
         let (source, target) = (
             tally(&from.transfer, args.batch_size).await?,
             tally(&to.transfer, args.batch_size).await?,

@@ -123,7 +123,7 @@ pub async fn import(settings: &Settings, args: &ImportArgs) -> Result<ImportRepo
         }
     }
     if report.written {
-        repair_rollups(&stores.rollups, args.batch_size).await?;
+        repair_rollups(&*stores.rollups, args.batch_size).await?;
     }
     Ok(report)
 }

@@ -29,6 +29,7 @@ use crate::cli::MigrateArgs;
 use crate::error::{Error, Result};
 use crate::secrets;
 use crate::settings::{Settings, StoreKind};
+use crate::transfer::repair_rollups;
 
 /// Exit code when documents were left unconverted.
 pub const LEFT_UNCONVERTED: u8 = 3;
@@ -59,6 +60,8 @@ pub struct MigrationReport {
     pub changed_meanwhile: Vec<TransactionId>,
     /// The last document examined (resume with `--after`).
     pub last: Option<TransactionId>,
+    /// Roll-up days corrected by the rebuild, once nothing is left to convert.
+    pub rollup_days: Option<u64>,
 }
 
 /// The conversion of one document, or why it cannot be converted.
@@ -234,17 +237,12 @@ pub async fn migrate(
     }
     if !args.dry_run {
         store.ensure_indexes().await.map_err(Error::Store)?;
+        if report.unconverted.is_empty() && report.changed_meanwhile.is_empty() {
+            // Every user's roll-ups from the converted rows, on the store already open.
+            report.rollup_days = Some(repair_rollups(&store, args.batch_size).await?);
+        }
     }
     Ok(report)
-}
-
-/// Rebuilds every user's daily roll-ups from the converted rows.
-async fn rebuild_rollups(settings: &Settings) -> Result<u64> {
-    let service = crate::wiring::build_service(settings).await?;
-    let report = service
-        .verify_rollups(None, true, 500, None, |_| {})
-        .await?;
-    Ok(report.drift.len() as u64)
 }
 
 /// `fido migrate`.
@@ -312,11 +310,8 @@ pub async fn run(args: &MigrateArgs) -> ExitCode {
         report.unconverted.len(),
         report.changed_meanwhile.len()
     ));
-    if !args.dry_run && report.unconverted.is_empty() && report.changed_meanwhile.is_empty() {
-        match rebuild_rollups(&settings).await {
-            Ok(days) => say(&format!("daily roll-ups rebuilt ({days} days corrected)")),
-            Err(e) => return fail(&e),
-        }
+    if let Some(days) = report.rollup_days {
+        say(&format!("daily roll-ups rebuilt ({days} days corrected)"));
     }
     if report.unconverted.is_empty() && report.changed_meanwhile.is_empty() {
         ExitCode::SUCCESS

@@ -635,12 +635,8 @@ async fn a_relay_killed_mid_batch_loses_nothing_after_restart() {
         )
     };
     let worker = |health_port: u16| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fido"));
-        command
-            .arg("worker")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("FIDO__METRICS__ADDR", "");
+        let mut command = crate::helpers::fido_binary();
+        command.arg("worker");
         if !database.is_empty() {
             command.env("FIDO__STORE__DATABASE", &database);
         }

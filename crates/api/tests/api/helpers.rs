@@ -66,6 +66,17 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&capture().0.lock().expect("log buffer")).into_owned()
 }
 
+/// The real `fido` binary with a clean environment (only `PATH`), no standard input, and
+/// no `/metrics` listener (tests run side by side; the default port would clash).
+pub fn fido_binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fido"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("FIDO__METRICS__ADDR", "")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 pub struct TestApp {
     pub base: String,
     /// Where `/metrics` answers, when the test switched metrics on.

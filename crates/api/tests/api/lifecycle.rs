@@ -29,13 +29,7 @@ async fn data_survives_a_restart_on_the_same_folder() {
 }
 
 fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fido"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        // Tests run side by side: no /metrics listener on the default port.
-        .env("FIDO__METRICS__ADDR", "")
-        .stdin(Stdio::null());
-    cmd
+    crate::helpers::fido_binary()
 }
 
 #[test]

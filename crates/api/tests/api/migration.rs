@@ -47,11 +47,9 @@ impl Original {
     }
 
     fn migrate(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fido"));
+        let mut cmd = crate::helpers::fido_binary();
         cmd.arg("migrate")
             .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("DB_URI", &self.uri)
             .env("FIDO__STORE__DATABASE", &self.database)
             .env("FERNET_KEY", &self.keys)

@@ -29,10 +29,8 @@ async fn app_on(dir: &Path, key: &str) -> TestApp {
 /// The binary, for the store whose app runs on `dir` (with that app's Redis cache, when the
 /// suite runs on Redis, so a write it makes invalidates what the app cached).
 fn fido(key: &str, dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fido"));
+    let mut cmd = crate::helpers::fido_binary();
     cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("FERNET_KEY", key)
         .env("FIDO__SECURITY__DATA_DIR", dir)
         .env("FIDO__LOG__FILTER", "warn")

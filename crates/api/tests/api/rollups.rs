@@ -12,10 +12,8 @@ use crate::helpers::{fresh_user, on_mongodb, test_api_keys, FULL_KEY};
 
 /// The binary, with only the environment a test gives it.
 fn binary(dir: &Path, db: &[(String, String)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fido"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("API_KEYS", test_api_keys())
+    let mut cmd = crate::helpers::fido_binary();
+    cmd.env("API_KEYS", test_api_keys())
         .env("FIDO__LOG__FORMAT", "text")
         .current_dir(dir)
         .stdin(Stdio::null());

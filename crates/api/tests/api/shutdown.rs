@@ -13,12 +13,9 @@ use crate::helpers::{fresh_user, test_api_keys, FULL_KEY};
 
 /// Starts the real binary on a free port in `dir`; returns it and its port.
 fn start(dir: &std::path::Path) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fido"))
+    let mut child = crate::helpers::fido_binary()
         .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("PORT", "0")
-        .env("FIDO__METRICS__ADDR", "")
         .env("API_KEYS", test_api_keys())
         .env("FIDO__SECURITY__RATE_LIMIT_PER_SECOND", "0")
         .env("FIDO__LOG__FORMAT", "text")

@@ -19,7 +19,7 @@ mod single_flight;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::rollups::RollupReport;
+pub use self::rollups::{verify_rollups, RollupReport};
 pub use self::rotation::{ReencryptProgress, ResealProgress};
 use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CachePolicy};

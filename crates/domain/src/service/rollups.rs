@@ -3,7 +3,7 @@
 use super::{store_error, TransactionService};
 use crate::error::DomainError;
 use crate::id::UserId;
-use crate::ports::RollupDrift;
+use crate::ports::{DailyRollups, RollupDrift, StoreError};
 
 /// What a check of the roll-ups found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,41 +30,60 @@ impl TransactionService {
         repair: bool,
         batch_size: u32,
         after: Option<UserId>,
-        mut progress: impl FnMut(&RollupReport) + Send,
+        progress: impl FnMut(&RollupReport) + Send,
     ) -> Result<RollupReport, DomainError> {
-        let rollups = &self.ports.rollups;
-        let mut report = RollupReport {
-            repaired: repair,
-            last_user: after,
-            kept: rollups.kept(),
-            ..RollupReport::default()
-        };
-        if !report.kept {
-            return Ok(report);
-        }
-        loop {
-            let users = match only {
-                Some(user) if report.users == 0 => vec![user],
-                Some(_) => Vec::new(),
-                None => rollups
-                    .users_after(report.last_user, batch_size.max(1))
-                    .await
-                    .map_err(store_error)?,
-            };
-            if users.is_empty() {
-                break;
-            }
-            for user in users {
-                let drift = rollups
-                    .check_user(user, repair)
-                    .await
-                    .map_err(store_error)?;
-                report.drift.extend(drift);
-                report.users += 1;
-                report.last_user = Some(user);
-                progress(&report);
-            }
-        }
-        Ok(report)
+        verify_rollups(
+            &*self.ports.rollups,
+            only,
+            repair,
+            batch_size,
+            after,
+            progress,
+        )
+        .await
+        .map_err(store_error)
     }
+}
+
+/// [`TransactionService::verify_rollups`] over a store's roll-ups alone, for tools that
+/// have a store but no service (`fido migrate`, `fido copy`, `fido import` rebuild the
+/// roll-ups of the store they wrote).
+pub async fn verify_rollups(
+    rollups: &dyn DailyRollups,
+    only: Option<UserId>,
+    repair: bool,
+    batch_size: u32,
+    after: Option<UserId>,
+    mut progress: impl FnMut(&RollupReport) + Send,
+) -> Result<RollupReport, StoreError> {
+    let mut report = RollupReport {
+        repaired: repair,
+        last_user: after,
+        kept: rollups.kept(),
+        ..RollupReport::default()
+    };
+    if !report.kept {
+        return Ok(report);
+    }
+    loop {
+        let users = match only {
+            Some(user) if report.users == 0 => vec![user],
+            Some(_) => Vec::new(),
+            None => {
+                rollups
+                    .users_after(report.last_user, batch_size.max(1))
+                    .await?
+            }
+        };
+        if users.is_empty() {
+            break;
+        }
+        for user in users {
+            report.drift.extend(rollups.check_user(user, repair).await?);
+            report.users += 1;
+            report.last_user = Some(user);
+            progress(&report);
+        }
+    }
+    Ok(report)
 }

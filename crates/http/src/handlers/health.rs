@@ -79,10 +79,7 @@ fn events_health(status: &RelayStatus) -> EventsHealthBody {
         status: if degraded { "degraded" } else { "ok" },
         leader: status.leader,
         backlog: status.backlog.undelivered,
-        oldest_undelivered_age_seconds: status.backlog.oldest_undelivered_at.map(|t| {
-            let ms = Timestamp::now().as_millis() - t.as_millis();
-            (ms.max(0) as f64) / 1000.0
-        }),
+        oldest_undelivered_age_seconds: status.backlog.oldest_age_seconds(Timestamp::now()),
         failing_publishers: status
             .failing
             .iter()
