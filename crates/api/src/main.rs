@@ -10,7 +10,7 @@ use fido_api::commands::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
+    let code = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::run(),
         Command::Worker => worker::run(),
         Command::Migrate(args) => migrate::run(&args),
@@ -21,5 +21,8 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Create { name, scopes }) => keys::run(&name, &scopes),
         Command::Reencrypt(args) => reencrypt::run(args.batch_size, args.after),
         Command::Rollups(RollupsCommand::Verify(args)) => rollups::run(&args),
-    }
+    };
+    // Spans still buffered leave before the process does.
+    fido_api::telemetry::shutdown();
+    code
 }

@@ -80,7 +80,8 @@ where
 /// Opens the store `DB_URI` selects: the embedded SQLite file, or MongoDB (one client for
 /// the whole process; the index is created now, or in the background once it is reachable).
 pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
-    let metered = settings.metrics_enabled();
+    // Metered (and traced) when metrics or traces are on; bare otherwise.
+    let metered = settings.metrics_enabled() || crate::telemetry::exporting();
     match settings.store_kind()? {
         StoreKind::Sqlite(_) => {
             let store = SqliteStore::open(settings.sqlite_config()?)
@@ -107,11 +108,13 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
 /// The cache the settings select: none, Redis, or the in-process one.
 pub fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>> {
     let cache = open_plain_cache(settings)?;
-    Ok(if settings.metrics_enabled() {
-        Arc::new(MeteredCache::new(cache))
-    } else {
-        cache
-    })
+    Ok(
+        if settings.metrics_enabled() || crate::telemetry::exporting() {
+            Arc::new(MeteredCache::new(cache))
+        } else {
+            cache
+        },
+    )
 }
 
 fn open_plain_cache(settings: &Settings) -> Result<Arc<dyn Cache>> {

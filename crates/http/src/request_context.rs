@@ -1,9 +1,12 @@
-//! Per-request context: the `x-request-id` header, a tracing span, and the access line.
+//! Per-request context: the `x-request-id` header, the request's span (the trace's server
+//! span, continuing a caller's W3C `traceparent`), and the access line.
 //!
 //! A caller's request id is echoed when it is sane (1 to 128 characters of letters, digits,
 //! `-`, `_`, `.`, `:`); otherwise a fresh one is generated. Every log line of the request
 //! carries it, and one access line per request records method, route pattern, status and
-//! latency — never the path's values or the body. It also sets the security headers every
+//! latency — never the path's values or the body. The request's span carries the trace id
+//! (the caller's, from `traceparent`, or the one the trace exporter started), so every
+//! log line of the request names its trace. It also sets the security headers every
 //! response carries: `X-Content-Type-Options: nosniff` and, except on Swagger UI assets,
 //! `Cache-Control: no-store`.
 
@@ -17,7 +20,10 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::Error;
 use fido_observability::names as metrics_names;
+use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The header carrying the request id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,6 +57,48 @@ fn generate() -> String {
         "{prefix:016x}{:016x}",
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The request's headers, for the W3C trace-context propagator.
+struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// Joins the caller's trace (a valid `traceparent`) and records the trace id on the
+/// request's span. With a trace exporter the span becomes the server span of that trace
+/// (or the root of a new one); without one, the caller's trace id still reaches the logs.
+/// Returns the exported span's context, if there is an exporter.
+fn join_trace(
+    span: &tracing::Span,
+    headers: &actix_web::http::header::HeaderMap,
+) -> Option<opentelemetry::Context> {
+    let caller = headers
+        .contains_key("traceparent")
+        .then(|| opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers))));
+    if let Some(cx) = &caller {
+        // Without an exporter there is no layer to take the parent: not an error.
+        let _ = span.set_parent(cx.clone());
+    }
+    let own = span.context();
+    let exported = own.span().span_context().is_valid().then_some(own);
+    let trace_id = match &exported {
+        Some(cx) => Some(cx.span().span_context().trace_id()),
+        None => caller
+            .map(|cx| cx.span().span_context().clone())
+            .filter(opentelemetry::trace::SpanContext::is_valid)
+            .map(|sc| sc.trace_id()),
+    };
+    if let Some(id) = trace_id {
+        span.record("trace_id", tracing::field::display(id));
+    }
+    exported
 }
 
 /// Counts a request in `fido_http_requests_in_flight` while it is served.
@@ -155,7 +203,17 @@ pub async fn request_context(
         .map_or_else(generate, str::to_owned);
     let method = req.method().to_string();
     let path_is_docs_asset = req.path().starts_with("/docs/") && req.path() != "/docs/";
-    let span = tracing::info_span!("request", request_id = %id, method = %method);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        trace_id = tracing::field::Empty,
+        otel.kind = "server",
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let exported = join_trace(&span, req.headers());
     let started = Instant::now();
     let _in_flight = InFlight::enter();
 
@@ -194,5 +252,15 @@ pub async fn request_context(
     span.in_scope(|| {
         tracing::info!(target: "fido_api::access", %route, status, latency_ms, "request completed");
     });
+    if let Some(exported) = exported {
+        // The exported span's name and attributes: the route pattern, never the path's
+        // values. (It started when the trace was joined, so it is renamed.)
+        exported.span().update_name(format!("{method} {route}"));
+        span.record("http.route", route.as_str());
+        span.record("http.response.status_code", status);
+        if status >= 500 {
+            span.record("otel.status_code", "error");
+        }
+    }
     Ok(response)
 }

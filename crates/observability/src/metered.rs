@@ -1,4 +1,7 @@
-//! Metered wrappers: each port call timed by operation and outcome, then handed on.
+//! Metered wrappers: each port call timed by operation and outcome, then handed on, inside
+//! a span of target [`fido_domain::SPAN_TARGET`] (`store.<operation>`, `cache.<operation>`)
+//! for distributed traces. The spans carry no values; with no trace exporter installed
+//! their callsites are disabled and cost nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +13,7 @@ use fido_domain::{
     PublishOutcome, RecordPatch, SealedKey, StatisticsQuery, StoreError, StoredEvent,
     TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
 };
+use tracing::Instrument;
 
 use crate::names;
 
@@ -72,11 +76,41 @@ impl<S> MeteredStore<S> {
 
 macro_rules! timed {
     ($operation:literal, $classify:expr, $call:expr) => {{
+        let span = tracing::info_span!(
+            target: "fido::span",
+            concat!("store.", $operation),
+            otel.kind = "client",
+            db.operation.name = $operation,
+            otel.status_code = tracing::field::Empty,
+        );
         let start = Instant::now();
-        let result = $call.await;
-        observe($operation, $classify(&result), start.elapsed());
+        let result = $call.instrument(span.clone()).await;
+        let outcome = $classify(&result);
+        observe($operation, outcome, start.elapsed());
+        if matches!(outcome, "unavailable" | "internal" | "migration_required") {
+            span.record("otel.status_code", "error");
+        }
         result
     }};
+}
+
+/// A cache call's span.
+macro_rules! cache_span {
+    ($operation:literal) => {
+        tracing::info_span!(
+            target: "fido::span",
+            concat!("cache.", $operation),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+        )
+    };
+}
+
+/// Marks a span as failed when the call failed.
+fn mark<T, E>(span: &tracing::Span, result: &Result<T, E>) {
+    if result.is_err() {
+        span.record("otel.status_code", "error");
+    }
 }
 
 #[async_trait]
@@ -257,9 +291,11 @@ impl MeteredCache {
 #[async_trait]
 impl Cache for MeteredCache {
     async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
+        let span = cache_span!("lookup");
         let start = Instant::now();
-        let result = self.inner.lookup(key).await;
+        let result = self.inner.lookup(key).instrument(span.clone()).await;
         self.calls[LOOKUP].observe(start, &result);
+        mark(&span, &result);
         match &result {
             Ok(CacheLookup::Hit(_)) => self.hits.increment(1),
             Ok(CacheLookup::Miss(_)) => self.misses.increment(1),
@@ -269,23 +305,37 @@ impl Cache for MeteredCache {
     }
 
     async fn put(&self, slot: &CacheSlot, value: String, ttl: Duration) -> Result<(), CacheError> {
+        let span = cache_span!("put");
         let start = Instant::now();
-        let result = self.inner.put(slot, value, ttl).await;
+        let result = self
+            .inner
+            .put(slot, value, ttl)
+            .instrument(span.clone())
+            .await;
         self.calls[PUT].observe(start, &result);
+        mark(&span, &result);
         result
     }
 
     async fn invalidate_user(&self, user: UserId) -> Result<(), CacheError> {
+        let span = cache_span!("invalidate");
         let start = Instant::now();
-        let result = self.inner.invalidate_user(user).await;
+        let result = self
+            .inner
+            .invalidate_user(user)
+            .instrument(span.clone())
+            .await;
         self.calls[INVALIDATE].observe(start, &result);
+        mark(&span, &result);
         result
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
+        let span = cache_span!("ping");
         let start = Instant::now();
-        let result = self.inner.ping().await;
+        let result = self.inner.ping().instrument(span.clone()).await;
         self.calls[PING].observe(start, &result);
+        mark(&span, &result);
         result
     }
 }

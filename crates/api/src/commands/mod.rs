@@ -20,7 +20,7 @@ use std::process::ExitCode;
 /// The settings, with logging started; on a bad setting, the exit code (the failure said).
 pub fn start() -> Result<crate::Settings, ExitCode> {
     let settings = crate::Settings::load().map_err(|e| fail(&e))?;
-    crate::telemetry::init(&settings);
+    crate::telemetry::init(&settings).map_err(|e| fail(&e))?;
     Ok(settings)
 }
 

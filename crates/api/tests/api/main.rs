@@ -33,4 +33,5 @@ mod settings;
 mod shutdown;
 mod soak;
 mod statistics;
+mod traces;
 mod transactions;

@@ -30,6 +30,7 @@ impl TransactionService {
     /// Errors, besides `create`'s: `IdempotencyKeyReused` when the key was used with a
     /// different request; `IdempotencyInFlight` while another request with the key is
     /// being processed.
+    #[tracing::instrument(target = "fido::span", name = "service.create_idempotent", skip_all)]
     pub async fn create_idempotent(
         &self,
         new: NewTransaction,

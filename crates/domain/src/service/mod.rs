@@ -123,6 +123,7 @@ impl TransactionService {
     /// Records a new transaction and returns it with its name in clear text.
     ///
     /// Errors: `DateTooFarAhead`; `StoreUnavailable`; `Internal` when encryption fails.
+    #[tracing::instrument(target = "fido::span", name = "service.create", skip_all)]
     pub async fn create(&self, new: NewTransaction) -> Result<Transaction, DomainError> {
         let now = self.ports.clock.now();
         let record = self
@@ -160,6 +161,7 @@ impl TransactionService {
     }
 
     /// The transaction with this id. Errors: `NotFound`, `StoreUnavailable`, `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.get", skip_all)]
     pub async fn get(&self, id: TransactionId) -> Result<Transaction, DomainError> {
         let record = self
             .ports
@@ -175,6 +177,7 @@ impl TransactionService {
     /// moves and `version` grows by one; `created_at` does not move. With
     /// `expected_version`, applies only if the transaction is still at that version.
     /// Errors: `NotFound`, `VersionMismatch`, `StoreUnavailable`, `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.update", skip_all)]
     pub async fn update(
         &self,
         id: TransactionId,
@@ -209,6 +212,7 @@ impl TransactionService {
 
     /// Deletes a transaction (only if still at `expected_version`, when given).
     /// Errors: `NotFound`, `VersionMismatch`, `StoreUnavailable`, `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.delete", skip_all)]
     pub async fn delete(
         &self,
         id: TransactionId,
@@ -228,6 +232,7 @@ impl TransactionService {
     /// One page of the user's transactions, newest first, read from the store (not
     /// cached: the cache holds encoded pages, see [`list_encoded`](Self::list_encoded)).
     /// Errors: `StoreUnavailable`, `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.list", skip_all)]
     pub async fn list(
         &self,
         user: UserId,
@@ -254,6 +259,7 @@ impl TransactionService {
     /// The same page as [`list`](Self::list), encoded by the [`ReadEncoder`] and read
     /// through the cache: a hit is handed back as it is. Concurrent misses on the same
     /// cache slot make one store call. Errors: `StoreUnavailable`, `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.list_encoded", skip_all)]
     pub async fn list_encoded(
         &self,
         user: UserId,
@@ -274,6 +280,7 @@ impl TransactionService {
     /// The user's statistics over `range`, computed by the store (not cached: see
     /// [`statistics_encoded`](Self::statistics_encoded)).
     /// Errors: `NotFound` when no transaction lies in the range; `StoreUnavailable`.
+    #[tracing::instrument(target = "fido::span", name = "service.statistics", skip_all)]
     pub async fn statistics(
         &self,
         user: UserId,
@@ -287,6 +294,7 @@ impl TransactionService {
     /// The same statistics, encoded by the [`ReadEncoder`] and read through the cache.
     /// Empty ranges are cached too: they cost as much to find as full ones.
     /// Errors: `NotFound` when no transaction lies in the range; `StoreUnavailable`.
+    #[tracing::instrument(target = "fido::span", name = "service.statistics_encoded", skip_all)]
     pub async fn statistics_encoded(
         &self,
         user: UserId,
@@ -307,6 +315,7 @@ impl TransactionService {
     /// The user's totals per day, week or month over `range`, from the store (not cached:
     /// see [`series_encoded`](Self::series_encoded)). Errors: `TooManyPoints` past
     /// [`Series::MAX_POINTS`]; `StoreUnavailable`.
+    #[tracing::instrument(target = "fido::span", name = "service.series", skip_all)]
     pub async fn series(
         &self,
         user: UserId,
@@ -327,6 +336,7 @@ impl TransactionService {
     /// The same series, encoded by the [`ReadEncoder`] and read through the cache (with
     /// the same read-your-writes rule as every cached read). A user without transactions
     /// in the range gets a series without points.
+    #[tracing::instrument(target = "fido::span", name = "service.series_encoded", skip_all)]
     pub async fn series_encoded(
         &self,
         user: UserId,
@@ -369,6 +379,7 @@ impl TransactionService {
     /// Up to `limit` (1 to [`MAX_FEED_LIMIT`]) events after sequence `after`, in sequence
     /// order. Errors: `CursorExpired` when retention removed events after `after`;
     /// `EventsDisabled`; `StoreUnavailable`; `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.events", skip_all)]
     pub async fn events(&self, after: u64, limit: u32) -> Result<EventPage, DomainError> {
         if !self.ports.events.enabled() {
             return Err(DomainError::EventsDisabled);

@@ -62,6 +62,7 @@ async fn precondition(
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid, unknown or repeated fields, each named", body = ErrorBody),
         DataRouteErrors))]
+#[tracing::instrument(target = "fido::span", name = "handler.transactions.create", skip_all)]
 pub async fn create(
     caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -96,6 +97,7 @@ pub async fn create(
             example = json!({"message": "Transaction not found"})),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
         DataRouteErrors))]
+#[tracing::instrument(target = "fido::span", name = "handler.transactions.get", skip_all)]
 pub async fn get(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
@@ -125,6 +127,7 @@ pub async fn get(
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Empty body, immutable, unknown or invalid fields", body = ErrorBody),
         DataRouteErrors))]
+#[tracing::instrument(target = "fido::span", name = "handler.transactions.update", skip_all)]
 pub async fn update(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -154,6 +157,7 @@ pub async fn update(
         (status = 404, description = "No such transaction", body = ErrorBody),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
         DataRouteErrors))]
+#[tracing::instrument(target = "fido::span", name = "handler.transactions.delete", skip_all)]
 pub async fn delete(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -180,6 +184,11 @@ pub async fn delete(
             body = Envelope<TransactionPageBody>),
         (status = 422, description = "Bad user id, or a page/limit out of range, repeated or unknown", body = ErrorBody),
         DataRouteErrors))]
+#[tracing::instrument(
+    target = "fido::span",
+    name = "handler.transactions.list_by_user",
+    skip_all
+)]
 pub async fn list_by_user(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,

@@ -1,0 +1,118 @@
+//! Logging and tracing: `tracing` with JSON lines in production and readable text in
+//! development, and OpenTelemetry spans exported over OTLP when the standard `OTEL_*`
+//! variables ask for them ([`otlp`]).
+//!
+//! Personal data never reaches a log line or a span: the domain's `FullName` prints as
+//! `<redacted>`, request bodies are never logged, spans carry no field values, and the
+//! access line carries only method, route pattern, status, latency and request id.
+//!
+//! Spans of target [`fido_domain::SPAN_TARGET`] (handler, service, store and cache calls)
+//! exist for the trace exporter only: the log layer filters them out, so log lines keep
+//! the request's span (its request id and trace id) as their current span, and with
+//! tracing off no layer wants them — their callsites are then disabled once and cost
+//! nothing per call.
+
+pub mod otlp;
+
+use std::sync::OnceLock;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Metadata;
+use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer};
+
+use crate::settings::Settings;
+use crate::Error;
+
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+fn exporter_only(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && meta.target() == fido_domain::SPAN_TARGET
+}
+
+/// What the trace exporter sees: our spans (the request's and the inner ones) and
+/// warnings and errors (as span events).
+fn traced(meta: &Metadata<'_>) -> bool {
+    if meta.is_span() {
+        meta.target().starts_with("fido")
+    } else {
+        *meta.level() <= tracing::Level::WARN
+    }
+}
+
+/// Installs the global subscriber, and the trace exporter when the environment asks for
+/// it. A second call (tests start several apps in one process) keeps the first.
+pub fn init(settings: &Settings) -> Result<(), Error> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let log_filter = filter.and(filter_fn(|meta| !exporter_only(meta)));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let log = if settings.json_logs() {
+        fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_target(true)
+            .with_filter(log_filter)
+            .boxed()
+    } else {
+        fmt::layer()
+            .compact()
+            .with_target(true)
+            .with_ansi(ansi)
+            .with_filter(log_filter)
+            .boxed()
+    };
+
+    // Callers' `traceparent` is read whether or not we export: its trace id still goes
+    // into the log lines.
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let traces = if otlp::requested(|name| std::env::var(name).ok()) && PROVIDER.get().is_none() {
+        let provider = otlp::provider(env!("CARGO_PKG_VERSION"))?;
+        let tracer = provider.tracer("fido");
+        let _ = PROVIDER.set(provider);
+        Some(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_filter(filter_fn(traced)),
+        )
+    } else {
+        None
+    };
+    // Already installed (tests start several apps in one process): keep the first.
+    drop(
+        tracing_subscriber::registry()
+            .with(log)
+            .with(traces)
+            .try_init(),
+    );
+    if PROVIDER.get().is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    Ok(())
+}
+
+/// Whether spans are being exported (the ports are then wrapped to trace each call).
+pub fn exporting() -> bool {
+    PROVIDER.get().is_some()
+}
+
+/// Sends the spans still buffered and stops the exporter; called once, before the
+/// process exits.
+pub fn shutdown() {
+    if let Some(provider) = PROVIDER.get() {
+        if let Err(e) = provider.shutdown() {
+            tracing::warn!(error = %e, "the trace exporter did not shut down cleanly");
+        }
+    }
+}
