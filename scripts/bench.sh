@@ -32,6 +32,9 @@ python3 scripts/bench/bench.py
 step "Metrics: cached reads with metrics on vs off"
 python3 scripts/bench/metrics.py
 
+step "Finding: deep pages by cursor and by number, and a streamed export"
+python3 scripts/bench/finding.py
+
 step "Events: the outbox's cost, and the delay to RabbitMQ"
 ensure_rabbitmq
 .venv/bin/python scripts/bench/events.py

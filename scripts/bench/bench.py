@@ -47,6 +47,18 @@ FERNET = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="  # a fixed bench-only ke
 PROCESSES = []
 
 
+def write_report(name, notes, rows):
+    """Writes target/bench/<name>.{json,md} (rows of measure, value, detail, target, met)
+    and prints the table."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps({"notes": notes, "results": rows}, indent=2) + "\n")
+    md = ["| measure | value | detail | target | met |", "|---|---:|---|---|---|"]
+    md += [f"| {r['measure']} | {r['value']} | {r['detail']} | {r['target']} | {'yes' if r['met'] else 'NO'} |" for r in rows]
+    md += [""] + [f"- {n}" for n in notes]
+    (OUT / f"{name}.md").write_text("\n".join(md) + "\n")
+    print("\n" + "\n".join(md))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ interleaved off/on/off/on/..., medians and their ratio from the same run. Target
 Environment: FIDO_BENCH_SECONDS (per run, default 10), FIDO_BENCH_ROUNDS (5: the runs vary
 by 10-20 % on a 2-core machine shared with wrk, so medians of five).
 """
-import json
 import os
 import pathlib
 import secrets
@@ -52,12 +51,7 @@ def main():
     finally:
         for proc in bench.PROCESSES:
             bench.stop(proc)
-    (bench.OUT / "metrics.json").write_text(json.dumps({"notes": notes, "results": rows}, indent=2) + "\n")
-    md = ["| measure | value | detail | target | met |", "|---|---:|---|---|---|"]
-    md += [f"| {r['measure']} | {r['value']} | {r['detail']} | {r['target']} | {'yes' if r['met'] else 'NO'} |" for r in rows]
-    md += [""] + [f"- {n}" for n in notes]
-    (bench.OUT / "metrics.md").write_text("\n".join(md) + "\n")
-    print("\n" + "\n".join(md))
+    bench.write_report("metrics", notes, rows)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,23 @@ pub fn api_keys(settings: &Settings) -> Result<ApiKeys> {
 
 /// Builds the cipher from the configured keys, or the development key file.
 pub fn cipher(settings: &Settings) -> Result<FernetCipher> {
+    Ok(FernetCipher::from_key_list(&key_list(settings)?)?)
+}
+
+/// The list cursors' codec: its keys derived from the same secret as the cipher's (every
+/// instance shares it), the first key signing.
+pub fn cursor_codec(settings: &Settings) -> Result<fido_http::cursor::CursorCodec> {
+    let list = key_list(settings)?;
+    let keys: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .collect();
+    Ok(fido_http::cursor::CursorCodec::from_secrets(&keys))
+}
+
+/// `FERNET_KEY`'s list, or the development key.
+fn key_list(settings: &Settings) -> Result<String> {
     let list =
         match &settings.security.fernet_key {
             Some(keys) => keys.expose().to_owned(),
@@ -76,7 +93,7 @@ pub fn cipher(settings: &Settings) -> Result<FernetCipher> {
             )),
             None => development_key(&settings.security.data_dir)?,
         };
-    Ok(FernetCipher::from_key_list(&list)?)
+    Ok(list)
 }
 
 fn development_key(data_dir: &Path) -> Result<String> {

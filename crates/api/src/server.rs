@@ -57,6 +57,7 @@ pub fn http_options(settings: &Settings) -> Result<HttpOptions> {
             .into_iter()
             .map(str::to_owned)
             .collect(),
+        cursors: secrets::cursor_codec(settings)?,
     })
 }
 

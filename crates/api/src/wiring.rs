@@ -156,7 +156,7 @@ pub fn service_over(settings: &Settings, stores: StorePorts) -> Result<Transacti
         cache: open_cache(settings)?,
         cipher,
         clock: Arc::new(SystemClock),
-        encoder: Arc::new(JsonEncoder),
+        encoder: Arc::new(JsonEncoder::new(secrets::cursor_codec(settings)?)),
     };
     let config = ServiceConfig {
         cache: settings.cache_policy(),

@@ -71,7 +71,10 @@ async fn a_down_server_fails_fast_and_is_remembered_for_the_user() {
     // Nothing listens on this port.
     let port = fido_testkit::servers::free_port();
     let cache = cache(format!("redis://127.0.0.1:{port}"));
-    let key = CacheKey::list(fresh_user(), PageRequest::default());
+    let key = CacheKey::list(
+        fresh_user(),
+        fido_domain::ListQuery::page(PageRequest::default()),
+    );
     let started = Instant::now();
     assert!(matches!(
         cache.lookup(&key).await,
@@ -94,7 +97,10 @@ async fn a_write_during_a_stall_is_never_followed_by_a_stale_read() {
     };
     let cache = cache(server.url());
     let user = fresh_user();
-    let key = CacheKey::list(user, PageRequest::new(2, 5).expect("page"));
+    let key = CacheKey::list(
+        user,
+        fido_domain::ListQuery::page(PageRequest::new(2, 5).expect("page")),
+    );
     fill(&cache, &key, "stale").await;
 
     // Redis stalls (keeping its data) while the write's invalidation is attempted.
@@ -134,7 +140,10 @@ async fn caching_resumes_by_itself_after_a_restart() {
         return;
     };
     let cache = cache(server.url());
-    let key = CacheKey::list(fresh_user(), PageRequest::default());
+    let key = CacheKey::list(
+        fresh_user(),
+        fido_domain::ListQuery::page(PageRequest::default()),
+    );
     server.stop();
     assert!(cache.lookup(&key).await.is_err());
     server.restart();

@@ -99,7 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .await?;
     }
-    let page = service.list(user, PageRequest::default()).await?;
+    let page = service
+        .list(user, fido_domain::ListQuery::page(PageRequest::default()))
+        .await?;
     println!(
         "{} transactions; newest: {}",
         page.total, page.data[0].amount

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::id::UserId;
-use crate::page::PageRequest;
+use crate::query::{ListQuery, Window};
 use crate::statistics::Granularity;
 use crate::time::DateRange;
 
@@ -34,8 +34,8 @@ pub struct CacheKey {
 /// Which read a [`CacheKey`] stands for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum CacheEntry {
-    /// One page of the user's transaction list.
-    List(PageRequest),
+    /// One page of the user's transaction list (filter and window).
+    List(ListQuery),
     /// The user's statistics over a range.
     Statistics(DateRange),
     /// The user's time series over a range.
@@ -44,10 +44,10 @@ pub enum CacheEntry {
 
 impl CacheKey {
     /// A list page of `user`.
-    pub fn list(user: UserId, page: PageRequest) -> Self {
+    pub fn list(user: UserId, query: ListQuery) -> Self {
         Self {
             user,
-            entry: CacheEntry::List(page),
+            entry: CacheEntry::List(query),
             format: "",
         }
     }
@@ -78,15 +78,30 @@ impl CacheKey {
     /// The entry part of the key, unambiguous for every page, limit and range, and tagged
     /// with the framing version and the encoding of the cached value (so that instances
     /// writing another format never read each other's entries):
-    /// `list2<format>:p<page>:l<limit>` or `stats2<format>:<start ms|->:<end ms|->`.
+    /// `list2<format>:p<page>:l<limit>` (or `list2<format>:a<ms>.<id hex>:l<limit>`, `a-`
+    /// from the start, for a page by position), then `:f<filter>` when a filter is set
+    /// ([`ListFilter::render`](crate::ListFilter::render)); or
+    /// `stats2<format>:<start ms|->:<end ms|->`.
     pub fn render(&self) -> String {
         let format = self.format;
         let bound = |b: Option<crate::Timestamp>| {
             b.map_or_else(|| "-".to_owned(), |t| t.as_millis().to_string())
         };
         match self.entry {
-            CacheEntry::List(p) => {
-                format!("list{CACHE_FORMAT}{format}:p{}:l{}", p.page(), p.limit())
+            CacheEntry::List(q) => {
+                let window = match q.window {
+                    Window::Page(p) => format!("p{}:l{}", p.page(), p.limit()),
+                    Window::After { after, limit } => match after {
+                        Some(a) => format!("a{}.{}:l{limit}", a.date.as_millis(), a.id),
+                        None => format!("a-:l{limit}"),
+                    },
+                };
+                // The unfiltered listing keeps the key it always had.
+                if q.filter == crate::ListFilter::all() {
+                    format!("list{CACHE_FORMAT}{format}:{window}")
+                } else {
+                    format!("list{CACHE_FORMAT}{format}:{window}:f{}", q.filter.render())
+                }
             }
             CacheEntry::Statistics(r) => format!(
                 "stats{CACHE_FORMAT}{format}:{}:{}",
@@ -153,9 +168,70 @@ mod tests {
     #[test]
     fn keys_never_collide_across_page_and_limit() {
         let u = UserId::parse("65e25a6bfb249dcbfbf00b93").unwrap();
-        let a = CacheKey::list(u, PageRequest::new(1, 11).unwrap()).render();
-        let b = CacheKey::list(u, PageRequest::new(11, 1).unwrap()).render();
+        let page = |p, l| ListQuery::page(crate::PageRequest::new(p, l).unwrap());
+        let a = CacheKey::list(u, page(1, 11)).render();
+        let b = CacheKey::list(u, page(11, 1)).render();
         assert_ne!(a, b);
+        assert_eq!(a, "list2:p1:l11");
+    }
+
+    #[test]
+    fn list_keys_include_every_filter_and_the_position() {
+        use crate::{Amount, ListFilter, Position, Timestamp, TransactionId, TransactionType};
+        let u = UserId::parse("65e25a6bfb249dcbfbf00b93").unwrap();
+        let credit =
+            ListFilter::new(Some(TransactionType::Credit), DateRange::ALL, None, None).unwrap();
+        let min = ListFilter::new(
+            None,
+            DateRange::ALL,
+            Some(Amount::from_cents(1).unwrap()),
+            None,
+        )
+        .unwrap();
+        let after = Position {
+            date: Timestamp::from_millis(5).unwrap(),
+            id: TransactionId::parse("65e25a6bfb249dcbfbf00b93").unwrap(),
+        };
+        let keys = [
+            ListQuery {
+                filter: ListFilter::all(),
+                window: Window::After {
+                    after: None,
+                    limit: 10,
+                },
+            },
+            ListQuery {
+                filter: credit,
+                window: Window::After {
+                    after: None,
+                    limit: 10,
+                },
+            },
+            ListQuery {
+                filter: min,
+                window: Window::After {
+                    after: None,
+                    limit: 10,
+                },
+            },
+            ListQuery {
+                filter: min,
+                window: Window::After {
+                    after: Some(after),
+                    limit: 10,
+                },
+            },
+            ListQuery {
+                filter: min,
+                window: Window::Page(crate::PageRequest::new(1, 10).unwrap()),
+            },
+            ListQuery::page(crate::PageRequest::new(1, 10).unwrap()),
+        ];
+        let rendered: std::collections::HashSet<String> = keys
+            .iter()
+            .map(|q| CacheKey::list(u, *q).render())
+            .collect();
+        assert_eq!(rendered.len(), keys.len());
     }
 
     #[test]

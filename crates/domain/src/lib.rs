@@ -38,6 +38,7 @@ pub mod idempotency;
 pub mod name;
 pub mod page;
 pub mod ports;
+pub mod query;
 pub mod relay;
 pub mod service;
 pub mod statistics;
@@ -66,6 +67,7 @@ pub use ports::{
     MockIdempotencyStore, MockReadEncoder, MockStatisticsQuery, MockStoreTransfer,
     MockTransactionStore,
 };
+pub use query::{Cursor, FilterError, ListFilter, ListQuery, Position, Window};
 pub use relay::{EventRelay, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{
     verify_rollups, Ports, Readiness, ReencryptProgress, ResealProgress, RollupReport,

@@ -1,5 +1,9 @@
 //! Pagination: what a caller asks for ([`PageRequest`]) and what it gets ([`Page`]).
 
+use crate::id::UserId;
+use crate::query::{Cursor, ListQuery, Position, Window};
+use crate::transaction::TransactionRecord;
+
 /// Which part of a [`PageRequest`] is out of range.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum PageRequestError {
@@ -70,12 +74,44 @@ impl Default for PageRequest {
 pub struct Page<T> {
     /// How many items match in all, across every page.
     pub total: u64,
-    /// The 1-based page number.
-    pub page: u32,
+    /// The 1-based page number; `None` when the page was asked for by position.
+    pub page: Option<u32>,
     /// The page size asked for.
     pub limit: u32,
     /// This page's items, in the listing's order.
     pub data: Vec<T>,
+    /// Where the next page starts, when more items match after this page's last one.
+    pub next: Option<Cursor>,
+}
+
+impl Page<TransactionRecord> {
+    /// The page a store answers for `query`, from up to `limit + 1` rows in the listing
+    /// order: the extra row is not returned, it only tells that a next page exists.
+    pub fn of_rows(
+        user: UserId,
+        query: &ListQuery,
+        total: u64,
+        mut rows: Vec<TransactionRecord>,
+    ) -> Self {
+        let limit = query.window.limit();
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = rows.last().filter(|_| more).map(|last| Cursor {
+            user,
+            filter: query.filter,
+            after: Position::of(last),
+        });
+        Self {
+            total,
+            page: match query.window {
+                Window::Page(p) => Some(p.page()),
+                Window::After { .. } => None,
+            },
+            limit,
+            data: rows,
+            next,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ use crate::events::{Backlog, CursorSave, EventPage, FailedDelivery, PublisherCur
 use crate::id::{TransactionId, UserId};
 use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, SealedKey};
 use crate::name::EncryptedName;
-use crate::page::{Page, PageRequest};
+use crate::page::Page;
+use crate::query::{ListFilter, ListQuery, Position};
 use crate::statistics::{DayTotals, Series, StatisticsSummary, TransactionTotals};
 use crate::time::{DateRange, Timestamp};
 use crate::transaction::{RecordPatch, Transaction, TransactionRecord, Written};
@@ -128,13 +129,29 @@ pub trait TransactionStore: Send + Sync {
         expected_version: Option<u64>,
     ) -> Result<Written, StoreError>;
 
-    /// One page of the user's records, newest first, with the total count of the user's
-    /// records. A user without records gets an empty page with `total == 0`.
+    /// One page of the user's records that match `query.filter`, newest first, with the
+    /// total count of the matching records, read consistently (one snapshot), and the
+    /// cursor of the next page when more match (build it with [`Page::of_rows`] from
+    /// `limit + 1` rows). [`Window::After`](crate::Window::After) MUST be a keyset read
+    /// (rows strictly after the position in the listing order, no skipping), so that its
+    /// cost does not grow with the depth. A user without records gets an empty page with
+    /// `total == 0`.
     async fn list_by_user(
         &self,
         user: UserId,
-        page: PageRequest,
+        query: ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError>;
+
+    /// Up to `limit` of the user's records that match `filter`, newest first, strictly
+    /// after `after` in the listing order (from the newest when `None`); no count. The
+    /// batches of an export: a keyset read, O(limit) at any depth.
+    async fn scan_by_user(
+        &self,
+        user: UserId,
+        filter: ListFilter,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError>;
 
     /// Checks that the store answers (for readiness probes).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -560,7 +577,7 @@ mod tests {
     async fn no_cache_moves_a_users_slots_on_each_write() {
         let cache = NoCache::default();
         let user = UserId::parse("65e25a6bfb249dcbfbf00b93").unwrap();
-        let key = CacheKey::list(user, PageRequest::default());
+        let key = CacheKey::list(user, crate::ListQuery::page(PageRequest::default()));
         let slot = |l: CacheLookup| match l {
             CacheLookup::Miss(s) => s,
             CacheLookup::Hit(_) => panic!("NoCache never hits"),

@@ -154,7 +154,7 @@ async fn unknown_ids_are_not_found_for_every_operation() {
 async fn every_write_is_read_back_through_the_cache() {
     let w = world();
     let user = fresh_user();
-    let page = PageRequest::default();
+    let page = fido_domain::ListQuery::page(PageRequest::default());
     assert_eq!(w.service.list_encoded(user, page).await.unwrap(), "0:");
     let stats = w.service.statistics_encoded(user, DateRange::ALL).await;
     assert!(matches!(
@@ -215,6 +215,10 @@ async fn an_idempotent_create_happens_once_and_replays_its_answer() {
         .await
         .unwrap();
     assert!(!replayed && theirs.id != first.id, "keys are per caller");
-    let page = w.service.list(user, PageRequest::default()).await.unwrap();
+    let page = w
+        .service
+        .list(user, fido_domain::ListQuery::page(PageRequest::default()))
+        .await
+        .unwrap();
     assert_eq!(page.total, 2);
 }

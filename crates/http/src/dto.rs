@@ -3,6 +3,7 @@
 //! bodies are parsed field by field in [`crate::input`] (so that every invalid field is
 //! reported at once); the request types here document their schema.
 
+use crate::cursor::CursorCodec;
 use fido_domain::{
     Amount, FullName, MoneySum, Page, Series, StatisticsSummary, Timestamp, Transaction,
     TransactionId, TransactionType, UserId, UtcDay,
@@ -104,26 +105,35 @@ impl From<Transaction> for CreatedTransactionBody {
 /// One page of a user's transactions, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionPageBody {
-    /// How many transactions the user has in all.
+    /// How many of the user's transactions match the filters, across every page.
     #[schema(example = 42)]
     pub total: u64,
-    /// This page's number (from 1).
-    #[schema(example = 1)]
-    pub page: u32,
+    /// This page's number (from 1); `null` for a page asked for by `cursor`.
+    #[schema(example = 1, nullable)]
+    pub page: Option<u32>,
     /// The page size asked for.
     #[schema(example = 10)]
     pub limit: u32,
     /// The transactions on this page.
     pub data: Vec<TransactionBody>,
+    /// Pass as `cursor` (with the same filters) for the page after this one; `null` on
+    /// the last page. Opaque: its form may change.
+    #[schema(
+        example = "AQAAAZrN0L97ZlDwwuSwobLD1OX2Kx8bvD0a9l4mFfHn0G0rLQm7yzYk",
+        nullable
+    )]
+    pub next_cursor: Option<String>,
 }
 
-impl From<&Page<Transaction>> for TransactionPageBody {
-    fn from(p: &Page<Transaction>) -> Self {
+impl TransactionPageBody {
+    /// The body of `p`, its next cursor sealed by `cursors`.
+    pub fn new(p: &Page<Transaction>, cursors: &CursorCodec) -> Self {
         Self {
             total: p.total,
             page: p.page,
             limit: p.limit,
             data: p.data.iter().map(TransactionBody::from).collect(),
+            next_cursor: p.next.as_ref().map(|c| cursors.seal(c)),
         }
     }
 }

@@ -6,15 +6,26 @@
 use fido_domain::{EncodeError, Page, ReadEncoder, Series, StatisticsSummary, Transaction};
 use serde::Serialize;
 
+use crate::cursor::CursorCodec;
 use crate::dto::{SeriesBody, StatisticsBody, TransactionPageBody};
 
-/// Encodes reads as the API's JSON.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct JsonEncoder;
+/// Encodes reads as the API's JSON (a page's `next_cursor` sealed with the service's
+/// cursor key).
+#[derive(Debug, Clone)]
+pub struct JsonEncoder {
+    cursors: CursorCodec,
+}
+
+impl JsonEncoder {
+    /// An encoder sealing cursors with `cursors`.
+    pub fn new(cursors: CursorCodec) -> Self {
+        Self { cursors }
+    }
+}
 
 /// Bumped whenever a DTO's serialised form changes, so instances of different versions
 /// sharing a cache never read each other's entries.
-const FORMAT: &str = "json1";
+const FORMAT: &str = "json2";
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, EncodeError> {
     serde_json::to_string(value).map_err(|e| EncodeError(e.to_string()))
@@ -26,7 +37,7 @@ impl ReadEncoder for JsonEncoder {
     }
 
     fn encode_page(&self, page: &Page<Transaction>) -> Result<String, EncodeError> {
-        to_json(&TransactionPageBody::from(page))
+        to_json(&TransactionPageBody::new(page, &self.cursors))
     }
 
     fn encode_statistics(&self, summary: &StatisticsSummary) -> Result<String, EncodeError> {
@@ -55,7 +66,9 @@ mod tests {
             net: MoneySum::from_cents(4500),
         };
         assert_eq!(
-            JsonEncoder.encode_statistics(&summary).expect("encode"),
+            JsonEncoder::new(CursorCodec::from_secrets(&["test"]))
+                .encode_statistics(&summary)
+                .expect("encode"),
             r#"{"highest_transaction_day":"2026-11-25","average_transaction":22.5,"total_transaction":45.0,"transaction_count":2,"total_credit":45.0,"total_debit":0.0,"net":45.0}"#
         );
     }

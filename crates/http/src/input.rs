@@ -5,8 +5,8 @@
 //! (they may be personal data).
 
 use fido_domain::{
-    Amount, DateRange, FullName, Granularity, NewTransaction, PageRequest, PageRequestError,
-    Timestamp, TransactionId, TransactionPatch, TransactionType, UserId,
+    Amount, DateRange, FullName, Granularity, ListFilter, NewTransaction, PageRequest,
+    PageRequestError, Timestamp, TransactionId, TransactionPatch, TransactionType, UserId,
 };
 use serde_json::value::RawValue;
 
@@ -221,6 +221,160 @@ pub fn page(query: &Query) -> Result<PageRequest, ApiError> {
         };
         ApiError::field(field, e.to_string())
     })
+}
+
+/// The filters' parameter names, in the order [`filter`] takes their values.
+const FILTERS: [&str; 5] = [
+    "transaction_type",
+    "start_date",
+    "end_date",
+    "min_amount",
+    "max_amount",
+];
+
+/// The filters of a listing or an export, parsed together so that every bad one is named.
+fn filter(
+    [kind, start, end, min, max]: [Option<&str>; 5],
+    errors: &mut Errors,
+) -> Option<ListFilter> {
+    let kind = kind.map(|k| {
+        errors.check(
+            "transaction_type",
+            k.parse::<TransactionType>().map_err(|e| e.to_string()),
+        )
+    });
+    // The amount rules, exactly, on the parameter's text.
+    let money = |field: &str, raw: &str, errors: &mut Errors| {
+        errors.check(
+            field,
+            if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+                Amount::parse_number(raw).map_err(|e| e.to_string())
+            } else {
+                Err("must be a number".to_owned())
+            },
+        )
+    };
+    let min = min.map(|m| money("min_amount", m, errors));
+    let max = max.map(|m| money("max_amount", m, errors));
+    // The statistics' rules for the dates, their errors added to the others.
+    let dates = match range_of(start, end) {
+        Ok(range) => Some(range),
+        Err(ApiError::Validation(fields)) => {
+            errors.0.extend(fields);
+            None
+        }
+        Err(_) => None,
+    };
+    let (Some(kind), Some(dates), Some(min), Some(max)) = (
+        kind.map_or(Some(None), |k| k.map(Some)),
+        dates,
+        min.map_or(Some(None), |m| m.map(Some)),
+        max.map_or(Some(None), |m| m.map(Some)),
+    ) else {
+        return None;
+    };
+    match ListFilter::new(kind, dates, min, max) {
+        Ok(filter) => Some(filter),
+        Err(e) => {
+            errors.push("min_amount", e.to_string());
+            None
+        }
+    }
+}
+
+/// What a listing asks for: filters, then a numbered page or a cursor.
+#[derive(Debug)]
+pub struct Listing<'a> {
+    /// The filters.
+    pub filter: ListFilter,
+    /// `page` and `limit` (page 1 when neither `page` nor `cursor` is given).
+    pub page: PageRequest,
+    /// The `cursor`, still sealed, when given (then `page` was not).
+    pub cursor: Option<&'a str>,
+}
+
+/// `page` or `cursor` (not both), `limit`, and the filters: `transaction_type`,
+/// `start_date`/`end_date` (as the statistics'), `min_amount`/`max_amount` (exact amounts,
+/// inclusive).
+pub fn listing(query: &Query) -> Result<Listing<'_>, ApiError> {
+    let [page, limit, cursor, kind, start, end, min, max] = query_values(
+        query,
+        [
+            "page", "limit", "cursor", FILTERS[0], FILTERS[1], FILTERS[2], FILTERS[3], FILTERS[4],
+        ],
+    )?;
+    let mut errors = Errors::default();
+    if page.is_some() && cursor.is_some() {
+        errors.push(
+            "cursor",
+            "cannot be combined with page (use one or the other)",
+        );
+    }
+    if cursor.is_some_and(str::is_empty) {
+        errors.push("cursor", "must not be empty");
+    }
+    let filter = filter([kind, start, end, min, max], &mut errors);
+    let paging: Query = page
+        .map(|p| ("page".to_owned(), p.to_owned()))
+        .into_iter()
+        .chain(limit.map(|l| ("limit".to_owned(), l.to_owned())))
+        .collect();
+    let page = match self::page(&paging) {
+        Ok(page) => Some(page),
+        Err(ApiError::Validation(fields)) => {
+            errors.0.extend(fields);
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    errors.finish()?;
+    match (filter, page) {
+        (Some(filter), Some(page)) => Ok(Listing {
+            filter,
+            page,
+            cursor,
+        }),
+        _ => Err(ApiError::Internal),
+    }
+}
+
+/// An export's format.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ExportFormat {
+    /// `text/csv` (RFC 4180, a header row).
+    Csv,
+    /// `application/x-ndjson`: one JSON object per line.
+    Ndjson,
+}
+
+/// An export's query: `format` (`csv` or `ndjson`; else the `Accept` header's choice; else
+/// CSV) and the listing's filters.
+pub fn export(query: &Query, accept: Option<&str>) -> Result<(ExportFormat, ListFilter), ApiError> {
+    let [format, kind, start, end, min, max] = query_values(
+        query,
+        [
+            "format", FILTERS[0], FILTERS[1], FILTERS[2], FILTERS[3], FILTERS[4],
+        ],
+    )?;
+    let mut errors = Errors::default();
+    let format = match format {
+        Some("csv") => Some(ExportFormat::Csv),
+        Some("ndjson") => Some(ExportFormat::Ndjson),
+        Some(_) => {
+            errors.push("format", "must be csv or ndjson");
+            None
+        }
+        None => Some(match accept {
+            Some(a) if a.contains("ndjson") && !a.contains("text/csv") => ExportFormat::Ndjson,
+            _ => ExportFormat::Csv,
+        }),
+    };
+    let filter = filter([kind, start, end, min, max], &mut errors);
+    errors.finish()?;
+    match (format, filter) {
+        (Some(format), Some(filter)) => Ok((format, filter)),
+        _ => Err(ApiError::Internal),
+    }
 }
 
 /// The feed's `after` (a sequence, default 0) and `limit` (1 to `max`, default 100).

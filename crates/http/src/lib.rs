@@ -28,6 +28,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod cursor;
 pub mod dto;
 mod encoder;
 pub mod envelope;
@@ -68,6 +69,8 @@ pub struct HttpOptions {
     pub auth_failures_per_second: u32,
     /// How long reading a request body may take (408 after that).
     pub body_read_timeout: std::time::Duration,
+    /// Seals and opens list cursors (the same key as the service's [`JsonEncoder`]).
+    pub cursors: cursor::CursorCodec,
 }
 
 /// The state every worker shares: the service, the keys and the rate limiter (so a key's
@@ -79,6 +82,7 @@ pub struct HttpEdge {
     body: web::Data<BodyLimits>,
     cors_allowed_origins: Arc<[String]>,
     relay: Option<web::Data<EventRelay>>,
+    cursors: web::Data<cursor::CursorCodec>,
 }
 
 impl HttpEdge {
@@ -96,6 +100,7 @@ impl HttpEdge {
             }),
             cors_allowed_origins: options.cors_allowed_origins.into(),
             relay: None,
+            cursors: web::Data::new(options.cursors),
         }
     }
 
@@ -114,7 +119,8 @@ pub fn mount(cfg: &mut web::ServiceConfig, edge: &HttpEdge) {
         .default_service(web::to(routes::not_found))
         .app_data(edge.service.clone())
         .app_data(edge.access.clone())
-        .app_data(edge.body.clone());
+        .app_data(edge.body.clone())
+        .app_data(edge.cursors.clone());
     if let Some(relay) = &edge.relay {
         scope = scope.app_data(relay.clone());
     }

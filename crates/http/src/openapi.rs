@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use super::dto;
 use super::envelope;
 use super::error;
-use super::handlers::{analytics, events, health, transactions};
+use super::handlers::{analytics, events, export, health, transactions};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -31,6 +31,7 @@ cache but always reflect every write that has returned (read-your-writes).",
         transactions::update,
         transactions::delete,
         transactions::list_by_user,
+        export::export,
         analytics::statistics,
         analytics::series,
         events::feed,

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::handlers::{analytics, events, health, transactions};
+use crate::handlers::{analytics, events, export, health, transactions};
 use crate::openapi;
 
 /// The JSON 404 of every path no route matches.
@@ -57,6 +57,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/transactions/user/{user_id}", "GET, HEAD")
                         .route(read().to(transactions::list_by_user)),
+                )
+                .service(
+                    resource("/transactions/user/{user_id}/export", "GET")
+                        .route(web::get().to(export::export)),
                 )
                 .service(
                     resource("/transactions/{transaction_id}", "GET, HEAD, PATCH, DELETE")

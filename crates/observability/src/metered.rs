@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use fido_domain::{
     Cache, CacheError, CacheKey, CacheLookup, CacheSlot, Claim, ClaimRequest, DateRange, DayTotals,
-    EncryptedName, EventPublisher, IdempotencyKey, IdempotencyStore, Page, PageRequest,
-    PublishOutcome, RecordPatch, SealedKey, StatisticsQuery, StoreError, StoredEvent,
+    EncryptedName, EventPublisher, IdempotencyKey, IdempotencyStore, ListFilter, ListQuery, Page,
+    Position, PublishOutcome, RecordPatch, SealedKey, StatisticsQuery, StoreError, StoredEvent,
     TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
 };
 use tracing::Instrument;
@@ -134,12 +134,25 @@ impl<S: TransactionStore> TransactionStore for MeteredStore<S> {
     async fn list_by_user(
         &self,
         user: UserId,
-        page: PageRequest,
+        query: ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError> {
         timed!(
             "list",
             Outcome::outcome,
-            self.inner.list_by_user(user, page)
+            self.inner.list_by_user(user, query)
+        )
+    }
+    async fn scan_by_user(
+        &self,
+        user: UserId,
+        filter: ListFilter,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        timed!(
+            "scan",
+            Outcome::outcome,
+            self.inner.scan_by_user(user, filter, after, limit)
         )
     }
     async fn ping(&self) -> Result<(), StoreError> {

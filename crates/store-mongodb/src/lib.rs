@@ -56,6 +56,10 @@ pub const DEFAULT_DATABASE: &str = "fido";
 pub const IDEMPOTENCY_COLLECTION: &str = "fido_idempotency";
 /// The name of the list/statistics index.
 pub const INDEX_NAME: &str = "user_id_1_transaction_date_-1__id_-1";
+/// The index of listings filtered by type.
+pub const TYPE_INDEX_NAME: &str = "user_id_1_transaction_type_1_transaction_date_-1__id_-1";
+/// The index of listings filtered by amount.
+pub const AMOUNT_INDEX_NAME: &str = "user_id_1_amount_cents_1";
 
 /// Connection settings.
 #[derive(Clone)]
@@ -240,6 +244,26 @@ impl MongoStore {
             .options(IndexOptions::builder().name(INDEX_NAME.to_owned()).build())
             .build();
         self.bounded(self.collection.create_index(model)).await?;
+        // Listing filters (docs/mongodb.md): by type, in the listing order (seek, no sort);
+        // by amount range (the planner weighs it against the date index).
+        let by_type = IndexModel::builder()
+            .keys(doc! {"user_id": 1, "transaction_type": 1, "transaction_date": -1, "_id": -1})
+            .options(
+                IndexOptions::builder()
+                    .name(TYPE_INDEX_NAME.to_owned())
+                    .build(),
+            )
+            .build();
+        let by_amount = IndexModel::builder()
+            .keys(doc! {"user_id": 1, "amount_cents": 1})
+            .options(
+                IndexOptions::builder()
+                    .name(AMOUNT_INDEX_NAME.to_owned())
+                    .build(),
+            )
+            .build();
+        self.bounded(self.collection.create_indexes([by_type, by_amount]))
+            .await?;
         // Expired idempotency keys are deleted by the server (the service also ignores them).
         let ttl = IndexModel::builder()
             .keys(doc! {"expires_at": 1})

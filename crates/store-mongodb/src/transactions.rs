@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    EncryptedName, OutboxEvent, Page, PageRequest, RecordPatch, StoreError, Timestamp,
-    TransactionId, TransactionRecord, TransactionStore, UserId, Written,
+    EncryptedName, ListFilter, ListQuery, OutboxEvent, Page, Position, RecordPatch, StoreError,
+    Timestamp, TransactionId, TransactionRecord, TransactionStore, UserId, Window, Written,
 };
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
@@ -11,6 +11,40 @@ use mongodb::options::ReturnDocument;
 
 use crate::documents::{self, bson_date, object_id, record_from, record_to};
 use crate::MongoStore;
+
+/// The user's documents that pass `filter`, strictly after `after` in the listing order
+/// (`transaction_date` descending, then `_id` descending) when given. Served by the
+/// indexes `ensure_indexes` creates (see docs/mongodb.md).
+///
+/// Each condition is its own clause of an `$and` (MongoDB plans it like the combined
+/// form; the pinned test server treats a bound of the combined form as exclusive with the
+/// descending index — see `statistics::between`).
+fn listing_filter(user: UserId, filter: &ListFilter, after: Option<Position>) -> Document {
+    let mut clauses = vec![doc! {"user_id": object_id(user.object_id())}];
+    if let Some(kind) = filter.kind() {
+        clauses.push(doc! {"transaction_type": kind.as_str()});
+    }
+    if let Some(start) = filter.dates().start() {
+        clauses.push(doc! {"transaction_date": {"$gte": bson_date(start)}});
+    }
+    if let Some(end) = filter.dates().end() {
+        clauses.push(doc! {"transaction_date": {"$lte": bson_date(end)}});
+    }
+    if let Some(min) = filter.min_amount() {
+        clauses.push(doc! {"amount_cents": {"$gte": documents::cents(min)}});
+    }
+    if let Some(max) = filter.max_amount() {
+        clauses.push(doc! {"amount_cents": {"$lte": documents::cents(max)}});
+    }
+    if let Some(after) = after {
+        let date = bson_date(after.date);
+        clauses.push(doc! {"$or": [
+            {"transaction_date": {"$lt": date}},
+            {"transaction_date": date, "_id": {"$lt": object_id(after.id.object_id())}},
+        ]});
+    }
+    doc! {"$and": clauses}
+}
 
 pub(crate) fn id_filter(id: TransactionId) -> Document {
     doc! {"_id": object_id(id.object_id())}
@@ -211,28 +245,51 @@ impl TransactionStore for MongoStore {
     async fn list_by_user(
         &self,
         user: UserId,
-        page: PageRequest,
+        query: ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError> {
         self.require_migrated().await?;
-        let filter = doc! {"user_id": object_id(user.object_id())};
-        let count = self.bounded(self.collection.count_documents(filter.clone()));
+        let (after, skip) = match query.window {
+            Window::Page(page) => (None, page.offset()),
+            Window::After { after, .. } => (after, 0),
+        };
+        let count = self.bounded(self.collection.count_documents(listing_filter(
+            user,
+            &query.filter,
+            None,
+        )));
+        // One document more than asked: it tells whether a next page exists.
         let find = self.bounded(async {
             self.collection
-                .find(filter.clone())
+                .find(listing_filter(user, &query.filter, after))
                 .sort(doc! {"transaction_date": -1, "_id": -1})
-                .skip(page.offset())
-                .limit(i64::from(page.limit()))
+                .skip(skip)
+                .limit(i64::from(query.window.limit()) + 1)
                 .await?
                 .try_collect::<Vec<Document>>()
                 .await
         });
         let (total, docs) = futures_util::future::try_join(count, find).await?;
-        Ok(Page {
-            total,
-            page: page.page(),
-            limit: page.limit(),
-            data: docs.iter().map(record_from).collect::<Result<_, _>>()?,
-        })
+        let rows = docs.iter().map(record_from).collect::<Result<_, _>>()?;
+        Ok(Page::of_rows(user, &query, total, rows))
+    }
+
+    async fn scan_by_user(
+        &self,
+        user: UserId,
+        filter: ListFilter,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        self.require_migrated().await?;
+        let docs = self
+            .find_sorted(
+                &self.collection,
+                listing_filter(user, &filter, after),
+                doc! {"transaction_date": -1, "_id": -1},
+                Some(limit),
+            )
+            .await?;
+        docs.iter().map(record_from).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@
 //!   which also serves the list query.
 
 mod events;
+mod listing;
 mod pool;
 mod private;
 mod rollups;
@@ -29,9 +30,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fido_domain::{
     Amount, Claim, ClaimRequest, DateRange, DayTotals, EncryptedName, IdempotencyKey,
-    IdempotencyStore, MoneySum, ObjectId, OutboxEvent, Page, PageRequest, RecordPatch, SealedKey,
-    StatisticsQuery, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
-    TransactionTotals, TransactionType, UserId, Written,
+    IdempotencyStore, ListFilter, ListQuery, MoneySum, ObjectId, OutboxEvent, Page, Position,
+    RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp, TransactionId,
+    TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId, Window,
+    Written,
 };
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
@@ -386,39 +388,39 @@ impl TransactionStore for SqliteStore {
     async fn list_by_user(
         &self,
         user: UserId,
-        page: PageRequest,
+        query: ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError> {
         self.readers
             .run(move |conn| {
                 // One read transaction, so the count and the page agree.
                 let tx = conn.transaction()?;
-                let user_bytes = user.object_id().bytes();
-                let total: u64 = tx
-                    .prepare_cached("SELECT count(*) FROM transactions WHERE user_id = ?1")?
-                    .query_row([user_bytes], |r| {
-                        u64::try_from(r.get::<_, i64>(0)?).map_err(|_| conversion(0, "count"))
-                    })?;
-                let data = tx
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM transactions WHERE user_id = ?1 \
-                         ORDER BY transaction_date DESC, id DESC LIMIT ?2 OFFSET ?3"
-                    ))?
-                    .query_map(
-                        rusqlite::params![
-                            user_bytes,
-                            i64::from(page.limit()),
-                            i64::try_from(page.offset()).unwrap_or(i64::MAX)
-                        ],
-                        read_record,
-                    )?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let (after, offset) = match query.window {
+                    Window::Page(page) => (None, page.offset()),
+                    Window::After { after, .. } => (after, 0),
+                };
+                let total = listing::Clause::new(user, &query.filter, None).count(&tx)?;
+                // One row more than asked: it tells whether a next page exists.
+                let rows = listing::Clause::new(user, &query.filter, after).rows(
+                    &tx,
+                    u64::from(query.window.limit()) + 1,
+                    offset,
+                )?;
                 tx.commit()?;
-                Ok(Page {
-                    total,
-                    page: page.page(),
-                    limit: page.limit(),
-                    data,
-                })
+                Ok(Page::of_rows(user, &query, total, rows))
+            })
+            .await
+    }
+
+    async fn scan_by_user(
+        &self,
+        user: UserId,
+        filter: ListFilter,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                listing::Clause::new(user, &filter, after).rows(conn, u64::from(limit), 0)
             })
             .await
     }

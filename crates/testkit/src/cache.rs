@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fido_domain::{Cache, CacheKey, CacheLookup, CacheSlot, DateRange, PageRequest};
+use fido_domain::{Cache, CacheKey, CacheLookup, CacheSlot, DateRange, ListQuery, PageRequest};
 
 use crate::fixtures::{at, fresh_user};
 
@@ -22,8 +22,8 @@ async fn hit(cache: &dyn Cache, key: &CacheKey) -> Option<String> {
     }
 }
 
-fn page(p: u64, l: u64) -> PageRequest {
-    PageRequest::new(p, l).expect("valid page")
+fn page(p: u64, l: u64) -> ListQuery {
+    ListQuery::page(PageRequest::new(p, l).expect("valid page"))
 }
 
 /// A miss hands out a slot; a value put there is a hit, byte for byte.

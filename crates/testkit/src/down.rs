@@ -5,10 +5,10 @@
 use async_trait::async_trait;
 use fido_domain::{
     Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals, EncryptedName,
-    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyRecord, IdempotencyStore, Page,
-    PageRequest, PublisherCursor, RecordPatch, RollupDrift, SealedKey, StatisticsQuery, StoreError,
-    StoreTransfer, StoredEvent, Timestamp, TransactionId, TransactionRecord, TransactionStore,
-    TransactionTotals, UserId, Written,
+    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyRecord, IdempotencyStore,
+    ListFilter, ListQuery, Page, Position, PublisherCursor, RecordPatch, RollupDrift, SealedKey,
+    StatisticsQuery, StoreError, StoreTransfer, StoredEvent, Timestamp, TransactionId,
+    TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
 };
 
 /// Every call: `Unavailable`, with a message that a caller must never see.
@@ -38,8 +38,17 @@ impl TransactionStore for DownStore {
     async fn list_by_user(
         &self,
         _: UserId,
-        _: PageRequest,
+        _: ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError> {
+        down()
+    }
+    async fn scan_by_user(
+        &self,
+        _: UserId,
+        _: ListFilter,
+        _: Option<Position>,
+        _: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
         down()
     }
     async fn ping(&self) -> Result<(), StoreError> {

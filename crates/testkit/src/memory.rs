@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use fido_domain::{
     Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals, EncryptedName,
     EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyRecord, IdempotencyStore,
-    MoneySum, OutboxEvent, Page, PageRequest, PublisherCursor, RecordPatch, RollupDrift, SealedKey,
-    StatisticsQuery, StoreError, StoreTransfer, StoredEvent, Timestamp, TransactionId,
-    TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId, UtcDay,
-    Written,
+    ListFilter, ListQuery, MoneySum, OutboxEvent, Page, Position, PublisherCursor, RecordPatch,
+    RollupDrift, SealedKey, StatisticsQuery, StoreError, StoreTransfer, StoredEvent, Timestamp,
+    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId,
+    UtcDay, Window, Written,
 };
 
 use crate::outbox::Outbox;
@@ -63,6 +63,18 @@ impl MemoryStore {
         if !self.events_off {
             self.outbox().append(event);
         }
+    }
+
+    /// The user's records that pass `filter`, in the listing order (newest first).
+    fn matching(&self, user: UserId, filter: &ListFilter) -> Vec<TransactionRecord> {
+        let mut mine: Vec<TransactionRecord> = self
+            .records()
+            .values()
+            .filter(|r| r.user_id == user && filter.matches(r))
+            .cloned()
+            .collect();
+        mine.sort_by_key(|r| std::cmp::Reverse((r.transaction_date, r.id)));
+        mine
     }
 
     fn records(&self) -> MutexGuard<'_, HashMap<TransactionId, TransactionRecord>> {
@@ -135,28 +147,38 @@ impl TransactionStore for MemoryStore {
     async fn list_by_user(
         &self,
         user: UserId,
-        page: PageRequest,
+        query: ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError> {
-        let mut mine: Vec<TransactionRecord> = self
-            .records()
-            .values()
-            .filter(|r| r.user_id == user)
-            .cloned()
-            .collect();
-        mine.sort_by_key(|r| std::cmp::Reverse((r.transaction_date, r.id)));
+        let mine = self.matching(user, &query.filter);
         let total = mine.len() as u64;
-        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-        let data = mine
+        let limit = query.window.limit() as usize + 1;
+        let rows = match query.window {
+            Window::Page(page) => {
+                let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+                mine.into_iter().skip(skip).take(limit).collect()
+            }
+            Window::After { after, .. } => mine
+                .into_iter()
+                .filter(|r| after.is_none_or(|a| a.precedes(r)))
+                .take(limit)
+                .collect(),
+        };
+        Ok(Page::of_rows(user, &query, total, rows))
+    }
+
+    async fn scan_by_user(
+        &self,
+        user: UserId,
+        filter: ListFilter,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        Ok(self
+            .matching(user, &filter)
             .into_iter()
-            .skip(skip)
-            .take(page.limit() as usize)
-            .collect();
-        Ok(Page {
-            total,
-            page: page.page(),
-            limit: page.limit(),
-            data,
-        })
+            .filter(|r| after.is_none_or(|a| a.precedes(r)))
+            .take(limit as usize)
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use fido_domain::{
     Amount, ChangedField, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, EncryptedName,
-    EventKind, EventLog, FailedDelivery, IdempotencyKey, IdempotencyStore, PageRequest,
-    PublisherCursor, RecordPatch, SealedKey, StatisticsQuery, StoreError, StoreTransfer, Timestamp,
-    TransactionId, TransactionRecord, TransactionStore, TransactionType, UtcDay, Written,
+    EventKind, EventLog, FailedDelivery, IdempotencyKey, IdempotencyStore, ListFilter, ListQuery,
+    PageRequest, Position, PublisherCursor, RecordPatch, SealedKey, StatisticsQuery, StoreError,
+    StoreTransfer, Timestamp, TransactionId, TransactionRecord, TransactionStore, TransactionType,
+    UtcDay, Window, Written,
 };
 
 use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
@@ -36,8 +37,8 @@ async fn insert_all(store: &dyn Store, records: &[TransactionRecord]) {
     }
 }
 
-fn page(p: u64, l: u64) -> PageRequest {
-    PageRequest::new(p, l).expect("valid page")
+fn page(p: u64, l: u64) -> ListQuery {
+    ListQuery::page(PageRequest::new(p, l).expect("valid page"))
 }
 
 /// Every field survives a round trip exactly, including the largest amount and the
@@ -216,16 +217,266 @@ pub async fn list_orders_and_pages(store: &dyn Store) {
         order,
         vec![ids.id(4), ids.id(5), ids.id(3), ids.id(2), ids.id(1)]
     );
-    assert_eq!((all.total, all.page, all.limit), (5, 1, 100));
+    assert_eq!((all.total, all.page, all.limit), (5, Some(1), 100));
+    assert!(all.next.is_none(), "the last page has no next cursor");
 
     let second = store.list_by_user(user, page(2, 2)).await.expect("list");
     let order: Vec<_> = second.data.iter().map(|r| r.id).collect();
     assert_eq!(order, vec![ids.id(3), ids.id(2)]);
-    assert_eq!((second.total, second.page, second.limit), (5, 2, 2));
+    assert_eq!((second.total, second.page, second.limit), (5, Some(2), 2));
+    assert_eq!(
+        second.next.map(|c| c.after),
+        Some(Position::of(&records[1])),
+        "a page with more after it names where the next starts"
+    );
 
     let past_end = store.list_by_user(user, page(4, 2)).await.expect("list");
     assert!(past_end.data.is_empty());
     assert_eq!(past_end.total, 5);
+}
+
+/// A random filter over the rows of [`filters_match_a_brute_force_over_the_rows`]: each
+/// part present or not, bounds often on the rows' exact values (inclusive edges).
+fn random_filter(rng: &mut Lcg, rows: &[TransactionRecord]) -> ListFilter {
+    let pick = |rng: &mut Lcg| &rows[usize::try_from(rng.next(rows.len() as u64)).expect("small")];
+    let kind = match rng.next(3) {
+        0 => Some(Credit),
+        1 => Some(Debit),
+        _ => None,
+    };
+    let date = |rng: &mut Lcg| (rng.next(2) == 0).then(|| pick(rng).transaction_date);
+    let (mut start, mut end) = (date(rng), date(rng));
+    if let (Some(a), Some(b)) = (start, end) {
+        if a > b {
+            (start, end) = (Some(b), Some(a));
+        }
+    }
+    let amount = |rng: &mut Lcg| (rng.next(2) == 0).then(|| pick(rng).amount);
+    let (mut min, mut max) = (amount(rng), amount(rng));
+    if let (Some(a), Some(b)) = (min, max) {
+        if a > b {
+            (min, max) = (Some(b), Some(a));
+        }
+    }
+    ListFilter::new(kind, DateRange::new(start, end).expect("ordered"), min, max).expect("ordered")
+}
+
+/// Filters (type, inclusive dates, inclusive amounts, any combination) list, count, page,
+/// walk by position and scan exactly the rows a brute force over the records selects, in
+/// the listing order; other users' rows never appear.
+pub async fn filters_match_a_brute_force_over_the_rows(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let base = at("2026-02-01T00:00:00Z").as_millis();
+    let mut rng = Lcg(0x0f11_7e75);
+    let mut rows = Vec::new();
+    for i in 0..300u32 {
+        // Few distinct dates and amounts: ties on the date (broken by id) and bounds that
+        // land exactly on rows.
+        let when = base + i64::try_from(rng.next(40)).expect("small") * 3_600_000;
+        let r = record(
+            ids.id(i),
+            user,
+            Timestamp::from_millis(when).expect("time"),
+            Amount::from_cents(rng.next(50) * 25).expect("amount"),
+            if rng.next(2) == 0 { Credit } else { Debit },
+        );
+        rows.push(r);
+    }
+    store.put_records(rows.clone()).await.expect("put");
+    let stranger = record(
+        ids.id(999),
+        fresh_user(),
+        rows[0].transaction_date,
+        rows[0].amount,
+        rows[0].kind,
+    );
+    store.insert(stranger).await.expect("insert");
+    let mut ordered = rows.clone();
+    ordered.sort_by_key(|r| std::cmp::Reverse((r.transaction_date, r.id)));
+
+    for round in 0..50 {
+        let filter = if round == 0 {
+            ListFilter::all()
+        } else {
+            random_filter(&mut rng, &rows)
+        };
+        let expected: Vec<TransactionId> = ordered
+            .iter()
+            .filter(|r| filter.matches(r))
+            .map(|r| r.id)
+            .collect();
+        let ids_of = |rs: &[TransactionRecord]| rs.iter().map(|r| r.id).collect::<Vec<_>>();
+
+        // Numbered pages.
+        let limit = 1 + rng.next(40);
+        let mut by_page = Vec::new();
+        for p in 1.. {
+            let q = ListQuery {
+                filter,
+                window: Window::Page(PageRequest::new(p, limit).expect("page")),
+            };
+            let got = store.list_by_user(user, q).await.expect("list");
+            assert_eq!(
+                got.total,
+                expected.len() as u64,
+                "total of {}",
+                filter.render()
+            );
+            assert_eq!(got.page, Some(u32::try_from(p).expect("small")));
+            by_page.extend(ids_of(&got.data));
+            if got.next.is_none() {
+                break;
+            }
+            assert_eq!(got.data.len() as u64, limit, "only the last page is short");
+        }
+        assert_eq!(by_page, expected, "pages of {}", filter.render());
+
+        // A walk by position.
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ListQuery {
+                filter,
+                window: Window::After {
+                    after,
+                    limit: u32::try_from(limit).expect("small"),
+                },
+            };
+            let got = store.list_by_user(user, q).await.expect("list");
+            assert_eq!(got.total, expected.len() as u64);
+            assert_eq!(got.page, None);
+            walked.extend(ids_of(&got.data));
+            match got.next {
+                Some(cursor) => {
+                    assert_eq!((cursor.user, cursor.filter), (user, filter));
+                    assert_eq!(Some(cursor.after), got.data.last().map(Position::of));
+                    after = Some(cursor.after);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(walked, expected, "walk of {}", filter.render());
+
+        // Export batches.
+        let mut scanned = Vec::new();
+        let mut after = None;
+        loop {
+            let batch = store
+                .scan_by_user(user, filter, after, 13)
+                .await
+                .expect("scan");
+            scanned.extend(ids_of(&batch));
+            if batch.len() < 13 {
+                break;
+            }
+            after = batch.last().map(Position::of);
+        }
+        assert_eq!(scanned, expected, "scan of {}", filter.render());
+    }
+}
+
+/// A walk by position over 10,000 records, with inserts (before and after the walk's
+/// position) and deletes (of seen and unseen records) between and during pages: every
+/// record that existed throughout is seen exactly once, nothing is seen twice, and the
+/// walk is in strict listing order.
+pub async fn cursor_walks_see_each_surviving_item_exactly_once(store: &dyn Store) {
+    let size: u32 = 10_000;
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let base = at("2026-01-01T00:00:00Z").as_millis();
+    let mut rng = Lcg(0x00c0_5012);
+    let mut rows = Vec::new();
+    for i in 0..size {
+        let when = base + i64::try_from(rng.next(u64::from(size) * 10)).expect("small") * 1_000;
+        rows.push(record(
+            ids.id(i),
+            user,
+            Timestamp::from_millis(when).expect("time"),
+            amount("1"),
+            Credit,
+        ));
+    }
+    for chunk in rows.chunks(1_000) {
+        store.put_records(chunk.to_vec()).await.expect("put");
+    }
+    let before: std::collections::HashSet<TransactionId> = rows.iter().map(|r| r.id).collect();
+    let span = i64::from(size) * 10_000;
+
+    let deleted = std::sync::Mutex::new(std::collections::HashSet::new());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    // Pages fetched so far: the writer makes one insert and one delete per page, while the
+    // next page is being read (a slow server is not flooded).
+    let pages = std::sync::atomic::AtomicU32::new(0);
+    let walk = async {
+        let mut seen: Vec<(Timestamp, TransactionId)> = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ListQuery {
+                filter: ListFilter::all(),
+                window: Window::After { after, limit: 100 },
+            };
+            let page = store.list_by_user(user, q).await.expect("list");
+            seen.extend(page.data.iter().map(|r| (r.transaction_date, r.id)));
+            pages.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match page.next {
+                Some(c) => after = Some(c.after),
+                None => break,
+            }
+            tokio::task::yield_now().await;
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        seen
+    };
+    let writes = async {
+        let mut rng = Lcg(0x0bad_5eed);
+        let mut n = size;
+        let mut rounds = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            if rounds > pages.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            rounds += 1;
+            // An insert anywhere in time (ahead of the walk or behind it)...
+            let when = base
+                + i64::try_from(rng.next(u64::try_from(span).expect("positive"))).expect("small");
+            n += 1;
+            store
+                .insert(record(
+                    ids.id(n),
+                    user,
+                    Timestamp::from_millis(when).expect("time"),
+                    amount("2"),
+                    Debit,
+                ))
+                .await
+                .expect("insert");
+            // ...and a delete of a random original record.
+            let victim = rows[usize::try_from(rng.next(u64::from(size))).expect("small")].id;
+            if let Written::Done(_) = store.delete(victim, None).await.expect("delete") {
+                deleted.lock().expect("lock").insert(victim);
+            }
+            tokio::task::yield_now().await;
+        }
+        n - size
+    };
+    let (seen, inserted) = tokio::join!(walk, writes);
+    assert!(inserted > 0, "writes ran during the walk");
+    let deleted = deleted.into_inner().expect("lock");
+    assert!(!deleted.is_empty(), "deletes ran during the walk");
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "the walk is in strict listing order (so nothing twice)"
+    );
+    let seen_ids: std::collections::HashSet<TransactionId> =
+        seen.iter().map(|(_, id)| *id).collect();
+    for id in before.difference(&deleted) {
+        assert!(
+            seen_ids.contains(id),
+            "a record that existed throughout was skipped"
+        );
+    }
 }
 
 /// A user without records gets an empty page with `total == 0`.
@@ -1471,6 +1722,8 @@ macro_rules! store_contract_tests {
             delete_returns_the_record_and_removes_it,
             list_orders_and_pages,
             list_of_an_unknown_user_is_empty,
+            filters_match_a_brute_force_over_the_rows,
+            cursor_walks_see_each_surviving_item_exactly_once,
             totals_are_exact,
             totals_respect_inclusive_ranges,
             busiest_day_ties_to_the_earliest,

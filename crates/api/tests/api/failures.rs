@@ -29,7 +29,9 @@ where
             cache: Arc::new(NoCache::default()),
             cipher: Arc::new(FernetCipher::from_key_list(&key).expect("key")),
             clock: Arc::new(SystemClock),
-            encoder: Arc::new(fido_http::JsonEncoder),
+            encoder: Arc::new(fido_http::JsonEncoder::new(
+                fido_http::cursor::CursorCodec::from_secrets(&[key.as_str()]),
+            )),
         },
         ServiceConfig::default(),
     )

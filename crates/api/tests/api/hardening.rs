@@ -10,9 +10,8 @@ use async_trait::async_trait;
 use awc::http::StatusCode;
 use fido_cipher_fernet::FernetCipher;
 use fido_domain::{
-    Clock, EncryptedName, NoCache, Page, PageRequest, Ports, RecordPatch, ServiceConfig,
-    StoreError, Timestamp, TransactionId, TransactionRecord, TransactionService, TransactionStore,
-    UserId, Written,
+    Clock, EncryptedName, NoCache, Page, Ports, RecordPatch, ServiceConfig, StoreError, Timestamp,
+    TransactionId, TransactionRecord, TransactionService, TransactionStore, UserId, Written,
 };
 use serde_json::{json, Value};
 
@@ -108,9 +107,18 @@ impl TransactionStore for FailsFirstInsert {
     async fn list_by_user(
         &self,
         u: UserId,
-        p: PageRequest,
+        q: fido_domain::ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError> {
-        self.inner.list_by_user(u, p).await
+        self.inner.list_by_user(u, q).await
+    }
+    async fn scan_by_user(
+        &self,
+        u: UserId,
+        f: fido_domain::ListFilter,
+        a: Option<fido_domain::Position>,
+        l: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        self.inner.scan_by_user(u, f, a, l).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
@@ -149,7 +157,11 @@ async fn a_lapsed_claim_answers_another_body_422_and_its_own_exactly_once() {
             cache: Arc::new(NoCache::default()),
             cipher: Arc::new(fido_api::secrets::cipher(&settings).unwrap()),
             clock: clock.clone(),
-            encoder: Arc::new(fido_http::JsonEncoder),
+            encoder: Arc::new(
+                fido_api::secrets::cursor_codec(&settings)
+                    .map(fido_http::JsonEncoder::new)
+                    .unwrap(),
+            ),
             rollups: stores.rollups,
             events: stores.events,
         },

@@ -220,7 +220,9 @@ async fn the_healthcheck_fails_when_the_store_is_unreachable() {
             cache: Arc::new(fido_domain::NoCache::default()),
             cipher: Arc::new(fido_cipher_fernet::FernetCipher::from_key_list(&key).unwrap()),
             clock: Arc::new(fido_domain::SystemClock),
-            encoder: Arc::new(fido_http::JsonEncoder),
+            encoder: Arc::new(fido_http::JsonEncoder::new(
+                fido_http::cursor::CursorCodec::from_secrets(&[key.as_str()]),
+            )),
         },
         fido_domain::ServiceConfig::default(),
     );

@@ -10,7 +10,7 @@ async fn a_user_without_transactions_gets_an_empty_page() {
     assert_eq!(
         r.body,
         serde_json::json!({"message": "Request successful",
-        "data": {"total": 0, "page": 1, "limit": 10, "data": []}})
+        "data": {"total": 0, "page": 1, "limit": 10, "data": [], "next_cursor": null}})
     );
 }
 

@@ -13,6 +13,7 @@ mod concurrency;
 mod errors;
 mod events;
 mod failures;
+mod finding;
 mod hardening;
 mod health_and_docs;
 mod idempotency;

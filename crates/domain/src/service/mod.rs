@@ -27,11 +27,12 @@ use crate::error::{DomainError, InternalError, NotFound};
 use crate::events::EventPage;
 use crate::id::{TransactionId, UserId};
 use crate::name::{EncryptedName, FullName};
-use crate::page::{Page, PageRequest};
+use crate::page::Page;
 use crate::ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EventLog, FieldCipher, IdempotencyStore,
     ReadEncoder, StatisticsQuery, StoreError, TransactionStore,
 };
+use crate::query::{ListFilter, ListQuery, Position};
 use crate::statistics::{Granularity, Series, StatisticsSummary};
 use crate::time::{DateRange, Timestamp};
 use crate::transaction::{
@@ -229,19 +230,19 @@ impl TransactionService {
         Ok(())
     }
 
-    /// One page of the user's transactions, newest first, read from the store (not
-    /// cached: the cache holds encoded pages, see [`list_encoded`](Self::list_encoded)).
-    /// Errors: `StoreUnavailable`, `Internal`.
+    /// One page of the user's transactions that match the query's filter, newest first,
+    /// read from the store (not cached: the cache holds encoded pages, see
+    /// [`list_encoded`](Self::list_encoded)). Errors: `StoreUnavailable`, `Internal`.
     #[tracing::instrument(target = "fido::span", name = "service.list", skip_all)]
     pub async fn list(
         &self,
         user: UserId,
-        page: PageRequest,
+        query: ListQuery,
     ) -> Result<Page<Transaction>, DomainError> {
         let records = self
             .ports
             .store
-            .list_by_user(user, page)
+            .list_by_user(user, query)
             .await
             .map_err(store_error)?;
         let mut data = Vec::with_capacity(records.data.len());
@@ -253,28 +254,56 @@ impl TransactionService {
             page: records.page,
             limit: records.limit,
             data,
+            next: records.next,
         })
     }
 
     /// The same page as [`list`](Self::list), encoded by the [`ReadEncoder`] and read
-    /// through the cache: a hit is handed back as it is. Concurrent misses on the same
-    /// cache slot make one store call. Errors: `StoreUnavailable`, `Internal`.
+    /// through the cache (the key holds the filter and the window): a hit is handed back
+    /// as it is. Concurrent misses on the same cache slot make one store call.
+    /// Errors: `StoreUnavailable`, `Internal`.
     #[tracing::instrument(target = "fido::span", name = "service.list_encoded", skip_all)]
     pub async fn list_encoded(
         &self,
         user: UserId,
-        page: PageRequest,
+        query: ListQuery,
     ) -> Result<String, DomainError> {
-        let key = CacheKey::list(user, page);
+        let key = CacheKey::list(user, query);
         let ttl = self.config.cache.list_ttl;
         let encoded = self
             .read_through(key, ttl, move |service| async move {
-                let page = service.list(user, page).await?;
+                let page = service.list(user, query).await?;
                 service.encode(|e| e.encode_page(&page)).map(Some)
             })
             .await?;
         // A list is never empty in the cache's sense: an empty page is a page.
         encoded.ok_or(DomainError::Internal(InternalError::CorruptCacheEntry))
+    }
+
+    /// Up to `limit` of the user's transactions that match `filter`, newest first, after
+    /// `after` (from the newest when `None`), names decrypted: one batch of an export.
+    /// Never cached; a keyset read, so a whole export costs O(its size). Continue from the
+    /// last item's [`Position`] until a batch is shorter than `limit`.
+    /// Errors: `StoreUnavailable`, `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.export_batch", skip_all)]
+    pub async fn export_batch(
+        &self,
+        user: UserId,
+        filter: ListFilter,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<Vec<Transaction>, DomainError> {
+        let records = self
+            .ports
+            .store
+            .scan_by_user(user, filter, after, limit)
+            .await
+            .map_err(store_error)?;
+        let mut data = Vec::with_capacity(records.len());
+        for record in records {
+            data.push(self.decrypt(record).await?);
+        }
+        Ok(data)
     }
 
     /// The user's statistics over `range`, computed by the store (not cached: see

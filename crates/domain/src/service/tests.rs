@@ -13,6 +13,7 @@ use super::*;
 use crate::amount::{Amount, MoneySum};
 use crate::cache_key::{CacheLookup, CacheSlot};
 use crate::error::NotFound;
+use crate::page::PageRequest;
 use crate::ports::EncodeError;
 use crate::ports::{
     MockCache, MockClock, MockFieldCipher, MockIdempotencyStore, MockStatisticsQuery,
@@ -298,9 +299,10 @@ async fn delete_with_the_store_down_is_unavailable() {
 fn page_of_one() -> Page<TransactionRecord> {
     Page {
         total: 1,
-        page: 1,
+        page: Some(1),
         limit: 10,
         data: vec![record()],
+        next: None,
     }
 }
 
@@ -321,7 +323,7 @@ async fn list_cache_hit_does_not_touch_the_store() {
         },
     );
     let expected = svc_for_json
-        .list_encoded(user(), PageRequest::default())
+        .list_encoded(user(), ListQuery::page(PageRequest::default()))
         .await
         .unwrap();
     let framed = format!("+{expected}");
@@ -333,7 +335,7 @@ async fn list_cache_hit_does_not_touch_the_store() {
         .returning(move |_| Ok(CacheLookup::Hit(framed.clone())));
     let svc = store_only(MockTransactionStore::new(), cache);
     assert_eq!(
-        svc.list_encoded(user(), PageRequest::default())
+        svc.list_encoded(user(), ListQuery::page(PageRequest::default()))
             .await
             .unwrap(),
         expected
@@ -345,7 +347,7 @@ async fn list_miss_reads_the_store_decrypts_and_fills_the_slot() {
     let mut store = MockTransactionStore::new();
     store
         .expect_list_by_user()
-        .with(eq(user()), eq(PageRequest::default()))
+        .with(eq(user()), eq(ListQuery::page(PageRequest::default())))
         .times(1)
         .returning(|_, _| Ok(page_of_one()));
     let mut cache = MockCache::new();
@@ -362,7 +364,7 @@ async fn list_miss_reads_the_store_decrypts_and_fills_the_slot() {
         .times(1)
         .returning(|_, _, _| Ok(()));
     let page = store_only(store, cache)
-        .list_encoded(user(), PageRequest::default())
+        .list_encoded(user(), ListQuery::page(PageRequest::default()))
         .await
         .unwrap();
     assert_eq!(page, "page total=1 names=Ada Lovelace");
@@ -381,7 +383,7 @@ async fn list_with_a_broken_cache_answers_from_the_store_and_does_not_fill() {
         .returning(|_| Err(CacheError::Unavailable("timeout".into())));
     cache.expect_put().times(0);
     let page = store_only(store, cache)
-        .list_encoded(user(), PageRequest::default())
+        .list_encoded(user(), ListQuery::page(PageRequest::default()))
         .await
         .unwrap();
     assert_eq!(page, "page total=1 names=Ada Lovelace");
@@ -395,7 +397,7 @@ async fn a_cache_hit_is_handed_over_as_it_is_without_reading_the_store() {
         .returning(|_| Ok(CacheLookup::Hit("+{\"cached\":true}".into())));
     let svc = store_only(MockTransactionStore::new(), cache);
     let encoded = svc
-        .list_encoded(user(), PageRequest::default())
+        .list_encoded(user(), ListQuery::page(PageRequest::default()))
         .await
         .unwrap();
     assert_eq!(encoded, "{\"cached\":true}");
@@ -409,7 +411,8 @@ async fn a_cache_entry_not_in_the_services_framing_is_internal() {
         .returning(|_| Ok(CacheLookup::Hit("null".into())));
     let svc = store_only(MockTransactionStore::new(), cache);
     assert!(matches!(
-        svc.list_encoded(user(), PageRequest::default()).await,
+        svc.list_encoded(user(), ListQuery::page(PageRequest::default()))
+            .await,
         Err(DomainError::Internal(InternalError::CorruptCacheEntry))
     ));
 }
@@ -422,7 +425,7 @@ async fn typed_list_reads_the_store_and_never_the_cache() {
         .times(1)
         .returning(|_, _| Ok(page_of_one()));
     let page = store_only(store, MockCache::new())
-        .list(user(), PageRequest::default())
+        .list(user(), ListQuery::page(PageRequest::default()))
         .await
         .unwrap();
     assert_eq!(page.total, 1);
@@ -441,7 +444,7 @@ async fn list_with_the_store_down_is_unavailable() {
         .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("s"))));
     cache.expect_put().times(0);
     let err = store_only(store, cache)
-        .list_encoded(user(), PageRequest::default())
+        .list_encoded(user(), ListQuery::page(PageRequest::default()))
         .await
         .unwrap_err();
     assert!(matches!(err, DomainError::StoreUnavailable(_)));
@@ -461,7 +464,7 @@ async fn list_with_an_undecryptable_record_is_internal_and_not_cached() {
         .returning(|_| Ok(CacheLookup::Miss(CacheSlot::new("s"))));
     cache.expect_put().times(0);
     let err = store_only(store, cache)
-        .list_encoded(user(), PageRequest::default())
+        .list_encoded(user(), ListQuery::page(PageRequest::default()))
         .await
         .unwrap_err();
     assert!(matches!(err, DomainError::Internal(_)));
@@ -636,11 +639,20 @@ impl TransactionStore for SlowCountingStore {
     async fn list_by_user(
         &self,
         _: UserId,
-        _: PageRequest,
+        _: ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(50)).await;
         Ok(page_of_one())
+    }
+    async fn scan_by_user(
+        &self,
+        _: UserId,
+        _: crate::ListFilter,
+        _: Option<crate::Position>,
+        _: u32,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        Err(StoreError::Internal("not used".into()))
     }
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
@@ -708,7 +720,7 @@ fn counting_service(store: Arc<SlowCountingStore>, cache: MockCache) -> Transact
 async fn concurrent_misses_on_one_slot_make_one_store_call() {
     let store = Arc::new(SlowCountingStore::default());
     let svc = counting_service(store.clone(), missing_cache(|| "same-slot".into()));
-    let calls = (0..20).map(|_| svc.list_encoded(user(), PageRequest::default()));
+    let calls = (0..20).map(|_| svc.list_encoded(user(), ListQuery::page(PageRequest::default())));
     let results = futures_util::future::join_all(calls).await;
     assert_eq!(
         store.lists.load(Ordering::SeqCst),
@@ -740,7 +752,7 @@ async fn different_generations_never_share_a_flight() {
         store.clone(),
         missing_cache(move || format!("gen-{}", counter.fetch_add(1, Ordering::SeqCst))),
     );
-    let calls = (0..3).map(|_| svc.list_encoded(user(), PageRequest::default()));
+    let calls = (0..3).map(|_| svc.list_encoded(user(), ListQuery::page(PageRequest::default())));
     futures_util::future::join_all(calls).await;
     assert_eq!(store.lists.load(Ordering::SeqCst), 3);
 }
@@ -753,7 +765,7 @@ async fn without_a_cache_every_request_reads_the_store() {
         .expect_lookup()
         .returning(|_| Err(CacheError::Unavailable("down".into())));
     let svc = counting_service(store.clone(), cache);
-    let calls = (0..4).map(|_| svc.list_encoded(user(), PageRequest::default()));
+    let calls = (0..4).map(|_| svc.list_encoded(user(), ListQuery::page(PageRequest::default())));
     assert!(futures_util::future::join_all(calls)
         .await
         .iter()
@@ -767,12 +779,12 @@ async fn a_cancelled_flight_does_not_block_the_next_request() {
     let svc = counting_service(store.clone(), missing_cache(|| "same-slot".into()));
     let cancelled = tokio::time::timeout(
         Duration::from_millis(5),
-        svc.list_encoded(user(), PageRequest::default()),
+        svc.list_encoded(user(), ListQuery::page(PageRequest::default())),
     )
     .await;
     assert!(cancelled.is_err(), "the first request gave up");
     let page = svc
-        .list_encoded(user(), PageRequest::default())
+        .list_encoded(user(), ListQuery::page(PageRequest::default()))
         .await
         .unwrap();
     assert!(page.starts_with("page total=1"), "{page}");

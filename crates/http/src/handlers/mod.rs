@@ -2,5 +2,6 @@
 
 pub mod analytics;
 pub mod events;
+pub mod export;
 pub mod health;
 pub mod transactions;

@@ -2,14 +2,15 @@
 
 use actix_web::http::header::{ContentType, ETAG};
 use actix_web::{web, HttpRequest, HttpResponse};
-use fido_domain::TransactionService;
+use fido_domain::{ListQuery, TransactionService, Window};
 use fido_observability::names;
 
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::body::JsonBody;
+use crate::cursor::CursorCodec;
 use crate::dto::{
     CreateTransactionRequest, CreatedTransactionBody, TransactionBody, TransactionPageBody,
-    UpdateTransactionRequest,
+    TransactionTypeBody, UpdateTransactionRequest,
 };
 use crate::envelope::{self, Envelope, MessageOnly};
 use crate::error::{ApiError, DataRouteErrors, ErrorBody};
@@ -177,12 +178,18 @@ pub async fn delete(
     operation_id = "get_user_transactions_api_v1_transactions_user__user_id__get", security(("bearer" = ["read"])),
     params(
         ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("page" = Option<u32>, Query, nullable = false, description = "Page number, from 1 (default 1)", minimum = 1, maximum = 2147483647),
-        ("limit" = Option<u32>, Query, nullable = false, description = "Page size, 1 to 100 (default 10)", minimum = 1, maximum = 100)),
+        ("page" = Option<u32>, Query, nullable = false, description = "Page number, from 1 (default 1). Not with `cursor`: numbered pages skip the items before them, so deep pages cost more; prefer `cursor` to walk a long history", minimum = 1, maximum = 2147483647),
+        ("cursor" = Option<String>, Query, nullable = false, description = "The `next_cursor` of the previous page, as it is, with the same filters: the page after it, at the same cost at any depth. Not with `page`", example = "AQAAAZrN0L97ZlDwwuSwobLD1OX2Kx8bvD0a9l4mFfHn0G0rLQm7yzYk"),
+        ("limit" = Option<u32>, Query, nullable = false, description = "Page size, 1 to 100 (default 10)", minimum = 1, maximum = 100),
+        ("transaction_type" = Option<TransactionTypeBody>, Query, nullable = false, description = "Only credits or only debits", example = "debit"),
+        ("start_date" = Option<String>, Query, nullable = false, description = "Only from this instant on (inclusive): RFC 3339, or YYYY-MM-DD for 00:00:00.000Z", example = "2026-01-01"),
+        ("end_date" = Option<String>, Query, nullable = false, description = "Only up to this instant (inclusive): RFC 3339, or YYYY-MM-DD for 23:59:59.999Z", example = "2026-03-31"),
+        ("min_amount" = Option<f64>, Query, nullable = false, description = "Only amounts at least this (inclusive; exact, at most 2 decimals)", minimum = 0, example = 10),
+        ("max_amount" = Option<f64>, Query, nullable = false, description = "Only amounts at most this (inclusive; exact, at most 2 decimals)", minimum = 0, example = 250.5)),
     responses(
-        (status = 200, description = "A page (empty with `total: 0` for a user without transactions)",
+        (status = 200, description = "A page of the matching transactions, newest first; `total` counts every match (0 and an empty page when none)",
             body = Envelope<TransactionPageBody>),
-        (status = 422, description = "Bad user id, or a page/limit out of range, repeated or unknown", body = ErrorBody),
+        (status = 422, description = "Bad user id; a page/limit out of range; a bad filter (each named; start after end, min above max); `page` with `cursor`; a cursor that is not one of ours or was made for other filters; a parameter repeated or unknown", body = ErrorBody),
         DataRouteErrors))]
 #[tracing::instrument(
     target = "fido::span",
@@ -192,14 +199,30 @@ pub async fn delete(
 pub async fn list_by_user(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
+    cursors: web::Data<CursorCodec>,
     user_id: web::Path<String>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
     let user = input::path_user_id(&user_id)?;
-    let page = input::page(&query)?;
+    let listing = input::listing(&query)?;
+    let window = match listing.cursor {
+        Some(token) => Window::After {
+            after: Some(
+                cursors
+                    .open(token, user, &listing.filter)
+                    .map_err(|e| ApiError::field("cursor", e.to_string()))?,
+            ),
+            limit: listing.page.limit(),
+        },
+        None => Window::Page(listing.page),
+    };
+    let query = ListQuery {
+        filter: listing.filter,
+        window,
+    };
     // The page arrives serialised (as the cache holds it, in exactly the shape of
     // `TransactionPageBody`): wrapped, not parsed and serialised again.
-    let page_json = service.list_encoded(user, page).await?;
+    let page_json = service.list_encoded(user, query).await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(envelope::ok_raw(&page_json)))
