@@ -124,12 +124,12 @@ impl Export {
     operation_id = "export_user_transactions", security(("bearer" = ["read"])),
     params(
         ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("format" = Option<String>, Query, nullable = false, description = "`csv` (RFC 4180, a header row, CRLF) or `ndjson` (one JSON object per line, as in the API). Without it, `Accept: application/x-ndjson` picks NDJSON; otherwise CSV", example = "csv"),
-        ("transaction_type" = Option<TransactionTypeBody>, Query, nullable = false, description = "Only credits or only debits", example = "credit"),
-        ("start_date" = Option<String>, Query, nullable = false, description = "From this instant (inclusive): RFC 3339, or YYYY-MM-DD", example = "2026-01-01"),
-        ("end_date" = Option<String>, Query, nullable = false, description = "Up to this instant (inclusive): RFC 3339, or YYYY-MM-DD", example = "2026-12-31"),
-        ("min_amount" = Option<f64>, Query, nullable = false, description = "Amounts at least this (inclusive, exact)", minimum = 0, example = 10),
-        ("max_amount" = Option<f64>, Query, nullable = false, description = "Amounts at most this (inclusive, exact)", minimum = 0, example = 1000)),
+        ("format" = Option<String>, Query, nullable = false, description = "`csv` (RFC 4180, a header row, CRLF) or `ndjson` (one JSON object per line, as in the API). Without it, `Accept: application/x-ndjson` picks NDJSON; otherwise CSV. Example: `csv`"),
+        ("transaction_type" = Option<TransactionTypeBody>, Query, nullable = false, description = "Only credits or only debits. Example: `credit`"),
+        ("start_date" = Option<String>, Query, nullable = false, description = "From this instant (inclusive): RFC 3339, or YYYY-MM-DD. Example: `2026-01-01`"),
+        ("end_date" = Option<String>, Query, nullable = false, description = "Up to this instant (inclusive): RFC 3339, or YYYY-MM-DD. Example: `2026-12-31`"),
+        ("min_amount" = Option<f64>, Query, nullable = false, description = "Amounts at least this (inclusive, exact). Example: `10`", minimum = 0),
+        ("max_amount" = Option<f64>, Query, nullable = false, description = "Amounts at most this (inclusive, exact). Example: `1000`", minimum = 0)),
     responses(
         (status = 200, description = "The matching transactions, newest first, streamed (chunked). CSV: a header row, then `id,user_id,full_name,transaction_amount,transaction_type,transaction_date,created_at,updated_at,version`, amounts with two decimals, names decrypted, a name a spreadsheet would run as a formula prefixed with `'`. An error after the first byte ends the response without its terminating chunk: the client sees an incomplete body.",
             content((String = "text/csv"), (String = "application/x-ndjson")),

@@ -176,16 +176,19 @@ pub async fn delete(
 /// May be served from the cache; always reflects every write that has returned.
 #[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}", tag = "transactions",
     operation_id = "get_user_transactions_api_v1_transactions_user__user_id__get", security(("bearer" = ["read"])),
+    // The new parameters' examples are in their descriptions, not `example`: Swagger UI
+    // pre-fills examples into "Try it out", which would send a cursor of nobody's listing
+    // and filters the caller never chose.
     params(
         ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
         ("page" = Option<u32>, Query, nullable = false, description = "Page number, from 1 (default 1). Not with `cursor`: numbered pages skip the items before them, so deep pages cost more; prefer `cursor` to walk a long history", minimum = 1, maximum = 2147483647),
-        ("cursor" = Option<String>, Query, nullable = false, description = "The `next_cursor` of the previous page, as it is, with the same filters: the page after it, at the same cost at any depth. Not with `page`", example = "AQAAAZrN0L97ZlDwwuSwobLD1OX2Kx8bvD0a9l4mFfHn0G0rLQm7yzYk"),
+        ("cursor" = Option<String>, Query, nullable = false, description = "The `next_cursor` of the previous page, as it is, with the same filters: the page after it, at the same cost at any depth. Not with `page`. Example: `AQAAAZrN0L97ZlDwwuSwobLD1OX2Kx8bvD0a9l4mFfHn0G0rLQm7yzYk`"),
         ("limit" = Option<u32>, Query, nullable = false, description = "Page size, 1 to 100 (default 10)", minimum = 1, maximum = 100),
-        ("transaction_type" = Option<TransactionTypeBody>, Query, nullable = false, description = "Only credits or only debits", example = "debit"),
-        ("start_date" = Option<String>, Query, nullable = false, description = "Only from this instant on (inclusive): RFC 3339, or YYYY-MM-DD for 00:00:00.000Z", example = "2026-01-01"),
-        ("end_date" = Option<String>, Query, nullable = false, description = "Only up to this instant (inclusive): RFC 3339, or YYYY-MM-DD for 23:59:59.999Z", example = "2026-03-31"),
-        ("min_amount" = Option<f64>, Query, nullable = false, description = "Only amounts at least this (inclusive; exact, at most 2 decimals)", minimum = 0, example = 10),
-        ("max_amount" = Option<f64>, Query, nullable = false, description = "Only amounts at most this (inclusive; exact, at most 2 decimals)", minimum = 0, example = 250.5)),
+        ("transaction_type" = Option<TransactionTypeBody>, Query, nullable = false, description = "Only credits or only debits. Example: `debit`"),
+        ("start_date" = Option<String>, Query, nullable = false, description = "Only from this instant on (inclusive): RFC 3339, or YYYY-MM-DD for 00:00:00.000Z. Example: `2026-01-01`"),
+        ("end_date" = Option<String>, Query, nullable = false, description = "Only up to this instant (inclusive): RFC 3339, or YYYY-MM-DD for 23:59:59.999Z. Example: `2026-03-31`"),
+        ("min_amount" = Option<f64>, Query, nullable = false, description = "Only amounts at least this (inclusive; exact, at most 2 decimals). Example: `10`", minimum = 0),
+        ("max_amount" = Option<f64>, Query, nullable = false, description = "Only amounts at most this (inclusive; exact, at most 2 decimals). Example: `250.5`", minimum = 0)),
     responses(
         (status = 200, description = "A page of the matching transactions, newest first; `total` counts every match (0 and an empty page when none)",
             body = Envelope<TransactionPageBody>),
