@@ -164,6 +164,8 @@ fn cors(origins: &[String]) -> Cors {
             header::HeaderName::from_static("x-request-id"),
             header::RETRY_AFTER,
             header::ETAG,
+            // A browser front end names an export's download after it.
+            header::CONTENT_DISPOSITION,
         ])
         .max_age(600);
     for origin in origins {

@@ -507,6 +507,21 @@ async fn exports_need_the_read_scope() {
         .await
         .unwrap();
     assert_eq!(write_only.status(), StatusCode::FORBIDDEN);
+    // A browser front end may read the suggested file name (CORS exposes the header).
+    let from_browser = app
+        .client
+        .get(&url)
+        .insert_header(("origin", "http://localhost:3000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_browser.status(), StatusCode::OK);
+    let exposed = from_browser
+        .headers()
+        .get("access-control-expose-headers")
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+        .unwrap_or_default();
+    assert!(exposed.contains("content-disposition"), "{exposed}");
 }
 
 /// Resident memory of `pid`, in KiB.
