@@ -70,13 +70,17 @@ fn full_name(raw: &RawValue) -> Result<FullName, String> {
     FullName::parse(&string(raw)?).map_err(|e| e.to_string())
 }
 
-/// Amounts are validated on the number's text, exactly (see [`Amount::parse_number`]).
-fn amount(raw: &RawValue) -> Result<Amount, String> {
-    let text = raw.get();
+/// Amounts are validated on the number's text, exactly (see [`Amount::parse_number`]):
+/// a body's JSON number, or a query parameter.
+fn amount_text(text: &str) -> Result<Amount, String> {
     if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
         return Err("must be a number".into());
     }
     Amount::parse_number(text).map_err(|e| e.to_string())
+}
+
+fn amount(raw: &RawValue) -> Result<Amount, String> {
+    amount_text(raw.get())
 }
 
 fn kind(raw: &RawValue) -> Result<TransactionType, String> {
@@ -193,10 +197,9 @@ fn query_values<'a, const N: usize>(
     Ok(values)
 }
 
-/// `page` (>= 1, default 1) and `limit` (1..=100, default 10).
-pub fn page(query: &Query) -> Result<PageRequest, ApiError> {
-    let [page, limit] = query_values(query, ["page", "limit"])?;
-    let mut errors = Errors::default();
+/// `page` (>= 1, default 1) and `limit` (1..=100, default 10), each bad one named in
+/// `errors`.
+fn paging(page: Option<&str>, limit: Option<&str>, errors: &mut Errors) -> Option<PageRequest> {
     let number = |raw: Option<&str>, default: u64| match raw {
         None => Ok(default),
         Some(s) if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) => {
@@ -210,17 +213,15 @@ pub fn page(query: &Query) -> Result<PageRequest, ApiError> {
     let limit = number(limit, u64::from(PageRequest::DEFAULT_LIMIT))
         .map_err(|()| errors.push("limit", "must be an integer between 1 and 100"))
         .ok();
-    errors.finish()?;
-    let (Some(page), Some(limit)) = (page, limit) else {
-        return Err(ApiError::Internal);
-    };
-    PageRequest::new(page, limit).map_err(|e| {
-        let field = match e {
-            PageRequestError::Page => "page",
-            PageRequestError::Limit => "limit",
-        };
-        ApiError::field(field, e.to_string())
-    })
+    PageRequest::new(page?, limit?)
+        .map_err(|e| {
+            let field = match e {
+                PageRequestError::Page => "page",
+                PageRequestError::Limit => "limit",
+            };
+            errors.push(field, e.to_string());
+        })
+        .ok()
 }
 
 /// The filters' parameter names, in the order [`filter`] takes their values.
@@ -232,54 +233,28 @@ const FILTERS: [&str; 5] = [
     "max_amount",
 ];
 
-/// The filters of a listing or an export, parsed together so that every bad one is named.
+/// The filters of a listing or an export, parsed together so that every bad one is named;
+/// `None` when one is bad.
 fn filter(
     [kind, start, end, min, max]: [Option<&str>; 5],
     errors: &mut Errors,
 ) -> Option<ListFilter> {
-    let kind = kind.map(|k| {
+    let before = errors.0.len();
+    let kind = kind.and_then(|k| {
         errors.check(
             "transaction_type",
             k.parse::<TransactionType>().map_err(|e| e.to_string()),
         )
     });
-    // The amount rules, exactly, on the parameter's text.
-    let money = |field: &str, raw: &str, errors: &mut Errors| {
-        errors.check(
-            field,
-            if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-                Amount::parse_number(raw).map_err(|e| e.to_string())
-            } else {
-                Err("must be a number".to_owned())
-            },
-        )
-    };
-    let min = min.map(|m| money("min_amount", m, errors));
-    let max = max.map(|m| money("max_amount", m, errors));
-    // The statistics' rules for the dates, their errors added to the others.
-    let dates = match range_of(start, end) {
-        Ok(range) => Some(range),
-        Err(ApiError::Validation(fields)) => {
-            errors.0.extend(fields);
-            None
-        }
-        Err(_) => None,
-    };
-    let (Some(kind), Some(dates), Some(min), Some(max)) = (
-        kind.map_or(Some(None), |k| k.map(Some)),
-        dates,
-        min.map_or(Some(None), |m| m.map(Some)),
-        max.map_or(Some(None), |m| m.map(Some)),
-    ) else {
+    let dates = dates(start, end, errors);
+    let min = min.and_then(|m| errors.check("min_amount", amount_text(m)));
+    let max = max.and_then(|m| errors.check("max_amount", amount_text(m)));
+    if errors.0.len() > before {
         return None;
-    };
-    match ListFilter::new(kind, dates, min, max) {
-        Ok(filter) => Some(filter),
-        Err(e) => {
-            errors.push("min_amount", e.to_string());
-            None
-        }
     }
+    ListFilter::new(kind, dates?, min, max)
+        .map_err(|e| errors.push("min_amount", e.to_string()))
+        .ok()
 }
 
 /// What a listing asks for: filters, then a numbered page or a cursor.
@@ -314,19 +289,7 @@ pub fn listing(query: &Query) -> Result<Listing<'_>, ApiError> {
         errors.push("cursor", "must not be empty");
     }
     let filter = filter([kind, start, end, min, max], &mut errors);
-    let paging: Query = page
-        .map(|p| ("page".to_owned(), p.to_owned()))
-        .into_iter()
-        .chain(limit.map(|l| ("limit".to_owned(), l.to_owned())))
-        .collect();
-    let page = match self::page(&paging) {
-        Ok(page) => Some(page),
-        Err(ApiError::Validation(fields)) => {
-            errors.0.extend(fields);
-            None
-        }
-        Err(other) => return Err(other),
-    };
+    let page = paging(page, limit, &mut errors);
     errors.finish()?;
     match (filter, page) {
         (Some(filter), Some(page)) => Ok(Listing {
@@ -426,6 +389,15 @@ pub fn series(query: &Query) -> Result<(DateRange, Granularity), ApiError> {
 
 fn range_of(start: Option<&str>, end: Option<&str>) -> Result<DateRange, ApiError> {
     let mut errors = Errors::default();
+    let range = dates(start, end, &mut errors);
+    errors.finish()?;
+    range.ok_or(ApiError::Internal)
+}
+
+/// `start_date` and `end_date` (RFC 3339 or `YYYY-MM-DD`, inclusive, start <= end), each
+/// bad one named in `errors`.
+fn dates(start: Option<&str>, end: Option<&str>, errors: &mut Errors) -> Option<DateRange> {
+    let before = errors.0.len();
     let start = start.and_then(|s| {
         errors.check(
             "start_date",
@@ -438,9 +410,12 @@ fn range_of(start: Option<&str>, end: Option<&str>) -> Result<DateRange, ApiErro
             DateRange::parse_end(s).map_err(|e| e.to_string()),
         )
     });
-    errors.finish()?;
+    if errors.0.len() > before {
+        return None;
+    }
     DateRange::new(start, end)
-        .map_err(|_| ApiError::field("start_date", "start_date must not be after end_date"))
+        .map_err(|_| errors.push("start_date", "start_date must not be after end_date"))
+        .ok()
 }
 
 /// What an `If-Match` header asks for.
@@ -650,6 +625,11 @@ mod tests {
         .unwrap();
         assert_eq!(p.full_name(), None, "null is no change");
         assert!(patch(&obj(json!({"transaction_type": "debit"}))).is_ok());
+    }
+
+    /// A listing's page and limit (what `page` and `limit` parse into).
+    fn page(query: &Query) -> Result<PageRequest, ApiError> {
+        listing(query).map(|l| l.page)
     }
 
     #[test]

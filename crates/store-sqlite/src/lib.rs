@@ -398,13 +398,11 @@ impl TransactionStore for SqliteStore {
                     Window::Page(page) => (None, page.offset()),
                     Window::After { after, .. } => (after, 0),
                 };
-                let total = listing::Clause::new(user, &query.filter, None).count(&tx)?;
+                let matching = listing::Clause::new(user, &query.filter);
+                let total = matching.count(&tx)?;
                 // One row more than asked: it tells whether a next page exists.
-                let rows = listing::Clause::new(user, &query.filter, after).rows(
-                    &tx,
-                    u64::from(query.window.limit()) + 1,
-                    offset,
-                )?;
+                let rows =
+                    matching.rows(&tx, after, u64::from(query.window.limit()) + 1, offset)?;
                 tx.commit()?;
                 Ok(Page::of_rows(user, &query, total, rows))
             })
@@ -420,7 +418,7 @@ impl TransactionStore for SqliteStore {
     ) -> Result<Vec<TransactionRecord>, StoreError> {
         self.readers
             .run(move |conn| {
-                listing::Clause::new(user, &filter, after).rows(conn, u64::from(limit), 0)
+                listing::Clause::new(user, &filter).rows(conn, after, u64::from(limit), 0)
             })
             .await
     }

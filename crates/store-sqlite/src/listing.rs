@@ -19,8 +19,8 @@ pub(crate) struct Clause {
 }
 
 impl Clause {
-    /// The user's rows that pass `filter`, after `after` when given.
-    pub(crate) fn new(user: UserId, filter: &ListFilter, after: Option<Position>) -> Self {
+    /// The user's rows that pass `filter`.
+    pub(crate) fn new(user: UserId, filter: &ListFilter) -> Self {
         let mut clause = Self {
             sql: "user_id = ?".to_owned(),
             params: vec![Value::Blob(user.object_id().bytes().to_vec())],
@@ -39,16 +39,6 @@ impl Clause {
         }
         if let Some(max) = filter.max_amount() {
             clause.and("amount_cents <= ?", [cents(max.cents())]);
-        }
-        if let Some(after) = after {
-            // A row value comparison: one range seek in the index's order.
-            clause.and(
-                "(transaction_date, id) < (?, ?)",
-                [
-                    Value::Integer(after.date.as_millis()),
-                    Value::Blob(after.id.object_id().bytes().to_vec()),
-                ],
-            );
         }
         clause
     }
@@ -70,19 +60,30 @@ impl Clause {
         })
     }
 
-    /// Up to `limit` matching rows in the listing order, after skipping `offset`.
+    /// Up to `limit` matching rows in the listing order, strictly after `after` when
+    /// given (a row value comparison: one range seek in the index's order), after
+    /// skipping `offset`.
     pub(crate) fn rows(
         &self,
         conn: &Connection,
+        after: Option<Position>,
         limit: u64,
         offset: u64,
     ) -> rusqlite::Result<Vec<TransactionRecord>> {
         let mut params = self.params.clone();
+        let position = match after {
+            Some(after) => {
+                params.push(Value::Integer(after.date.as_millis()));
+                params.push(Value::Blob(after.id.object_id().bytes().to_vec()));
+                " AND (transaction_date, id) < (?, ?)"
+            }
+            None => "",
+        };
         params.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
         params.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
         conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM transactions INDEXED BY transactions_by_user_date \
-             WHERE {} ORDER BY transaction_date DESC, id DESC LIMIT ? OFFSET ?",
+             WHERE {}{position} ORDER BY transaction_date DESC, id DESC LIMIT ? OFFSET ?",
             self.sql
         ))?
         .query_map(rusqlite::params_from_iter(&params), read_record)?

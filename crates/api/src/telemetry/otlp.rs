@@ -54,12 +54,13 @@ pub fn provider(service_version: &str) -> Result<SdkTracerProvider, Error> {
             ));
         }
     }
-    let client = AwcClient::start(timeout())
+    let timeout = timeout();
+    let client = AwcClient::start(timeout)
         .map_err(|e| Error::Config(format!("cannot start the OTLP client thread: {e}")))?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-        .with_timeout(timeout())
+        .with_timeout(timeout)
         .with_http_client(client)
         .build()
         // The builder's message names the variable at fault (an invalid endpoint).

@@ -12,7 +12,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use fido_domain::{DomainError, ListFilter, Position, Transaction, TransactionService, UserId};
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 
 use crate::auth::ReadAccess;
 use crate::dto::{TransactionBody, TransactionTypeBody};
@@ -168,26 +168,22 @@ pub async fn export(
     };
     let day = fido_domain::Timestamp::now().day();
     let disposition = format!("attachment; filename=\"transactions-{user}-{day}.{extension}\"");
-    let body = stream::unfold((Some(first), export), |(pending, mut export)| async move {
-        let chunk = match pending {
-            Some(first) => Ok(first),
-            None => export.next_chunk().await,
-        };
-        match chunk {
-            Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(bytes), (None, export))),
+    let rest = stream::unfold(export, |mut export| async move {
+        match export.next_chunk().await {
+            Ok(Some(bytes)) => Some((Ok(bytes), export)),
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %fido_domain::error_chain(&e), "an export stopped halfway");
                 export.finished = true;
                 // No detail leaves: the client learns only that the body is incomplete.
-                drop(e);
                 Some((
                     Err(std::io::Error::other("the export stopped halfway")),
-                    (None, export),
+                    export,
                 ))
             }
         }
     });
+    let body = stream::iter(first.map(Ok)).chain(rest);
     let mut response = HttpResponse::Ok();
     response.content_type(content_type);
     if let Ok(value) = HeaderValue::from_str(&disposition) {
