@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fido_domain::{EventLog, EventPublisher, EventRelay, RelayConfig, SystemClock};
+use fido_domain::{EventLog, EventPublisher, EventRelay, LaneStep, RelayConfig, SystemClock};
 use fido_events_amqp::AmqpPublisher;
 use fido_events_webhook::{WebhookClient, WebhookEndpoint, WebhookPublisher};
 use fido_observability::{names, MeteredPublisher};
@@ -150,46 +150,88 @@ pub fn build(settings: &Settings, log: Arc<dyn EventLog>) -> Result<Arc<EventRel
 
 /// The relay's backlog as gauges (no-ops when metrics are off).
 fn record(relay: &EventRelay) {
-    let status = relay.status();
-    metrics::gauge!(names::EVENTS_BACKLOG).set(status.backlog.undelivered as f64);
-    let age = status
-        .backlog
-        .oldest_age_seconds(fido_domain::Timestamp::now())
-        .unwrap_or(0.0);
-    metrics::gauge!(names::EVENTS_OLDEST_AGE).set(age);
+    record_backlog(&relay.status().backlog);
 }
 
-/// Runs rounds until `stop` turns true; a round under way (the batch in flight) is
-/// finished first, then the lease is given up so another relay takes over at once.
-/// Between rounds it waits for `poll`, or less when `commits` signals a new commit.
+/// A backlog as gauges: what the publishers have not received, and what has not yet
+/// entered the feed (no-ops when metrics are off).
+pub fn record_backlog(backlog: &fido_domain::Backlog) {
+    let now = fido_domain::Timestamp::now();
+    metrics::gauge!(names::EVENTS_BACKLOG).set(backlog.undelivered as f64);
+    metrics::gauge!(names::EVENTS_OLDEST_AGE).set(backlog.oldest_age_seconds(now).unwrap_or(0.0));
+    metrics::gauge!(names::EVENTS_UNSEQUENCED).set(backlog.unsequenced as f64);
+    metrics::gauge!(names::EVENTS_UNSEQUENCED_AGE)
+        .set(backlog.oldest_unsequenced_age_seconds(now).unwrap_or(0.0));
+}
+
+/// Runs the relay until `stop` turns true: one task coordinates (lease, sequences,
+/// retention) and one per publisher delivers, each at its own pace, so a slow publisher
+/// holds no other back. Between steps a task waits for `poll`, or less when `commits`
+/// signals a new commit (the store's signal: this process's commits, or a change stream).
+/// On stop each task finishes its step under way, then the lease is given up so another
+/// relay takes over at once.
 pub async fn run(
     relay: Arc<EventRelay>,
     poll: Duration,
     commits: Option<Arc<Notify>>,
+    stop: watch::Receiver<bool>,
+) {
+    // Bumped whenever new events may be in the feed: wakes the lanes.
+    let (arrived, _) = watch::channel(0u64);
+    let arrived = Arc::new(arrived);
+    let mut lanes = Vec::new();
+    for lane in 0..relay.lane_count() {
+        lanes.push(tokio::spawn(run_lane(
+            relay.clone(),
+            lane,
+            poll,
+            arrived.subscribe(),
+            stop.clone(),
+        )));
+    }
+    coordinate(relay.clone(), poll, commits, arrived, stop).await;
+    for lane in lanes {
+        if lane.await.is_err() {
+            tracing::error!("an event publisher's task failed");
+        }
+    }
+    if let Err(e) = relay.release().await {
+        tracing::warn!(error = %e, "event relay: cannot release the lease; it expires by itself");
+    }
+    tracing::info!("event relay stopped");
+}
+
+/// The coordinating task: numbers new events (as the lease holder) and wakes the lanes.
+async fn coordinate(
+    relay: Arc<EventRelay>,
+    poll: Duration,
+    commits: Option<Arc<Notify>>,
+    arrived: Arc<watch::Sender<u64>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut woken = false;
     loop {
         if *stop.borrow() {
             break;
         }
-        let result = relay.round().await;
+        let result = relay.coordinate().await;
         record(&relay);
         let pause = match result {
-            Ok(round) => {
+            Ok(done) => {
                 if failing_since.take().is_some() {
                     tracing::info!("event relay: the store answers again");
                 }
-                if round.delivered > 0 || round.pruned > 0 {
-                    tracing::debug!(
-                        delivered = round.delivered,
-                        pruned = round.pruned,
-                        "event relay round"
-                    );
+                if done.sequenced > 0 || woken {
+                    // New events in the feed (numbered now, or at commit by the store).
+                    arrived.send_modify(|n| *n = n.wrapping_add(1));
                 }
-                if round.more {
+                if done.pruned > 0 {
+                    tracing::debug!(pruned = done.pruned, "event retention");
+                }
+                if done.more {
                     Duration::ZERO
-                } else if round.leader {
+                } else if done.leader {
                     poll
                 } else {
                     // Not the leader: check the lease now and then.
@@ -204,6 +246,7 @@ pub async fn run(
                 Duration::from_secs(1)
             }
         };
+        woken = false;
         if !pause.is_zero() {
             let committed = async {
                 match &commits {
@@ -213,13 +256,65 @@ pub async fn run(
             };
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
-                () = committed => {}
+                () = committed => woken = true,
                 _ = stop.changed() => {}
             }
         }
     }
-    if let Err(e) = relay.release().await {
-        tracing::warn!(error = %e, "event relay: cannot release the lease; it expires by itself");
+}
+
+/// One publisher's task: steps its lane, waking for new events, for its pipeline's
+/// confirmations, or at `poll`.
+async fn run_lane(
+    relay: Arc<EventRelay>,
+    lane: usize,
+    poll: Duration,
+    mut arrived: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    relay.prepare_lane(lane).await;
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        arrived.borrow_and_update();
+        // While batches are in flight, new events are sent as they arrive (or at `poll`).
+        let mut woken = arrived.clone();
+        let wake = async move {
+            tokio::select! {
+                _ = woken.changed() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        };
+        let result = relay.step_lane(lane, wake).await;
+        let pause = match result {
+            Ok(step) => {
+                if failing_since.take().is_some() {
+                    tracing::info!("event publisher: the store answers again");
+                }
+                match step {
+                    LaneStep::Waiting | LaneStep::Done { more: true, .. } => Duration::ZERO,
+                    LaneStep::Done { failed: true, .. } => poll,
+                    LaneStep::Done { .. } => Duration::ZERO,
+                    LaneStep::Idle => poll,
+                    LaneStep::NotLeader => poll.max(Duration::from_millis(500)),
+                }
+            }
+            Err(e) => {
+                if failing_since.is_none() {
+                    tracing::warn!(error = %e, "event publisher: cannot reach the store; retrying");
+                    failing_since = Some(tokio::time::Instant::now());
+                }
+                Duration::from_secs(1)
+            }
+        };
+        if !pause.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = arrived.changed() => {}
+                _ = stop.changed() => {}
+            }
+        }
     }
-    tracing::info!("event relay stopped");
 }

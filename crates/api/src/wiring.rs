@@ -33,9 +33,23 @@ pub struct StorePorts {
     pub events: Arc<dyn EventLog>,
     /// The whole contents, for copies, exports and imports.
     pub transfer: Arc<dyn StoreTransfer>,
-    /// Signalled after this process's commits, where the store can (the embedded one):
-    /// the relay then delivers at once instead of at its next poll.
+    /// Signalled after commits, where the store can: the relay then numbers and delivers
+    /// at once instead of at its next poll (the embedded store: this process's commits;
+    /// MongoDB: this process's, and every process's after [`StorePorts::follow_commits`]).
     pub commits: Option<Arc<tokio::sync::Notify>>,
+    /// Starts following every process's commits (MongoDB's change stream); for the
+    /// process that runs the relay.
+    follow: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl StorePorts {
+    /// Makes [`StorePorts::commits`] fire for the commits of every process sharing the
+    /// store, where the store can tell (a no-op elsewhere).
+    pub fn follow_commits(&self) {
+        if let Some(follow) = &self.follow {
+            follow();
+        }
+    }
 }
 
 impl std::fmt::Debug for StorePorts {
@@ -74,6 +88,7 @@ where
         events: adapter.clone(),
         transfer: adapter,
         commits: None,
+        follow: None,
     }
 }
 
@@ -100,7 +115,13 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
                 .map_err(Error::Store)?;
             tracing::info!(database = %store.database(), "using MongoDB");
             store.ensure_indexes_eventually().await;
-            Ok(ports_of(Arc::new(store), metered))
+            let commits = store.commits();
+            let watched = store.clone();
+            Ok(StorePorts {
+                commits: Some(commits),
+                follow: Some(Arc::new(move || watched.follow_commits())),
+                ..ports_of(Arc::new(store), metered)
+            })
         }
     }
 }

@@ -282,6 +282,50 @@ impl OutboxEvent {
     pub fn user_id(&self) -> Option<UserId> {
         self.subject().map(|s| s.user_id)
     }
+
+    /// Where this event stands in its transaction's history: the version it leaves
+    /// behind (`created` 1, each `updated` the new version), and for `deleted` one past
+    /// the last version. Strictly increasing along one transaction's events, so a
+    /// sequencer that meets several of them at once can put them in order.
+    pub fn position_in_history(&self) -> u64 {
+        match (self.kind, &self.after, &self.before) {
+            (EventKind::Deleted, _, Some(before)) => before.version.saturating_add(1),
+            (_, Some(after), _) => after.version,
+            (_, None, Some(before)) => before.version,
+            (_, None, None) => 0,
+        }
+    }
+}
+
+/// Puts events that a sequencer is about to number in the order they get their sequences.
+///
+/// `events` arrive in the store's order of commit (or its best estimate, such as the
+/// time-ordered event ids of writers whose clocks may differ). The events of one
+/// transaction keep the places they hold among the others, but are rearranged among those
+/// places in history order ([`OutboxEvent::position_in_history`]), so a reader of the feed
+/// always sees a transaction's versions in the order they were made. Stable otherwise.
+pub fn arrange_for_sequencing<T>(events: Vec<T>, event: impl Fn(&T) -> &OutboxEvent) -> Vec<T> {
+    use std::collections::HashMap;
+    let mut places: HashMap<TransactionId, Vec<usize>> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if let Some(t) = event(e).transaction_id() {
+            places.entry(t).or_default().push(i);
+        }
+    }
+    // source[k]: which of the given events goes to place k.
+    let mut source: Vec<usize> = (0..events.len()).collect();
+    for slots in places.values().filter(|s| s.len() > 1) {
+        let mut by_history = slots.clone();
+        by_history.sort_by_key(|&i| (event(&events[i]).position_in_history(), i));
+        for (&slot, from) in slots.iter().zip(by_history) {
+            source[slot] = from;
+        }
+    }
+    let mut given: Vec<Option<T>> = events.into_iter().map(Some).collect();
+    source
+        .into_iter()
+        .filter_map(|i| given.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 /// A committed event with its place in the store's sequence.
@@ -361,6 +405,11 @@ pub struct Backlog {
     pub oldest_undelivered_at: Option<Timestamp>,
     /// The highest sequence committed so far.
     pub last_sequence: u64,
+    /// Events committed with their changes but not yet given a sequence (not yet in the
+    /// feed): 0 on stores that sequence at commit. Grows while no sequencer runs.
+    pub unsequenced: u64,
+    /// When the oldest of those happened.
+    pub oldest_unsequenced_at: Option<Timestamp>,
 }
 
 impl Backlog {
@@ -368,6 +417,13 @@ impl Backlog {
     /// when nothing waits.
     pub fn oldest_age_seconds(&self, now: Timestamp) -> Option<f64> {
         self.oldest_undelivered_at
+            .map(|t| (now.as_millis() - t.as_millis()).max(0) as f64 / 1000.0)
+    }
+
+    /// How long the oldest event without a sequence has waited at `now`, in seconds;
+    /// `None` when every committed event is in the feed.
+    pub fn oldest_unsequenced_age_seconds(&self, now: Timestamp) -> Option<f64> {
+        self.oldest_unsequenced_at
             .map(|t| (now.as_millis() - t.as_millis()).max(0) as f64 / 1000.0)
     }
 }

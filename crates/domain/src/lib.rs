@@ -49,8 +49,9 @@ pub use amount::{Amount, MoneySum};
 pub use cache_key::{CacheEntry, CacheKey, CacheLookup, CachePolicy, CacheSlot};
 pub use error::{error_chain, DomainError, InternalError, NotFound, ValueError};
 pub use events::{
-    Backlog, ChangedField, CursorSave, EventId, EventKind, EventPage, FailedDelivery, OutboxEvent,
-    PublisherCursor, StoredEvent, TransactionSnapshot, EVENT_SCHEMA_VERSION,
+    arrange_for_sequencing, Backlog, ChangedField, CursorSave, EventId, EventKind, EventPage,
+    FailedDelivery, OutboxEvent, PublisherCursor, StoredEvent, TransactionSnapshot,
+    EVENT_SCHEMA_VERSION,
 };
 pub use id::{ObjectId, TransactionId, UserId};
 pub use idempotency::{Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, SealedKey};
@@ -58,8 +59,9 @@ pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
-    FieldCipher, IdempotencyStore, NoCache, PublishError, PublishOutcome, ReadEncoder, RollupDrift,
-    StatisticsQuery, StoreError, StoreTransfer, SystemClock, TransactionStore,
+    FieldCipher, IdempotencyStore, NoCache, PendingOutcome, PublishError, PublishOutcome,
+    ReadEncoder, RollupDrift, StatisticsQuery, StoreError, StoreTransfer, SystemClock,
+    TransactionStore,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
@@ -68,7 +70,7 @@ pub use ports::{
     MockTransactionStore,
 };
 pub use query::{Cursor, FilterError, ListFilter, ListQuery, Position, Window};
-pub use relay::{EventRelay, RelayConfig, RelayStatus, Round, RELAY_LEASE};
+pub use relay::{Coordination, EventRelay, LaneStep, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{
     verify_rollups, Ports, Readiness, ReencryptProgress, ResealProgress, RollupReport,
     ServiceConfig, TransactionService, MAX_FEED_LIMIT,

@@ -294,8 +294,15 @@ pub trait DailyRollups: Send + Sync {
 /// writes the events (in the transaction of each change) when events are switched on.
 ///
 /// Contract, for every adapter:
-/// - Sequences start at 1 and grow by one with each committed event; a reader that has
-///   seen `n` never later sees a new event at or below `n`.
+/// - Every acknowledged change has exactly one event; a change that failed has none.
+/// - Sequences start at 1 and grow by one with each event that enters the feed; a reader
+///   that has seen `n` never later sees a new event at or below `n`; one transaction's
+///   events enter the feed in the order of its versions.
+/// - An event enters the feed either when its change commits (a store with one writer,
+///   such as SQLite, numbers it there) or when [`sequence`](Self::sequence) numbers it
+///   afterwards (a store whose writers must not share a counter, such as MongoDB). Until
+///   then [`backlog`](Self::backlog) counts it as `unsequenced`; the change itself has
+///   already succeeded.
 /// - A cursor saved with [`save_cursor`](Self::save_cursor) only moves when the caller
 ///   holds the named lease and the cursor is still where the caller read it
 ///   (compare-and-set), so two relays never both advance one publisher.
@@ -308,6 +315,17 @@ pub trait EventLog: Send + Sync {
 
     /// Up to `limit` events with sequence above `after`, ascending.
     async fn events_after(&self, after: u64, limit: u32) -> Result<EventPage, StoreError>;
+
+    /// Gives the next sequences to up to `limit` committed events that have none yet, in
+    /// the order of their commits (one transaction's events in version order), and
+    /// returns how many entered the feed. Safe when several callers race (each event is
+    /// numbered once, and a batch is numbered all at once or not at all), though only the
+    /// relay holding its lease is meant to call it. Stores that number events at commit
+    /// return 0.
+    async fn sequence(&self, limit: u32) -> Result<u64, StoreError> {
+        let _ = limit;
+        Ok(0)
+    }
 
     /// The publisher's cursor; a publisher seen for the first time starts before every
     /// retained event (so it receives what is retained, not only what comes next).
@@ -433,7 +451,35 @@ pub trait EventPublisher: Send + Sync {
 
     /// Delivers `events` in order.
     async fn publish(&self, events: &[StoredEvent]) -> PublishOutcome;
+
+    /// Readies the publisher when the relay starts, before any event: a broker declares
+    /// what consumers bind their queues to. A failure is only reported (the first
+    /// delivery tries again). The default does nothing.
+    async fn prepare(&self) -> Result<(), PublishError> {
+        Ok(())
+    }
+
+    /// How many sent batches may wait for their confirmation at once (default 1: each
+    /// batch is confirmed before the next is sent). A broker whose confirmations lag its
+    /// deliveries (RabbitMQ confirms persistent messages after writing them to disk) sends
+    /// more while earlier ones are confirmed.
+    fn pipeline_depth(&self) -> usize {
+        1
+    }
+
+    /// Sends `events` in order and returns once they are on their way, with the outcome
+    /// still to come: the future resolves like [`publish`](Self::publish) once the
+    /// confirmations are in. Batches sent one after another are delivered in that order.
+    /// The default publishes and hands back the finished outcome.
+    async fn send(&self, events: &[StoredEvent]) -> PendingOutcome {
+        let outcome = self.publish(events).await;
+        Box::pin(std::future::ready(outcome))
+    }
 }
+
+/// The outcome of a sent batch, still to be confirmed (see [`EventPublisher::send`]).
+pub type PendingOutcome =
+    std::pin::Pin<Box<dyn std::future::Future<Output = PublishOutcome> + Send>>;
 
 /// A read-through cache of per-user reads, with O(1) per-user invalidation.
 ///

@@ -2,7 +2,8 @@
 //!
 //! An [`EventPublisher`] over AMQP 0-9-1 with the `lapin` client:
 //!
-//! - a **durable topic exchange** (default `fido.events`), declared at connection;
+//! - a **durable topic exchange** (default `fido.events`), declared when the relay starts
+//!   (so consumers can bind their queues before the first event) and at every connection;
 //! - each event a **persistent** message (delivery mode 2) whose body is the event's JSON
 //!   (`fido_events::Event`), `message_id` = the event's id, routing key = its type
 //!   (`transaction.created` …), `content_type` `application/json`;
@@ -12,17 +13,25 @@
 //! - a batch is published in order on one channel and confirmed as a whole; the longest
 //!   prefix acked and not returned is reported delivered, the rest is sent again later by
 //!   the relay (consumers deduplicate by `message_id`);
+//! - **pipelined**: [`EventPublisher::send`] returns once a batch is written to the
+//!   channel, and up to [`PIPELINE_DEPTH`] batches await their confirms at once (the broker
+//!   confirms persistent messages only after writing them to disk, long after consumers
+//!   have them), so confirms decide what counts as delivered without holding back what
+//!   comes next;
 //! - one connection per process, opened lazily and reopened after any failure, every call
 //!   bounded by a timeout (a broker that is down costs a failed round, never a hang).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fido_domain::{EventPublisher, PublishError, PublishOutcome, StoredEvent};
+use fido_domain::{EventPublisher, PendingOutcome, PublishError, PublishOutcome, StoredEvent};
 use fido_events::Event;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::Confirmation;
+use lapin::PublisherConfirm;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::Mutex;
 
@@ -86,10 +95,15 @@ pub enum ConfigError {
     Exchange,
 }
 
+/// How many batches may await their confirms at once.
+pub const PIPELINE_DEPTH: usize = 8;
+
 /// Publishes events to a RabbitMQ topic exchange. One per process.
 pub struct AmqpPublisher {
     config: AmqpConfig,
     link: Mutex<Option<(Connection, Channel)>>,
+    /// Set by a batch whose confirms failed: the next batch starts on a fresh connection.
+    broken: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for AmqpPublisher {
@@ -112,6 +126,7 @@ impl AmqpPublisher {
         Self {
             config,
             link: Mutex::new(None),
+            broken: Arc::default(),
         }
     }
 
@@ -154,23 +169,60 @@ impl AmqpPublisher {
         }
     }
 
-    /// Publishes the batch on `channel` and counts the confirmed prefix.
-    async fn send(&self, channel: &Channel, events: &[StoredEvent]) -> PublishOutcome {
+    /// The open channel, connecting first when there is none (or the last one broke).
+    async fn channel(&self) -> Result<Channel, PublishError> {
+        let mut link = self.link.lock().await;
+        let broken = self.broken.swap(false, Ordering::AcqRel);
+        if broken
+            || link
+                .as_ref()
+                .is_some_and(|(c, ch)| !c.status().connected() || !ch.status().connected())
+        {
+            // Start from a fresh connection (a returned message leaves the channel
+            // usable, but a fresh one costs little and is always sound).
+            if let Some((connection, _)) = link.take() {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    connection.close(200, "reconnecting".into()),
+                )
+                .await;
+            }
+        }
+        if let Some((_, channel)) = link.as_ref() {
+            return Ok(channel.clone());
+        }
+        let opened = self.connect().await?;
+        tracing::info!(exchange = %self.config.exchange, "connected to RabbitMQ");
+        let channel = opened.1.clone();
+        *link = Some(opened);
+        Ok(channel)
+    }
+
+    /// Writes the batch to `channel` in order: the confirms to wait for, and the error
+    /// that stopped the batch early, if any.
+    async fn write(
+        &self,
+        channel: &Channel,
+        events: &[StoredEvent],
+    ) -> (Vec<PublisherConfirm>, Option<PublishError>) {
         let mut pending = Vec::with_capacity(events.len());
-        let mut error = None;
         for stored in events {
             let Some(event) = Event::from_stored(stored) else {
-                error = Some(PublishError(format!(
-                    "event {} has no transaction",
-                    stored.sequence
-                )));
-                break;
+                return (
+                    pending,
+                    Some(PublishError(format!(
+                        "event {} has no transaction",
+                        stored.sequence
+                    ))),
+                );
             };
             let body = match serde_json::to_vec(&event) {
                 Ok(body) => body,
                 Err(e) => {
-                    error = Some(PublishError(format!("cannot encode an event: {e}")));
-                    break;
+                    return (
+                        pending,
+                        Some(PublishError(format!("cannot encode an event: {e}"))),
+                    )
                 }
             };
             let properties = BasicProperties::default()
@@ -196,43 +248,50 @@ impl AmqpPublisher {
                 .await
             {
                 Ok(confirm) => pending.push(confirm),
-                Err(e) => {
-                    error = Some(failure("publish", &e));
-                    break;
-                }
+                Err(e) => return (pending, Some(failure("publish", &e))),
             }
         }
-        let mut delivered = 0;
-        for confirm in pending {
-            if error.is_some() {
-                // Something before this message failed: it may still be confirmed, but
-                // it cannot count (delivery is reported as a prefix).
-                break;
-            }
-            match confirm.await {
-                Ok(Confirmation::Ack(None)) => delivered += 1,
-                Ok(Confirmation::Ack(Some(returned))) => {
-                    error = Some(PublishError(format!(
-                        "RabbitMQ returned the message: no queue is bound to exchange {} for routing key {} ({} {})",
-                        self.config.exchange,
-                        returned.delivery.routing_key,
-                        returned.reply_code,
-                        returned.reply_text
-                    )));
-                }
-                Ok(Confirmation::Nack(_)) => {
-                    error = Some(PublishError("RabbitMQ refused the message (nack)".into()));
-                }
-                Ok(Confirmation::NotRequested) => {
-                    error = Some(PublishError("the channel is not in confirm mode".into()));
-                }
-                Err(e) => error = Some(failure("confirm", &e)),
-            }
-        }
-        PublishOutcome { delivered, error }
+        (pending, None)
     }
 }
 
+/// Counts the confirmed prefix of a written batch, in order; `error` (the batch stopped
+/// early) stands after the confirmed ones.
+async fn confirmed(
+    exchange: String,
+    pending: Vec<PublisherConfirm>,
+    mut error: Option<PublishError>,
+) -> PublishOutcome {
+    let mut delivered = 0;
+    for confirm in pending {
+        match confirm.await {
+            Ok(Confirmation::Ack(None)) => delivered += 1,
+            Ok(Confirmation::Ack(Some(returned))) => {
+                error = Some(PublishError(format!(
+                    "RabbitMQ returned the message: no queue is bound to exchange {} for routing key {} ({} {})",
+                    exchange,
+                    returned.delivery.routing_key,
+                    returned.reply_code,
+                    returned.reply_text
+                )));
+                break;
+            }
+            Ok(Confirmation::Nack(_)) => {
+                error = Some(PublishError("RabbitMQ refused the message (nack)".into()));
+                break;
+            }
+            Ok(Confirmation::NotRequested) => {
+                error = Some(PublishError("the channel is not in confirm mode".into()));
+                break;
+            }
+            Err(e) => {
+                error = Some(failure("confirm", &e));
+                break;
+            }
+        }
+    }
+    PublishOutcome { delivered, error }
+}
 #[async_trait]
 impl EventPublisher for AmqpPublisher {
     fn name(&self) -> &str {
@@ -248,56 +307,56 @@ impl EventPublisher for AmqpPublisher {
         self.config.batch_size
     }
 
+    fn pipeline_depth(&self) -> usize {
+        PIPELINE_DEPTH
+    }
+
+    async fn prepare(&self) -> Result<(), PublishError> {
+        self.channel().await.map(drop)
+    }
+
     async fn publish(&self, events: &[StoredEvent]) -> PublishOutcome {
-        let mut link = self.link.lock().await;
-        if link
-            .as_ref()
-            .is_some_and(|(c, ch)| !c.status().connected() || !ch.status().connected())
-        {
-            *link = None;
-        }
-        if link.is_none() {
-            match self.connect().await {
-                Ok(opened) => {
-                    tracing::info!(exchange = %self.config.exchange, "connected to RabbitMQ");
-                    *link = Some(opened);
-                }
-                Err(error) => {
-                    return PublishOutcome {
-                        delivered: 0,
-                        error: Some(error),
-                    }
-                }
-            }
-        }
-        let Some((_, channel)) = link.as_ref() else {
-            return PublishOutcome {
-                delivered: 0,
-                error: Some(PublishError("no RabbitMQ channel".into())),
-            };
-        };
-        let outcome =
-            match tokio::time::timeout(self.config.timeout, self.send(channel, events)).await {
-                Ok(outcome) => outcome,
-                Err(_) => PublishOutcome {
+        self.send(events).await.await
+    }
+
+    async fn send(&self, events: &[StoredEvent]) -> PendingOutcome {
+        let timeout = self.config.timeout;
+        let channel = match self.channel().await {
+            Ok(channel) => channel,
+            Err(error) => {
+                return Box::pin(std::future::ready(PublishOutcome {
                     delivered: 0,
-                    error: Some(PublishError(format!(
-                        "RabbitMQ did not confirm within {:?}",
-                        self.config.timeout
-                    ))),
-                },
-            };
-        if outcome.error.is_some() {
-            // Start from a fresh connection next time (a returned message leaves the
-            // channel usable, but a fresh one costs little and is always sound).
-            if let Some((connection, _)) = link.take() {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    connection.close(200, "reconnecting".into()),
-                )
-                .await;
+                    error: Some(error),
+                }))
             }
-        }
-        outcome
+        };
+        let written = tokio::time::timeout(timeout, self.write(&channel, events)).await;
+        let (pending, error) = match written {
+            Ok(written) => written,
+            Err(_) => (
+                Vec::new(),
+                Some(PublishError(format!(
+                    "RabbitMQ did not take the messages within {timeout:?}"
+                ))),
+            ),
+        };
+        let exchange = self.config.exchange.clone();
+        let broken = self.broken.clone();
+        Box::pin(async move {
+            let outcome =
+                match tokio::time::timeout(timeout, confirmed(exchange, pending, error)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => PublishOutcome {
+                        delivered: 0,
+                        error: Some(PublishError(format!(
+                            "RabbitMQ did not confirm within {timeout:?}"
+                        ))),
+                    },
+                };
+            if outcome.error.is_some() {
+                broken.store(true, Ordering::Release);
+            }
+            outcome
+        })
     }
 }

@@ -295,6 +295,27 @@ pub struct ReadyBody {
     /// The event relay of this process, when it runs one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<EventsHealthBody>,
+    /// Whether committed events reach the feed (every process, while events are on):
+    /// `lagging` — and the whole answer `degraded`, never 503 — when an event has waited
+    /// for its sequence longer than the relay's lease (no relay numbers events: start
+    /// `fido worker`, or check its health). Writes go on either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<FeedHealthBody>,
+}
+
+/// How far the event feed lags the commits (see `docs/events.md`, "The sequencer").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedHealthBody {
+    /// `ok` or `lagging`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Events committed with their changes and not yet numbered into the feed.
+    #[schema(example = 0)]
+    pub unsequenced: u64,
+    /// Age in seconds of the oldest of them (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0.01)]
+    pub oldest_unsequenced_age_seconds: Option<f64>,
 }
 
 /// How the event relay is doing: `degraded` (never `unavailable`) while a publisher fails.

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use fido_domain::{
     Cache, CacheError, CacheKey, CacheLookup, CacheSlot, Claim, ClaimRequest, DateRange, DayTotals,
     EncryptedName, EventPublisher, IdempotencyKey, IdempotencyStore, ListFilter, ListQuery, Page,
-    Position, PublishOutcome, RecordPatch, SealedKey, StatisticsQuery, StoreError, StoredEvent,
-    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
+    PendingOutcome, Position, PublishError, PublishOutcome, RecordPatch, SealedKey,
+    StatisticsQuery, StoreError, StoredEvent, TransactionId, TransactionRecord, TransactionStore,
+    TransactionTotals, UserId, Written,
 };
 use tracing::Instrument;
 
@@ -384,18 +385,39 @@ impl EventPublisher for MeteredPublisher {
     fn max_batch(&self) -> usize {
         self.inner.max_batch()
     }
+    fn pipeline_depth(&self) -> usize {
+        self.inner.pipeline_depth()
+    }
+    async fn prepare(&self) -> Result<(), PublishError> {
+        self.inner.prepare().await
+    }
     async fn publish(&self, events: &[StoredEvent]) -> PublishOutcome {
         let start = Instant::now();
         let outcome = self.inner.publish(events).await;
-        // Publisher names come from the configuration (bounded), never from data.
-        let publisher = self.inner.name().to_owned();
-        metrics::histogram!(names::PUBLISH_DURATION, "publisher" => publisher.clone())
-            .record(start.elapsed().as_secs_f64());
-        metrics::counter!(names::PUBLISHED, "publisher" => publisher.clone())
-            .increment(outcome.delivered as u64);
-        if outcome.error.is_some() {
-            metrics::counter!(names::PUBLISH_FAILURES, "publisher" => publisher).increment(1);
-        }
+        record_publish(self.inner.name(), start, &outcome);
         outcome
+    }
+    async fn send(&self, events: &[StoredEvent]) -> PendingOutcome {
+        // Timed from sending to the confirmation of the batch.
+        let start = Instant::now();
+        let pending = self.inner.send(events).await;
+        let name = self.inner.name().to_owned();
+        Box::pin(async move {
+            let outcome = pending.await;
+            record_publish(&name, start, &outcome);
+            outcome
+        })
+    }
+}
+
+fn record_publish(name: &str, start: Instant, outcome: &PublishOutcome) {
+    // Publisher names come from the configuration (bounded), never from data.
+    let publisher = name.to_owned();
+    metrics::histogram!(names::PUBLISH_DURATION, "publisher" => publisher.clone())
+        .record(start.elapsed().as_secs_f64());
+    metrics::counter!(names::PUBLISHED, "publisher" => publisher.clone())
+        .increment(outcome.delivered as u64);
+    if outcome.error.is_some() {
+        metrics::counter!(names::PUBLISH_FAILURES, "publisher" => publisher).increment(1);
     }
 }

@@ -35,6 +35,10 @@ pub const AUTH_FAILURES: &str = "fido_auth_failures_total";
 pub const EVENTS_BACKLOG: &str = "fido_events_backlog";
 /// Age of the oldest undelivered event (0 when none).
 pub const EVENTS_OLDEST_AGE: &str = "fido_events_oldest_undelivered_age_seconds";
+/// Events committed but not yet numbered into the feed (the sequencer's lag).
+pub const EVENTS_UNSEQUENCED: &str = "fido_events_unsequenced";
+/// Age of the oldest event not yet in the feed (0 when none).
+pub const EVENTS_UNSEQUENCED_AGE: &str = "fido_events_oldest_unsequenced_age_seconds";
 /// Publish calls' duration by `publisher`.
 pub const PUBLISH_DURATION: &str = "fido_events_publish_duration_seconds";
 /// Events delivered, by `publisher`.
@@ -91,6 +95,15 @@ pub fn describe() {
         EVENTS_OLDEST_AGE,
         Unit::Seconds,
         "Age of the oldest undelivered event"
+    );
+    describe_gauge!(
+        EVENTS_UNSEQUENCED,
+        "Events committed with their changes but not yet in the feed"
+    );
+    describe_gauge!(
+        EVENTS_UNSEQUENCED_AGE,
+        Unit::Seconds,
+        "Age of the oldest event not yet in the feed"
     );
     describe_histogram!(
         PUBLISH_DURATION,

@@ -1,12 +1,24 @@
-//! The outbox on MongoDB: `fido_events` (one document per event, `_id` its sequence),
-//! written in the multi-document transaction of each change; the sequence counter in
-//! `fido_meta` (`{_id: "events", seq, pruned}`), incremented in the same transaction, so
-//! two writers conflict on it and commit one after the other — sequences are gap-free and
-//! appear in order. Within a process such writes take turns (`event_turn`) rather than
-//! conflict; across processes the transaction's retries order them. This serialises
-//! writes per database while events are on: the price of a gap-free order without a
-//! separate sequencer (see `docs/events.md`). Cursors in `fido_event_cursors`, given-up events in
-//! `fido_event_failures`, the relay's lease in `fido_leases`.
+//! The outbox on MongoDB, in two steps so that no document is shared by every write:
+//!
+//! 1. **Written with the change**: each change inserts its event into
+//!    `fido_event_outbox` (`_id` the event's UUIDv7, `u` its user) inside the change's
+//!    multi-document transaction — beside the transaction's own document and its user's
+//!    day roll-up, and nothing else. Writers never read or write a counter, so they neither
+//!    take turns nor conflict, across processes or shards.
+//! 2. **Numbered by the sequencer** ([`EventLog::sequence`], called by the relay that
+//!    holds its lease): in one transaction it reads the highest sequence from
+//!    `fido_meta` (`{_id: "events", seq, pruned}`), takes the oldest outbox events,
+//!    arranges each transaction's events in version order, inserts them into the feed
+//!    `fido_events` (`_id` the sequence, `id` unique) and deletes them from the outbox,
+//!    and moves `seq` only if it is still what it read. Racing sequencers conflict on
+//!    that one document, which only the sequencer writes; the loser retries with the next
+//!    batch, and no event is numbered twice (the delete and the unique `id` see to it).
+//!    A batch enters the feed all at once, in increasing sequences after everything
+//!    before it, so a reader that has seen `n` never later sees a new event at or
+//!    below `n`.
+//!
+//! Cursors in `fido_event_cursors`, given-up events in `fido_event_failures`, the relay's
+//! lease in `fido_leases`. See `docs/decisions/0020-sequencer.md`.
 //!
 //! Transactions need a replica set: on a standalone server (see `rollups`) no event is
 //! written and [`EventLog::enabled`] says so.
@@ -21,14 +33,15 @@ use fido_domain::{
 };
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Binary, Bson, Document};
-use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 
 use crate::documents::{bson_date, cents, object_id};
 use crate::MongoStore;
 
-/// The collection of events.
+/// The collection of events in the feed (numbered).
 pub const EVENTS_COLLECTION: &str = "fido_events";
+/// The collection of events committed with their changes and not yet numbered.
+pub const OUTBOX_COLLECTION: &str = "fido_event_outbox";
 /// The collection of publishers' cursors.
 pub const CURSORS_COLLECTION: &str = "fido_event_cursors";
 /// The collection of events a publisher gave up on.
@@ -36,8 +49,14 @@ pub const FAILURES_COLLECTION: &str = "fido_event_failures";
 /// The collection of leases.
 pub const LEASES_COLLECTION: &str = "fido_leases";
 pub(crate) const COUNTER: &str = "events";
+/// Why a sequencer step gave way (another one moved the counter first).
+const LOST_RACE: &str = "another sequencer numbered events first";
 /// Most events removed per retention step.
 const PRUNE_STEP: u64 = 10_000;
+/// Most events numbered per sequencer step.
+const SEQUENCE_STEP: u32 = 1000;
+/// Counting the unnumbered events stops here (health only needs to know it is large).
+const COUNT_CAP: u64 = 1_000_000;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("a stored event has an invalid {what}"))
@@ -78,13 +97,32 @@ fn part(s: &TransactionSnapshot) -> Document {
     }
 }
 
+fn uuid(id: EventId) -> Binary {
+    Binary {
+        subtype: mongodb::bson::spec::BinarySubtype::Uuid,
+        bytes: id.bytes().to_vec(),
+    }
+}
+
 pub(crate) fn event_doc(sequence: u64, e: &OutboxEvent, subject: &TransactionSnapshot) -> Document {
+    let mut d = doc! {"_id": to_i64(sequence)};
+    d.extend(event_fields(e, subject));
+    d
+}
+
+/// An event as the outbox holds it before it is numbered: keyed by its id.
+fn outbox_doc(e: &OutboxEvent, subject: &TransactionSnapshot) -> Document {
+    let mut d = doc! {"_id": uuid(e.id)};
+    d.extend(event_fields(e, subject));
+    d
+}
+
+fn event_fields(e: &OutboxEvent, subject: &TransactionSnapshot) -> Document {
     let snapshot = |s: &Option<TransactionSnapshot>| {
         s.as_ref().map_or(Bson::Null, |s| Bson::Document(part(s)))
     };
     doc! {
-        "_id": to_i64(sequence),
-        "id": Binary { subtype: mongodb::bson::spec::BinarySubtype::Uuid, bytes: e.id.bytes().to_vec() },
+        "id": uuid(e.id),
         "type": e.kind.as_str(),
         "at": bson_date(e.occurred_at),
         "t": object_id(subject.id.object_id()),
@@ -124,6 +162,13 @@ fn snapshot_from(d: &Document, field: &str) -> Result<Option<TransactionSnapshot
         updated_at: time(part, "up")?,
         version: get_u64(part, "v").ok_or_else(|| corrupt("version"))?,
     }))
+}
+
+/// An outbox document as an event (its sequence not known yet).
+fn outbox_event(d: &Document) -> Result<OutboxEvent, StoreError> {
+    let mut numbered = d.clone();
+    numbered.insert("_id", 0_i64);
+    event_from(&numbered).map(|e| e.event)
 }
 
 fn event_from(d: &Document) -> Result<StoredEvent, StoreError> {
@@ -188,33 +233,15 @@ impl MongoStore {
         Ok(self.events_on && self.keeps_rollups().await?)
     }
 
-    /// This process's turn to write a change with its event: every such transaction
-    /// increments the one event counter, so within a process they queue here instead of
-    /// conflicting and retrying (across processes the transaction's retries order them).
-    /// `None` when events are not written. Bounded by the operation timeout.
-    pub(crate) async fn event_turn(
-        &self,
-        with_event: bool,
-    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
-        if !with_event {
-            return Ok(None);
+    /// After a commit: wakes a sequencer of this process when the commit wrote an event.
+    pub(crate) fn committed(&self, with_event: bool) {
+        if with_event {
+            self.commits.notify_one();
         }
-        tokio::time::timeout(
-            self.operation_timeout,
-            self.event_turns.clone().lock_owned(),
-        )
-        .await
-        .map(Some)
-        .map_err(|_| {
-            StoreError::Unavailable(format!(
-                "MongoDB writes queued longer than {:?}",
-                self.operation_timeout
-            ))
-        })
     }
 
-    /// Appends `event` inside `session`'s transaction: takes the next sequence from the
-    /// counter (the write that orders concurrent changes) and inserts the event.
+    /// Appends `event` to the outbox inside `session`'s transaction (numbered later by
+    /// the sequencer): one insert of a document of its own, nothing shared.
     pub(crate) async fn append_event(
         &self,
         session: &mut ClientSession,
@@ -223,20 +250,124 @@ impl MongoStore {
         let Some(subject) = event.subject() else {
             return Ok(());
         };
-        let counter = self
-            .meta
-            .find_one_and_update(doc! {"_id": COUNTER}, doc! {"$inc": {"seq": 1_i64}})
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-            .session(&mut *session)
-            .await?
-            .and_then(|d| get_u64(&d, "seq"))
-            .ok_or_else(|| mongodb::error::Error::custom("the event counter is not a number"))?;
-        self.events
-            .insert_one(event_doc(counter, event, subject))
+        self.outbox
+            .insert_one(outbox_doc(event, subject))
             .session(&mut *session)
             .await?;
         Ok(())
+    }
+
+    /// One sequencer step inside `session`'s transaction (see the module's documentation):
+    /// how many events it numbered, or `None` when another sequencer moved the counter
+    /// first (the transaction must then be aborted).
+    async fn sequence_in(
+        &self,
+        session: &mut ClientSession,
+        limit: u32,
+    ) -> mongodb::error::Result<Option<u64>> {
+        let counter = self
+            .meta
+            .find_one(doc! {"_id": COUNTER})
+            .session(&mut *session)
+            .await?;
+        let last = counter
+            .as_ref()
+            .and_then(|d| get_u64(d, "seq"))
+            .unwrap_or(0);
+        let mut pending: Vec<Document> = self
+            .outbox
+            .find(Document::new())
+            .sort(doc! {"_id": 1})
+            .limit(i64::from(limit))
+            .session(&mut *session)
+            .await?
+            .stream(&mut *session)
+            .try_collect()
+            .await?;
+        if pending.is_empty() {
+            return Ok(Some(0));
+        }
+        if pending.len() == limit as usize {
+            // A full batch may have left out an earlier version of a transaction it holds
+            // (writers' clocks differ): take those too, so versions are never split.
+            let ids: Vec<Bson> = pending.iter().filter_map(|d| d.get("t").cloned()).collect();
+            let taken: Vec<Bson> = pending
+                .iter()
+                .filter_map(|d| d.get("_id").cloned())
+                .collect();
+            let more: Vec<Document> = self
+                .outbox
+                .find(doc! {"t": {"$in": ids}, "_id": {"$nin": taken}})
+                .session(&mut *session)
+                .await?
+                .stream(&mut *session)
+                .try_collect()
+                .await?;
+            pending.extend(more);
+        }
+        let mut parsed = Vec::with_capacity(pending.len());
+        for d in pending {
+            let event =
+                outbox_event(&d).map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
+            parsed.push((d, event));
+        }
+        let ordered = fido_domain::arrange_for_sequencing(parsed, |(_, e)| e);
+        let count = ordered.len() as u64;
+        let mut taken = Vec::with_capacity(ordered.len());
+        let mut numbered = Vec::with_capacity(ordered.len());
+        for (n, (mut d, _)) in (last + 1..).zip(ordered) {
+            if let Some(id) = d.remove("_id") {
+                taken.push(id);
+            }
+            d.insert("_id", to_i64(n));
+            numbered.push(d);
+        }
+        self.events
+            .insert_many(numbered)
+            .session(&mut *session)
+            .await?;
+        self.outbox
+            .delete_many(doc! {"_id": {"$in": taken}})
+            .session(&mut *session)
+            .await?;
+        let next = to_i64(last + count);
+        let moved = if counter.is_none() {
+            // The first event ever: a racing first sequencer collides on the `_id`.
+            self.meta
+                .insert_one(doc! {"_id": COUNTER, "seq": next, "pruned": 0_i64})
+                .session(&mut *session)
+                .await?;
+            true
+        } else {
+            self.meta
+                .update_one(
+                    doc! {"_id": COUNTER, "seq": to_i64(last)},
+                    doc! {"$set": {"seq": next}},
+                )
+                .session(&mut *session)
+                .await?
+                .matched_count
+                == 1
+        };
+        Ok(moved.then_some(count))
+    }
+
+    /// How many events wait for a number (capped), and when the oldest happened.
+    async fn unsequenced(&self) -> Result<(u64, Option<Timestamp>), StoreError> {
+        let oldest = self
+            .bounded(self.outbox.find_one(Document::new()).sort(doc! {"_id": 1}))
+            .await?;
+        let Some(oldest) = oldest else {
+            return Ok((0, None));
+        };
+        let count = self
+            .bounded(
+                self.outbox
+                    .count_documents(Document::new())
+                    .limit(COUNT_CAP),
+            )
+            .await?;
+        Ok((count.max(1), Some(time(&oldest, "at")?)))
     }
 
     async fn marks(&self) -> Result<(u64, u64), StoreError> {
@@ -298,6 +429,44 @@ impl EventLog for MongoStore {
             pruned_through,
             last_sequence,
         })
+    }
+
+    async fn sequence(&self, limit: u32) -> Result<u64, StoreError> {
+        if !self.enabled() {
+            return Ok(0);
+        }
+        let limit = limit.clamp(1, SEQUENCE_STEP);
+        // An empty outbox (the usual case between commits) costs one indexed read, no
+        // transaction.
+        let waiting = self
+            .bounded(
+                self.outbox
+                    .find_one(Document::new())
+                    .projection(doc! {"_id": 1}),
+            )
+            .await?;
+        if waiting.is_none() {
+            return Ok(0);
+        }
+        let store = self.clone();
+        let numbered = self
+            .transaction(move |session| {
+                let store = store.clone();
+                Box::pin(async move {
+                    match store.sequence_in(session, limit).await? {
+                        Some(n) => Ok(Some(n)),
+                        // Abort: another sequencer numbered events meanwhile.
+                        None => Err(mongodb::error::Error::custom(LOST_RACE)),
+                    }
+                })
+            })
+            .await;
+        match numbered {
+            Ok(n) => Ok(n.unwrap_or(0)),
+            Err(StoreError::Duplicate) => Ok(0),
+            Err(StoreError::Internal(m)) if m.contains(LOST_RACE) => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     async fn cursor(&self, publisher: &str) -> Result<PublisherCursor, StoreError> {
@@ -471,11 +640,15 @@ impl EventLog for MongoStore {
 
     async fn backlog(&self, publishers: &[String]) -> Result<Backlog, StoreError> {
         let (last, _) = self.marks().await?;
+        let (unsequenced, oldest_unsequenced_at) = self.unsequenced().await?;
+        let waiting = Backlog {
+            last_sequence: last,
+            unsequenced,
+            oldest_unsequenced_at,
+            ..Backlog::default()
+        };
         let Some(lowest) = self.lowest_cursor(publishers).await? else {
-            return Ok(Backlog {
-                last_sequence: last,
-                ..Backlog::default()
-            });
+            return Ok(waiting);
         };
         let oldest = self
             .bounded(
@@ -489,7 +662,7 @@ impl EventLog for MongoStore {
         Ok(Backlog {
             undelivered: last.saturating_sub(lowest),
             oldest_undelivered_at: oldest,
-            last_sequence: last,
+            ..waiting
         })
     }
 }

@@ -32,7 +32,10 @@ mod statistics;
 mod transactions;
 mod transfer;
 
-pub use events::{CURSORS_COLLECTION, EVENTS_COLLECTION, FAILURES_COLLECTION, LEASES_COLLECTION};
+pub use events::{
+    CURSORS_COLLECTION, EVENTS_COLLECTION, FAILURES_COLLECTION, LEASES_COLLECTION,
+    OUTBOX_COLLECTION,
+};
 pub use legacy::{legacy_filter, LegacyDocument};
 pub use rollups::{META_COLLECTION, ROLLUP_COLLECTION};
 
@@ -156,17 +159,18 @@ pub struct MongoStore {
     rollups: Collection<Document>,
     meta: Collection<Document>,
     events: Collection<Document>,
+    outbox: Collection<Document>,
     cursors: Collection<Document>,
     failures: Collection<Document>,
     leases: Collection<Document>,
     events_on: bool,
     /// Whether documents of the original service are left (shared by clones).
     legacy: std::sync::Arc<legacy::LegacyGuard>,
-    /// Changes that write events take turns within this process (they all increment the
-    /// event counter, so concurrent ones would only conflict and retry; see `events`).
-    event_turns: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Whether roll-ups are kept (shared by clones; see `rollups`).
     mode: std::sync::Arc<rollups::ModeCell>,
+    /// Signalled after commits that wrote an event (this process's, and every process's
+    /// once [`MongoStore::follow_commits`] runs).
+    commits: std::sync::Arc<tokio::sync::Notify>,
     database: String,
     operation_timeout: Duration,
 }
@@ -220,16 +224,69 @@ impl MongoStore {
             rollups,
             meta,
             events: db.collection(EVENTS_COLLECTION),
+            outbox: db.collection(OUTBOX_COLLECTION),
             cursors: db.collection(CURSORS_COLLECTION),
             failures: db.collection(FAILURES_COLLECTION),
             leases: db.collection(LEASES_COLLECTION),
             events_on: config.events,
             legacy: std::sync::Arc::default(),
-            event_turns: std::sync::Arc::default(),
             mode: std::sync::Arc::default(),
+            commits: std::sync::Arc::default(),
             database,
             operation_timeout: config.operation_timeout,
         })
+    }
+
+    /// Signalled after commits that wrote an event, so a sequencer in this process
+    /// numbers them at once instead of at its next poll: this process's commits always,
+    /// and those of every process once [`MongoStore::follow_commits`] runs.
+    pub fn commits(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.commits.clone()
+    }
+
+    /// Watches the outbox with a change stream (in a task of its own, for the process's
+    /// lifetime) and signals [`MongoStore::commits`] for every event any process commits.
+    /// Where the server offers no change streams, or while it is unreachable, the
+    /// sequencer simply polls; the watch retries with backoff.
+    pub fn follow_commits(&self) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_secs(1);
+            let mut warned = false;
+            loop {
+                let opened = store
+                    .bounded(
+                        store
+                            .outbox
+                            .watch()
+                            .pipeline([doc! {"$match": {"operationType": "insert"}}]),
+                    )
+                    .await;
+                match opened {
+                    Ok(mut stream) => {
+                        delay = Duration::from_secs(1);
+                        if warned {
+                            tracing::info!("following the event outbox's change stream again");
+                            warned = false;
+                        }
+                        while let Some(change) = futures_util::StreamExt::next(&mut stream).await {
+                            if change.is_err() {
+                                break;
+                            }
+                            store.commits.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        if !warned {
+                            tracing::info!(error = %e, "no change stream on the event outbox: the sequencer polls");
+                            warned = true;
+                        }
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        });
     }
 
     /// The database in use.
@@ -285,6 +342,24 @@ impl MongoStore {
             )
             .build();
         self.bounded(self.rollups.create_index(by_day)).await?;
+        // The feed: an event enters it once (the sequencer's guard); the outbox: the
+        // events of one transaction, found together by the sequencer.
+        let event_id = IndexModel::builder()
+            .keys(doc! {"id": 1})
+            .options(
+                IndexOptions::builder()
+                    .name("id_1".to_owned())
+                    .unique(true)
+                    .build(),
+            )
+            .build();
+        self.bounded(self.events.create_index(event_id)).await?;
+        let by_transaction = IndexModel::builder()
+            .keys(doc! {"t": 1})
+            .options(IndexOptions::builder().name("t_1".to_owned()).build())
+            .build();
+        self.bounded(self.outbox.create_index(by_transaction))
+            .await?;
         // Find out now whether roll-ups are kept (and start building them if needed).
         self.rollup_mode().await?;
         if self.legacy_documents_present().await? {

@@ -83,7 +83,6 @@ impl TransactionStore for MongoStore {
         // The transaction, its day's roll-up and its event, in one multi-document
         // transaction.
         let with_event = self.writes_events().await?;
-        let _turn = self.event_turn(with_event).await?;
         let store = self.clone();
         let event = OutboxEvent::created(&record);
         self.transaction(move |session| {
@@ -101,7 +100,9 @@ impl TransactionStore for MongoStore {
                 Ok(())
             })
         })
-        .await
+        .await?;
+        self.committed(with_event);
+        Ok(())
     }
 
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
@@ -142,7 +143,6 @@ impl TransactionStore for MongoStore {
         }
         // The record as it was and as it is now, and the day's roll-up moved from one to
         // the other, in one transaction.
-        let _turn = self.event_turn(with_event).await?;
         let store = self.clone();
         let changed = self
             .transaction(move |session| {
@@ -189,7 +189,10 @@ impl TransactionStore for MongoStore {
             })
             .await?;
         match changed {
-            Some(after) => Ok(Written::Done(after)),
+            Some(after) => {
+                self.committed(with_event);
+                Ok(Written::Done(after))
+            }
             None => self.outcome(id, None).await,
         }
     }
@@ -208,7 +211,6 @@ impl TransactionStore for MongoStore {
                 .await?;
             return self.outcome(id, deleted).await;
         }
-        let _turn = self.event_turn(with_event).await?;
         let store = self.clone();
         let deleted = self
             .transaction(move |session| {
@@ -237,7 +239,10 @@ impl TransactionStore for MongoStore {
             })
             .await?;
         match deleted {
-            Some(record) => Ok(Written::Done(record)),
+            Some(record) => {
+                self.committed(with_event);
+                Ok(Written::Done(record))
+            }
             None => self.outcome(id, None).await,
         }
     }

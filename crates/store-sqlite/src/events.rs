@@ -417,6 +417,7 @@ impl EventLog for SqliteStore {
                     undelivered: last.saturating_sub(lowest),
                     oldest_undelivered_at: oldest.and_then(|ms| Timestamp::from_millis(ms).ok()),
                     last_sequence: last,
+                    ..Backlog::default()
                 })
             })
             .await

@@ -70,3 +70,10 @@ pub fn record(
         version: 1,
     }
 }
+
+/// Numbers every committed event that has no sequence yet (what the relay's sequencer
+/// does), so the feed holds every acknowledged change. A no-op on stores that number
+/// events at commit.
+pub async fn settle(store: &dyn fido_domain::EventLog) {
+    while store.sequence(1000).await.expect("sequence") == 1000 {}
+}

@@ -164,6 +164,7 @@ impl Outbox {
                 .find(|e| e.sequence > lowest)
                 .map(|e| e.event.occurred_at),
             last_sequence: self.last_sequence,
+            ..Backlog::default()
         }
     }
 }

@@ -11,7 +11,7 @@ use fido_domain::{
     UtcDay, Window, Written,
 };
 
-use crate::fixtures::{amount, at, fresh_user, record, IdSeq};
+use crate::fixtures::{amount, at, fresh_user, record, settle, IdSeq};
 
 use TransactionType::{Credit, Debit};
 
@@ -1276,6 +1276,7 @@ pub async fn events_follow_every_change_in_order(store: &dyn Store) {
         .expect("update name");
     store.delete(r.id, None).await.expect("delete");
 
+    settle(store).await;
     let page = store.events_after(0, 100).await.expect("feed");
     let seqs: Vec<u64> = page.events.iter().map(|e| e.sequence).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
@@ -1368,8 +1369,10 @@ pub async fn failed_writes_write_no_event(store: &dyn Store) {
         store.delete(r.id, Some(9)).await,
         Ok(Written::VersionMismatch)
     );
+    settle(store).await;
     let page = store.events_after(0, 100).await.expect("feed");
     assert_eq!(page.events.len(), 1, "only the insert: {page:?}");
+    assert_eq!(store.backlog(&[]).await.expect("backlog").unsequenced, 0);
     assert_eq!(page.last_sequence, 1);
 }
 
@@ -1499,6 +1502,7 @@ pub async fn retention_keeps_what_a_publisher_still_needs(store: &dyn Store) {
         );
         store.insert(r).await.expect("insert");
     }
+    settle(store).await;
     let now = at("2026-03-01T00:00:00Z");
     let ttl = Duration::from_secs(10);
     assert!(store
@@ -1552,6 +1556,7 @@ pub async fn retention_keeps_what_a_publisher_still_needs(store: &dyn Store) {
         Credit,
     );
     store.insert(r).await.expect("insert");
+    settle(store).await;
     assert_eq!(
         store.events_after(3, 10).await.expect("feed").events[0].sequence,
         4
@@ -1682,6 +1687,7 @@ pub async fn transfer_moves_keys_events_and_cursors(store: &dyn Store) {
             .insert(record(ids.id(6), user, now, amount("1"), Debit))
             .await
             .expect("insert");
+        settle(store).await;
         assert_eq!(
             store.events_after(101, 10).await.expect("feed").events[0].sequence,
             102,
@@ -1704,6 +1710,164 @@ pub async fn transfer_moves_keys_events_and_cursors(store: &dyn Store) {
         .await
         .expect("cursors")
         .contains(&("webhook:copied".into(), cursor)));
+}
+
+/// Until an event has its sequence it is counted as unsequenced and is not in the feed;
+/// once numbered it is in the feed and no longer counted — and the change it belongs to
+/// succeeded either way. (Stores that number at commit never count any.)
+pub async fn events_wait_unsequenced_until_numbered(store: &dyn Store) {
+    if !store.enabled() {
+        return;
+    }
+    settle(store).await;
+    let before = store.events_after(0, 1).await.expect("feed").last_sequence;
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    for i in 1..=3 {
+        let r = record(ids.id(i), user, at("2026-03-01T00:00:00Z"), amount("1"), Credit);
+        store.insert(r).await.expect("insert");
+    }
+    let waiting = store.backlog(&[]).await.expect("backlog");
+    let feed = store.events_after(before, 100).await.expect("feed");
+    assert_eq!(
+        waiting.unsequenced + feed.events.len() as u64,
+        3,
+        "every change is either in the feed or waiting for its number: {waiting:?}"
+    );
+    assert_eq!(
+        waiting.oldest_unsequenced_at.is_some(),
+        waiting.unsequenced > 0,
+        "{waiting:?}"
+    );
+    settle(store).await;
+    let after = store.backlog(&[]).await.expect("backlog");
+    assert_eq!((after.unsequenced, after.oldest_unsequenced_at), (0, None));
+    let feed = store.events_after(before, 100).await.expect("feed");
+    assert_eq!(
+        feed.events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (before + 1..=before + 3).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.sequence(1000).await.expect("sequence"),
+        0,
+        "nothing is numbered twice"
+    );
+}
+
+/// Many writers at once — creates, updates and deletes of overlapping users — while a
+/// reader follows the feed and sequencers race: every acknowledged change has exactly one
+/// event, sequences run 1, 2, 3… without gaps, each transaction's events come in version
+/// order, and the reader never sees a new event at or below one it has passed.
+pub async fn concurrent_writers_feed_in_order(store: &dyn Store) {
+    use futures_util::future::join_all;
+    use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    if !store.enabled() {
+        return;
+    }
+    settle(store).await;
+    let start = store.events_after(0, 1).await.expect("feed").last_sequence;
+    let ids = IdSeq::new();
+    let users = [fresh_user(), fresh_user(), fresh_user()];
+    let done = AtomicBool::new(false);
+    // Each writer owns two transactions of a shared user: create, update twice, delete
+    // one of them; concurrent updates of the same user's day collide on its roll-up.
+    let writers = (0..12u32).map(|w| {
+        let ids = &ids;
+        let user = users[w as usize % users.len()];
+        async move {
+            let mut changes = 0u64;
+            for k in 0..2u32 {
+                let id = ids.id(w * 10 + k);
+                let r = record(id, user, at("2026-03-01T12:00:00Z"), amount("5"), Credit);
+                store.insert(r).await.expect("insert");
+                changes += 1;
+                for v in 0..2u32 {
+                    let patch = RecordPatch {
+                        full_name: None,
+                        amount: Some(amount(&format!("{}.{v}", 6 + k))),
+                        kind: None,
+                        updated_at: at("2026-03-02T00:00:00Z"),
+                        expected_version: None,
+                    };
+                    match store.update(id, patch).await.expect("update") {
+                        Written::Done(_) => changes += 1,
+                        other => panic!("update: {other:?}"),
+                    }
+                }
+            }
+            let gone = ids.id(w * 10);
+            assert!(matches!(
+                store.delete(gone, None).await.expect("delete"),
+                Written::Done(_)
+            ));
+            changes + 1
+        }
+    });
+    // Two sequencers racing (as relays do across a lease handover), and a reader.
+    let sequencer = || async {
+        while !done.load(Ordering::Acquire) {
+            store.sequence(50).await.expect("sequence");
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    };
+    let reader = async {
+        let mut seen = start;
+        let mut passed = HashSet::new();
+        while !done.load(Ordering::Acquire) {
+            let page = store.events_after(seen, 1000).await.expect("feed");
+            for e in &page.events {
+                assert!(
+                    e.sequence > seen,
+                    "a new event {} at or below {seen}, already passed",
+                    e.sequence
+                );
+                assert!(passed.insert(e.sequence));
+                seen = e.sequence;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        seen
+    };
+    let writing = async {
+        let total: u64 = join_all(writers).await.into_iter().sum();
+        done.store(true, Ordering::Release);
+        total
+    };
+    let (total, _, _, _) = futures_util::join!(writing, sequencer(), sequencer(), reader);
+    settle(store).await;
+    let mut events = Vec::new();
+    let mut after = start;
+    loop {
+        let page = store.events_after(after, 1000).await.expect("feed");
+        let Some(last) = page.events.last().map(|e| e.sequence) else {
+            break;
+        };
+        after = last;
+        events.extend(page.events);
+    }
+    assert_eq!(events.len() as u64, total, "one event per acknowledged change");
+    assert_eq!(
+        events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (start + 1..=start + total).collect::<Vec<_>>(),
+        "no gaps, no repeats"
+    );
+    let unique: HashSet<_> = events.iter().map(|e| e.event.id).collect();
+    assert_eq!(unique.len(), events.len(), "event ids are unique");
+    let mut history: HashMap<TransactionId, Vec<u64>> = HashMap::new();
+    for e in &events {
+        history
+            .entry(e.event.transaction_id().expect("subject"))
+            .or_default()
+            .push(e.event.position_in_history());
+    }
+    for (id, positions) in history {
+        let mut sorted = positions.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(positions, sorted, "{id}: events out of version order");
+    }
 }
 
 /// Expands to one `#[tokio::test]` per store contract check. `$make` is an expression
@@ -1744,6 +1908,8 @@ macro_rules! store_contract_tests {
             retention_keeps_what_a_publisher_still_needs,
             transfer_lists_in_order_and_puts_back_as_given,
             transfer_moves_keys_events_and_cursors,
+            events_wait_unsequenced_until_numbered,
+            concurrent_writers_feed_in_order,
             ping_succeeds,
         );
     };

@@ -52,6 +52,7 @@ fn unique(prefix: &str) -> String {
 
 /// Every event the feed holds, from the start.
 async fn feed(app: &TestApp) -> Vec<Value> {
+    app.settled().await;
     let mut all = Vec::new();
     let mut after = 0;
     loop {
@@ -227,6 +228,7 @@ async fn the_feed_has_every_change_in_order_and_no_names() {
     .await;
     app.delete(&path).await;
 
+    app.settled().await;
     let r = app.get("/api/v1/events?after=0&limit=10").await;
     assert_eq!(r.status, StatusCode::OK);
     let text = r.body.to_string();

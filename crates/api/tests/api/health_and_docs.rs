@@ -20,11 +20,16 @@ async fn liveness_and_readiness() {
     let r = app.get("/health/ready").await;
     assert_eq!(r.status, StatusCode::OK);
     // The embedded default runs the event relay in the process (no publisher: the feed
-    // only), so readiness reports it too.
+    // only), so readiness reports it too; and every process says whether committed events
+    // reach the feed. The relay takes its lease at its first round.
+    let mut body = r.body.clone();
+    assert!(body["events"]["leader"].is_boolean(), "{body}");
+    body["events"]["leader"] = serde_json::json!(null);
     assert_eq!(
-        r.body,
+        body,
         serde_json::json!({"status": "ok", "checks": {"store": "ok", "cache": "ok"},
-            "events": {"status": "ok", "leader": false, "backlog": 0, "failing_publishers": []}})
+            "events": {"status": "ok", "leader": null, "backlog": 0, "failing_publishers": []},
+            "feed": {"status": "ok", "unsequenced": 0}})
     );
 }
 

@@ -252,6 +252,26 @@ impl TestApp {
         self.get(&path).await
     }
 
+    /// Waits (up to 10 s) until every committed event is in the feed, as `/health/ready`
+    /// tells (`feed.unsequenced`): on MongoDB the relay numbers events just after their
+    /// commits; the embedded store numbers them at commit.
+    pub async fn settled(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = self.get("/health/ready").await;
+            let waiting = r.body["feed"]["unsequenced"].as_u64().unwrap_or(0);
+            if waiting == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{waiting} events still wait for their sequence: {}",
+                r.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         Self::read(self.client.get(self.url(path)).send().await.expect("GET")).await
     }

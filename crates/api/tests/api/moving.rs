@@ -113,6 +113,7 @@ async fn answers(app: &TestApp, users: &[String]) -> BTreeMap<String, Value> {
             all.insert(path, r.body);
         }
     }
+    app.settled().await;
     all.insert(
         "events".into(),
         app.get("/api/v1/events?limit=1000").await.body,
@@ -194,6 +195,7 @@ async fn sqlite_to_mongodb_and_back_serves_identical_answers() {
     // And the feed goes on after the copied sequences.
     let last_sequence = after["events"]["data"]["last_sequence"].as_u64().unwrap();
     copy.create(&users[1], 1.0, "debit", None).await;
+    copy.settled().await;
     let next = copy
         .get_owned(format!("/api/v1/events?after={last_sequence}"))
         .await;

@@ -24,7 +24,7 @@ pub use self::rotation::{ReencryptProgress, ResealProgress};
 use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CachePolicy};
 use crate::error::{DomainError, InternalError, NotFound};
-use crate::events::EventPage;
+use crate::events::{Backlog, EventPage};
 use crate::id::{TransactionId, UserId};
 use crate::name::{EncryptedName, FullName};
 use crate::page::Page;
@@ -425,6 +425,16 @@ impl TransactionService {
             });
         }
         Ok(page)
+    }
+
+    /// What has not yet entered the event feed ([`Backlog::unsequenced`] and the age of
+    /// the oldest such event), for health reports of processes that run no relay: `None`
+    /// when events are off.
+    pub async fn feed_backlog(&self) -> Option<Result<Backlog, StoreError>> {
+        if !self.ports.events.enabled() {
+            return None;
+        }
+        Some(self.ports.events.backlog(&[]).await)
     }
 
     /// How many reads so far joined an identical read already under way instead of

@@ -1,9 +1,9 @@
 //! `GET /`, `GET /health/live`, `GET /health/ready`.
 
 use actix_web::{web, HttpResponse};
-use fido_domain::{EventRelay, RelayStatus, StoreError, Timestamp, TransactionService};
+use fido_domain::{Backlog, EventRelay, RelayStatus, StoreError, Timestamp, TransactionService};
 
-use crate::dto::{EventsHealthBody, LiveBody, ReadyBody, ReadyChecks};
+use crate::dto::{EventsHealthBody, FeedHealthBody, LiveBody, ReadyBody, ReadyChecks};
 use crate::envelope::MessageOnly;
 
 /// The original service's root answer.
@@ -37,8 +37,17 @@ pub async fn ready(
     relay: Option<web::Data<EventRelay>>,
 ) -> HttpResponse {
     let readiness = service.readiness().await;
-    let events = relay.map(|relay| events_health(&relay.status()));
-    let events_degraded = events.as_ref().is_some_and(|e| e.status != "ok");
+    let status = relay.map(|relay| relay.status());
+    // Read now (not the relay's last round): a client waiting for its writes to reach
+    // the feed can rely on it.
+    // Absent when the store cannot be asked (its check says so already).
+    let feed = match service.feed_backlog().await {
+        Some(Ok(backlog)) => Some(feed_health(&backlog)),
+        _ => None,
+    };
+    let events = status.as_ref().map(events_health);
+    let events_degraded = events.as_ref().is_some_and(|e| e.status != "ok")
+        || feed.as_ref().is_some_and(|f| f.status == "lagging");
     let label = |ok: bool| if ok { "ok" } else { "unavailable" };
     let store_label = match &readiness.store {
         Ok(()) => "ok",
@@ -65,11 +74,34 @@ pub async fn ready(
             cache: label(readiness.cache.is_ok()),
         },
         events,
+        feed,
     };
     if readiness.store.is_ok() {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// An event waiting longer than this for its sequence means no relay numbers events (a
+/// relay that died is replaced within its lease: 10 s by default, and the settings keep
+/// it under 300 s — so a longer lease shows `lagging` while a dead holder's lease runs
+/// out, which is true).
+const LAGGING_AFTER_SECS: f64 = 30.0;
+
+fn feed_health(backlog: &Backlog) -> FeedHealthBody {
+    let age = backlog.oldest_unsequenced_age_seconds(Timestamp::now());
+    let lagging = age.is_some_and(|a| a > LAGGING_AFTER_SECS);
+    if lagging {
+        tracing::warn!(
+            unsequenced = backlog.unsequenced,
+            "readiness: committed events are not reaching the feed (is a relay running?)"
+        );
+    }
+    FeedHealthBody {
+        status: if lagging { "lagging" } else { "ok" },
+        unsequenced: backlog.unsequenced,
+        oldest_unsequenced_age_seconds: age,
     }
 }
 
