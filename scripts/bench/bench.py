@@ -171,9 +171,13 @@ WRK_LINE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$")
 
 
 def wrk(port, path, script, extra_env, seconds=SECONDS):
+    return wrk_with(port, path, script, extra_env, seconds, CONNECTIONS)
+
+
+def wrk_with(port, path, script, extra_env, seconds=SECONDS, connections=CONNECTIONS):
     env = dict(os.environ, FIDO_BENCH_KEY=KEY, **extra_env)
-    cmd = ["wrk", f"-t{min(2, CONNECTIONS)}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(LUA / script),
-           f"http://127.0.0.1:{port}{path}"]
+    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+           str(LUA / script), f"http://127.0.0.1:{port}{path}"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60).stdout
     result = {"rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": 0, "requests": 0}
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}

@@ -166,8 +166,8 @@ pub fn record_backlog(backlog: &fido_domain::Backlog) {
 
 /// Runs the relay until `stop` turns true: one task coordinates (lease, sequences,
 /// retention) and one per publisher delivers, each at its own pace, so a slow publisher
-/// holds no other back. Between steps a task waits for `poll`, or less when `commits`
-/// signals a new commit (the store's signal: this process's commits, or a change stream).
+/// holds no other back. Between steps a task waits for `poll` (the coordinator at most
+/// 25 ms), or less when `commits` signals a new commit of this process.
 /// On stop each task finishes its step under way, then the lease is given up so another
 /// relay takes over at once.
 pub async fn run(
@@ -201,6 +201,16 @@ pub async fn run(
     tracing::info!("event relay stopped");
 }
 
+/// The shortest time between two numbering batches (see `docs/decisions/0020-sequencer.md`):
+/// bounds the sequencer's transactions to 100 a second whatever the write rate, at the
+/// price of up to this much delay from commit to feed.
+const SEQUENCE_GAP: Duration = Duration::from_millis(10);
+
+/// How often an idle coordinator looks for events to number (an empty outbox costs one
+/// indexed read), at most: sets the delay from commit to feed where no commit signal
+/// reaches the sequencer (another process's writes).
+const SEQUENCE_POLL: Duration = Duration::from_millis(25);
+
 /// The coordinating task: numbers new events (as the lease holder) and wakes the lanes.
 async fn coordinate(
     relay: Arc<EventRelay>,
@@ -217,6 +227,7 @@ async fn coordinate(
         }
         let result = relay.coordinate().await;
         record(&relay);
+        let sequenced_now = result.as_ref().is_ok_and(|d| d.sequenced > 0 && !d.more);
         let pause = match result {
             Ok(done) => {
                 if failing_since.take().is_some() {
@@ -232,7 +243,7 @@ async fn coordinate(
                 if done.more {
                     Duration::ZERO
                 } else if done.leader {
-                    poll
+                    poll.min(SEQUENCE_POLL)
                 } else {
                     // Not the leader: check the lease now and then.
                     poll.max(Duration::from_millis(500))
@@ -247,6 +258,14 @@ async fn coordinate(
             }
         };
         woken = false;
+        if sequenced_now {
+            // Let commits gather into the next batch: numbering costs a transaction per
+            // batch, so under load batches grow instead of the store's work.
+            tokio::select! {
+                () = tokio::time::sleep(SEQUENCE_GAP) => {}
+                _ = stop.changed() => {}
+            }
+        }
         if !pause.is_zero() {
             let committed = async {
                 match &commits {

@@ -71,7 +71,6 @@ impl Application {
         let recorder = metrics::install(settings)?;
         let stores = open_store(settings).await?;
         let relay = if settings.events.enabled && settings.events.relay == RelayMode::On {
-            stores.follow_commits();
             Some(relay::build(settings, stores.events.clone())?)
         } else {
             None

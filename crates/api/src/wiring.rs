@@ -33,23 +33,9 @@ pub struct StorePorts {
     pub events: Arc<dyn EventLog>,
     /// The whole contents, for copies, exports and imports.
     pub transfer: Arc<dyn StoreTransfer>,
-    /// Signalled after commits, where the store can: the relay then numbers and delivers
-    /// at once instead of at its next poll (the embedded store: this process's commits;
-    /// MongoDB: this process's, and every process's after [`StorePorts::follow_commits`]).
+    /// Signalled after this process's commits, where the store can: a relay in this
+    /// process then numbers and delivers at once instead of at its next poll.
     pub commits: Option<Arc<tokio::sync::Notify>>,
-    /// Starts following every process's commits (MongoDB's change stream); for the
-    /// process that runs the relay.
-    follow: Option<Arc<dyn Fn() + Send + Sync>>,
-}
-
-impl StorePorts {
-    /// Makes [`StorePorts::commits`] fire for the commits of every process sharing the
-    /// store, where the store can tell (a no-op elsewhere).
-    pub fn follow_commits(&self) {
-        if let Some(follow) = &self.follow {
-            follow();
-        }
-    }
 }
 
 impl std::fmt::Debug for StorePorts {
@@ -88,7 +74,6 @@ where
         events: adapter.clone(),
         transfer: adapter,
         commits: None,
-        follow: None,
     }
 }
 
@@ -116,10 +101,8 @@ pub async fn open_store(settings: &Settings) -> Result<StorePorts> {
             tracing::info!(database = %store.database(), "using MongoDB");
             store.ensure_indexes_eventually().await;
             let commits = store.commits();
-            let watched = store.clone();
             Ok(StorePorts {
                 commits: Some(commits),
-                follow: Some(Arc::new(move || watched.follow_commits())),
                 ..ports_of(Arc::new(store), metered)
             })
         }

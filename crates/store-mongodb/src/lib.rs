@@ -168,8 +168,7 @@ pub struct MongoStore {
     legacy: std::sync::Arc<legacy::LegacyGuard>,
     /// Whether roll-ups are kept (shared by clones; see `rollups`).
     mode: std::sync::Arc<rollups::ModeCell>,
-    /// Signalled after commits that wrote an event (this process's, and every process's
-    /// once [`MongoStore::follow_commits`] runs).
+    /// Signalled after this process's commits that wrote an event.
     commits: std::sync::Arc<tokio::sync::Notify>,
     database: String,
     operation_timeout: Duration,
@@ -237,56 +236,11 @@ impl MongoStore {
         })
     }
 
-    /// Signalled after commits that wrote an event, so a sequencer in this process
-    /// numbers them at once instead of at its next poll: this process's commits always,
-    /// and those of every process once [`MongoStore::follow_commits`] runs.
+    /// Signalled after this process's commits that wrote an event, so a sequencer in this
+    /// process numbers them at once instead of at its next poll (a sequencer elsewhere
+    /// polls: see `docs/decisions/0020-sequencer.md`).
     pub fn commits(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.commits.clone()
-    }
-
-    /// Watches the outbox with a change stream (in a task of its own, for the process's
-    /// lifetime) and signals [`MongoStore::commits`] for every event any process commits.
-    /// Where the server offers no change streams, or while it is unreachable, the
-    /// sequencer simply polls; the watch retries with backoff.
-    pub fn follow_commits(&self) {
-        let store = self.clone();
-        tokio::spawn(async move {
-            let mut delay = Duration::from_secs(1);
-            let mut warned = false;
-            loop {
-                let opened = store
-                    .bounded(
-                        store
-                            .outbox
-                            .watch()
-                            .pipeline([doc! {"$match": {"operationType": "insert"}}]),
-                    )
-                    .await;
-                match opened {
-                    Ok(mut stream) => {
-                        delay = Duration::from_secs(1);
-                        if warned {
-                            tracing::info!("following the event outbox's change stream again");
-                            warned = false;
-                        }
-                        while let Some(change) = futures_util::StreamExt::next(&mut stream).await {
-                            if change.is_err() {
-                                break;
-                            }
-                            store.commits.notify_one();
-                        }
-                    }
-                    Err(e) => {
-                        if !warned {
-                            tracing::info!(error = %e, "no change stream on the event outbox: the sequencer polls");
-                            warned = true;
-                        }
-                    }
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        });
     }
 
     /// The database in use.

@@ -1724,7 +1724,13 @@ pub async fn events_wait_unsequenced_until_numbered(store: &dyn Store) {
     let ids = IdSeq::new();
     let user = fresh_user();
     for i in 1..=3 {
-        let r = record(ids.id(i), user, at("2026-03-01T00:00:00Z"), amount("1"), Credit);
+        let r = record(
+            ids.id(i),
+            user,
+            at("2026-03-01T00:00:00Z"),
+            amount("1"),
+            Credit,
+        );
         store.insert(r).await.expect("insert");
     }
     let waiting = store.backlog(&[]).await.expect("backlog");
@@ -1847,7 +1853,11 @@ pub async fn concurrent_writers_feed_in_order(store: &dyn Store) {
         after = last;
         events.extend(page.events);
     }
-    assert_eq!(events.len() as u64, total, "one event per acknowledged change");
+    assert_eq!(
+        events.len() as u64,
+        total,
+        "one event per acknowledged change"
+    );
     assert_eq!(
         events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
         (start + 1..=start + total).collect::<Vec<_>>(),

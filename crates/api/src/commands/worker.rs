@@ -47,10 +47,7 @@ async fn start(settings: &Settings) -> crate::Result<ExitCode> {
     let recorder = crate::metrics::install(settings)?;
     let stores = open_store(settings).await?;
     let relay = relay::build(settings, stores.events.clone())?;
-    // The worker writes no transactions itself: it learns of new events from the store
-    // (MongoDB's change stream), or by polling.
-    stores.follow_commits();
-    let commits = stores.commits.clone();
+    // The worker writes no transactions itself: it learns of new events by polling.
     let service = service_over(settings, stores)?;
     let edge = HttpEdge::new(service, http_options(settings)?).with_relay(relay.clone());
     let health = HttpServer::new(move || {
@@ -75,7 +72,7 @@ async fn start(settings: &Settings) -> crate::Result<ExitCode> {
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let poll = Duration::from_millis(settings.events.relay_poll_ms);
-    let relaying = tokio::spawn(relay::run(relay, poll, commits, stopped));
+    let relaying = tokio::spawn(relay::run(relay, poll, None, stopped));
     server::shutdown_signal().await;
     tracing::info!("stopping: finishing the batch in flight");
     let _ = stop.send(true);

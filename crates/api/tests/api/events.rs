@@ -797,3 +797,207 @@ async fn a_failing_webhook_is_retried_until_it_answers_2xx() {
     assert_eq!(event["type"], "transaction.created");
     receiver_handle.stop(true).await;
 }
+
+/// Issue 25: three API instances on one MongoDB database (relay off, as deployed) under
+/// concurrent creates, updates and deletes of shared users, a `fido worker` numbering and
+/// relaying — SIGKILLed in the middle of the load and started again. No write fails; the
+/// feed holds exactly one event per acknowledged change, each transaction's in version
+/// order; a reader polling the feed throughout never sees a new event at or below one it
+/// passed; RabbitMQ ends up with the feed, event for event.
+#[actix_web::test]
+async fn three_instances_one_feed_through_a_killed_sequencer() {
+    if !crate::helpers::on_mongodb() {
+        return; // one database shared by several processes: the MongoDB topology
+    }
+    let Some(url) = amqp_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = unique("fido.test");
+    let consumer = Consumer::start(&url, &exchange).await;
+    let base = with_events(dir.path(), |e| e.relay = RelayMode::Off);
+    let database = base.store.database.clone().unwrap();
+    let mut apps = Vec::new();
+    for _ in 0..3 {
+        let mut settings = base.clone();
+        // Each instance caches for itself: reads are not what this test checks.
+        settings.cache.enabled = false;
+        apps.push(spawn_with(settings).await);
+    }
+    let db_uri = std::env::var("MONGODB_URI").unwrap();
+    let worker = || {
+        let health = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        crate::helpers::fido_binary()
+            .arg("worker")
+            .env("DB_URI", &db_uri)
+            .env("FIDO__STORE__DATABASE", &database)
+            .env("FIDO__SECURITY__DATA_DIR", dir.path())
+            .env("FIDO__EVENTS__AMQP_URL", &url)
+            .env("FIDO__EVENTS__AMQP_EXCHANGE", &exchange)
+            .env("FIDO__EVENTS__RELAY_LEASE_SECS", "2")
+            .env("FIDO__EVENTS__AMQP_TIMEOUT_MS", "1000")
+            .env("FIDO__EVENTS__WORKER_HEALTH_HOST", "127.0.0.1")
+            .env("FIDO__EVENTS__WORKER_HEALTH_PORT", health.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = worker();
+    let users = [fresh_user(), fresh_user(), fresh_user()];
+    let loading = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // A reader follows the feed through one instance for the whole load.
+    let reader = {
+        let app = apps[0].base.clone();
+        let loading = loading.clone();
+        let client = apps[0].client.clone();
+        actix_web::rt::spawn(async move {
+            let mut seen = 0u64;
+            let mut pages = 0;
+            while loading.load(Ordering::Acquire) {
+                let mut r = client
+                    .get(format!("{app}/api/v1/events?after={seen}&limit=1000"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let body: Value = r.json().limit(64 << 20).await.unwrap();
+                for e in body["data"]["events"].as_array().unwrap() {
+                    let s = e["sequence"].as_u64().unwrap();
+                    assert!(s > seen, "new event {s} at or below {seen}, already passed");
+                    seen = s;
+                }
+                pages += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (seen, pages)
+        })
+    };
+    // Each instance: 2 writers, two per user from different instances; each creates,
+    // updates twice and deletes every other one.
+    let changes = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for (i, app) in apps.iter().enumerate() {
+        for w in 0..2 {
+            let (base, client) = (app.base.clone(), app.client.clone());
+            let user = users[(i + w) % users.len()].clone();
+            let changes = changes.clone();
+            writers.push(actix_web::rt::spawn(async move {
+                for k in 0..8 {
+                    let mut r = client
+                        .post(format!("{base}/api/v1/transactions"))
+                        .send_json(&json!({"user_id": user, "full_name": "Ada Lovelace",
+                            "transaction_amount": 10 + k, "transaction_type": "credit"}))
+                        .await
+                        .unwrap();
+                    let body: Value = r.json().await.unwrap();
+                    assert_eq!(r.status(), StatusCode::CREATED, "create: {body}");
+                    changes.fetch_add(1, Ordering::Relaxed);
+                    let path = format!(
+                        "{base}/api/v1/transactions/{}",
+                        body["data"]["id"].as_str().unwrap()
+                    );
+                    for amount in [20.5, 30.25] {
+                        let r = client
+                            .patch(&path)
+                            .send_json(&json!({"transaction_amount": amount}))
+                            .await
+                            .unwrap();
+                        assert_eq!(r.status(), StatusCode::OK, "update");
+                        changes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if k % 2 == 0 {
+                        let r = client.delete(&path).send().await.unwrap();
+                        assert_eq!(r.status(), StatusCode::OK, "delete");
+                        changes.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+    }
+    // SIGKILL the sequencer once the load is under way; start another.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while changes.load(Ordering::Relaxed) < 40 {
+        assert!(Instant::now() < deadline, "the load did not get under way");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut second = worker();
+    for w in writers {
+        w.await.expect("every write of every instance succeeded");
+    }
+    let total = changes.load(Ordering::Relaxed);
+    assert_eq!(total, 3 * 2 * (8 * 3 + 4));
+    // A sequencer killed inside its transaction leaves that transaction open on the server
+    // until the server's transaction lifetime runs out (60 s by default): its successor
+    // waits for it (docs/events.md). Writes went on meanwhile.
+    let settling = Instant::now();
+    apps[1].settled_within(Duration::from_secs(90)).await;
+    println!(
+        "feed settled {:.1} s after the load",
+        settling.elapsed().as_secs_f64()
+    );
+    loading.store(false, Ordering::Release);
+    let (_, pages) = reader.await.expect("the reader saw the feed in order");
+    assert!(pages > 1, "the reader polled during the load");
+
+    let events = feed(&apps[2]).await;
+    assert_eq!(events.len(), total, "one event per acknowledged change");
+    let sequences: Vec<u64> = events
+        .iter()
+        .map(|e| e["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sequences, (1..=total as u64).collect::<Vec<_>>());
+    let mut versions: std::collections::HashMap<String, Vec<(u64, String)>> =
+        std::collections::HashMap::new();
+    for e in &events {
+        versions
+            .entry(e["transaction_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((
+                e["data"]["version"].as_u64().unwrap(),
+                e["type"].as_str().unwrap().to_owned(),
+            ));
+    }
+    for (id, history) in &versions {
+        let kinds: Vec<&str> = history.iter().map(|(_, k)| k.as_str()).collect();
+        let numbers: Vec<u64> = history.iter().map(|(v, _)| *v).collect();
+        assert_eq!(&numbers[..3], [1, 2, 3], "{id}: {history:?}");
+        assert_eq!(
+            &kinds[..3],
+            [
+                "transaction.created",
+                "transaction.updated",
+                "transaction.updated"
+            ],
+            "{id}"
+        );
+        if let Some((v, kind)) = history.get(3) {
+            assert_eq!((*v, kind.as_str()), (3, "transaction.deleted"), "{id}");
+        }
+    }
+    // RabbitMQ: the feed, event for event (duplicates after the kill dropped by id).
+    let received = consumer
+        .wait_for(total as u64, Duration::from_secs(60))
+        .await;
+    assert_eq!(first_arrivals(received), sequences);
+    let by_sequence: std::collections::HashMap<u64, String> = consumer
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e.sequence, e.id.as_str().to_owned()))
+        .collect();
+    for e in &events {
+        assert_eq!(
+            by_sequence[&e["sequence"].as_u64().unwrap()],
+            e["id"].as_str().unwrap(),
+            "the same event at the same sequence"
+        );
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+}

@@ -256,7 +256,13 @@ impl TestApp {
     /// tells (`feed.unsequenced`): on MongoDB the relay numbers events just after their
     /// commits; the embedded store numbers them at commit.
     pub async fn settled(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        self.settled_within(std::time::Duration::from_secs(10))
+            .await;
+    }
+
+    /// [`TestApp::settled`] with a deadline of its own.
+    pub async fn settled_within(&self, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
         loop {
             let r = self.get("/health/ready").await;
             let waiting = r.body["feed"]["unsequenced"].as_u64().unwrap_or(0);
