@@ -35,6 +35,9 @@ python3 scripts/bench/metrics.py
 step "Finding: deep pages by cursor and by number, and a streamed export"
 python3 scripts/bench/finding.py
 
+step "Scale-out: creates with 1, 2, 3 replicas on one MongoDB-wire database, events on vs off; commit to feed"
+.venv/bin/python scripts/bench/scaleout.py
+
 step "Events: the outbox's cost, and the delay to RabbitMQ"
 ensure_rabbitmq
 .venv/bin/python scripts/bench/events.py
