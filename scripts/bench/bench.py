@@ -139,6 +139,37 @@ class Client:
         return resp.status, payload
 
 
+def paced_creates(port, rate, seconds, user, threads=16):
+    """Creates for `user` at `rate` a second for `seconds`, spread over `threads` clients;
+    returns {transaction id: time.perf_counter() of its 201}."""
+    created, lock = {}, threading.Lock()
+    interval = threads / rate
+    started = time.perf_counter()
+
+    def load(i):
+        client = Client(port)
+        next_at = started + i * interval / threads
+        while next_at < started + seconds:
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            status, payload = client.request("POST", "/api/v1/transactions", {
+                "user_id": user, "full_name": "Bench Customer", "transaction_amount": 12.34,
+                "transaction_type": "credit"})
+            at = time.perf_counter()
+            if status == 201:
+                with lock:
+                    created[json.loads(payload)["data"]["id"]] = at
+            next_at += interval
+
+    workers = [threading.Thread(target=load, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return created
+
+
 def seed(port, users, per_user, big_user, big_count):
     """Creates the data through the API; returns the ids created."""
     client = Client(port)

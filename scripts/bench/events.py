@@ -90,36 +90,9 @@ def delay(notes, rows):
         raise RuntimeError("the consumer could not connect to RabbitMQ")
     service, port, _ = bench.start_service(work, {"FIDO__EVENTS__AMQP_URL": AMQP,
                                                   "FIDO__EVENTS__AMQP_EXCHANGE": exchange}, "amqp")
-    created = {}
-    lock = threading.Lock()
-    threads = 16
-    per_thread = RATE / threads
-    seconds = bench.SECONDS
     user = "%024x" % secrets.randbits(96)
     started = time.perf_counter()
-
-    def load(i):
-        client = bench.Client(port)
-        interval = 1.0 / per_thread
-        next_at = started + i * interval / threads
-        while next_at < started + seconds:
-            pause = next_at - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            status, payload = client.request("POST", "/api/v1/transactions", {
-                "user_id": user, "full_name": "Bench Customer", "transaction_amount": 12.34,
-                "transaction_type": "credit"})
-            at = time.perf_counter()
-            if status == 201:
-                with lock:
-                    created[json.loads(payload)["data"]["id"]] = at
-            next_at += interval
-
-    workers = [threading.Thread(target=load, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    created = bench.paced_creates(port, RATE, bench.SECONDS, user)
     elapsed = time.perf_counter() - started
     deadline = time.time() + 30
     while len(received) < len(created) and time.time() < deadline:

@@ -122,7 +122,6 @@ def feed_delay(base_env, rows, notes):
     procs, ports = deployment(base_env, 1, True, work, "feed")
     port = ports[0]
     created, seen = {}, {}
-    lock = threading.Lock()
     done = threading.Event()
     seconds = bench.SECONDS
     user = "%024x" % secrets.randbits(96)
@@ -145,31 +144,7 @@ def feed_delay(base_env, rows, notes):
     stop_at = [float("inf")]
     reading = threading.Thread(target=reader, daemon=True)
     reading.start()
-    threads = 8
-    interval = threads / FEED_RATE
-    started = time.perf_counter()
-
-    def load(i):
-        client = bench.Client(port)
-        next_at = started + i * interval / threads
-        while next_at < started + seconds:
-            pause = next_at - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            status, payload = client.request("POST", "/api/v1/transactions", {
-                "user_id": user, "full_name": "Bench Customer", "transaction_amount": 1.25,
-                "transaction_type": "debit"})
-            at = time.perf_counter()
-            if status == 201:
-                with lock:
-                    created[json.loads(payload)["data"]["id"]] = at
-            next_at += interval
-
-    workers = [threading.Thread(target=load, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    created.update(bench.paced_creates(port, FEED_RATE, seconds, user, threads=8))
     stop_at[0] = time.perf_counter() + 30
     done.set()
     reading.join(35)
