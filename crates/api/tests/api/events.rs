@@ -845,7 +845,7 @@ async fn three_instances_one_feed_through_a_killed_sequencer() {
             .spawn()
             .unwrap()
     };
-    let mut first = worker();
+    let mut first = Reaped(worker());
     let users = [fresh_user(), fresh_user(), fresh_user()];
     let loading = Arc::new(std::sync::atomic::AtomicBool::new(true));
     // A reader follows the feed through one instance for the whole load.
@@ -923,9 +923,9 @@ async fn three_instances_one_feed_through_a_killed_sequencer() {
         assert!(Instant::now() < deadline, "the load did not get under way");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
-    let mut second = worker();
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+    let _second = Reaped(worker());
     for w in writers {
         w.await.expect("every write of every instance succeeded");
     }
@@ -998,6 +998,14 @@ async fn three_instances_one_feed_through_a_killed_sequencer() {
             "the same event at the same sequence"
         );
     }
-    let _ = second.kill();
-    let _ = second.wait();
+}
+
+/// A child process killed when the test ends, passed or failed.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
