@@ -148,14 +148,10 @@ pub fn build(settings: &Settings, log: Arc<dyn EventLog>) -> Result<Arc<EventRel
     Ok(Arc::new(relay))
 }
 
-/// The relay's backlog as gauges (no-ops when metrics are off).
+/// The relay's backlog as gauges: what the publishers have not received, and what has
+/// not yet entered the feed (no-ops when metrics are off).
 fn record(relay: &EventRelay) {
-    record_backlog(&relay.status().backlog);
-}
-
-/// A backlog as gauges: what the publishers have not received, and what has not yet
-/// entered the feed (no-ops when metrics are off).
-pub fn record_backlog(backlog: &fido_domain::Backlog) {
+    let backlog = relay.status().backlog;
     let now = fido_domain::Timestamp::now();
     metrics::gauge!(names::EVENTS_BACKLOG).set(backlog.undelivered as f64);
     metrics::gauge!(names::EVENTS_OLDEST_AGE).set(backlog.oldest_age_seconds(now).unwrap_or(0.0));
@@ -178,7 +174,6 @@ pub async fn run(
 ) {
     // Bumped whenever new events may be in the feed: wakes the lanes.
     let (arrived, _) = watch::channel(0u64);
-    let arrived = Arc::new(arrived);
     let mut lanes = Vec::new();
     for lane in 0..relay.lane_count() {
         lanes.push(tokio::spawn(run_lane(
@@ -216,7 +211,7 @@ async fn coordinate(
     relay: Arc<EventRelay>,
     poll: Duration,
     commits: Option<Arc<Notify>>,
-    arrived: Arc<watch::Sender<u64>>,
+    arrived: watch::Sender<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failing_since: Option<tokio::time::Instant> = None;
@@ -227,7 +222,7 @@ async fn coordinate(
         }
         let result = relay.coordinate().await;
         record(&relay);
-        let sequenced_now = result.as_ref().is_ok_and(|d| d.sequenced > 0 && !d.more);
+        let mut gather = false;
         let pause = match result {
             Ok(done) => {
                 if failing_since.take().is_some() {
@@ -237,6 +232,7 @@ async fn coordinate(
                     // New events in the feed (numbered now, or at commit by the store).
                     arrived.send_modify(|n| *n = n.wrapping_add(1));
                 }
+                gather = done.sequenced > 0 && !done.more;
                 if done.pruned > 0 {
                     tracing::debug!(pruned = done.pruned, "event retention");
                 }
@@ -258,7 +254,7 @@ async fn coordinate(
             }
         };
         woken = false;
-        if sequenced_now {
+        if gather {
             // Let commits gather into the next batch: numbering costs a transaction per
             // batch, so under load batches grow instead of the store's work.
             tokio::select! {

@@ -163,8 +163,6 @@ pub struct RelayStatus {
     pub checked_at: Option<Timestamp>,
     /// The last round's error, if it failed (the store unreachable).
     pub error: Option<String>,
-    /// Events this relay has numbered since it started (while leader).
-    pub sequenced: u64,
 }
 
 /// Moves events from one store's outbox to its publishers.
@@ -343,9 +341,6 @@ impl EventRelay {
             }
         }
         done.more = done.sequenced >= u64::from(self.config.sequence_per_round);
-        if done.sequenced > 0 {
-            self.update_status(|s| s.sequenced += done.sequenced);
-        }
         if prune {
             done.pruned = self.prune_if_due().await?;
         }

@@ -164,14 +164,15 @@ fn snapshot_from(d: &Document, field: &str) -> Result<Option<TransactionSnapshot
     }))
 }
 
-/// An outbox document as an event (its sequence not known yet).
-fn outbox_event(d: &Document) -> Result<OutboxEvent, StoreError> {
-    let mut numbered = d.clone();
-    numbered.insert("_id", 0_i64);
-    event_from(&numbered).map(|e| e.event)
+fn event_from(d: &Document) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        sequence: get_u64(d, "_id").ok_or_else(|| corrupt("sequence"))?,
+        event: outbox_event(d)?,
+    })
 }
 
-fn event_from(d: &Document) -> Result<StoredEvent, StoreError> {
+/// The event a feed or outbox document holds (whatever its `_id`).
+fn outbox_event(d: &Document) -> Result<OutboxEvent, StoreError> {
     let id = match d.get("id") {
         Some(Bson::Binary(b)) => <[u8; 16]>::try_from(b.bytes.as_slice()).ok(),
         _ => None,
@@ -187,20 +188,17 @@ fn event_from(d: &Document) -> Result<StoredEvent, StoreError> {
                 .ok_or_else(|| corrupt("changed"))
         })
         .collect::<Result<_, _>>()?;
-    Ok(StoredEvent {
-        sequence: get_u64(d, "_id").ok_or_else(|| corrupt("sequence"))?,
-        event: OutboxEvent {
-            id: EventId::from_bytes(id),
-            kind: d
-                .get_str("type")
-                .ok()
-                .and_then(EventKind::parse)
-                .ok_or_else(|| corrupt("type"))?,
-            occurred_at: time(d, "at")?,
-            after: snapshot_from(d, "a")?,
-            before: snapshot_from(d, "b")?,
-            changed,
-        },
+    Ok(OutboxEvent {
+        id: EventId::from_bytes(id),
+        kind: d
+            .get_str("type")
+            .ok()
+            .and_then(EventKind::parse)
+            .ok_or_else(|| corrupt("type"))?,
+        occurred_at: time(d, "at")?,
+        after: snapshot_from(d, "a")?,
+        before: snapshot_from(d, "b")?,
+        changed,
     })
 }
 
@@ -453,16 +451,16 @@ impl EventLog for MongoStore {
             .transaction(move |session| {
                 let store = store.clone();
                 Box::pin(async move {
-                    match store.sequence_in(session, limit).await? {
-                        Some(n) => Ok(Some(n)),
-                        // Abort: another sequencer numbered events meanwhile.
-                        None => Err(mongodb::error::Error::custom(LOST_RACE)),
-                    }
+                    // `None`: another sequencer numbered events meanwhile; abort.
+                    store
+                        .sequence_in(session, limit)
+                        .await?
+                        .ok_or_else(|| mongodb::error::Error::custom(LOST_RACE))
                 })
             })
             .await;
         match numbered {
-            Ok(n) => Ok(n.unwrap_or(0)),
+            Ok(n) => Ok(n),
             Err(StoreError::Duplicate) => Ok(0),
             Err(StoreError::Internal(m)) if m.contains(LOST_RACE) => Ok(0),
             Err(e) => Err(e),

@@ -1721,18 +1721,19 @@ pub async fn events_wait_unsequenced_until_numbered(store: &dyn Store) {
     }
     settle(store).await;
     let before = store.events_after(0, 1).await.expect("feed").last_sequence;
-    let ids = IdSeq::new();
-    let user = fresh_user();
-    for i in 1..=3 {
-        let r = record(
-            ids.id(i),
-            user,
-            at("2026-03-01T00:00:00Z"),
-            amount("1"),
-            Credit,
-        );
-        store.insert(r).await.expect("insert");
-    }
+    let (ids, user) = (IdSeq::new(), fresh_user());
+    let records: Vec<_> = (1..=3)
+        .map(|i| {
+            record(
+                ids.id(i),
+                user,
+                at("2026-03-01T00:00:00Z"),
+                amount("1"),
+                Credit,
+            )
+        })
+        .collect();
+    insert_all(store, &records).await;
     let waiting = store.backlog(&[]).await.expect("backlog");
     let feed = store.events_after(before, 100).await.expect("feed");
     assert_eq!(

@@ -37,15 +37,13 @@ pub async fn ready(
     relay: Option<web::Data<EventRelay>>,
 ) -> HttpResponse {
     let readiness = service.readiness().await;
-    let status = relay.map(|relay| relay.status());
-    // Read now (not the relay's last round): a client waiting for its writes to reach
-    // the feed can rely on it.
-    // Absent when the store cannot be asked (its check says so already).
+    let events = relay.map(|relay| events_health(&relay.status()));
+    // Read now (not the relay's last round), so a client waiting for its writes to reach
+    // the feed can rely on it; absent when the store cannot be asked (its check says so).
     let feed = match service.feed_backlog().await {
         Some(Ok(backlog)) => Some(feed_health(&backlog)),
         _ => None,
     };
-    let events = status.as_ref().map(events_health);
     let events_degraded = events.as_ref().is_some_and(|e| e.status != "ok")
         || feed.as_ref().is_some_and(|f| f.status == "lagging");
     let label = |ok: bool| if ok { "ok" } else { "unavailable" };
