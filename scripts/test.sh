@@ -78,6 +78,15 @@ step "The one web page: Swagger UI driven in headless Chromium (screenshot: targ
 bash scripts/browser.sh
 
 step "HTTP tests again, on the production topology: MongoDB and Redis"
-FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" "${http_suite[@]}"
+# On fresh test servers (see fresh_mongodb): the tests that load the server for a while
+# (the nextest group `load` in .config/nextest.toml) on one of their own, after the rest.
+fresh_mongodb secantusdb-http
+if command -v cargo-nextest >/dev/null 2>&1; then
+  FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" -E "binary_id(fido-api::api) & !group(load)"
+  fresh_mongodb secantusdb-load
+  FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" -E "binary_id(fido-api::api) & group(load)"
+else
+  FIDO_TEST_STORE=mongodb FIDO_TEST_CACHE=redis "${runner[@]}" "${http_suite[@]}"
+fi
 print_step_times
 step "All checks passed"

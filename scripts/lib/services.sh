@@ -26,20 +26,36 @@ wait_for_port() { # port seconds what
 
 # MongoDB: an existing MONGODB_URI (a real MongoDB) wins; otherwise the pinned
 # MongoDB-wire-compatible SecantusDB from the venv, in memory, on a free port.
-ensure_mongodb() {
-  if [ -n "${MONGODB_URI:-}" ]; then
+MONGODB_GIVEN=${MONGODB_URI:-}
+MONGODB_PID=
+ensure_mongodb() { # [log name]
+  if [ -n "$MONGODB_GIVEN" ]; then
     echo "using MONGODB_URI from the environment"
     return
   fi
   local port log
   port=$(free_port)
-  log="target/test-services/secantusdb.log"
+  log="target/test-services/${1:-secantusdb}.log"
   mkdir -p "$(dirname "$log")"
   .venv/bin/secantusd-py --host 127.0.0.1 --port "$port" --storage-path :memory: >"$log" 2>&1 &
-  STARTED_PIDS+=("$!")
+  MONGODB_PID=$!
+  STARTED_PIDS+=("$MONGODB_PID")
   wait_for_port "$port" 60 "SecantusDB (log: $log)"
   export MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true&retryWrites=false"
   echo "SecantusDB listening on 127.0.0.1:$port (log: $log)"
+}
+
+# A new, empty SecantusDB in place of the one this script started (a real MongoDB from
+# the environment stays). The test server keeps every session's transaction state for
+# its whole life and every transactional command walks it, so it slows down as a run
+# goes on: a stage that measures or bounds time starts on a fresh one.
+fresh_mongodb() { # [log name]
+  [ -n "$MONGODB_GIVEN" ] && return
+  if [ -n "$MONGODB_PID" ]; then
+    kill "$MONGODB_PID" 2>/dev/null || true
+    wait "$MONGODB_PID" 2>/dev/null || true
+  fi
+  ensure_mongodb "$@"
 }
 
 redis_answers() { # port

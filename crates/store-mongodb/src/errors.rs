@@ -34,6 +34,22 @@ pub(crate) fn map_error(e: Error) -> StoreError {
     }
 }
 
+/// The positions of an unordered batch's documents refused only because their `_id` was
+/// taken; `None` when anything else failed (another write error, the write concern).
+pub(crate) fn duplicates_only(e: &Error) -> Option<Vec<usize>> {
+    let ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
+        return None;
+    };
+    if failure.write_concern_error.is_some() {
+        return None;
+    }
+    let errors = failure.write_errors.as_ref()?;
+    errors
+        .iter()
+        .map(|w| (w.code == DUPLICATE_KEY).then_some(w.index))
+        .collect()
+}
+
 /// A short name of the error's kind, safe to show (no URI, no values).
 pub(crate) fn kind_name(e: &Error) -> &'static str {
     match e.kind.as_ref() {

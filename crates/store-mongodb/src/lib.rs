@@ -402,12 +402,22 @@ impl MongoStore {
         &self,
         call: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.operation_timeout, call).await {
-            Ok(result) => result.map_err(map_error),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "MongoDB did not answer within {:?}",
-                self.operation_timeout
-            ))),
-        }
+        self.bounded_raw(call).await?.map_err(map_error)
+    }
+
+    /// [`Self::bounded`] that hands the driver's error back as it is, for a caller that
+    /// looks inside it (an unordered batch's duplicates).
+    async fn bounded_raw<T>(
+        &self,
+        call: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<mongodb::error::Result<T>, StoreError> {
+        tokio::time::timeout(self.operation_timeout, call)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "MongoDB did not answer within {:?}",
+                    self.operation_timeout
+                ))
+            })
     }
 }

@@ -15,6 +15,10 @@ use crate::idempotency;
 use crate::transactions::ids_after;
 use crate::MongoStore;
 
+/// Most documents in one `insert_many` of a transfer: each command stays well inside the
+/// operation timeout, and the whole batch still goes in a handful of round trips.
+const PUT_CHUNK: usize = 100;
+
 #[async_trait]
 impl StoreTransfer for MongoStore {
     async fn records_after(
@@ -35,16 +39,8 @@ impl StoreTransfer for MongoStore {
     }
 
     async fn put_records(&self, records: Vec<TransactionRecord>) -> Result<(), StoreError> {
-        for r in &records {
-            let doc = record_to(r);
-            self.bounded(
-                self.collection
-                    .replace_one(doc! {"_id": object_id(r.id.object_id())}, doc)
-                    .upsert(true),
-            )
-            .await?;
-        }
-        Ok(())
+        self.put_all(&self.collection, records.iter().map(record_to).collect())
+            .await
     }
 
     async fn idempotency_after(
@@ -60,26 +56,20 @@ impl StoreTransfer for MongoStore {
     }
 
     async fn put_idempotency(&self, records: Vec<IdempotencyRecord>) -> Result<(), StoreError> {
-        for r in &records {
-            let key = doc! {"s": &r.scope, "k": &r.key};
-            self.bounded(
-                self.idempotency
-                    .replace_one(
-                        doc! {"_id": key.clone()},
-                        doc! {
-                            "_id": key,
-                            "fingerprint": &r.fingerprint,
-                            "transaction_id": object_id(r.transaction_id.object_id()),
-                            "snapshot": r.snapshot.clone().map_or(Bson::Null, Bson::String),
-                            "lease_until": bson_date(r.lease_until),
-                            "expires_at": bson_date(r.expires_at),
-                        },
-                    )
-                    .upsert(true),
-            )
-            .await?;
-        }
-        Ok(())
+        let docs = records
+            .iter()
+            .map(|r| {
+                doc! {
+                    "_id": {"s": &r.scope, "k": &r.key},
+                    "fingerprint": &r.fingerprint,
+                    "transaction_id": object_id(r.transaction_id.object_id()),
+                    "snapshot": r.snapshot.clone().map_or(Bson::Null, Bson::String),
+                    "lease_until": bson_date(r.lease_until),
+                    "expires_at": bson_date(r.expires_at),
+                }
+            })
+            .collect();
+        self.put_all(&self.idempotency, docs).await
     }
 
     async fn put_events(
@@ -88,18 +78,14 @@ impl StoreTransfer for MongoStore {
         last_sequence: u64,
         pruned_through: u64,
     ) -> Result<(), StoreError> {
-        for stored in &events {
-            let Some(subject) = stored.event.subject() else {
-                continue;
-            };
-            let doc = event_doc(stored.sequence, &stored.event, subject);
-            self.bounded(
-                self.events
-                    .replace_one(doc! {"_id": to_i64(stored.sequence)}, doc)
-                    .upsert(true),
-            )
-            .await?;
-        }
+        let docs = events
+            .iter()
+            .filter_map(|stored| {
+                let subject = stored.event.subject()?;
+                Some(event_doc(stored.sequence, &stored.event, subject))
+            })
+            .collect();
+        self.put_all(&self.events, docs).await?;
         // The marks only move forwards.
         self.bounded(
             self.meta
@@ -128,15 +114,51 @@ impl StoreTransfer for MongoStore {
     }
 
     async fn put_cursors(&self, cursors: Vec<(String, PublisherCursor)>) -> Result<(), StoreError> {
-        for (name, cursor) in &cursors {
-            let mut doc = cursor_doc(cursor);
-            doc.insert("_id", name.as_str());
-            self.bounded(
-                self.cursors
-                    .replace_one(doc! {"_id": name.as_str()}, doc)
-                    .upsert(true),
-            )
-            .await?;
+        let docs = cursors
+            .iter()
+            .map(|(name, cursor)| {
+                let mut doc = cursor_doc(cursor);
+                doc.insert("_id", name.as_str());
+                doc
+            })
+            .collect();
+        self.put_all(&self.cursors, docs).await
+    }
+}
+
+impl MongoStore {
+    /// Writes `docs` as they are, each replacing the document of its `_id`: one unordered
+    /// `insert_many` per [`PUT_CHUNK`] documents (a copy into an empty target is one command per batch,
+    /// not one per document), then a replace of each document whose `_id` was already
+    /// there. Any other failure is returned; what was written stays written, and writing
+    /// the same batch again converges (every write is a replace by `_id`).
+    pub(crate) async fn put_all(
+        &self,
+        collection: &mongodb::Collection<Document>,
+        docs: Vec<Document>,
+    ) -> Result<(), StoreError> {
+        for chunk in docs.chunks(PUT_CHUNK) {
+            let taken = match self
+                .bounded_raw(collection.insert_many(chunk).ordered(false))
+                .await?
+            {
+                Ok(_) => continue,
+                Err(e) => {
+                    crate::errors::duplicates_only(&e).ok_or_else(|| crate::errors::map_error(e))?
+                }
+            };
+            for index in taken {
+                let Some(doc) = chunk.get(index) else {
+                    continue;
+                };
+                let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                self.bounded(
+                    collection
+                        .replace_one(doc! {"_id": id}, doc.clone())
+                        .upsert(true),
+                )
+                .await?;
+            }
         }
         Ok(())
     }

@@ -66,8 +66,10 @@ impl Original {
             stderr,
         } = self.migrate(args).output().unwrap();
         let out = String::from_utf8_lossy(&stdout).into_owned();
-        assert!(!String::from_utf8_lossy(&stderr).contains("panicked"));
-        (status.code(), out)
+        let err = String::from_utf8_lossy(&stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        // What the command said on standard error comes with its output, for the asserts.
+        (status.code(), format!("{out}{err}"))
     }
 
     fn settings(&self) -> fido_api::Settings {

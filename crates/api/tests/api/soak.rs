@@ -1,6 +1,8 @@
 //! A bounded soak: mixed traffic (creates, reads, lists, statistics, updates, deletes)
 //! across many users for `FIDO_SOAK_SECS` seconds (5 by default; `make test` runs 60),
-//! with zero 5xx, then an exact reconciliation: what the clients saw created minus deleted
+//! with zero 5xx — and on until at least [`MIN_REQUESTS`] were answered, within a bound, so
+//! that a slow server (the MongoDB-wire test server on a busy machine) still gets a real
+//! load instead of a handful of requests — then an exact reconciliation: what the clients saw created minus deleted
 //! is what the store holds, per user, with the same amounts and totals.
 
 use std::collections::HashMap;
@@ -13,6 +15,25 @@ use crate::helpers::{fresh_user, spawn_app, TestApp};
 
 const WORKERS: usize = 16;
 const USERS_PER_WORKER: usize = 4;
+/// The least traffic a soak sends, however slow the server.
+const MIN_REQUESTS: u64 = 200;
+
+/// When the workers stop: at `until`, or later while fewer than [`MIN_REQUESTS`] were
+/// answered, but never after `limit`.
+struct Deadline {
+    until: Instant,
+    limit: Instant,
+    answered: std::sync::atomic::AtomicU64,
+}
+
+impl Deadline {
+    fn going(&self) -> bool {
+        let now = Instant::now();
+        now < self.until
+            || (now < self.limit
+                && self.answered.load(std::sync::atomic::Ordering::Relaxed) < MIN_REQUESTS)
+    }
+}
 
 /// A small deterministic generator, so a failing run can be replayed.
 struct Rng(u64);
@@ -38,12 +59,12 @@ struct Tally {
     by_status: HashMap<u16, u64>,
 }
 
-async fn worker(app: &TestApp, seed: u64, deadline: Instant) -> (Book, Tally) {
+async fn worker(app: &TestApp, seed: u64, deadline: &Deadline) -> (Book, Tally) {
     let mut rng = Rng(seed | 1);
     let users: Vec<String> = (0..USERS_PER_WORKER).map(|_| fresh_user()).collect();
     let mut book: Book = users.iter().map(|u| (u.clone(), HashMap::new())).collect();
     let mut tally = Tally::default();
-    while Instant::now() < deadline {
+    while deadline.going() {
         let user = &users[rng.below(users.len() as u64) as usize];
         let mine: Vec<String> = book[user].keys().cloned().collect();
         let pick = rng.below(100);
@@ -91,6 +112,9 @@ async fn worker(app: &TestApp, seed: u64, deadline: Instant) -> (Book, Tally) {
             }
         };
         tally.requests += 1;
+        deadline
+            .answered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *tally.by_status.entry(status.0.as_u16()).or_default() += 1;
         assert!(
             !status.0.is_server_error(),
@@ -129,9 +153,13 @@ async fn mixed_traffic_reconciles_exactly() {
         .unwrap_or(5);
     let app = spawn_app().await;
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
+    let deadline = Deadline {
+        until: started + Duration::from_secs(seconds),
+        limit: started + Duration::from_secs(seconds * 4 + 60),
+        answered: 0.into(),
+    };
     let seeds = (0..WORKERS as u64).map(|w| 0x9E37_79B9_7F4A_7C15 ^ (w * 7919));
-    let outcomes = futures_util::future::join_all(seeds.map(|s| worker(&app, s, deadline))).await;
+    let outcomes = futures_util::future::join_all(seeds.map(|s| worker(&app, s, &deadline))).await;
     let elapsed = started.elapsed().as_secs_f64();
 
     let mut total = Tally::default();
@@ -180,5 +208,9 @@ async fn mixed_traffic_reconciles_exactly() {
         total.requests as f64 / elapsed,
         total.by_status
     );
-    assert!(total.requests > 100, "the soak generated load");
+    assert!(
+        total.requests >= MIN_REQUESTS,
+        "the soak generated load: {} requests",
+        total.requests
+    );
 }
