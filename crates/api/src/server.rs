@@ -78,7 +78,7 @@ impl Application {
         let commits = stores.commits.clone();
         let service = service_over(settings, stores)?;
         let metrics_server = recorder
-            .map(|m| metrics::serve(settings, m, Some(service.clone())))
+            .map(|m| metrics::serve(m, Some(service.clone())))
             .transpose()?;
         let mut app = Self::serve(settings, service, listener, relay.clone())?;
         app.metrics = metrics_server;

@@ -113,14 +113,16 @@ pub struct Settings {
 #[serde(default)]
 pub struct MetricsSettings {
     /// Where `/metrics` listens (`host:port`), apart from the API so it is never public by
-    /// accident; empty switches metrics off (at no cost).
+    /// accident; empty switches metrics off (at no cost). `default` (when not set):
+    /// `127.0.0.1:9464` if free, else a warning and no metrics (a second instance on one
+    /// host still starts); a set address that is taken stops the start.
     pub addr: String,
 }
 
 impl Default for MetricsSettings {
     fn default() -> Self {
         Self {
-            addr: "127.0.0.1:9464".into(),
+            addr: crate::metrics::DEFAULT_ADDR.into(),
         }
     }
 }

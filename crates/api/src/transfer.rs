@@ -76,7 +76,9 @@ impl Line {
     }
 
     /// The record this line describes: every field checked, the name's token checked to
-    /// open with a configured key (or the clear name encrypted). The error names the field.
+    /// open with a configured key and to hold a name the API would store as it is (or the
+    /// clear name checked and trimmed as a create would, then encrypted). The error names
+    /// the field.
     pub async fn record(
         &self,
         cipher: &dyn FieldCipher,
@@ -86,9 +88,13 @@ impl Line {
             |name: &str, text: &str| Timestamp::parse_rfc3339(text).map_err(|e| field(name, &e));
         let full_name = match (&self.full_name_token, &self.full_name) {
             (Some(token), None) => {
-                cipher.decrypt(token).await.map_err(|_| {
+                let name = cipher.decrypt(token).await.map_err(|_| {
                     "full_name_token: cannot be decrypted with the configured keys".to_owned()
                 })?;
+                // A name enters the store by the API's rules, whichever way it comes.
+                if let Some(rule) = FullName::api_refusal(&name) {
+                    return Err(field("full_name_token: the name", &rule));
+                }
                 EncryptedName::new(token.clone())
             }
             (None, Some(name)) => {

@@ -355,29 +355,99 @@ impl fmt::Debug for MoneySum {
     }
 }
 
+/// Sums up to this many cents in magnitude are exact as a JSON double (2^53).
+const EXACT_AS_DOUBLE: i128 = 1 << 53;
+
 impl serde::Serialize for MoneySum {
+    /// A JSON number, always exact. Below 2^53 cents it is the shortest double's text, as
+    /// clients of the original service read it (`45.0`, `0.3`); above, no double holds
+    /// the sum, so the number is written as its exact decimal text
+    /// (`977005033345625.47`): still a JSON number, which a client parsing doubles reads
+    /// to the nearest one and a client parsing decimals reads exactly. (Written through
+    /// `serde_json`'s raw values: sums are for JSON.)
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(self.to_f64())
+        if self.0.abs() < EXACT_AS_DOUBLE {
+            return s.serialize_f64(self.to_f64());
+        }
+        serde_json::value::RawValue::from_string(self.to_string())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for MoneySum {
+    /// Reads a JSON number exactly (what [`Serialize`](serde::Serialize) wrote): at most
+    /// two decimals, any magnitude an `i128` of cents holds.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Only the cache reads sums back; they were written by `serialize` above.
-        let v = f64::deserialize(d)?;
-        if !v.is_finite() {
-            return Err(serde::de::Error::custom("not a finite number"));
+        let raw = <Box<serde_json::value::RawValue>>::deserialize(d)?;
+        MoneySum::parse_exact(raw.get()).ok_or_else(|| {
+            serde::de::Error::custom("not a sum of money (a number with at most 2 decimals)")
+        })
+    }
+}
+
+impl MoneySum {
+    /// Parses decimal text (`-12.3`, `977005033345625.47`, `45.0`) exactly; `None` for
+    /// more than two decimals, an exponent or anything else.
+    fn parse_exact(text: &str) -> Option<MoneySum> {
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (units, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if units.is_empty() || !all_digits(units) || !all_digits(fraction) {
+            return None;
         }
-        let negative = v < 0.0;
-        let a = Amount::from_f64(v.abs()).map_err(serde::de::Error::custom)?;
-        let cents = i128::from(a.cents());
-        Ok(MoneySum(if negative { -cents } else { cents }))
+        let fraction = fraction.trim_end_matches('0');
+        if fraction.len() > 2 {
+            return None;
+        }
+        let cents = units
+            .parse::<i128>()
+            .ok()?
+            .checked_mul(100)?
+            .checked_add(format!("{fraction:0<2}").parse::<i128>().ok()?)?;
+        Some(MoneySum(if negative { -cents } else { cents }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_above_2_to_the_53_cents_stay_exact_in_json() {
+        let big = MoneySum(97_700_503_334_562_547);
+        assert_eq!(serde_json::to_string(&big).unwrap(), "977005033345625.47");
+        assert_eq!(
+            serde_json::to_string(&MoneySum(-big.0)).unwrap(),
+            "-977005033345625.47"
+        );
+        assert_eq!(
+            serde_json::to_string(&MoneySum(4500)).unwrap(),
+            "45.0",
+            "below 2^53 cents: byte-identical to before"
+        );
+        assert_eq!(serde_json::to_string(&MoneySum(30)).unwrap(), "0.3");
+        for sum in [
+            big,
+            MoneySum(-big.0),
+            MoneySum(4500),
+            MoneySum(30),
+            MoneySum(-7),
+            MoneySum(0),
+        ] {
+            let text = serde_json::to_string(&sum).unwrap();
+            assert_eq!(
+                serde_json::from_str::<MoneySum>(&text).unwrap(),
+                sum,
+                "{text}"
+            );
+        }
+        assert!(serde_json::from_str::<MoneySum>("1.234").is_err());
+        assert!(serde_json::from_str::<MoneySum>("1e3").is_err());
+    }
 
     #[test]
     fn floats_round_half_to_even_and_say_so() {

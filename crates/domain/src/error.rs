@@ -10,7 +10,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::id::TransactionId;
 use crate::ports::{CipherError, EncodeError, StoreError};
 
 /// The rule a single value breaks, without saying which field it came from.
@@ -97,6 +96,14 @@ pub enum DomainError {
         /// The highest removed sequence: cursors at or above it are valid.
         pruned_through: u64,
     },
+    /// A feed cursor beyond the last sequence given so far: no reader can have seen it
+    /// here (a cursor from another deployment, or a store restored from an older copy).
+    /// Answering with nothing would skip the events that take those numbers later.
+    #[error("no event has a sequence above {last_sequence} yet")]
+    CursorAhead {
+        /// The highest sequence given so far: cursors up to it are valid.
+        last_sequence: u64,
+    },
     /// The store writes no events (they are switched off).
     #[error("events are switched off")]
     EventsDisabled,
@@ -127,9 +134,6 @@ pub enum InternalError {
     /// A read could not be encoded for the cache and the caller.
     #[error("cannot encode a read")]
     Encode(#[source] EncodeError),
-    /// A stored name decrypted to text that is not a valid name.
-    #[error("the stored name of transaction {0} is not a valid name")]
-    InvalidStoredName(TransactionId),
     /// A saved idempotent answer could not be written or read back.
     #[error("unreadable idempotency snapshot")]
     Snapshot(#[source] Arc<serde_json::Error>),

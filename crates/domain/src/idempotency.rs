@@ -10,9 +10,12 @@
 //! Claims carry a short *lease*. A process that dies after claiming leaves a pending claim
 //! whose lease runs out; the next retry takes it over **with the same transaction id**, so
 //! if the first attempt had already stored the transaction, the insert reports a duplicate
-//! and the stored one is used: nothing is lost and nothing is counted twice. A takeover
-//! reports the held request's fingerprint, so a *different* request can never take over
-//! (and then be answered with) another request's transaction.
+//! and the stored one is used: nothing is lost and nothing is counted twice. The store
+//! first reports a lapsed claim with its fingerprint ([`Claim::Lapsed`]) and changes
+//! nothing; only a request the service has recognised as the same one takes it over (a
+//! second claim naming the lapsed lease). A *different* request is refused without
+//! touching the claim, so it can neither take over another request's transaction nor keep
+//! the rightful retry waiting.
 //!
 //! The fingerprint of a request is *sealed*: the request's canonical form encrypted with
 //! the field cipher. Requests are compared by opening the seals, with any configured key,
@@ -71,6 +74,11 @@ pub struct ClaimRequest {
     pub lease_until: Timestamp,
     /// When the key is forgotten (24 hours after the first request).
     pub expires_at: Timestamp,
+    /// Set on a second claim, once the service has recognised a lapsed claim's request
+    /// as this one: the lease it saw ([`Claim::Lapsed`]'s `lease_until`). A store takes a
+    /// lapsed claim over only when this is still its lease; without it a lapsed claim is
+    /// reported, never extended, so a *different* request cannot hold the key.
+    pub take_over: Option<Timestamp>,
 }
 
 /// An idempotency record's encrypted parts, for key rotation.
@@ -95,9 +103,19 @@ pub enum Claim {
         /// The id to create the transaction with.
         transaction_id: TransactionId,
     },
-    /// The key was held by a request whose lease ran out; this request now holds the
-    /// lease and must create the transaction with that request's id — if it is the same
-    /// request (compare the fingerprints).
+    /// The key is held by a request whose lease ran out (it crashed, or gave up). Nothing
+    /// was changed: the service compares the fingerprints and, if it is the same request,
+    /// claims again with [`ClaimRequest::take_over`] set to this lease.
+    Lapsed {
+        /// The id the earlier holder was creating.
+        transaction_id: TransactionId,
+        /// The earlier holder's fingerprint.
+        fingerprint: String,
+        /// The lease that ran out.
+        lease_until: Timestamp,
+    },
+    /// A lapsed claim, taken over as [`ClaimRequest::take_over`] asked: this request now
+    /// holds the lease and creates the transaction with the earlier request's id.
     TakenOver {
         /// The id the earlier holder was creating.
         transaction_id: TransactionId,

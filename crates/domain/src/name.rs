@@ -37,20 +37,9 @@ fn is_invisible_format(c: char) -> bool {
 }
 
 impl FullName {
-    /// Trims and validates a new name.
+    /// Trims and validates a new name (the API's rules, for every name that enters the
+    /// service: creates, updates, `fido import`).
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        let name = Self::from_stored(raw)?;
-        if name.0.chars().any(is_invisible_format) {
-            return Err(ValueError::new(
-                "must not contain invisible formatting characters (such as bidirectional overrides or zero-width spaces)",
-            ));
-        }
-        Ok(name)
-    }
-
-    /// Validates a name read back from storage by the rules it was stored under: names
-    /// stored before invisible formatting characters were refused still read back.
-    pub fn from_stored(raw: &str) -> Result<Self, ValueError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(ValueError::new("must not be empty"));
@@ -63,7 +52,33 @@ impl FullName {
         if trimmed.chars().any(char::is_control) {
             return Err(ValueError::new("must not contain control characters"));
         }
+        if trimmed.chars().any(is_invisible_format) {
+            return Err(ValueError::new(
+                "must not contain invisible formatting characters (such as bidirectional overrides or zero-width spaces)",
+            ));
+        }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// A name read back from storage: exactly the text stored, whatever rules it was
+    /// stored under. Names kept before a rule existed (the original service accepted line
+    /// breaks and surrounding spaces, release 1 bidirectional overrides) read back
+    /// unchanged, so a read never fails or alters a stored name. The commands that bring
+    /// names in from elsewhere report those the API would refuse ([`FullName::api_refusal`]).
+    pub fn from_stored(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
+    /// Why the API would not store `raw` as it is — a rule it breaks, or the change
+    /// trimming would make — or `None` when a create with `raw` would store exactly `raw`.
+    pub fn api_refusal(raw: &str) -> Option<ValueError> {
+        match Self::parse(raw) {
+            Err(e) => Some(e),
+            Ok(name) if name.0 != raw => {
+                Some(ValueError::new("must not start or end with white space"))
+            }
+            Ok(_) => None,
+        }
     }
 
     /// The clear-text name. Only for encryption and API responses: never log it.
@@ -86,9 +101,9 @@ impl serde::Serialize for FullName {
 
 impl<'de> serde::Deserialize<'de> for FullName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Serialised names are stored ones (idempotency snapshots): the stored rules apply.
+        // Serialised names are stored ones (idempotency snapshots): read back as stored.
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::from_stored(&s).map_err(serde::de::Error::custom)
+        Ok(Self::from_stored(&s))
     }
 }
 
@@ -159,16 +174,30 @@ mod tests {
             "A\u{2066}da",
         ] {
             assert!(FullName::parse(spoof).is_err(), "{spoof:?}");
-            assert!(
-                FullName::from_stored(spoof).is_ok(),
-                "stored names still read"
+            assert_eq!(
+                FullName::from_stored(spoof).expose(),
+                spoof,
+                "stored names still read, unchanged"
             );
+            assert!(FullName::api_refusal(spoof).is_some());
         }
         assert!(FullName::parse(
             "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}"
         )
         .is_ok());
         assert!(FullName::parse("\u{1F469}\u{200D}\u{1F4BB} Ada").is_ok());
+    }
+
+    #[test]
+    fn stored_names_read_back_exactly_and_the_api_rules_are_reported() {
+        for stored in ["Ada\nLovelace", "  Ada", "Ada\t", "\u{202E}Ada", ""] {
+            assert_eq!(FullName::from_stored(stored).expose(), stored);
+            assert!(FullName::api_refusal(stored).is_some(), "{stored:?}");
+        }
+        assert!(FullName::api_refusal("Ada Lovelace").is_none());
+        assert!(
+            FullName::api_refusal(" Ada").is_some_and(|e| e.to_string().contains("white space"))
+        );
     }
 
     #[test]

@@ -180,8 +180,11 @@ pub trait TransactionStore: Send + Sync {
 ///
 /// Contract: `claim` is atomic — of any number of concurrent claims of one `(scope, key)`,
 /// exactly one is `Acquired` (or `TakenOver`). A record past its `expires_at` counts as
-/// absent. A pending claim whose lease has passed is taken over (`TakenOver` with *its*
-/// transaction id and fingerprint; the lease moves to the new request).
+/// absent. A pending claim whose lease has passed is reported as `Lapsed` (with *its*
+/// transaction id, fingerprint and lease) and left as it is — unless the request's
+/// `take_over` names that very lease: then the lease moves to the new request and the
+/// answer is `TakenOver`. Of concurrent take-overs of one lapsed lease, exactly one wins;
+/// the others see the claim `InFlight`.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {

@@ -10,6 +10,23 @@ use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 
 use crate::error::ValueError;
 
+/// RFC 3339 with any offset, or a date-time without one (read as UTC), to the nanosecond.
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, ValueError> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .filter(|_| s.len() >= 19 && !s.ends_with('.'))
+        .map(|naive| naive.and_utc())
+        .ok_or_else(|| {
+            ValueError::new(
+                "must be an RFC 3339 date-time (e.g. 2026-11-26T10:15:30.123Z), or one \
+                 without an offset, read as UTC",
+            )
+        })
+}
+
 /// An instant in UTC with millisecond precision, within the years 0000–9999.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(i64);
@@ -40,7 +57,7 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 with any offset (converted to UTC); digits past milliseconds are
-    /// dropped.
+    /// dropped (rounded down).
     pub fn parse_rfc3339(s: &str) -> Result<Self, ValueError> {
         let dt = DateTime::parse_from_rfc3339(s).map_err(|_| {
             ValueError::new("must be an RFC 3339 date-time, e.g. 2026-11-26T10:15:30.123Z")
@@ -52,19 +69,16 @@ impl Timestamp {
     /// what Python's `datetime.isoformat()` prints for a naive datetime), read as UTC.
     /// Digits past milliseconds are dropped.
     pub fn parse_datetime(s: &str) -> Result<Self, ValueError> {
-        if let Ok(t) = Self::parse_rfc3339(s) {
-            return Ok(t);
-        }
-        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-            .ok()
-            .filter(|_| s.len() >= 19 && !s.ends_with('.'))
-            .ok_or_else(|| {
-                ValueError::new(
-                    "must be an RFC 3339 date-time (e.g. 2026-11-26T10:15:30.123Z), or one \
-                     without an offset, read as UTC",
-                )
-            })
-            .and_then(|naive| Self::from_millis(naive.and_utc().timestamp_millis()))
+        Self::from_millis(parse_instant(s)?.timestamp_millis())
+    }
+
+    /// [`Timestamp::parse_datetime`], rounded up to the next millisecond when digits past
+    /// milliseconds are not all zero: the first instant not before `s`, which an inclusive
+    /// lower bound needs (rounding down would let in what lies before the bound).
+    pub fn parse_datetime_up(s: &str) -> Result<Self, ValueError> {
+        let instant = parse_instant(s)?;
+        let extra = i64::from(instant.timestamp_subsec_nanos() % 1_000_000 != 0);
+        Self::from_millis(instant.timestamp_millis().saturating_add(extra))
     }
 
     /// This instant plus `ms` milliseconds (saturating at the supported range).
@@ -208,25 +222,28 @@ impl DateRange {
     }
 
     /// Parses a start bound: RFC 3339, or `YYYY-MM-DD` meaning 00:00:00.000Z of that day.
+    /// Digits past milliseconds round up: nothing before the bound is in the range.
     pub fn parse_start(s: &str) -> Result<Timestamp, ValueError> {
-        Self::parse_bound(s, UtcDay::start)
+        Self::parse_bound(s, UtcDay::start, Timestamp::parse_datetime_up)
     }
 
     /// Parses an end bound: RFC 3339, or `YYYY-MM-DD` meaning 23:59:59.999Z of that day.
+    /// Digits past milliseconds are dropped: nothing after the bound is in the range.
     pub fn parse_end(s: &str) -> Result<Timestamp, ValueError> {
-        Self::parse_bound(s, UtcDay::end)
+        Self::parse_bound(s, UtcDay::end, Timestamp::parse_datetime)
     }
 
     fn parse_bound(
         s: &str,
         of_day: fn(UtcDay) -> Result<Timestamp, ValueError>,
+        instant: fn(&str) -> Result<Timestamp, ValueError>,
     ) -> Result<Timestamp, ValueError> {
         if s.len() == 10 {
             if let Ok(day) = UtcDay::parse(s) {
                 return of_day(day);
             }
         }
-        Timestamp::parse_datetime(s).map_err(|_| {
+        instant(s).map_err(|_| {
             ValueError::new(
                 "must be an RFC 3339 date-time, a date-time without offset (read as UTC), \
                  or a date (YYYY-MM-DD)",
@@ -350,6 +367,24 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn sub_millisecond_bounds_round_outwards_never_letting_in_what_is_outside() {
+        let ms = |t: Timestamp| t.as_millis();
+        let at = |s: &str| ms(Timestamp::parse_rfc3339(s).unwrap());
+        let start = DateRange::parse_start("2026-11-26T10:15:30.123400Z").unwrap();
+        assert_eq!(ms(start), at("2026-11-26T10:15:30.124Z"), "up");
+        let end = DateRange::parse_end("2026-11-26T10:15:30.123999Z").unwrap();
+        assert_eq!(ms(end), at("2026-11-26T10:15:30.123Z"), "down");
+        let exact = DateRange::parse_start("2026-11-26T10:15:30.123000Z").unwrap();
+        assert_eq!(
+            ms(exact),
+            at("2026-11-26T10:15:30.123Z"),
+            "whole milliseconds stay"
+        );
+        let naive = DateRange::parse_start("2026-11-26T10:15:30.0000001").unwrap();
+        assert_eq!(ms(naive), at("2026-11-26T10:15:30.001Z"));
+    }
 
     #[test]
     fn rfc3339_round_trip_in_utc_with_millis() {

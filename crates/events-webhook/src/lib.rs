@@ -65,7 +65,7 @@ impl WebhookEndpoint {
         {
             return Err(ConfigError::Name);
         }
-        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+        if !deliverable(&self.url) {
             return Err(ConfigError::Url(self.name.clone()));
         }
         if signing_key(&self.secret).len() < 16 {
@@ -96,8 +96,10 @@ pub enum ConfigError {
     /// The name is empty or has characters other than letters, digits, `-` and `_`.
     #[error("a webhook's name must be letters, digits, - and _")]
     Name,
-    /// The URL is not http(s).
-    #[error("webhook {0}: the URL must start with https:// or http://")]
+    /// The URL is not an absolute http(s) URL with a host.
+    #[error(
+        "webhook {0} (events.webhook_url or events.webhooks_file): the URL must be an absolute https:// or http:// URL with a host"
+    )]
     Url(String),
     /// The secret is too short.
     #[error("webhook {0}: the secret must hold at least 16 bytes")]
@@ -105,6 +107,20 @@ pub enum ConfigError {
     /// The timeout is zero or over a minute.
     #[error("events.webhook_timeout_ms must be between 1 and 60000")]
     Timeout,
+}
+
+/// Whether `url` can be delivered to: it parses as an absolute `http`/`https` URL (the
+/// scheme in any case, as RFC 3986 allows) with a non-empty host. Checked at start, so a
+/// typo stops the process naming the setting instead of failing every delivery for a day.
+fn deliverable(url: &str) -> bool {
+    let Ok(uri) = url.parse::<awc::http::Uri>() else {
+        return false;
+    };
+    let scheme_ok = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    let host_ok = uri.host().is_some_and(|h| !h.is_empty() && h != "[]");
+    scheme_ok && host_ok
 }
 
 /// The key bytes of a secret: the base64 part of `whsec_…`, else the text's bytes.
@@ -316,5 +332,37 @@ mod tests {
         assert_eq!(e.validate(), Ok(()));
         e.url = "ftp://example.com".into();
         assert!(e.validate().is_err());
+    }
+
+    #[test]
+    fn a_url_without_a_host_or_that_does_not_parse_is_refused_at_start() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        for bad in [
+            "http://",
+            "https://",
+            "http://[::1",
+            "http:///path",
+            "example.com/hook",
+            "",
+        ] {
+            let e = WebhookEndpoint::new("orders", bad, secret);
+            assert_eq!(
+                e.validate(),
+                Err(ConfigError::Url("orders".into())),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "HTTP://example.com/hook",
+            "https://example.com:8443/a?b=c",
+            "http://127.0.0.1:9000/hook",
+            "http://[::1]:9000/hook",
+        ] {
+            assert_eq!(
+                WebhookEndpoint::new("orders", good, secret).validate(),
+                Ok(()),
+                "{good:?}"
+            );
+        }
     }
 }

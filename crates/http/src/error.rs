@@ -254,6 +254,12 @@ impl From<DomainError> for ApiError {
                     "must be at least {pruned_through}: events up to it were removed by retention"
                 ),
             },
+            DomainError::CursorAhead { last_sequence } => Self::field(
+                "after",
+                format!(
+                    "must be at most {last_sequence}, the last sequence so far (a cursor from another deployment or from before a restore?)"
+                ),
+            ),
             DomainError::EventsDisabled => {
                 Self::NotFound("Events are switched off on this deployment")
             }

@@ -346,14 +346,15 @@ pub fn feed(query: &Query, max: u32) -> Result<(u64, u32), ApiError> {
     let mut errors = Errors::default();
     let digits = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
     let after = match after {
-        None => Some(0),
-        Some(s) if digits(s) => s.parse::<u64>().ok(),
-        Some(_) => None,
-    }
-    .filter(|a| i64::try_from(*a).is_ok());
-    if after.is_none() {
-        errors.push("after", "must be an integer >= 0 (a sequence number)");
-    }
+        None => Ok(0),
+        Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|a| i64::try_from(*a).is_ok())
+            .ok_or("must be at most 9223372036854775807 (sequences are 63-bit)"),
+        Some(_) => Err("must be an integer >= 0 (a sequence number)"),
+    };
+    let after = after.map_err(|rule| errors.push("after", rule)).ok();
     let limit = match limit {
         None => Some(100),
         Some(s) if digits(s) => s.parse::<u32>().ok().filter(|l| (1..=max).contains(l)),

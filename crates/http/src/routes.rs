@@ -59,8 +59,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                         .route(read().to(transactions::list_by_user)),
                 )
                 .service(
-                    resource("/transactions/user/{user_id}/export", "GET")
-                        .route(web::get().to(export::export)),
+                    resource("/transactions/user/{user_id}/export", "GET, HEAD")
+                        .route(read().to(export::export)),
                 )
                 .service(
                     resource("/transactions/{transaction_id}", "GET, HEAD, PATCH, DELETE")

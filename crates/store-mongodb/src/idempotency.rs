@@ -108,7 +108,11 @@ impl MongoStore {
 
 /// Reads a held key. A missing or mistyped field is a corrupt document (an internal
 /// error), never a default that could hand the key to the wrong request.
-fn judge(existing: &Document, now_ms: i64) -> Result<Verdict, StoreError> {
+fn judge(
+    existing: &Document,
+    now_ms: i64,
+    take_over: Option<Timestamp>,
+) -> Result<Verdict, StoreError> {
     let date = |field: &str| {
         existing
             .get_datetime(field)
@@ -132,16 +136,23 @@ fn judge(existing: &Document, now_ms: i64) -> Result<Verdict, StoreError> {
         None | Some(Bson::Null) => {}
         Some(_) => return Err(corrupt("snapshot")),
     }
-    if date("lease_until")? > now_ms {
+    let lease = date("lease_until")?;
+    if lease > now_ms {
         return Ok(Verdict::Answer(Claim::InFlight { fingerprint }));
     }
     let tx = existing
         .get_object_id("transaction_id")
         .map_err(|_| corrupt("transaction_id"))?;
-    Ok(Verdict::TakeOver(
-        TransactionId::new(ObjectId::from_bytes(tx.bytes())),
-        fingerprint,
-    ))
+    let transaction_id = TransactionId::new(ObjectId::from_bytes(tx.bytes()));
+    if take_over.map(Timestamp::as_millis) != Some(lease) {
+        // Reported, not changed: the service compares the fingerprints first.
+        return Ok(Verdict::Answer(Claim::Lapsed {
+            transaction_id,
+            fingerprint,
+            lease_until: Timestamp::from_millis(lease).map_err(|_| corrupt("lease_until"))?,
+        }));
+    }
+    Ok(Verdict::TakeOver(transaction_id, fingerprint))
 }
 
 impl MongoStore {
@@ -207,7 +218,7 @@ impl IdempotencyStore for MongoStore {
             else {
                 continue; // it expired and was removed meanwhile: claim again
             };
-            match judge(&existing, r.now.as_millis())? {
+            match judge(&existing, r.now.as_millis(), r.take_over)? {
                 Verdict::Answer(claim) => return Ok(claim),
                 Verdict::Replace => {
                     let mut replacement = fresh.clone();

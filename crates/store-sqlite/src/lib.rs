@@ -261,11 +261,36 @@ fn outcome(
     })
 }
 
-/// Writes a record with `verb` (`INSERT`, or `INSERT OR REPLACE` for transfers).
-fn write_record(conn: &Connection, verb: &str, r: &TransactionRecord) -> rusqlite::Result<()> {
+/// How [`write_record`] treats a row whose id is taken.
+#[derive(Clone, Copy)]
+enum OnTaken {
+    /// Fail with a constraint violation (a create).
+    Refuse,
+    /// Update the row in place (transfers). An update, not `INSERT OR REPLACE`: a replace
+    /// deletes without firing the delete trigger (recursive triggers are off), which would
+    /// count the old row in the roll-ups for ever; the update trigger moves them exactly.
+    Update,
+}
+
+/// Writes a record; `on_taken` says what a taken id does.
+fn write_record(
+    conn: &Connection,
+    on_taken: OnTaken,
+    r: &TransactionRecord,
+) -> rusqlite::Result<()> {
+    let conflict = match on_taken {
+        OnTaken::Refuse => "",
+        OnTaken::Update => {
+            " ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, \
+             full_name = excluded.full_name, amount_cents = excluded.amount_cents, \
+             kind = excluded.kind, transaction_date = excluded.transaction_date, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             version = excluded.version"
+        }
+    };
     conn.prepare_cached(&format!(
-        "{verb} INTO transactions ({COLUMNS}) VALUES \
-         (:id, :user_id, :full_name, :amount, :kind, :date, :created, :updated, :version)"
+        "INSERT INTO transactions ({COLUMNS}) VALUES \
+         (:id, :user_id, :full_name, :amount, :kind, :date, :created, :updated, :version){conflict}"
     ))?
     .execute(named_params! {
         ":id": r.id.object_id().bytes(),
@@ -292,7 +317,7 @@ impl TransactionStore for SqliteStore {
         let with_event = self.events;
         self.writer
             .run(move |conn| {
-                write_record(conn, "INSERT", &r)?;
+                write_record(conn, OnTaken::Refuse, &r)?;
                 if with_event {
                     events::append(conn, &OutboxEvent::created(&r))?;
                 }
@@ -654,14 +679,23 @@ impl IdempotencyStore for SqliteStore {
                     Some((fingerprint, _, None, lease)) if lease > r.now.as_millis() => {
                         Claim::InFlight { fingerprint }
                     }
-                    Some((fingerprint, id, None, _)) => {
-                        // The previous holder's lease ran out: take over, same transaction id.
+                    Some((fingerprint, id, None, lease))
+                        if r.take_over.map(Timestamp::as_millis) == Some(lease) =>
+                    {
+                        // The service recognised the lapsed claim's request as its own:
+                        // take over, same transaction id.
                         tx.prepare_cached(
                             "UPDATE idempotency_keys SET lease_until = ?3 WHERE scope = ?1 AND key = ?2",
                         )?
                         .execute(rusqlite::params![r.scope, r.key.as_str(), r.lease_until.as_millis()])?;
                         Claim::TakenOver { transaction_id: TransactionId::new(id), fingerprint }
                     }
+                    Some((fingerprint, id, None, lease)) => Claim::Lapsed {
+                        transaction_id: TransactionId::new(id),
+                        fingerprint,
+                        lease_until: Timestamp::from_millis(lease)
+                            .map_err(|_| conversion(3, "lease"))?,
+                    },
                 };
                 Ok(claim)
             })

@@ -9,7 +9,7 @@ use fido_domain::{
 use rusqlite::{params, OptionalExtension};
 
 use crate::events::{append_with_sequence, read_cursor, seq_param};
-use crate::{object_id, read_record, timestamp, write_record, SqliteStore, COLUMNS};
+use crate::{object_id, read_record, timestamp, write_record, OnTaken, SqliteStore, COLUMNS};
 
 #[async_trait]
 impl StoreTransfer for SqliteStore {
@@ -35,10 +35,11 @@ impl StoreTransfer for SqliteStore {
     async fn put_records(&self, records: Vec<TransactionRecord>) -> Result<(), StoreError> {
         self.writer
             .run(move |conn| {
-                // A replaced row goes through the delete and insert triggers: the roll-ups
-                // stay equal to the rows.
+                // A taken id is updated in place, through the update trigger: the
+                // roll-ups equal the rows at every commit, however often a batch is
+                // written again (an interrupted import run again).
                 for r in &records {
-                    write_record(conn, "INSERT OR REPLACE", r)?;
+                    write_record(conn, OnTaken::Update, r)?;
                 }
                 Ok(())
             })

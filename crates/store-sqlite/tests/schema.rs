@@ -113,3 +113,51 @@ async fn a_version_1_database_is_migrated_and_its_rows_start_at_version_1() {
         .expect("one roll-up row");
     assert_eq!(rollup, (0, 1, 1050));
 }
+
+/// Issue 27: a transfer that writes rows again (an interrupted `fido import` run again, with
+/// changed amounts, types and days) keeps the roll-ups equal to the rows at every commit,
+/// without a repair.
+#[tokio::test]
+async fn writing_a_transfer_batch_again_keeps_the_rollups_equal_to_the_rows() {
+    use fido_domain::{DailyRollups, StoreTransfer};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(SqliteConfig::new(dir.path().join("fido.db")))
+        .await
+        .expect("open");
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let first: Vec<_> = (0..20)
+        .map(|i| {
+            record(
+                ids.id(i),
+                user,
+                at("2026-04-01T10:00:00Z").plus_millis(i64::from(i) * 3_600_000),
+                amount("1.25"),
+                TransactionType::Credit,
+            )
+        })
+        .collect();
+    for _ in 0..3 {
+        store.put_records(first.clone()).await.expect("put");
+    }
+    let mut changed = first.clone();
+    for (i, r) in changed.iter_mut().enumerate().filter(|(i, _)| i % 3 == 0) {
+        r.amount = amount("7.10");
+        r.kind = TransactionType::Debit;
+        r.transaction_date = at("2026-05-09T00:00:00Z").plus_millis(i64::try_from(i).unwrap_or(0));
+    }
+    store
+        .put_records(changed.clone())
+        .await
+        .expect("put changed");
+    let drift = store.check_user(user, false).await.expect("check");
+    assert!(drift.is_empty(), "the roll-ups equal the rows: {drift:?}");
+    let totals = store.totals(user, DateRange::ALL).await.expect("totals");
+    assert_eq!(totals.count, 20);
+    let debits = changed
+        .iter()
+        .filter(|r| r.kind == TransactionType::Debit)
+        .count() as u64;
+    assert_eq!(totals.total_debit.cents(), i128::from(debits * 710));
+    assert_eq!(totals.total_credit.cents(), i128::from((20 - debits) * 125));
+}

@@ -316,14 +316,20 @@ impl IdempotencyStore for MemoryStore {
                 None if held.lease_until > request.now => Ok(Claim::InFlight {
                     fingerprint: held.fingerprint.clone(),
                 }),
-                None => {
-                    // The holder's lease lapsed: take it over with the same transaction id.
+                None if request.take_over == Some(held.lease_until) => {
+                    // The holder's lease lapsed and the service recognised this request
+                    // as the same one: take it over with the same transaction id.
                     held.lease_until = request.lease_until;
                     Ok(Claim::TakenOver {
                         transaction_id: held.transaction_id,
                         fingerprint: held.fingerprint.clone(),
                     })
                 }
+                None => Ok(Claim::Lapsed {
+                    transaction_id: held.transaction_id,
+                    fingerprint: held.fingerprint.clone(),
+                    lease_until: held.lease_until,
+                }),
             },
             _ => {
                 keys.insert(

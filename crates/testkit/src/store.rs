@@ -852,6 +852,7 @@ fn claim_request(
         now,
         lease_until: now.plus_millis(30_000),
         expires_at: now.plus_millis(86_400_000),
+        take_over: None,
     }
 }
 
@@ -930,17 +931,50 @@ pub async fn idempotency_leases_expiry_and_release(store: &dyn Store) {
         .await
         .expect("claim");
     let later = now.plus_millis(31_000);
-    let taken = store
-        .claim(claim_request(&scope, "lapsed", "fp", ids.id(2), later))
-        .await
-        .expect("claim");
+    let lapsed = Claim::Lapsed {
+        transaction_id: ids.id(1),
+        fingerprint: "fp".into(),
+        lease_until: now.plus_millis(30_000),
+    };
+    // A lapsed claim is reported and left as it is, to whichever request asks, as often
+    // as it asks: only the service, once it has compared the fingerprints, takes it over.
+    for fingerprint in ["other-fp", "fp", "other-fp"] {
+        let seen = store
+            .claim(claim_request(
+                &scope,
+                "lapsed",
+                fingerprint,
+                ids.id(2),
+                later,
+            ))
+            .await
+            .expect("claim");
+        assert_eq!(
+            seen, lapsed,
+            "same id as the crashed holder, its fingerprint to compare, its lease unchanged"
+        );
+    }
+    // A take-over naming another lease (someone else's, meanwhile) changes nothing.
+    let mut stale = claim_request(&scope, "lapsed", "fp", ids.id(2), later);
+    stale.take_over = Some(now.plus_millis(29_999));
+    assert_eq!(store.claim(stale).await.expect("claim"), lapsed);
+    let mut taking = claim_request(&scope, "lapsed", "fp", ids.id(2), later);
+    taking.take_over = Some(now.plus_millis(30_000));
+    let taken = store.claim(taking.clone()).await.expect("claim");
     assert_eq!(
         taken,
         Claim::TakenOver {
             transaction_id: ids.id(1),
             fingerprint: "fp".into(),
         },
-        "same id as the crashed holder, and its fingerprint to compare"
+        "taken over with the crashed holder's id"
+    );
+    assert_eq!(
+        store.claim(taking).await.expect("claim"),
+        Claim::InFlight {
+            fingerprint: "fp".into()
+        },
+        "a second take-over of the same lapsed lease loses"
     );
     let again = store
         .claim(claim_request(&scope, "lapsed", "fp", ids.id(9), later))

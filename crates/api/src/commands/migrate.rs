@@ -18,7 +18,8 @@ use std::process::ExitCode;
 
 use fido_cipher_fernet::FernetCipher;
 use fido_domain::{
-    Amount, FieldCipher, Timestamp, TransactionId, TransactionRecord, TransactionType, UserId,
+    Amount, FieldCipher, FullName, Timestamp, TransactionId, TransactionRecord, TransactionType,
+    UserId,
 };
 use fido_store_mongodb::{LegacyDocument, MongoStore};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -54,6 +55,10 @@ pub struct MigrationReport {
     pub converted: u64,
     /// Converted with a rounded amount.
     pub adjusted: Vec<Adjusted>,
+    /// Converted with their names as stored, which the API would refuse (the original
+    /// accepted line breaks and surrounding spaces): they read back unchanged; the rule
+    /// each breaks, for whoever decides to correct them.
+    pub unusual_names: Vec<(TransactionId, String)>,
     /// Left untouched, with the reason.
     pub unconverted: Vec<(TransactionId, String)>,
     /// Changed by someone else while being converted: a re-run picks them up.
@@ -69,17 +74,20 @@ async fn convert(
     doc: &LegacyDocument,
     cipher: &dyn FieldCipher,
     strict: bool,
-) -> std::result::Result<(TransactionRecord, Option<Adjusted>), String> {
+) -> std::result::Result<(TransactionRecord, Converted), String> {
     let user_id: UserId = doc.user_id().ok_or("user_id is not an ObjectId")?;
     let full_name = match doc.get("full_name") {
         Some(Bson::String(token)) => token.clone(),
         _ => return Err("full_name is not a token".into()),
     };
     // A name no key opens would fail every read: such a document is not converted.
-    cipher
+    let plain = cipher
         .decrypt(&full_name)
         .await
         .map_err(|_| "full_name cannot be decrypted with the configured keys".to_owned())?;
+    // A name the API would refuse is kept as the original stored it (reads return it
+    // unchanged) and reported.
+    let unusual_name = FullName::api_refusal(&plain).map(|rule| format!("full_name {rule}"));
 
     let (amount, adjusted) = match (doc.get("amount_cents"), doc.get("transaction_amount")) {
         (Some(Bson::Int64(c)), _) => (
@@ -174,8 +182,17 @@ async fn convert(
             updated_at,
             version,
         },
-        adjusted,
+        Converted {
+            adjusted,
+            unusual_name,
+        },
     ))
+}
+
+/// What a conversion noticed besides the record.
+struct Converted {
+    adjusted: Option<Adjusted>,
+    unusual_name: Option<String>,
 }
 
 /// The MongoDB store the settings name (this command converts MongoDB databases only).
@@ -215,7 +232,13 @@ pub async fn migrate(
             report.examined += 1;
             match convert(doc, &cipher, args.strict).await {
                 Err(reason) => report.unconverted.push((doc.id, reason)),
-                Ok((record, adjusted)) => {
+                Ok((
+                    record,
+                    Converted {
+                        adjusted,
+                        unusual_name,
+                    },
+                )) => {
                     let legacy = adjusted.as_ref().map(|a| {
                         doc! {"transaction_amount": a.original, "migrated_at": mongodb::bson::DateTime::now()}
                     });
@@ -227,6 +250,9 @@ pub async fn migrate(
                     if done {
                         report.converted += 1;
                         report.adjusted.extend(adjusted);
+                        report
+                            .unusual_names
+                            .extend(unusual_name.map(|rule| (doc.id, rule)));
                     } else {
                         report.changed_meanwhile.push(doc.id);
                     }
@@ -295,6 +321,11 @@ pub async fn run(args: &MigrateArgs) -> ExitCode {
             a.id, a.original, a.amount
         ));
     }
+    for (id, rule) in &report.unusual_names {
+        say(&format!(
+            "name kept as stored: {id}: the API would refuse it ({rule}); it reads back unchanged"
+        ));
+    }
     for (id, reason) in &report.unconverted {
         say(&format!("not converted: {id}: {reason}"));
     }
@@ -302,13 +333,14 @@ pub async fn run(args: &MigrateArgs) -> ExitCode {
         say(&format!("changed while converting: {id} (run again)"));
     }
     say(&format!(
-        "{}: {} documents examined, {verb} {}, {} rounded, {} not converted, {} changed meanwhile",
+        "{}: {} documents examined, {verb} {}, {} rounded, {} not converted, {} changed meanwhile, {} names kept that the API would refuse",
         if args.dry_run { "dry run" } else { "done" },
         report.examined,
         report.converted,
         report.adjusted.len(),
         report.unconverted.len(),
-        report.changed_meanwhile.len()
+        report.changed_meanwhile.len(),
+        report.unusual_names.len()
     ));
     if let Some(days) = report.rollup_days {
         say(&format!("daily roll-ups rebuilt ({days} days corrected)"));

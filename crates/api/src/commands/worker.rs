@@ -62,7 +62,7 @@ async fn start(settings: &Settings) -> crate::Result<ExitCode> {
     let health_handle = health.handle();
     let health_task = actix_web::rt::spawn(health);
     let metrics = recorder
-        .map(|m| crate::metrics::serve(settings, m, None))
+        .map(|m| crate::metrics::serve(m, None))
         .transpose()?
         .map(|m| (m.handle(), actix_web::rt::spawn(m.run())));
     tracing::info!(

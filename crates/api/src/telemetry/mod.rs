@@ -50,9 +50,12 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
         .or_else(|_| EnvFilter::try_new(&settings.log.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let log_filter = filter.and(filter_fn(|meta| !exporter_only(meta)));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Logs go to standard error, for every command: standard output is the commands'
+    // own output (`fido export` writes NDJSON there, `fido keys` a key).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let log = if settings.json_logs() {
         fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(true)
@@ -62,6 +65,7 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
             .boxed()
     } else {
         fmt::layer()
+            .with_writer(std::io::stderr)
             .compact()
             .with_target(true)
             .with_ansi(ansi)

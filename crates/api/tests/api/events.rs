@@ -297,6 +297,25 @@ async fn the_feed_has_every_change_in_order_and_no_names() {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert_eq!(r.error_fields(), [field], "{query}");
     }
+    // A cursor beyond the last sequence is refused, not answered with nothing (which would
+    // skip the events that take those numbers later); a number past 63 bits says so.
+    let ahead = app.get("/api/v1/events?after=4").await;
+    assert_eq!(ahead.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(ahead.error_fields(), ["after"]);
+    assert!(
+        ahead.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("must be at most 3"),
+        "{}",
+        ahead.body
+    );
+    let huge = app.get("/api/v1/events?after=18446744073709551615").await;
+    assert_eq!(huge.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        huge.body["errors"][0]["message"],
+        "must be at most 9223372036854775807 (sequences are 63-bit)"
+    );
 }
 
 #[actix_web::test]

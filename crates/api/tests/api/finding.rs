@@ -346,7 +346,7 @@ fn python_csv(text: &str) -> Vec<Vec<String>> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-async fn export(
+pub(crate) async fn export(
     app: &TestApp,
     user: &str,
     query: &str,
@@ -608,20 +608,17 @@ async fn a_large_export_streams_in_constant_memory() {
         .env("API_KEYS", crate::helpers::test_api_keys())
         .env("FIDO__SECURITY__RATE_LIMIT_PER_SECOND", "0")
         .env("FIDO__LOG__FORMAT", "text")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     if let Some(db) = &settings.store.database {
         cmd.env("FIDO__STORE__DATABASE", db);
     }
     let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let logs = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
+        for line in std::io::BufReader::new(logs).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
                 let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 let _ = tx.send(port);

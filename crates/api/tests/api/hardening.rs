@@ -141,7 +141,7 @@ impl TransactionStore for FailsFirstInsert {
 }
 
 #[actix_web::test]
-async fn a_lapsed_claim_answers_another_body_422_and_its_own_exactly_once() {
+async fn a_lapsed_claim_answers_another_body_422_and_its_own_at_once_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_for(dir.path(), &[]);
     let stores = fido_api::wiring::open_store(&settings).await.unwrap();
@@ -181,9 +181,11 @@ async fn a_lapsed_claim_answers_another_body_422_and_its_own_exactly_once() {
         other.body
     );
     assert_eq!(other.body["errors"][0]["field"], "Idempotency-Key");
-    // The other request took the lease over but wrote nothing; once it lapses too, the
-    // original request gets its own transaction, then its replay.
-    clock.0.store(62_000, Ordering::SeqCst);
+    // Refused before the lease is taken (issue 27): repeating the wrong body changes
+    // nothing, and the original request, retried at once, gets its own transaction, then
+    // its replay.
+    let again = post_with_key(&app, "order-9", &order(&user, 99.0), None).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     let original = post_with_key(&app, "order-9", &order(&user, 10.0), None).await;
     assert_eq!(original.status, StatusCode::CREATED, "{}", original.body);
     assert_eq!(original.data()["transaction_amount"], 10.0);
@@ -357,7 +359,8 @@ async fn a_body_that_trickles_in_is_cut_off_with_408() {
 #[actix_web::test]
 async fn head_works_wherever_get_does_without_a_body() {
     let app = spawn_app().await;
-    let id = app.create(&fresh_user(), 1.0, "credit", None).await["id"]
+    let user = fresh_user();
+    let id = app.create(&user, 1.0, "credit", None).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -367,6 +370,10 @@ async fn head_works_wherever_get_does_without_a_body() {
         "/health/ready".to_owned(),
         format!("/api/v1/transactions/{id}"),
         format!("/api/v1/transactions/user/{}", fresh_user()),
+        format!("/api/v1/transactions/user/{user}/export?format=csv"),
+        format!("/api/v1/analytics/transactions/{user}"),
+        format!("/api/v1/analytics/transactions/{user}/daily"),
+        "/api/v1/events".to_owned(),
     ] {
         let mut res = app.client.head(app.url(&path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "HEAD {path}");
@@ -442,4 +449,119 @@ async fn names_with_invisible_formatting_are_refused() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "ZWNJ is allowed");
+}
+
+// ---------- issue 27: a stored name never makes a history unreadable ----------
+
+/// Names the original service stored (a line break, surrounding spaces, a bidirectional
+/// override) read back exactly as stored by id, in every list page and in the export —
+/// never a 500 — and `fido import` refuses them with the field named.
+#[actix_web::test]
+async fn stored_names_that_break_todays_rules_read_back_unchanged_everywhere() {
+    use fido_domain::{Amount, FieldCipher, ObjectId, TransactionType};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_for(dir.path(), &[]);
+    let cipher = fido_api::secrets::cipher(&settings).unwrap();
+    let user = UserId::parse(&fresh_user()).unwrap();
+    let names = [
+        "Ada\nLovelace",
+        "  Ada Lovelace\t",
+        "Ada\u{202E}ecalevoL",
+        "Grace Hopper",
+    ];
+    let base = Timestamp::parse_rfc3339("2024-05-01T10:00:00Z").unwrap();
+    let mut records = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let at = base.plus_millis(i64::try_from(i).unwrap() * 60_000);
+        records.push(TransactionRecord {
+            id: TransactionId::new(ObjectId::generate(at)),
+            user_id: user,
+            full_name: EncryptedName::new(cipher.encrypt(name).await.unwrap()),
+            amount: Amount::from_cents(100).unwrap(),
+            kind: TransactionType::Credit,
+            transaction_date: at,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        });
+    }
+    let stores = fido_api::wiring::open_store(&settings).await.unwrap();
+    stores.transfer.put_records(records.clone()).await.unwrap();
+    let app = spawn_with(settings).await;
+    for (record, name) in records.iter().zip(names) {
+        let one = app
+            .get(&format!("/api/v1/transactions/{}", record.id))
+            .await;
+        assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+        assert_eq!(one.data()["full_name"], name);
+    }
+    for limit in [1, 2, 4] {
+        let mut seen = Vec::new();
+        for page in 1..=(4 / limit) {
+            let r = app
+                .list(&user.to_string(), &format!("?limit={limit}&page={page}"))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            for t in r.data()["data"].as_array().unwrap() {
+                seen.push(t["full_name"].as_str().unwrap().to_owned());
+            }
+        }
+        let expected: Vec<String> = names.iter().rev().map(|n| (*n).to_owned()).collect();
+        assert_eq!(seen, expected, "limit {limit}");
+    }
+    let (status, _, text) =
+        crate::finding::export(&app, &user.to_string(), "?format=ndjson", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[3]["full_name"], "Ada\nLovelace");
+}
+
+/// Issue 27: sums above 2^53 cents are written with their exact digits (no binary float
+/// rounding), in the statistics and the series.
+#[actix_web::test]
+async fn totals_above_2_to_the_53_cents_are_exact_in_the_json_text() {
+    let app = spawn_app().await;
+    let user = fresh_user();
+    for _ in 0..91 {
+        let r = app
+            .post_json(
+                "/api/v1/transactions",
+                &json!({"user_id": user, "full_name": "Ada Lovelace",
+                        "transaction_amount": 999_999_999_999.99_f64, "transaction_type": "credit"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let raw = |path: String| {
+        let app = &app;
+        async move {
+            let mut res = app.client.get(app.url(&path)).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            String::from_utf8(res.body().await.unwrap().to_vec()).unwrap()
+        }
+    };
+    // 91 × 999,999,999,999.99 = 90,999,999,999,999.09: 9.1e15 cents, past 2^53.
+    let stats = raw(format!("/api/v1/analytics/transactions/{user}")).await;
+    assert!(
+        stats.contains("\"total_credit\":90999999999999.09"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains("\"total_transaction\":90999999999999.09"),
+        "{stats}"
+    );
+    assert!(stats.contains("\"net\":90999999999999.09"), "{stats}");
+    assert!(
+        stats.contains("\"average_transaction\":999999999999.99"),
+        "{stats}"
+    );
+    let series = raw(format!("/api/v1/analytics/transactions/{user}/daily")).await;
+    assert!(
+        series.contains("\"total_credit\":90999999999999.09"),
+        "{series}"
+    );
 }

@@ -76,44 +76,8 @@ fn an_invalid_setting_exits_non_zero_naming_it() {
 #[test]
 fn sigterm_stops_the_binary_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = binary()
-        .current_dir(dir.path())
-        .env("PORT", "0")
-        .env("FIDO__LOG__FORMAT", "text")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut port = None;
-    let mut seen = Vec::new();
-    while port.is_none() && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-                port = rest
-                    .split_whitespace()
-                    .next()
-                    .and_then(|p| p.parse::<u16>().ok());
-            }
-            seen.push(line);
-        }
-    }
-    let port = port.unwrap_or_else(|| panic!("no listening line; saw {seen:?}"));
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("serving");
-    use std::io::{Read, Write};
-    stream
-        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let (mut child, port, lines) = serve(binary(), dir.path());
+    assert_live(port);
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -132,11 +96,19 @@ fn sigterm_stops_the_binary_gracefully() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let rest: Vec<String> = rx.try_iter().collect();
-    assert!(
-        rest.iter().any(|l| l.contains("SIGTERM received")),
-        "{rest:?}"
-    );
+    // The reader thread drains what the process wrote before it ended.
+    let said = || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("SIGTERM received"))
+    };
+    let drained = Instant::now() + Duration::from_secs(5);
+    while !said() && Instant::now() < drained {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(said(), "{:?}", lines.lock().unwrap());
     assert!(
         dir.path().join("data/fido.db").exists(),
         "the embedded default was used"
@@ -294,11 +266,15 @@ fn production_without_api_keys_refuses_to_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("API_KEYS is required in production"),
-        "{stderr}"
+    // Said once, on a line of its own (the logs share standard error).
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("fido: ") && l.contains("API_KEYS is required in production"))
+            .count(),
+        1,
+        "one clear line: {stderr}"
     );
-    assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
 }
 
 #[test]
@@ -318,4 +294,97 @@ fn a_metrics_address_in_use_is_named_with_its_setting() {
         stderr.contains("FIDO__METRICS__ADDR") && stderr.contains(&address),
         "{stderr}"
     );
+}
+
+/// Starts `fido serve` from `cmd` on the data folder `dir`: the child, its port (read
+/// from the "listening on" log line) and every log line it writes (standard error).
+fn serve(
+    mut cmd: Command,
+    dir: &std::path::Path,
+) -> (
+    std::process::Child,
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let mut child = cmd
+        .current_dir(dir)
+        .env("PORT", "0")
+        .env("FIDO__LOG__FORMAT", "text")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logs = child.stderr.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(logs).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                if let Some(port) = rest.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                    let _ = tx.send(port);
+                }
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no listening line; saw {:?}", lines.lock().unwrap()));
+    (child, port, lines)
+}
+
+/// Issue 27: two instances on one host with the default metrics address both start; the
+/// one that finds it taken says so once and runs without `/metrics`.
+#[test]
+fn a_second_instance_on_one_host_starts_without_metrics_and_says_so() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let default_metrics = || {
+        let mut cmd = binary();
+        cmd.env_remove("FIDO__METRICS__ADDR");
+        cmd
+    };
+    let (mut first, first_port, _) = serve(default_metrics(), a.path());
+    let (mut second, second_port, second_logs) = serve(default_metrics(), b.path());
+    assert_live(first_port);
+    assert_live(second_port);
+    let warned = second_logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("metrics off: 127.0.0.1:9464 is in use"))
+        .count();
+    assert_eq!(warned, 1, "said once: {:?}", second_logs.lock().unwrap());
+    for child in [&mut first, &mut second] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // An address that was set is required: taken, the start stops naming the setting.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().to_string();
+    let out = crate::helpers::fido_binary()
+        .current_dir(a.path())
+        .env("PORT", "0")
+        .env("FIDO__METRICS__ADDR", &taken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("FIDO__METRICS__ADDR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `GET /health/live` on a plain socket answers 200.
+fn assert_live(port: u16) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("serving");
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
 }

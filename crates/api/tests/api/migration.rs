@@ -114,7 +114,7 @@ async fn the_originals_documents_are_migrated_then_served_exactly() {
         "transaction_type": token(&current, "credit").await, "transaction_amount": 12.345,
         "transaction_date": at("2026-11-21T00:00:00Z")},
         // Tokens made with the older key.
-        doc! {"_id": d, "user_id": user, "full_name": token(&older, "Edsger Dijkstra").await,
+        doc! {"_id": d, "user_id": user, "full_name": token(&older, "Edsger W.\nDijkstra ").await,
         "transaction_type": token(&older, "debit").await, "transaction_amount": 7.0,
         "transaction_date": at("2026-11-22T08:30:00Z")},
         // A type no key opens, and a negative amount: left untouched.
@@ -153,6 +153,17 @@ async fn the_originals_documents_are_migrated_then_served_exactly() {
         "{out}"
     );
     assert!(out.contains(&format!("not converted: {f}")), "{out}");
+    // A name the original accepted and the API would refuse: kept as stored, reported.
+    assert!(
+        out.contains(&format!(
+            "name kept as stored: {d}: the API would refuse it (full_name must not contain control characters)"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 names kept that the API would refuse"),
+        "{out}"
+    );
     let untouched: Vec<Document> = {
         use futures_util::TryStreamExt;
         db.collection
@@ -241,7 +252,7 @@ async fn the_originals_documents_are_migrated_then_served_exactly() {
         ),
         (
             d,
-            "Edsger Dijkstra",
+            "Edsger W.\nDijkstra ",
             7.0,
             "debit",
             "2026-11-22T08:30:00.000Z",

@@ -321,11 +321,23 @@ async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
     app.stop().await;
 
     // With --decrypt the names are in clear (and encrypted again on import).
+    // At the default log level: the logs go to standard error, never into the lines.
     let mut export = fido(&key, source.path(), &["export", "--decrypt"]);
-    export.env("DB_URI", sqlite(source.path()));
+    export
+        .env("DB_URI", sqlite(source.path()))
+        .env("FIDO__LOG__FILTER", "info");
     let out = export.output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
+    for line in text.lines() {
+        let parsed: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("standard output holds only NDJSON lines: {line:?}: {e}"));
+        assert!(parsed["id"].is_string(), "{line}");
+    }
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).is_empty(),
+        "the logs went to standard error"
+    );
     assert!(text.contains("\"full_name\":\"Ada Lovelace\""), "{text}");
     assert!(!text.contains("full_name_token"));
     let good: Vec<&str> = text.lines().collect();
@@ -335,10 +347,24 @@ async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
     bad_token["full_name"] = Value::Null;
     bad_token.as_object_mut().unwrap().remove("full_name");
     bad_token["full_name_token"] = json!("gAAAAABnot-a-token");
+    // Names enter by the API's rules, in clear or as a token (issue 27).
+    let mut spoofed_name: Value = serde_json::from_str(good[0]).unwrap();
+    spoofed_name["id"] = json!("6650f0c2e4b0a1b2c3d4e5f7");
+    spoofed_name["full_name"] = json!("Ada\u{202E}ecalevoL");
+    let mut broken_token: Value = serde_json::from_str(good[0]).unwrap();
+    broken_token["id"] = json!("6650f0c2e4b0a1b2c3d4e5f8");
+    broken_token.as_object_mut().unwrap().remove("full_name");
+    {
+        use fido_domain::FieldCipher;
+        let cipher = FernetCipher::from_key_list(&key).unwrap();
+        broken_token["full_name_token"] = json!(cipher.encrypt("Ada\nLovelace").await.unwrap());
+    }
     let mut lines: Vec<String> = good.iter().map(|s| (*s).to_owned()).collect();
     lines.insert(1, bad_amount.to_string());
     lines.push(bad_token.to_string());
     lines.push("{not json".into());
+    lines.push(spoofed_name.to_string());
+    lines.push(broken_token.to_string());
     let file = source.path().join("mixed.ndjson");
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     let file = file.to_str().unwrap();
@@ -356,6 +382,14 @@ async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
         report.contains("full_name_token: cannot be decrypted"),
         "{report}"
     );
+    assert!(
+        report.contains("full_name: must not contain invisible formatting"),
+        "{report}"
+    );
+    assert!(
+        report.contains("full_name_token: the name: must not contain control characters"),
+        "{report}"
+    );
     assert!(report.contains("valid (nothing written)"), "{report}");
     let app = app_on(target.path(), &key).await;
     let list = app
@@ -370,7 +404,7 @@ async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(3), "{report}");
     assert!(
-        report.contains(&format!("{} imported, 3 bad", good.len())),
+        report.contains(&format!("{} imported, 5 bad", good.len())),
         "{report}"
     );
     let app = app_on(target.path(), &key).await;

@@ -39,14 +39,14 @@ fn store_env() -> Vec<(String, String)> {
 fn serve(dir: &Path, db: &[(String, String)]) -> (Child, u16) {
     let mut child = binary(dir, db)
         .env("PORT", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let logs = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(logs).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });

@@ -20,14 +20,14 @@ fn start(dir: &std::path::Path) -> (Child, u16) {
         .env("FIDO__SECURITY__RATE_LIMIT_PER_SECOND", "0")
         .env("FIDO__LOG__FORMAT", "text")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout");
+    let logs = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(logs).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
                 if let Some(port) = rest
                     .split_whitespace()

@@ -79,8 +79,8 @@ fn start(collector: Option<u16>) -> Instance {
         .env("API_KEYS", test_api_keys())
         .env("FIDO__SECURITY__RATE_LIMIT_PER_SECOND", "0")
         .env("FIDO__LOG__FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     if let Some(port) = collector {
         cmd.env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -90,12 +90,12 @@ fn start(collector: Option<u16>) -> Instance {
         .env("OTEL_SERVICE_NAME", "fido-under-test");
     }
     let mut child = cmd.spawn().expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout");
+    let logs = child.stderr.take().expect("stderr");
     let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
     let (tx, rx) = std::sync::mpsc::channel();
     let sink = lines.clone();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(logs).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
                 if let Some(port) = rest
                     .split(|c: char| !c.is_ascii_digit())

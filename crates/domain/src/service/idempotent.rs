@@ -21,6 +21,8 @@ use crate::transaction::{NewTransaction, Transaction, TransactionType};
 const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(30);
 /// How long an idempotency key is remembered.
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Claims one create makes at most: a lapsed claim is reported, then taken over.
+const TAKE_OVER_ROUNDS: u32 = 3;
 
 impl TransactionService {
     /// Like [`create`](Self::create), but at most once per `(scope, key)` for 24 hours: a
@@ -46,40 +48,60 @@ impl TransactionService {
             .encrypt(&canonical)
             .await
             .map_err(cipher_error)?;
-        let claim = self
-            .ports
-            .idempotency
-            .claim(ClaimRequest {
-                scope: scope.to_owned(),
-                key: key.clone(),
-                fingerprint: sealed,
-                candidate_id: TransactionId::generate(now),
-                now,
-                lease_until: now.plus_millis(duration_millis(IDEMPOTENCY_LEASE)),
-                expires_at: now.plus_millis(duration_millis(IDEMPOTENCY_RETENTION)),
-            })
-            .await
-            .map_err(store_error)?;
-        let transaction_id = match claim {
-            Claim::Acquired { transaction_id } => transaction_id,
-            Claim::TakenOver {
-                transaction_id,
-                fingerprint,
-            } => {
-                // Only the same request may finish what a crashed one started.
-                self.same_request(&fingerprint, &canonical).await?;
-                transaction_id
-            }
-            Claim::InFlight { fingerprint } => {
-                self.same_request(&fingerprint, &canonical).await?;
-                return Err(DomainError::IdempotencyInFlight);
-            }
-            Claim::Completed {
-                fingerprint,
-                snapshot,
-            } => {
-                self.same_request(&fingerprint, &canonical).await?;
-                return Ok((self.open_snapshot(&snapshot).await?, true));
+        let mut request = ClaimRequest {
+            scope: scope.to_owned(),
+            key: key.clone(),
+            fingerprint: sealed,
+            candidate_id: TransactionId::generate(now),
+            now,
+            lease_until: now.plus_millis(duration_millis(IDEMPOTENCY_LEASE)),
+            expires_at: now.plus_millis(duration_millis(IDEMPOTENCY_RETENTION)),
+            take_over: None,
+        };
+        let mut rounds = 0;
+        let transaction_id = loop {
+            rounds += 1;
+            let claim = self
+                .ports
+                .idempotency
+                .claim(request.clone())
+                .await
+                .map_err(store_error)?;
+            match claim {
+                Claim::Acquired { transaction_id } => break transaction_id,
+                Claim::TakenOver {
+                    transaction_id,
+                    fingerprint,
+                } => {
+                    // Only the same request may finish what a crashed one started.
+                    self.same_request(&fingerprint, &canonical).await?;
+                    break transaction_id;
+                }
+                Claim::Lapsed {
+                    fingerprint,
+                    lease_until,
+                    ..
+                } => {
+                    // The fingerprint decides before the lease is taken: a different
+                    // request is refused and the claim stays exactly as it was.
+                    self.same_request(&fingerprint, &canonical).await?;
+                    if rounds >= TAKE_OVER_ROUNDS {
+                        // Others keep taking it over and lapsing: answer as for a busy key.
+                        return Err(DomainError::IdempotencyInFlight);
+                    }
+                    request.take_over = Some(lease_until);
+                }
+                Claim::InFlight { fingerprint } => {
+                    self.same_request(&fingerprint, &canonical).await?;
+                    return Err(DomainError::IdempotencyInFlight);
+                }
+                Claim::Completed {
+                    fingerprint,
+                    snapshot,
+                } => {
+                    self.same_request(&fingerprint, &canonical).await?;
+                    return Ok((self.open_snapshot(&snapshot).await?, true));
+                }
             }
         };
         let created = self

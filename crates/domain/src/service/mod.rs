@@ -407,6 +407,7 @@ impl TransactionService {
 
     /// Up to `limit` (1 to [`MAX_FEED_LIMIT`]) events after sequence `after`, in sequence
     /// order. Errors: `CursorExpired` when retention removed events after `after`;
+    /// `CursorAhead` when `after` is above every sequence given so far;
     /// `EventsDisabled`; `StoreUnavailable`; `Internal`.
     #[tracing::instrument(target = "fido::span", name = "service.events", skip_all)]
     pub async fn events(&self, after: u64, limit: u32) -> Result<EventPage, DomainError> {
@@ -422,6 +423,11 @@ impl TransactionService {
         if after < page.pruned_through {
             return Err(DomainError::CursorExpired {
                 pruned_through: page.pruned_through,
+            });
+        }
+        if after > page.last_sequence {
+            return Err(DomainError::CursorAhead {
+                last_sequence: page.last_sequence,
             });
         }
         Ok(page)
@@ -470,9 +476,7 @@ impl TransactionService {
                 tracing::error!(transaction_id = %record.id, error = %e, "stored name cannot be decrypted");
                 cipher_error(e)
             })?;
-        let name = FullName::from_stored(&plain)
-            .map_err(|_| DomainError::Internal(InternalError::InvalidStoredName(record.id)))?;
-        Ok(reveal(record, name))
+        Ok(reveal(record, FullName::from_stored(&plain)))
     }
 
     async fn invalidate(&self, user: UserId) {

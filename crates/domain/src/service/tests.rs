@@ -1008,13 +1008,28 @@ async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
 
 #[tokio::test]
 async fn a_takeover_finds_the_crashed_attempts_transaction() {
+    let lapsed_lease = Timestamp::from_millis(1_000).unwrap();
     let mut idem = MockIdempotencyStore::new();
-    idem.expect_claim().returning(|_| {
-        Ok(crate::Claim::TakenOver {
-            transaction_id: tx_id(),
-            fingerprint: format!("enc:{}", canonical_request(&new_tx(None))),
-        })
-    });
+    // First the lapsed claim is reported; the same request then takes over that lease.
+    idem.expect_claim()
+        .withf(|r| r.take_over.is_none())
+        .times(1)
+        .returning(move |_| {
+            Ok(crate::Claim::Lapsed {
+                transaction_id: tx_id(),
+                fingerprint: format!("enc:{}", canonical_request(&new_tx(None))),
+                lease_until: lapsed_lease,
+            })
+        });
+    idem.expect_claim()
+        .withf(move |r| r.take_over == Some(lapsed_lease))
+        .times(1)
+        .returning(|_| {
+            Ok(crate::Claim::TakenOver {
+                transaction_id: tx_id(),
+                fingerprint: format!("enc:{}", canonical_request(&new_tx(None))),
+            })
+        });
     idem.expect_complete().times(1).returning(|_, _, _| Ok(()));
     let mut store = MockTransactionStore::new();
     store
@@ -1035,10 +1050,12 @@ async fn a_takeover_finds_the_crashed_attempts_transaction() {
 #[tokio::test]
 async fn another_request_cannot_take_over_a_lapsed_claim() {
     let mut idem = MockIdempotencyStore::new();
-    idem.expect_claim().returning(|_| {
-        Ok(crate::Claim::TakenOver {
+    // One claim, which changes nothing: the request never asks to take the lease over.
+    idem.expect_claim().times(1).returning(|_| {
+        Ok(crate::Claim::Lapsed {
             transaction_id: tx_id(),
             fingerprint: "enc:v1|someone else's request".into(),
+            lease_until: Timestamp::from_millis(1_000).unwrap(),
         })
     });
     // Nothing is written, nothing released: the claim stays the original request's.

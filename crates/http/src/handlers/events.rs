@@ -19,7 +19,7 @@ use crate::input::{self, Query};
     operation_id = "list_events", security(("bearer" = ["read"])),
     params(
         ("after" = Option<u64>, Query, nullable = false, minimum = 0,
-            description = "Return events with a sequence above this (default 0: from the oldest retained)", example = 0),
+            description = "Return events with a sequence above this (default 0: from the oldest retained); at most the answer's `last_sequence` (a cursor beyond it is 422)", example = 0),
         ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000,
             description = "At most this many events (1 to 1000, default 100)", example = 100)),
     responses(
@@ -30,7 +30,7 @@ use crate::input::{self, Query};
             body = ErrorBody,
             example = json!({"message": "Events after this cursor were removed by retention", "errors": [
                 {"field": "after", "message": "must be at least 1200: events up to it were removed by retention"}]})),
-        (status = 422, description = "`after` or `limit` is not a number in range; unknown parameter", body = ErrorBody),
+        (status = 422, description = "`after` or `limit` is not a number in range (`after` above the last sequence given so far included); unknown parameter", body = ErrorBody),
         DataRouteErrors))]
 #[tracing::instrument(target = "fido::span", name = "handler.events.feed", skip_all)]
 pub async fn feed(
