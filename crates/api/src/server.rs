@@ -25,6 +25,8 @@ pub struct Application {
     port: u16,
     relay: Option<RelayRun>,
     metrics: Option<MetricsServer>,
+    /// The service whose in-process cache follows the feed (see [`follow_feed`]).
+    follower: Option<TransactionService>,
 }
 
 /// The relay this process runs beside the server: how often it polls, and the store's
@@ -80,8 +82,14 @@ impl Application {
         let metrics_server = recorder
             .map(|m| metrics::serve(m, Some(service.clone())))
             .transpose()?;
+        // An in-process cache learns of changes made by other processes (`fido import`,
+        // another instance on the same store) from the feed; a Redis cache is shared.
+        let follows =
+            settings.events.enabled && settings.cache.enabled && settings.redis_config().is_none();
+        let follower = follows.then(|| service.clone());
         let mut app = Self::serve(settings, service, listener, relay.clone())?;
         app.metrics = metrics_server;
+        app.follower = follower;
         app.relay = relay.map(|relay| RelayRun {
             relay,
             poll: Duration::from_millis(settings.events.relay_poll_ms),
@@ -131,6 +139,7 @@ impl Application {
             port,
             relay: None,
             metrics: None,
+            follower: None,
         })
     }
 
@@ -156,6 +165,10 @@ impl Application {
             let handle = m.handle();
             (handle, tokio::spawn(m.run()))
         });
+        let (stop_following, following) = tokio::sync::watch::channel(false);
+        let follower = self
+            .follower
+            .map(|service| tokio::spawn(follow_feed(service, following)));
         let result = match self.relay {
             None => self.server.await,
             Some(run) => {
@@ -169,11 +182,54 @@ impl Application {
                 result
             }
         };
+        let _ = stop_following.send(true);
+        if let Some(task) = follower {
+            let _ = task.await;
+        }
         if let Some((handle, task)) = metrics {
             handle.stop(true).await;
             let _ = task.await;
         }
         result
+    }
+}
+
+/// How often an in-process cache looks at the feed for changes made elsewhere.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// Follows the event feed from its end at start (the cache is empty then) and drops the
+/// cached reads of each user whose transactions changed, until `stop` turns true. A
+/// failing read is retried at the next tick; a cursor that retention overtook (a store
+/// unreachable for days) starts again from the end, with a warning.
+async fn follow_feed(service: TransactionService, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut after = None;
+    let mut every = tokio::time::interval(FOLLOW_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+        after = match after {
+            None => service.feed_end().await.ok(),
+            Some(from) => match service.forget_changed_since(from).await {
+                Ok(next) => Some(next),
+                Err(fido_domain::DomainError::CursorExpired { .. }) => {
+                    tracing::warn!(
+                        "cache follower: retention overtook the feed cursor; cached reads \
+                         of changes made elsewhere may be stale until their TTL"
+                    );
+                    None
+                }
+                Err(e) => {
+                    tracing::debug!(error = %fido_domain::error_chain(&e), "cache follower: feed not read");
+                    Some(from)
+                }
+            },
+        };
     }
 }
 

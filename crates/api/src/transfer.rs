@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fido_domain::{
-    Amount, DailyRollups, EncryptedName, FieldCipher, FullName, StoreTransfer, Timestamp,
+    Amount, Cache, DailyRollups, EncryptedName, FieldCipher, FullName, StoreTransfer, Timestamp,
     TransactionId, TransactionRecord, TransactionType, UserId,
 };
 use serde::{Deserialize, Serialize};
@@ -173,11 +173,7 @@ pub async fn tally(store: &Arc<dyn StoreTransfer>, batch: u32) -> Result<BTreeMa
 /// Forgets every cached read of `users` in the cache the settings name (Redis, shared with
 /// running instances), so nothing written behind the service's back is hidden by a cached
 /// answer. A cache that cannot be reached is reported, not fatal: its entries expire.
-pub async fn invalidate(
-    settings: &Settings,
-    users: impl IntoIterator<Item = UserId>,
-) -> Result<()> {
-    let cache = crate::wiring::open_cache(settings)?;
+pub async fn invalidate(cache: &dyn Cache, users: impl IntoIterator<Item = UserId>) {
     let mut failed = 0u64;
     for user in users {
         if cache.invalidate_user(user).await.is_err() {
@@ -190,7 +186,6 @@ pub async fn invalidate(
             "could not invalidate some users' cached reads; they expire with their TTL"
         );
     }
-    Ok(())
 }
 
 /// Makes the daily roll-ups of `rollups` equal to its rows, every user; the number of days

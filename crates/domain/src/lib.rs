@@ -59,9 +59,9 @@ pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
-    FieldCipher, IdempotencyStore, NoCache, PendingOutcome, PublishError, PublishOutcome,
-    ReadEncoder, RollupDrift, StatisticsQuery, StoreError, StoreTransfer, SystemClock,
-    TransactionStore,
+    FieldCipher, IdempotencyStore, ImportCounts, NoCache, PendingOutcome, PublishError,
+    PublishOutcome, ReadEncoder, RollupDrift, StatisticsQuery, StoreError, StoreTransfer,
+    SystemClock, TransactionStore,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{

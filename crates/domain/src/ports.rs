@@ -392,6 +392,18 @@ pub trait StoreTransfer: Send + Sync {
     /// Writes `records` as they are (replacing any with the same id).
     async fn put_records(&self, records: Vec<TransactionRecord>) -> Result<(), StoreError>;
 
+    /// Writes `records` as changes made now, like the API's writes (`fido import` into a
+    /// store that may be served): a record whose id is new is created, one that differs
+    /// from the stored record of its id replaces it, an identical one is left alone. Each
+    /// creation or replacement writes its row, its day roll-ups and — when the store writes
+    /// events — its `transaction.created` or `transaction.updated` event in one atomic
+    /// write per batch, so consumers of the feed learn of it and the roll-ups equal the
+    /// rows at every commit. Idempotent: the same batch again changes nothing.
+    async fn import_records(
+        &self,
+        records: Vec<TransactionRecord>,
+    ) -> Result<ImportCounts, StoreError>;
+
     /// Up to `limit` idempotency records after `(scope, key)`, in that order.
     async fn idempotency_after(
         &self,
@@ -417,6 +429,28 @@ pub trait StoreTransfer: Send + Sync {
 
     /// Writes publishers' cursors as they are.
     async fn put_cursors(&self, cursors: Vec<(String, PublisherCursor)>) -> Result<(), StoreError>;
+}
+
+/// What [`StoreTransfer::import_records`] did with a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    /// Records whose id was new.
+    pub created: u64,
+    /// Records that replaced a different stored record.
+    pub replaced: u64,
+    /// Records equal to what was stored: nothing written.
+    pub unchanged: u64,
+}
+
+impl ImportCounts {
+    /// The counts of two batches together.
+    pub fn plus(self, other: ImportCounts) -> ImportCounts {
+        ImportCounts {
+            created: self.created + other.created,
+            replaced: self.replaced + other.replaced,
+            unchanged: self.unchanged + other.unchanged,
+        }
+    }
 }
 
 /// Why a publisher could not deliver an event.

@@ -45,6 +45,9 @@ pub const PUBLISH_DURATION: &str = "fido_events_publish_duration_seconds";
 pub const PUBLISHED: &str = "fido_events_published_total";
 /// Failed publish calls, by `publisher`.
 pub const PUBLISH_FAILURES: &str = "fido_events_publish_failures_total";
+/// Exports whose body stopped halfway after a 200 (the client got an incomplete body), by
+/// `format`.
+pub const EXPORTS_TRUNCATED: &str = "fido_exports_truncated_total";
 /// 1, labelled with the `version` and git `commit` of the binary.
 pub const BUILD_INFO: &str = "fido_build_info";
 
@@ -112,5 +115,9 @@ pub fn describe() {
     );
     describe_counter!(PUBLISHED, "Events delivered, by publisher");
     describe_counter!(PUBLISH_FAILURES, "Failed event publish calls, by publisher");
+    describe_counter!(
+        EXPORTS_TRUNCATED,
+        "Exports that stopped halfway after their 200, by format"
+    );
     describe_gauge!(BUILD_INFO, "Version and git commit of the running binary");
 }

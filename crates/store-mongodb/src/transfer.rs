@@ -1,13 +1,19 @@
 //! The [`StoreTransfer`] port: the whole contents in key order, and written back as they
-//! were. The daily roll-ups do not follow `put_records` here: `fido copy` and
-//! `fido import` repair them afterwards.
+//! were. The daily roll-ups do not follow `put_records` here (`fido copy` repairs them
+//! afterwards); `import_records` writes each change with its roll-ups and event, in a
+//! multi-document transaction per chunk, like the API's writes.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
+
 use fido_domain::{
-    IdempotencyRecord, PublisherCursor, StoreError, StoreTransfer, StoredEvent, TransactionId,
-    TransactionRecord,
+    IdempotencyRecord, ImportCounts, OutboxEvent, PublisherCursor, StoreError, StoreTransfer,
+    StoredEvent, TransactionId, TransactionRecord,
 };
+use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
+use mongodb::ClientSession;
 
 use crate::documents::{bson_date, object_id, record_from, record_to};
 use crate::events::{cursor_doc, cursor_from, event_doc, to_i64, COUNTER};
@@ -41,6 +47,38 @@ impl StoreTransfer for MongoStore {
     async fn put_records(&self, records: Vec<TransactionRecord>) -> Result<(), StoreError> {
         self.put_all(&self.collection, records.iter().map(record_to).collect())
             .await
+    }
+
+    async fn import_records(
+        &self,
+        records: Vec<TransactionRecord>,
+    ) -> Result<ImportCounts, StoreError> {
+        self.require_migrated().await?;
+        if !self.keeps_rollups().await? {
+            // A standalone server has no transactions, so no roll-ups and no events:
+            // written as they are, like the API's writes there.
+            let mut counts = ImportCounts::default();
+            for chunk in records.chunks(PUT_CHUNK) {
+                counts = counts.plus(self.import_plain(chunk).await?);
+            }
+            return Ok(counts);
+        }
+        let with_event = self.writes_events().await?;
+        let mut counts = ImportCounts::default();
+        // A transaction per chunk keeps each one well inside the operation timeout.
+        for chunk in records.chunks(IMPORT_CHUNK) {
+            let store = self.clone();
+            let chunk = chunk.to_vec();
+            let done = self
+                .transaction(move |session| {
+                    let (store, chunk) = (store.clone(), chunk.clone());
+                    Box::pin(async move { store.import_in(session, &chunk, with_event).await })
+                })
+                .await?;
+            self.committed(with_event && done.created + done.replaced > 0);
+            counts = counts.plus(done);
+        }
+        Ok(counts)
     }
 
     async fn idempotency_after(
@@ -126,7 +164,100 @@ impl StoreTransfer for MongoStore {
     }
 }
 
+/// Most records in one import transaction.
+const IMPORT_CHUNK: usize = 50;
+
 impl MongoStore {
+    /// The stored records of `chunk`'s ids, inside `session` when given.
+    async fn held(
+        &self,
+        chunk: &[TransactionRecord],
+        session: Option<&mut ClientSession>,
+    ) -> mongodb::error::Result<HashMap<TransactionId, TransactionRecord>> {
+        let ids: Vec<Bson> = chunk
+            .iter()
+            .map(|r| Bson::ObjectId(object_id(r.id.object_id())))
+            .collect();
+        let filter = doc! {"_id": {"$in": ids}};
+        let docs: Vec<Document> = match session {
+            Some(session) => {
+                self.collection
+                    .find(filter)
+                    .session(&mut *session)
+                    .await?
+                    .stream(&mut *session)
+                    .try_collect()
+                    .await?
+            }
+            None => self.collection.find(filter).await?.try_collect().await?,
+        };
+        docs.iter()
+            .map(|d| record_from(d).map(|r| (r.id, r)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| mongodb::error::Error::custom(e.to_string()))
+    }
+
+    /// One import chunk inside `session`'s transaction: rows, roll-ups and events.
+    async fn import_in(
+        &self,
+        session: &mut ClientSession,
+        chunk: &[TransactionRecord],
+        with_event: bool,
+    ) -> mongodb::error::Result<ImportCounts> {
+        let held = self.held(chunk, Some(&mut *session)).await?;
+        let mut counts = ImportCounts::default();
+        for r in chunk {
+            let event = match held.get(&r.id) {
+                None => {
+                    self.collection
+                        .insert_one(record_to(r))
+                        .session(&mut *session)
+                        .await?;
+                    counts.created += 1;
+                    OutboxEvent::created(r)
+                }
+                Some(old) if old == r => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(old) => {
+                    self.collection
+                        .replace_one(doc! {"_id": object_id(r.id.object_id())}, record_to(r))
+                        .session(&mut *session)
+                        .await?;
+                    self.apply_rollup(session, old, -1).await?;
+                    counts.replaced += 1;
+                    OutboxEvent::updated(old, r)
+                }
+            };
+            self.apply_rollup(session, r, 1).await?;
+            if with_event {
+                self.append_event(session, &event).await?;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// An import chunk on a server without transactions: rows only.
+    async fn import_plain(&self, chunk: &[TransactionRecord]) -> Result<ImportCounts, StoreError> {
+        let held = self.bounded(self.held(chunk, None)).await?;
+        let mut counts = ImportCounts::default();
+        let mut changed = Vec::new();
+        for r in chunk {
+            match held.get(&r.id) {
+                None => counts.created += 1,
+                Some(old) if old == r => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(_) => counts.replaced += 1,
+            }
+            changed.push(record_to(r));
+        }
+        self.put_all(&self.collection, changed).await?;
+        Ok(counts)
+    }
+
     /// Writes `docs` as they are, each replacing the document of its `_id`: one unordered
     /// `insert_many` per [`PUT_CHUNK`] documents (a copy into an empty target is one command per batch,
     /// not one per document), then a replace of each document whose `_id` was already

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    IdempotencyRecord, PublisherCursor, StoreError, StoreTransfer, StoredEvent, TransactionId,
-    TransactionRecord,
+    IdempotencyRecord, ImportCounts, OutboxEvent, PublisherCursor, StoreError, StoreTransfer,
+    StoredEvent, TransactionId, TransactionRecord,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -42,6 +42,47 @@ impl StoreTransfer for SqliteStore {
                     write_record(conn, OnTaken::Update, r)?;
                 }
                 Ok(())
+            })
+            .await
+    }
+
+    async fn import_records(
+        &self,
+        records: Vec<TransactionRecord>,
+    ) -> Result<ImportCounts, StoreError> {
+        let with_events = self.events;
+        self.writer
+            .run(move |conn| {
+                // One writer, one transaction per batch: each row with its roll-ups (the
+                // triggers) and its event, as the API's writes do.
+                let mut counts = ImportCounts::default();
+                for r in &records {
+                    let held = conn
+                        .prepare_cached(&format!(
+                            "SELECT {COLUMNS} FROM transactions WHERE id = ?1"
+                        ))?
+                        .query_row([r.id.object_id().bytes()], read_record)
+                        .optional()?;
+                    let event = match &held {
+                        None => {
+                            counts.created += 1;
+                            OutboxEvent::created(r)
+                        }
+                        Some(held) if held == r => {
+                            counts.unchanged += 1;
+                            continue;
+                        }
+                        Some(held) => {
+                            counts.replaced += 1;
+                            OutboxEvent::updated(held, r)
+                        }
+                    };
+                    write_record(conn, OnTaken::Update, r)?;
+                    if with_events {
+                        crate::events::append(conn, &event)?;
+                    }
+                }
+                Ok(counts)
             })
             .await
     }

@@ -171,6 +171,12 @@ impl StoreTransfer for DownStore {
     async fn put_records(&self, _: Vec<TransactionRecord>) -> Result<(), StoreError> {
         down()
     }
+    async fn import_records(
+        &self,
+        _: Vec<TransactionRecord>,
+    ) -> Result<fido_domain::ImportCounts, StoreError> {
+        down()
+    }
     async fn idempotency_after(
         &self,
         _: Option<(String, String)>,

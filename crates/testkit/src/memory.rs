@@ -488,6 +488,32 @@ impl StoreTransfer for MemoryStore {
         Ok(())
     }
 
+    async fn import_records(
+        &self,
+        records: Vec<TransactionRecord>,
+    ) -> Result<fido_domain::ImportCounts, StoreError> {
+        let mut map = self.records();
+        let mut counts = fido_domain::ImportCounts::default();
+        for r in records {
+            match map.get(&r.id) {
+                None => {
+                    self.record_event(OutboxEvent::created(&r));
+                    counts.created += 1;
+                }
+                Some(held) if *held == r => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(held) => {
+                    self.record_event(OutboxEvent::updated(held, &r));
+                    counts.replaced += 1;
+                }
+            }
+            map.insert(r.id, r);
+        }
+        Ok(counts)
+    }
+
     async fn idempotency_after(
         &self,
         after: Option<(String, String)>,

@@ -1660,6 +1660,83 @@ pub async fn transfer_lists_in_order_and_puts_back_as_given(store: &dyn Store) {
     );
 }
 
+/// The feed's last sequence once what waits has been numbered (where a sequencer numbers).
+async fn feed_end(store: &dyn Store) -> u64 {
+    store.sequence(1000).await.expect("sequence");
+    store.events_after(0, 1).await.expect("feed").last_sequence
+}
+
+/// An import writes changes like the API's writes: new ids are created, changed records
+/// replaced, identical ones left alone; each creation and replacement has its event (where
+/// events are written) and the roll-ups equal the rows; the same batch again changes
+/// nothing.
+pub async fn imports_are_changes_with_their_events_and_rollups(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    let first: Vec<TransactionRecord> = (0..4)
+        .map(|i| {
+            record(
+                ids.id(i),
+                user,
+                at("2026-06-01T10:00:00Z").plus_millis(i64::from(i) * 86_400_000),
+                amount("2.50"),
+                Credit,
+            )
+        })
+        .collect();
+    let before = feed_end(store).await;
+    let counts = store.import_records(first.clone()).await.expect("import");
+    assert_eq!(
+        (counts.created, counts.replaced, counts.unchanged),
+        (4, 0, 0)
+    );
+    // Numbered before the next change (where a sequencer numbers), so the order is known.
+    feed_end(store).await;
+    let again = store.import_records(first.clone()).await.expect("again");
+    assert_eq!((again.created, again.replaced, again.unchanged), (0, 0, 4));
+    let mut changed = first[1].clone();
+    changed.amount = amount("9.99");
+    changed.kind = Debit;
+    changed.transaction_date = at("2026-07-01T00:00:00Z");
+    changed.version = 2;
+    let counts = store
+        .import_records(vec![changed.clone(), first[2].clone()])
+        .await
+        .expect("import a change");
+    assert_eq!(
+        (counts.created, counts.replaced, counts.unchanged),
+        (0, 1, 1)
+    );
+    assert_eq!(
+        store.get(changed.id).await.expect("get"),
+        Some(changed.clone())
+    );
+
+    assert_eq!(
+        store.check_user(user, false).await.expect("check"),
+        [],
+        "the roll-ups (where kept) equal the rows"
+    );
+    let totals = store.totals(user, DateRange::ALL).await.expect("totals");
+    assert_eq!(totals.count, 4);
+    assert_eq!(totals.total_credit.cents(), 750);
+    assert_eq!(totals.total_debit.cents(), 999);
+
+    if store.enabled() {
+        feed_end(store).await;
+        let events = store.events_after(before, 1000).await.expect("feed").events;
+        let mine: Vec<(EventKind, TransactionId)> = events
+            .iter()
+            .filter(|e| e.event.user_id() == Some(user))
+            .map(|e| (e.event.kind, e.event.transaction_id().expect("subject")))
+            .collect();
+        let mut expected: Vec<(EventKind, TransactionId)> =
+            first.iter().map(|r| (EventKind::Created, r.id)).collect();
+        expected.push((EventKind::Updated, changed.id));
+        assert_eq!(mine, expected);
+    }
+}
+
 /// Idempotency records, events with their sequences, and cursors move as they are; the
 /// feed goes on after the copied sequences.
 pub async fn transfer_moves_keys_events_and_cursors(store: &dyn Store) {
@@ -1953,6 +2030,7 @@ macro_rules! store_contract_tests {
             retention_keeps_what_a_publisher_still_needs,
             transfer_lists_in_order_and_puts_back_as_given,
             transfer_moves_keys_events_and_cursors,
+            imports_are_changes_with_their_events_and_rollups,
             events_wait_unsequenced_until_numbered,
             concurrent_writers_feed_in_order,
             ping_succeeds,

@@ -142,7 +142,8 @@ pub async fn copy(settings: &Settings, args: &CopyArgs) -> Result<CopyReport> {
         // The target may be served already (with a shared cache): no stale answers.
         let mut target_settings = settings.clone();
         target_settings.store.uri = crate::settings::Secret::new(args.to.clone());
-        crate::transfer::invalidate(&target_settings, source.keys().copied()).await?;
+        let cache = crate::wiring::open_cache(&target_settings)?;
+        crate::transfer::invalidate(&*cache, source.keys().copied()).await;
         for (user, theirs) in &source {
             match target.get(user) {
                 Some(ours) if ours == theirs => {}

@@ -1028,3 +1028,65 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// Issue 27: a webhook that takes 3.5 s to answer holds no other publisher back —
+/// RabbitMQ gets each event well within a second of its 201 (each publisher advances on
+/// its own lane), while the webhook still receives every event.
+#[actix_web::test]
+async fn a_slow_webhook_never_delays_rabbitmq() {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let Some(url) = amqp_url() else { return };
+    let hooked = Arc::new(AtomicUsize::new(0));
+    let h = hooked.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let receiver = HttpServer::new(move || {
+        let hooked = h.clone();
+        App::new().route(
+            "/hook",
+            web::post().to(move || {
+                let hooked = hooked.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(3500)).await;
+                    hooked.fetch_add(1, Ordering::SeqCst);
+                    HttpResponse::NoContent().finish()
+                }
+            }),
+        )
+    })
+    .workers(2)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let receiver_handle = receiver.handle();
+    actix_web::rt::spawn(receiver);
+
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = unique("fido.test");
+    let consumer = Consumer::start(&url, &exchange).await;
+    let app = spawn_with(with_events(dir.path(), |e| {
+        e.amqp_url = Some(Secret::new(url.clone()));
+        e.amqp_exchange = exchange.clone();
+        e.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+        e.webhook_secret = Some(Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+        e.webhook_timeout_ms = 10_000;
+    }))
+    .await;
+    let user = fresh_user();
+    for n in 1..=3u64 {
+        app.create(&user, 1.0, "credit", None).await;
+        let acknowledged = Instant::now();
+        consumer.wait_for(n, Duration::from_secs(10)).await;
+        let delay = acknowledged.elapsed();
+        assert!(
+            delay < Duration::from_millis(1500),
+            "event {n} reached RabbitMQ {delay:?} after its 201, behind the slow webhook"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hooked.load(Ordering::SeqCst) < 3 {
+        assert!(Instant::now() < deadline, "the webhook got every event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    receiver_handle.stop(true).await;
+}

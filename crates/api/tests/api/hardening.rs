@@ -81,10 +81,22 @@ impl Clock for ShiftedClock {
     }
 }
 
-/// The configured store, whose first insert fails as if the process had crashed.
+/// The configured store with faults: its first insert fails as if the process had
+/// crashed (unless `failed` starts true), and scans fail once `scans_ok` have succeeded.
 struct FailsFirstInsert {
     inner: Arc<dyn TransactionStore>,
     failed: std::sync::atomic::AtomicBool,
+    scans_ok: AtomicI64,
+}
+
+impl FailsFirstInsert {
+    fn over(inner: Arc<dyn TransactionStore>) -> Self {
+        Self {
+            inner,
+            failed: Default::default(),
+            scans_ok: AtomicI64::new(i64::MAX),
+        }
+    }
 }
 
 #[async_trait]
@@ -118,6 +130,9 @@ impl TransactionStore for FailsFirstInsert {
         a: Option<fido_domain::Position>,
         l: u32,
     ) -> Result<Vec<TransactionRecord>, StoreError> {
+        if self.scans_ok.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            return Err(StoreError::Unavailable("simulated outage".into()));
+        }
         self.inner.scan_by_user(u, f, a, l).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
@@ -140,25 +155,23 @@ impl TransactionStore for FailsFirstInsert {
     }
 }
 
-#[actix_web::test]
-async fn a_lapsed_claim_answers_another_body_422_and_its_own_at_once_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(dir.path(), &[]);
-    let stores = fido_api::wiring::open_store(&settings).await.unwrap();
-    let clock = Arc::new(ShiftedClock::default());
-    let service = TransactionService::new(
+/// A service over the configured store wrapped by `faults`, with no cache and `clock`.
+async fn faulty_service(
+    settings: &fido_api::Settings,
+    clock: Arc<dyn Clock>,
+    faults: impl FnOnce(Arc<dyn TransactionStore>) -> FailsFirstInsert,
+) -> TransactionService {
+    let stores = fido_api::wiring::open_store(settings).await.unwrap();
+    TransactionService::new(
         Ports {
-            store: Arc::new(FailsFirstInsert {
-                inner: stores.store,
-                failed: Default::default(),
-            }),
+            store: Arc::new(faults(stores.store)),
             statistics: stores.statistics,
             idempotency: stores.idempotency,
             cache: Arc::new(NoCache::default()),
-            cipher: Arc::new(fido_api::secrets::cipher(&settings).unwrap()),
-            clock: clock.clone(),
+            cipher: Arc::new(fido_api::secrets::cipher(settings).unwrap()),
+            clock,
             encoder: Arc::new(
-                fido_api::secrets::cursor_codec(&settings)
+                fido_api::secrets::cursor_codec(settings)
                     .map(fido_http::JsonEncoder::new)
                     .unwrap(),
             ),
@@ -166,7 +179,15 @@ async fn a_lapsed_claim_answers_another_body_422_and_its_own_at_once_exactly_onc
             events: stores.events,
         },
         ServiceConfig::default(),
-    );
+    )
+}
+
+#[actix_web::test]
+async fn a_lapsed_claim_answers_another_body_422_and_its_own_at_once_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_for(dir.path(), &[]);
+    let clock = Arc::new(ShiftedClock::default());
+    let service = faulty_service(&settings, clock.clone(), FailsFirstInsert::over).await;
     let app = spawn_service(&settings, service).await;
     let user = fresh_user();
     let crashed = post_with_key(&app, "order-9", &order(&user, 10.0), None).await;
@@ -563,5 +584,87 @@ async fn totals_above_2_to_the_53_cents_are_exact_in_the_json_text() {
     assert!(
         series.contains("\"total_credit\":90999999999999.09"),
         "{series}"
+    );
+}
+
+/// Issue 27: an export whose store fails after the 200 went out ends its body without
+/// the terminator, and is counted in `fido_exports_truncated_total`.
+#[actix_web::test]
+async fn an_export_that_stops_halfway_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_for(dir.path(), &[]);
+    settings.metrics.addr = "127.0.0.1:0".into();
+    let recorder = fido_api::metrics::install(&settings).unwrap().unwrap();
+    let metrics = fido_api::metrics::serve(recorder, None).unwrap();
+    let metrics_port = metrics.port();
+    actix_web::rt::spawn(metrics.run());
+
+    // More than one export batch (1,000 rows) for one user.
+    let user = UserId::parse(&fresh_user()).unwrap();
+    let cipher = fido_api::secrets::cipher(&settings).unwrap();
+    let name = {
+        use fido_domain::FieldCipher;
+        EncryptedName::new(cipher.encrypt("Ada Lovelace").await.unwrap())
+    };
+    let base = Timestamp::parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    let rows: Vec<TransactionRecord> = (0..1_200)
+        .map(|i| {
+            let at = base.plus_millis(i * 1_000);
+            TransactionRecord {
+                id: TransactionId::new(fido_domain::ObjectId::generate(at)),
+                user_id: user,
+                full_name: name.clone(),
+                amount: fido_domain::Amount::from_cents(100).unwrap(),
+                kind: fido_domain::TransactionType::Credit,
+                transaction_date: at,
+                created_at: at,
+                updated_at: at,
+                version: 1,
+            }
+        })
+        .collect();
+    let stores = fido_api::wiring::open_store(&settings).await.unwrap();
+    stores.transfer.put_records(rows).await.unwrap();
+    let service = faulty_service(&settings, Arc::new(fido_domain::SystemClock), |inner| {
+        let faulty = FailsFirstInsert::over(inner);
+        faulty.scans_ok.store(1, Ordering::SeqCst);
+        faulty
+    })
+    .await;
+    let app = spawn_service(&settings, service).await;
+
+    let mut res = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/transactions/user/{user}/export?format=csv"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the first batch went out");
+    // The body stops after the first batch (how a client notices — an error or a short
+    // read — is its HTTP library's business).
+    let body = res
+        .body()
+        .limit(64 << 20)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let rows = String::from_utf8_lossy(&body).lines().count();
+    assert!(
+        rows <= 1_001,
+        "only the first batch (and the header): {rows} lines"
+    );
+
+    let mut scrape = awc::Client::default()
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let text = String::from_utf8(scrape.body().await.unwrap().to_vec()).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("fido_exports_truncated_total{format=\"csv\"} 1")),
+        "{text}"
     );
 }

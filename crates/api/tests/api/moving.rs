@@ -413,3 +413,117 @@ async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
         .await;
     assert_eq!(list.data()["total"], good.len());
 }
+
+/// Issue 27: `fido import` into a store that is being served: the serving instance's
+/// cached lists and statistics see the imported transactions within a second (its
+/// in-process cache follows the feed; a Redis cache is invalidated by the import), and
+/// the feed holds a `transaction.created` event per new line and `transaction.updated`
+/// per changed one — none for a line imported again unchanged.
+#[actix_web::test]
+async fn an_import_into_a_served_store_is_seen_at_once_and_is_in_the_feed() {
+    let key = FernetCipher::generate_key();
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_on(dir.path(), &key).await;
+    let user = fresh_user();
+    // Warm the cache: an empty list and a 404 statistics, both cached.
+    assert_eq!(app.list(&user, "").await.data()["total"], 0);
+    assert_eq!(app.stats(&user, "").await.status, StatusCode::NOT_FOUND);
+    let before = app.get("/api/v1/events?limit=1").await.data()["last_sequence"]
+        .as_u64()
+        .unwrap();
+
+    // As an export writes them: the name as its token (a clear name is encrypted anew on
+    // every run, so a re-run would replace it).
+    let token = {
+        use fido_domain::FieldCipher;
+        FernetCipher::from_key_list(&key)
+            .unwrap()
+            .encrypt("Ada Lovelace")
+            .await
+            .unwrap()
+    };
+    let line = |id: &str, cents: u64| {
+        json!({"id": id, "user_id": user, "full_name_token": token, "amount_cents": cents,
+               "transaction_type": "credit", "transaction_date": "2026-03-01T10:00:00.000Z",
+               "created_at": "2026-03-01T10:00:00.000Z", "updated_at": "2026-03-01T10:00:00.000Z",
+               "version": 1})
+        .to_string()
+    };
+    let (a, b) = ("6650f0c2e4b0a1b2c3d4e501", "6650f0c2e4b0a1b2c3d4e502");
+    let file = dir.path().join("in.ndjson");
+    let import = |lines: Vec<String>| {
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let mut cmd = fido(&key, dir.path(), &["import", file.to_str().unwrap()]);
+        cmd.env("DB_URI", sqlite(dir.path()));
+        let out = cmd.output().unwrap();
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{report}");
+        report
+    };
+    let report = import(vec![line(a, 1_000), line(b, 250)]);
+    assert!(
+        report.contains("2 created, 0 replaced, 0 already so"),
+        "{report}"
+    );
+
+    let seen = |want_total: u64, want_credit: f64| {
+        let app = &app;
+        let user = user.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                let list = app.list(&user, "").await;
+                let stats = app.stats(&user, "").await;
+                if list.data()["total"] == want_total && stats.data()["total_credit"] == want_credit
+                {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the served instance still answers {} / {}",
+                    list.body,
+                    stats.body
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    seen(2, 12.5).await;
+
+    // The same file again changes nothing; a changed amount is an update.
+    let report = import(vec![line(a, 1_000), line(b, 250)]);
+    assert!(
+        report.contains("0 created, 0 replaced, 2 already so"),
+        "{report}"
+    );
+    let report = import(vec![line(b, 400)]);
+    assert!(
+        report.contains("0 created, 1 replaced, 0 already so"),
+        "{report}"
+    );
+    seen(2, 14.0).await;
+
+    app.settled().await;
+    let feed = app
+        .get_owned(format!("/api/v1/events?after={before}&limit=100"))
+        .await;
+    let events: Vec<(String, String)> = feed.data()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["transaction_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("transaction.created".to_owned(), a.to_owned()),
+            ("transaction.created".to_owned(), b.to_owned()),
+            ("transaction.updated".to_owned(), b.to_owned()),
+        ]
+    );
+}

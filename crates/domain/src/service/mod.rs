@@ -433,6 +433,39 @@ impl TransactionService {
         Ok(page)
     }
 
+    /// Drops the cached reads of the users whose transactions the feed's events after
+    /// `after` are about — changes this process may not have made (an import, another
+    /// process on the same store) — and returns the sequence to continue from. For a cache
+    /// of this process's own: a shared cache is invalidated by whoever writes.
+    /// Errors: those of [`TransactionService::events`].
+    pub async fn forget_changed_since(&self, after: u64) -> Result<u64, DomainError> {
+        let page = self.events(after, MAX_FEED_LIMIT).await?;
+        let mut users: Vec<UserId> = page
+            .events
+            .iter()
+            .filter_map(|e| e.event.user_id())
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        for user in users {
+            self.invalidate(user).await;
+        }
+        Ok(page.events.last().map_or(after, |e| e.sequence))
+    }
+
+    /// The feed's last sequence now (0 when events are off or nothing happened yet).
+    pub async fn feed_end(&self) -> Result<u64, DomainError> {
+        if !self.ports.events.enabled() {
+            return Ok(0);
+        }
+        self.ports
+            .events
+            .events_after(0, 1)
+            .await
+            .map(|page| page.last_sequence)
+            .map_err(store_error)
+    }
+
     /// What has not yet entered the event feed ([`Backlog::unsequenced`] and the age of
     /// the oldest such event), for health reports of processes that run no relay: `None`
     /// when events are off.

@@ -168,12 +168,18 @@ pub async fn export(
     };
     let day = fido_domain::Timestamp::now().day();
     let disposition = format!("attachment; filename=\"transactions-{user}-{day}.{extension}\"");
-    let rest = stream::unfold(export, |mut export| async move {
+    let rest = stream::unfold(export, move |mut export| async move {
         match export.next_chunk().await {
             Ok(Some(bytes)) => Some((Ok(bytes), export)),
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %fido_domain::error_chain(&e), "an export stopped halfway");
+                // The status went out as 200: this counter is what tells it apart.
+                metrics::counter!(
+                    fido_observability::names::EXPORTS_TRUNCATED,
+                    "format" => extension
+                )
+                .increment(1);
                 export.finished = true;
                 // No detail leaves: the client learns only that the body is incomplete.
                 Some((
