@@ -7,6 +7,10 @@ use fido_store_mongodb::{MongoConfig, MongoStore};
 async fn fresh() -> Option<Box<MongoStore>> {
     let uri = fido_testkit::service_url("MONGODB_URI")?;
     let mut config = MongoConfig::new(uri);
+    // The pinned test server is one Python process shared by every check running at once,
+    // and slows as a run goes on: a generous bound, so that a check fails on a wrong
+    // answer, not on a busy machine (production keeps its 5 s default).
+    config.operation_timeout = std::time::Duration::from_secs(30);
     // A database per check: the outbox's sequences and leases are per database.
     config.database = Some(format!(
         "fido_contract_{}",

@@ -9,13 +9,14 @@
 //! checksum) and compared. Every write replaces what has the same key, so an interrupted
 //! copy is finished by running it again (or resumed with the `--after` it printed).
 //! Writes to the source during a copy are not followed: stop writers first (see the
-//! README). Exit code: 0 copied and verified, 3 the verification found differences,
+//! README). With `FERNET_KEY` given, every name is also checked against the API's rules
+//! and each one the API would refuse is listed (by id; it is copied as stored). Exit code: 0 copied and verified, 3 the verification found differences,
 //! 1 failure, 2 configuration.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use fido_domain::{StoreTransfer, TransactionId};
+use fido_domain::{FieldCipher, FullName, StoreTransfer, TransactionId, TransactionRecord};
 
 use super::progress::Progress;
 use super::{fail, say};
@@ -44,11 +45,33 @@ pub struct CopyReport {
     pub differences: Vec<String>,
     /// Users compared.
     pub users: u64,
+    /// Transactions whose stored name the API would refuse (copied as stored; checked
+    /// only when `FERNET_KEY` is given), with the rule or why it could not be read.
+    pub unusual_names: Vec<(TransactionId, String)>,
+}
+
+/// Adds to `report` each record of `batch` whose name the API would refuse, or that no
+/// configured key opens (names are copied as stored either way; ids only, never names).
+async fn check_names(
+    cipher: &dyn FieldCipher,
+    batch: &[TransactionRecord],
+    report: &mut CopyReport,
+) {
+    for record in batch {
+        let rule = match cipher.decrypt(record.full_name.as_str()).await {
+            Ok(name) => FullName::api_refusal(&name).map(|rule| format!("full_name {rule}")),
+            Err(_) => Some("full_name does not open with the configured keys".to_owned()),
+        };
+        report
+            .unusual_names
+            .extend(rule.map(|rule| (record.id, rule)));
+    }
 }
 
 async fn copy_records(
     from: &Arc<dyn StoreTransfer>,
     to: &Arc<dyn StoreTransfer>,
+    cipher: Option<&dyn FieldCipher>,
     args: &CopyArgs,
     report: &mut CopyReport,
 ) -> Result<()> {
@@ -62,6 +85,9 @@ async fn copy_records(
         let Some(last) = batch.last() else { break };
         after = Some(last.id);
         report.records += batch.len() as u64;
+        if let Some(cipher) = cipher {
+            check_names(cipher, &batch, report).await;
+        }
         if !args.dry_run {
             to.put_records(batch).await.map_err(Error::Store)?;
         }
@@ -85,7 +111,20 @@ pub async fn copy(settings: &Settings, args: &CopyArgs) -> Result<CopyReport> {
     let from = open_at(settings, &args.from).await?;
     let to = open_at(settings, &args.to).await?;
     let mut report = CopyReport::default();
-    copy_records(&from.transfer, &to.transfer, args, &mut report).await?;
+    // Names are checked against the API's rules when the keys are given (a copy needs no
+    // key otherwise: names travel as their tokens).
+    let cipher = match &settings.security.fernet_key {
+        Some(_) => Some(crate::secrets::cipher(settings)?),
+        None => None,
+    };
+    copy_records(
+        &from.transfer,
+        &to.transfer,
+        cipher.as_ref().map(|c| c as &dyn FieldCipher),
+        args,
+        &mut report,
+    )
+    .await?;
 
     let mut after = None;
     loop {
@@ -180,6 +219,11 @@ pub async fn run(args: &CopyArgs) -> ExitCode {
     };
     for d in &report.differences {
         say(&format!("differs: {d}"));
+    }
+    for (id, rule) in &report.unusual_names {
+        say(&format!(
+            "name copied as stored: {id}: the API would refuse it ({rule})"
+        ));
     }
     if args.dry_run {
         say(&format!(

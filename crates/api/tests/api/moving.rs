@@ -527,3 +527,73 @@ async fn an_import_into_a_served_store_is_seen_at_once_and_is_in_the_feed() {
         ]
     );
 }
+
+/// Issue 27: `fido copy` (with the keys given) lists each name the API would refuse, by id,
+/// and copies it as stored: the target serves it unchanged.
+#[actix_web::test]
+async fn a_copy_reports_names_the_api_would_refuse_and_keeps_them() {
+    use fido_domain::FieldCipher;
+    let key = FernetCipher::generate_key();
+    let (source, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let app = app_on(source.path(), &key).await;
+    let user = fresh_user();
+    app.create(&user, 1.0, "credit", None).await;
+    app.stop().await;
+
+    let mut settings = settings_for(source.path(), &[]);
+    settings.store.uri = Secret::new(sqlite(source.path()));
+    settings.store.database = None;
+    settings.security.fernet_key = Some(Secret::new(key.clone()));
+    let stores = fido_api::wiring::open_store(&settings).await.unwrap();
+    let at = fido_domain::Timestamp::parse_rfc3339("2025-01-02T03:04:05.006Z").unwrap();
+    let odd = fido_domain::TransactionRecord {
+        id: fido_domain::TransactionId::new(fido_domain::ObjectId::generate(at)),
+        user_id: fido_domain::UserId::parse(&user).unwrap(),
+        full_name: fido_domain::EncryptedName::new(
+            FernetCipher::from_key_list(&key)
+                .unwrap()
+                .encrypt("Ada\nLovelace")
+                .await
+                .unwrap(),
+        ),
+        amount: fido_domain::Amount::from_cents(250).unwrap(),
+        kind: fido_domain::TransactionType::Debit,
+        transaction_date: at,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    };
+    stores
+        .transfer
+        .put_records(vec![odd.clone()])
+        .await
+        .unwrap();
+    drop(stores);
+
+    let (code, out) = run(
+        &key,
+        source.path(),
+        &[
+            "copy",
+            "--from",
+            &sqlite(source.path()),
+            "--to",
+            &sqlite(target.path()),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "name copied as stored: {}: the API would refuse it (full_name must not contain control characters)",
+            odd.id
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("Lovelace"), "never the name itself: {out}");
+    let copy = app_on(target.path(), &key).await;
+    let read = copy
+        .get_owned(format!("/api/v1/transactions/{}", odd.id))
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.data()["full_name"], "Ada\nLovelace");
+}
