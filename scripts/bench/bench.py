@@ -295,20 +295,27 @@ def scenario(name, env_cache_on, env_cache_off, rows, notes, big=BIG):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def start_test_server():
+    """A fresh, empty MongoDB-compatible test server in memory: (uri, process). The server
+    slows down as sessions accumulate over its life, so runs that are compared start on
+    fresh ones."""
+    port = free_port()
+    proc = subprocess.Popen([str(ROOT / ".venv/bin/secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
+                             "--storage-path", ":memory:"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    PROCESSES.append(proc)
+    deadline = time.time() + 60
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        if time.time() > deadline:
+            raise RuntimeError("the MongoDB-compatible test server did not start")
+        time.sleep(0.2)
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false", proc
+
+
 def ensure_mongodb_and_redis():
     """Returns (env for the service, cleanup) on the test server and a Redis."""
     uri, started = os.environ.get("MONGODB_URI"), []
     if not uri:
-        port = free_port()
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
-                                 "--storage-path", ":memory:"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        PROCESSES.append(proc)
-        deadline = time.time() + 60
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            if time.time() > deadline:
-                raise RuntimeError("the MongoDB-compatible test server did not start")
-            time.sleep(0.2)
-        uri = f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
+        uri, _ = start_test_server()
     redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
     db = "fido_bench_" + secrets.token_hex(4)
     return {"DB_URI": uri, "FIDO__STORE__DATABASE": db, "REDIS_URL": redis,

@@ -50,17 +50,24 @@ def start_worker(workdir, env, label):
 
 
 def deployment(base_env, replicas, events, work, label):
-    """Starts `replicas` API processes (and a worker with events on) on a fresh database."""
+    """Starts `replicas` API processes (and a worker with events on) on a fresh database —
+    on a fresh test server of its own (unless MONGODB_URI names a real MongoDB), since the
+    test server slows down over its life and would favour whichever ran first."""
     db = "fido_scale_" + secrets.token_hex(4)
     env = dict(base_env, FIDO__STORE__DATABASE=db, FIDO__CACHE__REDIS_KEY_PREFIX=db,
                FIDO__EVENTS__RELAY="off", FIDO__EVENTS__ENABLED="true" if events else "false")
-    procs, ports = [], []
+    procs, ports, server = [], [], None
+    if not os.environ.get("MONGODB_URI"):
+        uri, server = bench.start_test_server()
+        env["DB_URI"] = uri
     for i in range(replicas):
         proc, port, _ = bench.start_service(work, env, f"{label}-api{i}")
         procs.append(proc)
         ports.append(port)
     if events:
         procs.append(start_worker(work, env, f"{label}-worker"))
+    if server is not None:
+        procs.append(server)  # stopped last, after the processes that use it
     return procs, ports
 
 

@@ -25,8 +25,9 @@ pub struct Application {
     port: u16,
     relay: Option<RelayRun>,
     metrics: Option<MetricsServer>,
-    /// The service whose in-process cache follows the feed (see [`follow_feed`]).
-    follower: Option<TransactionService>,
+    /// The service whose in-process cache follows the feed (see [`follow_feed`]), and the
+    /// feed's end before the first request.
+    follower: Option<(TransactionService, Option<u64>)>,
 }
 
 /// The relay this process runs beside the server: how often it polls, and the store's
@@ -86,7 +87,13 @@ impl Application {
         // another instance on the same store) from the feed; a Redis cache is shared.
         let follows =
             settings.events.enabled && settings.cache.enabled && settings.redis_config().is_none();
-        let follower = follows.then(|| service.clone());
+        // Where the feed ends before the first request is served: every change after it
+        // may concern something this instance caches.
+        let follower = if follows {
+            Some((service.clone(), service.feed_end().await.ok()))
+        } else {
+            None
+        };
         let mut app = Self::serve(settings, service, listener, relay.clone())?;
         app.metrics = metrics_server;
         app.follower = follower;
@@ -168,7 +175,7 @@ impl Application {
         let (stop_following, following) = tokio::sync::watch::channel(false);
         let follower = self
             .follower
-            .map(|service| tokio::spawn(follow_feed(service, following)));
+            .map(|(service, from)| tokio::spawn(follow_feed(service, from, following)));
         let result = match self.relay {
             None => self.server.await,
             Some(run) => {
@@ -197,12 +204,17 @@ impl Application {
 /// How often an in-process cache looks at the feed for changes made elsewhere.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
-/// Follows the event feed from its end at start (the cache is empty then) and drops the
+/// Follows the event feed from `from` (its end before the first request, when the store
+/// answered then; else from its end at the first read that succeeds) and drops the
 /// cached reads of each user whose transactions changed, until `stop` turns true. A
 /// failing read is retried at the next tick; a cursor that retention overtook (a store
 /// unreachable for days) starts again from the end, with a warning.
-async fn follow_feed(service: TransactionService, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut after = None;
+async fn follow_feed(
+    service: TransactionService,
+    from: Option<u64>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut after = from;
     let mut every = tokio::time::interval(FOLLOW_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
