@@ -18,6 +18,12 @@ run-release: ## The same, optimised
 test: ## Everything CI checks: format, clippy, docs, dependency rules, all tests with real services
 	bash scripts/test.sh
 
+check: ## The fast inner loop: format, clippy, and the unit and contract tests that need no server
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	env -u MONGODB_URI -u REDIS_URL -u FIDO_TEST_AMQP_URL -u CI \
+	  $(CARGO) nextest run --locked --workspace --status-level fail -E 'not binary_id(fido-api::api)'
+
 bench: ## Benchmarks: criterion micro-benchmarks and wrk against the release binary (prints a table)
 	bash scripts/bench.sh
 
