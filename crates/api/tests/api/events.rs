@@ -1090,3 +1090,51 @@ async fn a_slow_webhook_never_delays_rabbitmq() {
     }
     receiver_handle.stop(true).await;
 }
+
+/// Issue 25: the exchange is declared when the relay starts, before any event, so a
+/// consumer can bind its queue first and miss nothing.
+#[actix_web::test]
+async fn the_exchange_exists_before_the_first_event() {
+    let Some(url) = amqp_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = unique("fido.test");
+    let app = spawn_with(with_events(dir.path(), |e| {
+        e.amqp_url = Some(Secret::new(url.clone()));
+        e.amqp_exchange = exchange.clone();
+    }))
+    .await;
+    let connection = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // A passive declaration fails (and closes the channel) while the exchange is missing.
+        let channel = connection.create_channel().await.unwrap();
+        let found = channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    passive: true,
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        if found.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the exchange was not declared at start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let feed = app.get("/api/v1/events").await;
+    assert_eq!(
+        feed.data()["last_sequence"],
+        0,
+        "no event was needed for it"
+    );
+}
