@@ -73,7 +73,7 @@ pub use query::{Cursor, FilterError, ListFilter, ListQuery, Position, Window};
 pub use relay::{Coordination, EventRelay, LaneStep, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{
     verify_rollups, Ports, Readiness, ReencryptProgress, ResealProgress, RollupReport,
-    ServiceConfig, TransactionService, MAX_FEED_LIMIT,
+    ServiceConfig, TransactionService, FORGET_PAGES, MAX_FEED_LIMIT,
 };
 pub use statistics::{
     DayTotals, Granularity, Series, SeriesPoint, StatisticsSummary, TransactionTotals,

@@ -42,6 +42,9 @@ use crate::transaction::{
 /// The most events one feed page holds.
 pub const MAX_FEED_LIMIT: u32 = 1000;
 
+/// Feed pages [`TransactionService::forget_changed_since`] reads at most per call.
+pub const FORGET_PAGES: u32 = 16;
+
 /// Tunables of the service.
 #[derive(Clone, Copy, Debug)]
 pub struct ServiceConfig {
@@ -435,22 +438,31 @@ impl TransactionService {
 
     /// Drops the cached reads of the users whose transactions the feed's events after
     /// `after` are about — changes this process may not have made (an import, another
-    /// process on the same store) — and returns the sequence to continue from. For a cache
-    /// of this process's own: a shared cache is invalidated by whoever writes.
+    /// process on the same store) — and returns the sequence to continue from. Reads up to
+    /// [`FORGET_PAGES`] pages of the feed, so a caller that calls it a few times a second
+    /// keeps up with a write storm. For a cache of this process's own: a shared cache is
+    /// invalidated by whoever writes.
     /// Errors: those of [`TransactionService::events`].
     pub async fn forget_changed_since(&self, after: u64) -> Result<u64, DomainError> {
-        let page = self.events(after, MAX_FEED_LIMIT).await?;
-        let mut users: Vec<UserId> = page
-            .events
-            .iter()
-            .filter_map(|e| e.event.user_id())
-            .collect();
-        users.sort_unstable();
-        users.dedup();
-        for user in users {
-            self.invalidate(user).await;
+        let mut next = after;
+        for _ in 0..FORGET_PAGES {
+            let page = self.events(next, MAX_FEED_LIMIT).await?;
+            let mut users: Vec<UserId> = page
+                .events
+                .iter()
+                .filter_map(|e| e.event.user_id())
+                .collect();
+            users.sort_unstable();
+            users.dedup();
+            for user in users {
+                self.invalidate(user).await;
+            }
+            next = page.events.last().map_or(next, |e| e.sequence);
+            if page.events.len() < MAX_FEED_LIMIT as usize {
+                break;
+            }
         }
-        Ok(page.events.last().map_or(after, |e| e.sequence))
+        Ok(next)
     }
 
     /// The feed's last sequence now (0 when events are off or nothing happened yet).

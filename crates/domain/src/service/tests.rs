@@ -1136,3 +1136,70 @@ async fn a_failure_before_writing_releases_the_key_but_an_uncertain_write_keeps_
         Err(DomainError::StoreUnavailable(_))
     ));
 }
+
+#[tokio::test]
+async fn following_the_feed_forgets_each_changed_user_once_and_keeps_up_with_full_pages() {
+    use crate::events::{EventPage, OutboxEvent, StoredEvent};
+    let (a, b) = (user(), UserId::parse("65e25a6bfb249dcbfbf00b94").unwrap());
+    let event = |sequence: u64, owner: UserId| {
+        let mut r = record();
+        r.user_id = owner;
+        StoredEvent {
+            sequence,
+            event: OutboxEvent::created(&r),
+        }
+    };
+    let mut events = crate::ports::MockEventLog::new();
+    events.expect_enabled().return_const(true);
+    // A full page (user a only), then a short one (a and b): read in one call.
+    events
+        .expect_events_after()
+        .with(eq(10), eq(MAX_FEED_LIMIT))
+        .times(1)
+        .returning(move |after, limit| {
+            Ok(EventPage {
+                events: (1..=u64::from(limit))
+                    .map(|i| event(after + i, a))
+                    .collect(),
+                pruned_through: 0,
+                last_sequence: 1_012,
+            })
+        });
+    events
+        .expect_events_after()
+        .with(eq(1_010), eq(MAX_FEED_LIMIT))
+        .times(1)
+        .returning(move |_, _| {
+            Ok(EventPage {
+                events: vec![event(1_011, a), event(1_012, b)],
+                pruned_through: 0,
+                last_sequence: 1_012,
+            })
+        });
+    let mut cache = MockCache::new();
+    cache
+        .expect_invalidate_user()
+        .with(eq(a))
+        .times(2)
+        .returning(|_| Ok(()));
+    cache
+        .expect_invalidate_user()
+        .with(eq(b))
+        .times(1)
+        .returning(|_| Ok(()));
+    let svc = TransactionService::new(
+        Ports {
+            store: Arc::new(MockTransactionStore::new()),
+            statistics: Arc::new(MockStatisticsQuery::new()),
+            cache: Arc::new(cache),
+            cipher: Arc::new(cipher()),
+            clock: Arc::new(clock()),
+            idempotency: Arc::new(MockIdempotencyStore::new()),
+            encoder: Arc::new(TestEncoder),
+            rollups: Arc::new(crate::ports::MockDailyRollups::new()),
+            events: Arc::new(events),
+        },
+        ServiceConfig::default(),
+    );
+    assert_eq!(svc.forget_changed_since(10).await.unwrap(), 1_012);
+}
