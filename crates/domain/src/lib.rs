@@ -59,7 +59,7 @@ pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
-    FieldCipher, IdempotencyStore, ImportCounts, NoCache, PendingOutcome, PublishError,
+    FieldCipher, IdempotencyStore, ImportCounts, ImportStep, NoCache, PendingOutcome, PublishError,
     PublishOutcome, ReadEncoder, RollupDrift, StatisticsQuery, StoreError, StoreTransfer,
     SystemClock, TransactionStore,
 };

@@ -17,7 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::cache_key::{CacheKey, CacheLookup, CacheSlot};
-use crate::events::{Backlog, CursorSave, EventPage, FailedDelivery, PublisherCursor, StoredEvent};
+use crate::events::{
+    Backlog, CursorSave, EventPage, FailedDelivery, OutboxEvent, PublisherCursor, StoredEvent,
+};
 use crate::id::{TransactionId, UserId};
 use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, SealedKey};
 use crate::name::EncryptedName;
@@ -443,12 +445,53 @@ pub struct ImportCounts {
 }
 
 impl ImportCounts {
+    /// Counts one record's step.
+    pub fn count(&mut self, step: &ImportStep<'_>) {
+        match step {
+            ImportStep::Create => self.created += 1,
+            ImportStep::Replace(_) => self.replaced += 1,
+            ImportStep::Unchanged => self.unchanged += 1,
+        }
+    }
+
     /// The counts of two batches together.
     pub fn plus(self, other: ImportCounts) -> ImportCounts {
         ImportCounts {
             created: self.created + other.created,
             replaced: self.replaced + other.replaced,
             unchanged: self.unchanged + other.unchanged,
+        }
+    }
+}
+
+/// What importing one record does, decided from the stored record of its id: the rule of
+/// [`StoreTransfer::import_records`], written once here; each store only executes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportStep<'a> {
+    /// The id is new: insert the record, with a `transaction.created` event.
+    Create,
+    /// The stored record (given) differs: replace it, with a `transaction.updated` event.
+    Replace(&'a TransactionRecord),
+    /// The stored record is identical: write nothing.
+    Unchanged,
+}
+
+impl<'a> ImportStep<'a> {
+    /// The step for `record` when `held` is the stored record of its id, if any.
+    pub fn of(held: Option<&'a TransactionRecord>, record: &TransactionRecord) -> Self {
+        match held {
+            None => Self::Create,
+            Some(held) if held == record => Self::Unchanged,
+            Some(held) => Self::Replace(held),
+        }
+    }
+
+    /// The event the step writes with `record`; `None` when it writes nothing.
+    pub fn event(&self, record: &TransactionRecord) -> Option<OutboxEvent> {
+        match self {
+            Self::Create => Some(OutboxEvent::created(record)),
+            Self::Replace(held) => Some(OutboxEvent::updated(held, record)),
+            Self::Unchanged => None,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use fido_domain::{
-    IdempotencyRecord, ImportCounts, OutboxEvent, PublisherCursor, StoreError, StoreTransfer,
+    IdempotencyRecord, ImportCounts, ImportStep, PublisherCursor, StoreError, StoreTransfer,
     StoredEvent, TransactionId, TransactionRecord,
 };
 use futures_util::TryStreamExt;
@@ -207,29 +207,23 @@ impl MongoStore {
         let held = self.held(chunk, Some(&mut *session)).await?;
         let mut counts = ImportCounts::default();
         for r in chunk {
-            let event = match held.get(&r.id) {
-                None => {
-                    self.collection
-                        .insert_one(record_to(r))
-                        .session(&mut *session)
-                        .await?;
-                    counts.created += 1;
-                    OutboxEvent::created(r)
-                }
-                Some(old) if old == r => {
-                    counts.unchanged += 1;
-                    continue;
-                }
-                Some(old) => {
-                    self.collection
-                        .replace_one(doc! {"_id": object_id(r.id.object_id())}, record_to(r))
-                        .session(&mut *session)
-                        .await?;
-                    self.apply_rollup(session, old, -1).await?;
-                    counts.replaced += 1;
-                    OutboxEvent::updated(old, r)
-                }
+            let step = ImportStep::of(held.get(&r.id), r);
+            counts.count(&step);
+            let Some(event) = step.event(r) else {
+                continue;
             };
+            if let ImportStep::Replace(old) = step {
+                self.collection
+                    .replace_one(doc! {"_id": object_id(r.id.object_id())}, record_to(r))
+                    .session(&mut *session)
+                    .await?;
+                self.apply_rollup(session, old, -1).await?;
+            } else {
+                self.collection
+                    .insert_one(record_to(r))
+                    .session(&mut *session)
+                    .await?;
+            }
             self.apply_rollup(session, r, 1).await?;
             if with_event {
                 self.append_event(session, &event).await?;
@@ -244,15 +238,11 @@ impl MongoStore {
         let mut counts = ImportCounts::default();
         let mut changed = Vec::new();
         for r in chunk {
-            match held.get(&r.id) {
-                None => counts.created += 1,
-                Some(old) if old == r => {
-                    counts.unchanged += 1;
-                    continue;
-                }
-                Some(_) => counts.replaced += 1,
+            let step = ImportStep::of(held.get(&r.id), r);
+            counts.count(&step);
+            if step != ImportStep::Unchanged {
+                changed.push(record_to(r));
             }
-            changed.push(record_to(r));
         }
         self.put_all(&self.collection, changed).await?;
         Ok(counts)

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    IdempotencyRecord, ImportCounts, OutboxEvent, PublisherCursor, StoreError, StoreTransfer,
+    IdempotencyRecord, ImportCounts, ImportStep, PublisherCursor, StoreError, StoreTransfer,
     StoredEvent, TransactionId, TransactionRecord,
 };
 use rusqlite::{params, OptionalExtension};
@@ -63,19 +63,10 @@ impl StoreTransfer for SqliteStore {
                         ))?
                         .query_row([r.id.object_id().bytes()], read_record)
                         .optional()?;
-                    let event = match &held {
-                        None => {
-                            counts.created += 1;
-                            OutboxEvent::created(r)
-                        }
-                        Some(held) if held == r => {
-                            counts.unchanged += 1;
-                            continue;
-                        }
-                        Some(held) => {
-                            counts.replaced += 1;
-                            OutboxEvent::updated(held, r)
-                        }
+                    let step = ImportStep::of(held.as_ref(), r);
+                    counts.count(&step);
+                    let Some(event) = step.event(r) else {
+                        continue;
                     };
                     write_record(conn, OnTaken::Update, r)?;
                     if with_events {

@@ -495,20 +495,12 @@ impl StoreTransfer for MemoryStore {
         let mut map = self.records();
         let mut counts = fido_domain::ImportCounts::default();
         for r in records {
-            match map.get(&r.id) {
-                None => {
-                    self.record_event(OutboxEvent::created(&r));
-                    counts.created += 1;
-                }
-                Some(held) if *held == r => {
-                    counts.unchanged += 1;
-                    continue;
-                }
-                Some(held) => {
-                    self.record_event(OutboxEvent::updated(held, &r));
-                    counts.replaced += 1;
-                }
-            }
+            let step = fido_domain::ImportStep::of(map.get(&r.id), &r);
+            counts.count(&step);
+            let Some(event) = step.event(&r) else {
+                continue;
+            };
+            self.record_event(event);
             map.insert(r.id, r);
         }
         Ok(counts)
