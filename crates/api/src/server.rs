@@ -208,7 +208,8 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// answered then; else from its end at the first read that succeeds) and drops the
 /// cached reads of each user whose transactions changed, until `stop` turns true. A
 /// failing read is retried at the next tick; a cursor that retention overtook (a store
-/// unreachable for days) starts again from the end, with a warning.
+/// unreachable for days) or that lies beyond the feed's end (a store restored from an
+/// older copy) starts again from the end, with a warning — retrying it would never end.
 async fn follow_feed(
     service: TransactionService,
     from: Option<u64>,
@@ -229,10 +230,14 @@ async fn follow_feed(
             None => service.feed_end().await.ok(),
             Some(from) => match service.forget_changed_since(from).await {
                 Ok(next) => Some(next),
-                Err(fido_domain::DomainError::CursorExpired { .. }) => {
+                Err(
+                    fido_domain::DomainError::CursorExpired { .. }
+                    | fido_domain::DomainError::CursorAhead { .. },
+                ) => {
                     tracing::warn!(
-                        "cache follower: retention overtook the feed cursor; cached reads \
-                         of changes made elsewhere may be stale until their TTL"
+                        "cache follower: the feed moved past or behind its cursor (retention, \
+                         or a store restored from an older copy); following from its end, \
+                         cached reads of changes made meanwhile may be stale until their TTL"
                     );
                     None
                 }
