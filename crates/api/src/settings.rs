@@ -295,6 +295,9 @@ pub struct CacheSettings {
     pub redis_timeout_ms: u64,
     /// Redis: prefix of every key, so several services can share one Redis.
     pub redis_key_prefix: String,
+    /// Redis: memory bound of the near cache (values kept in the process, invalidated by
+    /// Redis's client tracking); 0 switches it off.
+    pub redis_near_max_bytes: u64,
 }
 
 impl Default for CacheSettings {
@@ -308,6 +311,7 @@ impl Default for CacheSettings {
             redis_pool_size: 16,
             redis_timeout_ms: 50,
             redis_key_prefix: "fido".into(),
+            redis_near_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -606,6 +610,7 @@ impl Settings {
             config.pool_size = self.cache.redis_pool_size;
             config.timeout = Duration::from_millis(self.cache.redis_timeout_ms);
             config.key_prefix = self.cache.redis_key_prefix.clone();
+            config.near_max_bytes = self.cache.redis_near_max_bytes;
             config
         })
     }
@@ -638,6 +643,8 @@ impl Settings {
         fido_domain::CachePolicy {
             list_ttl: Duration::from_secs(self.cache.list_ttl_secs),
             statistics_ttl: Duration::from_secs(self.cache.statistics_ttl_secs),
+            // A transaction read by id lives as long as the list pages that show it.
+            transaction_ttl: Duration::from_secs(self.cache.list_ttl_secs),
         }
     }
 }

@@ -24,12 +24,18 @@
 //! opens a one-second circuit during which calls fail fast instead of waiting for the
 //! timeout again. Afterwards the next call probes Redis; caching resumes by itself.
 //!
+//! **Near cache.** Lookups go over one RESP3 connection with Redis's client tracking on,
+//! and what they return is kept in this process's memory until Redis pushes that it
+//! changed (see the `near` module): a hit then costs no round trip. Bounded by
+//! [`RedisConfig::near_max_bytes`]; 0 switches it off.
+//!
 //! **Read-your-writes through an outage.** If invalidating a user fails, the user is
 //! remembered as *dirty*: this instance bypasses the cache for that user, and retries the
 //! invalidation in the background (and on the user's next lookup) until it succeeds, so a
 //! value cached before the write can never be served after Redis returns.
 
 mod breaker;
+mod near;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,10 +47,12 @@ use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 use fido_domain::{Cache, CacheError, CacheKey, CacheLookup, CacheSlot, UserId};
 
 use crate::breaker::{Breaker, LogLimiter};
+use crate::near::Near;
 
 /// Reads the user's generation (creating it from the server clock if missing) and the
 /// entry under it. KEYS[1]: generation key. ARGV: entry prefix, entry suffix, generation
-/// TTL in seconds. Returns `{generation, value or false}`.
+/// TTL in seconds. Returns `{generation, value or false, the value's remaining TTL in
+/// milliseconds}` (the near cache keeps a value no longer than Redis does).
 const LOOKUP: &str = r"
 local gen = redis.call('GET', KEYS[1])
 if not gen then
@@ -52,7 +60,11 @@ if not gen then
   gen = t[1] .. string.format('%06d', tonumber(t[2]))
   redis.call('SET', KEYS[1], gen, 'EX', ARGV[3])
 end
-return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
+local key = ARGV[1] .. gen .. ARGV[2]
+local value = redis.call('GET', key)
+local ttl = -2
+if value then ttl = redis.call('PTTL', key) end
+return {gen, value, ttl}
 ";
 
 /// Moves the user to a new generation: the server clock in microseconds, or one more than
@@ -81,6 +93,9 @@ pub struct RedisConfig {
     /// Lifetime of a user's generation key (default one day). Any value is safe: an
     /// expired generation is recreated larger than before.
     pub generation_ttl: Duration,
+    /// Memory bound of the near cache, the values kept in this process and invalidated
+    /// by Redis's client tracking (default 32 MiB); 0 switches it off.
+    pub near_max_bytes: u64,
 }
 
 impl RedisConfig {
@@ -92,6 +107,7 @@ impl RedisConfig {
             timeout: Duration::from_millis(50),
             key_prefix: "fido".to_owned(),
             generation_ttl: Duration::from_secs(86_400),
+            near_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -103,6 +119,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
             .field("key_prefix", &self.key_prefix)
+            .field("near_max_bytes", &self.near_max_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +187,8 @@ struct Inner {
     breaker: Breaker,
     log: LogLimiter,
     dirty: Mutex<HashSet<UserId>>,
+    /// The near cache, unless switched off.
+    near: Option<Arc<Near>>,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -185,6 +204,15 @@ impl RedisCache {
     /// succeeds while Redis is down.
     pub fn new(config: RedisConfig) -> Result<Self, SetupError> {
         config.validate()?;
+        let near = if config.near_max_bytes > 0 {
+            Some(Arc::new(Near::new(
+                tracking_client(&config.url)?,
+                config.timeout,
+                config.near_max_bytes,
+            )))
+        } else {
+            None
+        };
         let mut cfg = Config::from_url(config.url);
         cfg.pool = Some(PoolConfig {
             max_size: config.pool_size.max(1),
@@ -210,6 +238,7 @@ impl RedisCache {
                 breaker: Breaker::new(Duration::from_secs(1)),
                 log: LogLimiter::new(Duration::from_secs(10)),
                 dirty: Mutex::new(HashSet::new()),
+                near,
             }),
         })
     }
@@ -218,7 +247,7 @@ impl RedisCache {
         format!("{}:{{u:{user}}}:", self.inner.prefix)
     }
 
-    /// Runs one Redis call under the breaker and the timeout, logging failures.
+    /// Runs one Redis call on a pooled connection under the breaker and the timeout.
     async fn call<T, F>(
         &self,
         what: &'static str,
@@ -227,18 +256,27 @@ impl RedisCache {
     where
         F: std::future::Future<Output = redis::RedisResult<T>>,
     {
+        let pool = &self.inner.pool;
+        self.guarded(what, async {
+            let conn = pool.get().await.map_err(|e| e.to_string())?;
+            make(conn).await.map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Runs one Redis call under the breaker and the timeout, logging failures.
+    async fn guarded<T>(
+        &self,
+        what: &'static str,
+        call: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, CacheError> {
         let inner = &self.inner;
         if inner.breaker.is_open() {
             return Err(CacheError::Unavailable(
                 "Redis is failing; retrying shortly".into(),
             ));
         }
-        let outcome = tokio::time::timeout(inner.timeout, async {
-            let conn = inner.pool.get().await.map_err(|e| e.to_string())?;
-            make(conn).await.map_err(|e| e.to_string())
-        })
-        .await;
-        let error = match outcome {
+        let error = match tokio::time::timeout(inner.timeout, call).await {
             Ok(Ok(value)) => {
                 inner.breaker.close();
                 return Ok(value);
@@ -251,6 +289,60 @@ impl RedisCache {
         Err(CacheError::Unavailable(format!(
             "Redis {what} failed: {error}"
         )))
+    }
+
+    /// The lookup script's call for one entry (see [`LOOKUP`]).
+    fn lookup_call(
+        &self,
+        gen_key: &str,
+        prefix: &str,
+        suffix: &str,
+    ) -> redis::ScriptInvocation<'_> {
+        let mut call = self.inner.lookup.prepare_invoke();
+        call.key(gen_key)
+            .arg(prefix)
+            .arg(suffix)
+            .arg(self.inner.generation_ttl_secs);
+        call
+    }
+
+    /// A lookup through the near cache: from memory when held, else over the tracking
+    /// connection (kept for next time). `None` when the near cache is off or its
+    /// connection is not up: the caller then looks up over the pool.
+    async fn near_lookup(
+        &self,
+        gen_key: &str,
+        prefix: &str,
+        suffix: &str,
+    ) -> Option<Result<(String, Option<String>, i64), CacheError>> {
+        let near = self.inner.near.as_ref()?;
+        let mut conn = near.connection()?;
+        if let Some(value) = near.get(gen_key, prefix, suffix) {
+            return Some(Ok((String::new(), Some(value), 0)));
+        }
+        let ticket = near.ticket(gen_key);
+        let call = self.lookup_call(gen_key, prefix, suffix);
+        let found: Result<(String, Option<String>, i64), CacheError> = self
+            .guarded("lookup", async {
+                call.invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        match &found {
+            Ok((generation, value, ttl_ms)) => near.keep(
+                ticket,
+                gen_key.to_owned(),
+                generation,
+                value.as_deref().map(|v| {
+                    // No expiry (-1) cannot happen for entries put through this cache.
+                    let ttl = Duration::from_millis(u64::try_from(*ttl_ms).unwrap_or(0));
+                    (format!("{prefix}{generation}{suffix}"), v, ttl)
+                }),
+            ),
+            Err(_) => near.lost("a lookup on the tracking connection failed"),
+        }
+        Some(found)
     }
 
     async fn bump(&self, user: UserId) -> Result<(), CacheError> {
@@ -315,6 +407,22 @@ impl RedisCache {
     }
 }
 
+/// The client of the tracking connection: the same server and credentials, speaking RESP3
+/// (client tracking pushes its invalidations on the connection itself).
+fn tracking_client(url: &str) -> Result<redis::Client, SetupError> {
+    use redis::IntoConnectionInfo;
+    // The library's message may quote the URL; say only that it is unusable.
+    let info = url
+        .trim()
+        .into_connection_info()
+        .map_err(|_| SetupError::Url)?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(redis::ProtocolVersion::RESP3);
+    redis::Client::open(info.set_redis_settings(settings)).map_err(|_| SetupError::Url)
+}
+
 #[async_trait]
 impl Cache for RedisCache {
     async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
@@ -327,23 +435,16 @@ impl Cache for RedisCache {
         let prefix = self.user_prefix(key.user);
         let gen_key = format!("{prefix}gen");
         let suffix = format!(":{}", key.render());
-        let ttl = self.inner.generation_ttl_secs;
-        let script = &self.inner.lookup;
-        let (generation, value): (String, Option<String>) = self
-            .call("lookup", |mut conn| {
-                let prefix = prefix.clone();
-                let suffix = suffix.clone();
-                async move {
-                    script
-                        .key(gen_key)
-                        .arg(prefix)
-                        .arg(suffix)
-                        .arg(ttl)
-                        .invoke_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
+        let (generation, value, _ttl) = match self.near_lookup(&gen_key, &prefix, &suffix).await {
+            Some(found) => found?,
+            None => {
+                let call = self.lookup_call(&gen_key, &prefix, &suffix);
+                self.call("lookup", |mut conn| async move {
+                    call.invoke_async(&mut conn).await
+                })
+                .await?
+            }
+        };
         Ok(match value {
             Some(v) => CacheLookup::Hit(v),
             None => CacheLookup::Miss(CacheSlot::new(format!("{prefix}{generation}{suffix}"))),
@@ -367,6 +468,11 @@ impl Cache for RedisCache {
 
     async fn invalidate_user(&self, user: UserId) -> Result<(), CacheError> {
         let result = self.bump(user).await;
+        if let Some(near) = &self.inner.near {
+            // After the bump: a lookup racing with it either read the new generation or
+            // is refused by the epoch this moves.
+            near.forget(&format!("{}gen", self.user_prefix(user)));
+        }
         if result.is_err() {
             self.mark_dirty(user);
         }

@@ -40,6 +40,9 @@ impl ReadEncoder for TextEncoder {
             .collect();
         Ok(format!("{}:{}", s.granularity, points.join(",")))
     }
+    fn encode_transaction(&self, t: &Transaction) -> Result<String, EncodeError> {
+        Ok(format!("{} {} v{}", t.id, t.amount, t.version))
+    }
 }
 
 /// NOT encryption: reverses the text, to keep the example free of crypto dependencies.

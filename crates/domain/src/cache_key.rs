@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use crate::id::UserId;
+use crate::id::{TransactionId, UserId};
 use crate::query::{ListQuery, Window};
 use crate::statistics::Granularity;
 use crate::time::DateRange;
@@ -40,6 +40,9 @@ pub enum CacheEntry {
     Statistics(DateRange),
     /// The user's time series over a range.
     Series(DateRange, Granularity),
+    /// One of the user's transactions, by id (its owner never changes, so the entry lives
+    /// under the owner's generation like every other read of the user's data).
+    Transaction(TransactionId),
 }
 
 impl CacheKey {
@@ -70,6 +73,15 @@ impl CacheKey {
         }
     }
 
+    /// The transaction `id` of `user`.
+    pub fn transaction(user: UserId, id: TransactionId) -> Self {
+        Self {
+            user,
+            entry: CacheEntry::Transaction(id),
+            format: "",
+        }
+    }
+
     /// The same read, cached in the encoding named `format`.
     pub fn in_format(self, format: &'static str) -> Self {
         Self { format, ..self }
@@ -81,7 +93,7 @@ impl CacheKey {
     /// `list2<format>:p<page>:l<limit>` (or `list2<format>:a<ms>.<id hex>:l<limit>`, `a-`
     /// from the start, for a page by position), then `:f<filter>` when a filter is set
     /// ([`ListFilter::render`](crate::ListFilter::render)); or
-    /// `stats2<format>:<start ms|->:<end ms|->`.
+    /// `stats2<format>:<start ms|->:<end ms|->`; or `txn2<format>:<id>`.
     pub fn render(&self) -> String {
         let format = self.format;
         let bound = |b: Option<crate::Timestamp>| {
@@ -113,6 +125,7 @@ impl CacheKey {
                 bound(r.start()),
                 bound(r.end())
             ),
+            CacheEntry::Transaction(id) => format!("txn{CACHE_FORMAT}{format}:{id}"),
         }
     }
 }
@@ -150,6 +163,8 @@ pub struct CachePolicy {
     pub list_ttl: Duration,
     /// Time to live of statistics (default 600 s).
     pub statistics_ttl: Duration,
+    /// Time to live of a transaction read by id (default 300 s).
+    pub transaction_ttl: Duration,
 }
 
 impl Default for CachePolicy {
@@ -157,6 +172,7 @@ impl Default for CachePolicy {
         Self {
             list_ttl: Duration::from_secs(300),
             statistics_ttl: Duration::from_secs(600),
+            transaction_ttl: Duration::from_secs(300),
         }
     }
 }

@@ -72,8 +72,8 @@ pub use ports::{
 pub use query::{Cursor, FilterError, ListFilter, ListQuery, Position, Window};
 pub use relay::{Coordination, EventRelay, LaneStep, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{
-    verify_rollups, Ports, Readiness, ReencryptProgress, ResealProgress, RollupReport,
-    ServiceConfig, TransactionService, FORGET_PAGES, MAX_FEED_LIMIT,
+    verify_rollups, EncodedTransaction, Ports, Readiness, ReencryptProgress, ResealProgress,
+    RollupReport, ServiceConfig, TransactionService, FORGET_PAGES, MAX_FEED_LIMIT,
 };
 pub use statistics::{
     DayTotals, Granularity, Series, SeriesPoint, StatisticsSummary, TransactionTotals,

@@ -99,6 +99,9 @@ pub trait ReadEncoder: Send + Sync {
 
     /// Encodes a user's time series.
     fn encode_series(&self, series: &Series) -> Result<String, EncodeError>;
+
+    /// Encodes one transaction, as read by id.
+    fn encode_transaction(&self, transaction: &Transaction) -> Result<String, EncodeError>;
 }
 
 /// Durable storage of transaction records.

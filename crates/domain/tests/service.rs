@@ -38,6 +38,9 @@ impl ReadEncoder for Summary {
             .collect();
         Ok(format!("{}:{}", s.granularity, points.join(",")))
     }
+    fn encode_transaction(&self, t: &Transaction) -> Result<String, EncodeError> {
+        Ok(format!("{}:v{}:{}", t.id, t.version, t.full_name.expose()))
+    }
 }
 
 struct World {

@@ -1,13 +1,14 @@
 //! The JSON encoding of cached reads: the domain caches what this writes and hands a cache
 //! hit back as it is, so a hit is never parsed and serialised again. The bytes are the
-//! `data` of the response, in exactly the shape of [`TransactionPageBody`] and
-//! [`StatisticsBody`]: one wire contract, written once.
+//! `data` of the response, in exactly the shape of [`TransactionPageBody`],
+//! [`StatisticsBody`], [`SeriesBody`] and [`TransactionBody`]: one wire contract, written
+//! once.
 
 use fido_domain::{EncodeError, Page, ReadEncoder, Series, StatisticsSummary, Transaction};
 use serde::Serialize;
 
 use crate::cursor::CursorCodec;
-use crate::dto::{SeriesBody, StatisticsBody, TransactionPageBody};
+use crate::dto::{SeriesBody, StatisticsBody, TransactionBody, TransactionPageBody};
 
 /// Encodes reads as the API's JSON (a page's `next_cursor` sealed with the service's
 /// cursor key).
@@ -46,6 +47,10 @@ impl ReadEncoder for JsonEncoder {
 
     fn encode_series(&self, series: &Series) -> Result<String, EncodeError> {
         to_json(&SeriesBody::from(series))
+    }
+
+    fn encode_transaction(&self, transaction: &Transaction) -> Result<String, EncodeError> {
+        to_json(&TransactionBody::from(transaction))
     }
 }
 

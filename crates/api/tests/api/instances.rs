@@ -69,6 +69,14 @@ async fn a_write_through_one_instance_is_read_through_the_other() {
     assert_eq!(after[7]["data"]["total_credit"], 5.0, "closed range");
 
     let path = format!("/api/v1/transactions/{}", first["id"].as_str().unwrap());
+    // Reads by id are cached under the owner's entries: b learns the owner on its first
+    // read, then serves the transaction from the cache until a's writes invalidate it.
+    for _ in 0..3 {
+        let by_id = b.get(&path).await;
+        assert_eq!(by_id.status, StatusCode::OK);
+        assert_eq!(by_id.body["data"]["transaction_amount"], 1.0);
+        assert_eq!(by_id.headers.get("etag").unwrap(), "\"1\"");
+    }
     assert_eq!(
         a.patch_json(&path, &json!({"transaction_amount": 10.0}))
             .await
@@ -76,7 +84,18 @@ async fn a_write_through_one_instance_is_read_through_the_other() {
         StatusCode::OK
     );
     assert_eq!(reads(&b, &user).await[4]["data"]["total_transaction"], 16.0);
+    let by_id = b.get(&path).await;
+    assert_eq!(
+        by_id.body["data"]["transaction_amount"], 10.0,
+        "by id, after a's update"
+    );
+    assert_eq!(by_id.headers.get("etag").unwrap(), "\"2\"");
     assert_eq!(a.delete(&path).await.status, StatusCode::OK);
+    assert_eq!(
+        b.get(&path).await.status,
+        StatusCode::NOT_FOUND,
+        "by id, after a's delete"
+    );
     let after = reads(&b, &user).await;
     assert_eq!(after[0]["data"]["total"], 2);
     assert_eq!(after[7]["data"]["transaction_count"], 1);

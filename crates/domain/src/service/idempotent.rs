@@ -165,6 +165,7 @@ impl TransactionService {
         match self.ports.store.insert(record.clone()).await {
             Ok(()) => {
                 self.invalidate(new.user_id).await;
+                self.owners.remember(record.id, record.user_id);
                 Ok(reveal(record, new.full_name.clone()))
             }
             Err(StoreError::Duplicate) => self.get(id).await,

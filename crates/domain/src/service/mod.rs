@@ -11,6 +11,7 @@
 //! `read_through`, idempotent creates in `idempotent`, key rotation in `rotation`.
 
 mod idempotent;
+mod owners;
 mod read_through;
 mod rollups;
 mod rotation;
@@ -19,6 +20,7 @@ mod single_flight;
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::owners::Owners;
 pub use self::rollups::{verify_rollups, RollupReport};
 pub use self::rotation::{ReencryptProgress, ResealProgress};
 use self::single_flight::SingleFlight;
@@ -112,6 +114,33 @@ pub struct TransactionService {
     config: ServiceConfig,
     /// Cached reads under way, by cache slot (single flight).
     flights: Arc<SingleFlight<String>>,
+    /// Owners of transactions seen, so reads by id go through the owner's cache entries.
+    owners: Arc<Owners>,
+}
+
+/// A transaction read by id, encoded by the [`ReadEncoder`], with the version its ETag is
+/// made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedTransaction {
+    /// The transaction's version.
+    pub version: u64,
+    /// The transaction as [`ReadEncoder::encode_transaction`] wrote it.
+    pub encoded: String,
+}
+
+impl EncodedTransaction {
+    /// The cached form: the version, a space, the encoded transaction.
+    fn frame(&self) -> String {
+        format!("{} {}", self.version, self.encoded)
+    }
+
+    fn unframe(framed: &str) -> Option<Self> {
+        let (version, encoded) = framed.split_once(' ')?;
+        Some(Self {
+            version: version.parse().ok()?,
+            encoded: encoded.to_owned(),
+        })
+    }
 }
 
 impl TransactionService {
@@ -121,6 +150,7 @@ impl TransactionService {
             ports,
             config,
             flights: Arc::default(),
+            owners: Arc::default(),
         }
     }
 
@@ -139,6 +169,7 @@ impl TransactionService {
             .await
             .map_err(store_error)?;
         self.invalidate(new.user_id).await;
+        self.owners.remember(record.id, record.user_id);
         Ok(reveal(record, new.full_name))
     }
 
@@ -177,6 +208,50 @@ impl TransactionService {
         self.decrypt(record).await
     }
 
+    /// The same transaction as [`get`](Self::get), encoded by the [`ReadEncoder`] and read
+    /// through the cache under its owner's entries, so every write of the owner (on any
+    /// instance sharing the cache) invalidates it. The owner is learnt from this
+    /// instance's writes and reads: the first read of a transaction this instance has not
+    /// seen goes to the store. A missing transaction is cached as missing (its owner's
+    /// next write forgets that). Errors: `NotFound`, `StoreUnavailable`, `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.get_encoded", skip_all)]
+    pub async fn get_encoded(&self, id: TransactionId) -> Result<EncodedTransaction, DomainError> {
+        let Some(user) = self.owners.get(id) else {
+            let found = self.get(id).await?;
+            self.owners.remember(id, found.user_id);
+            return self.encode_transaction(&found);
+        };
+        let key = CacheKey::transaction(user, id);
+        let ttl = self.config.cache.transaction_ttl;
+        let framed = self
+            .read_through(key, ttl, move |service| async move {
+                let found = match service.get(id).await {
+                    Ok(found) => found,
+                    Err(DomainError::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                if found.user_id != user {
+                    // Moved to another user outside the service (an import): learn the
+                    // new owner; this answer is right, and entries under the old owner
+                    // are no longer looked up here.
+                    service.owners.remember(id, found.user_id);
+                }
+                service.encode_transaction(&found).map(|e| Some(e.frame()))
+            })
+            .await?;
+        let framed = framed.ok_or(DomainError::NotFound(NotFound::Transaction))?;
+        EncodedTransaction::unframe(&framed)
+            .ok_or(DomainError::Internal(InternalError::CorruptCacheEntry))
+    }
+
+    fn encode_transaction(&self, found: &Transaction) -> Result<EncodedTransaction, DomainError> {
+        let encoded = self.encode(|e| e.encode_transaction(found))?;
+        Ok(EncodedTransaction {
+            version: found.version,
+            encoded,
+        })
+    }
+
     /// Applies a non-empty patch and returns the transaction as it is now. `updated_at`
     /// moves and `version` grows by one; `created_at` does not move. With
     /// `expected_version`, applies only if the transaction is still at that version.
@@ -207,6 +282,7 @@ impl TransactionService {
             .map_err(store_error)?;
         let record = written(outcome)?;
         self.invalidate(record.user_id).await;
+        self.owners.remember(record.id, record.user_id);
         match patch.full_name() {
             // The name we just wrote: no need to decrypt it again.
             Some(name) => Ok(reveal(record, name.clone())),

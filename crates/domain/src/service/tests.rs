@@ -152,6 +152,14 @@ impl ReadEncoder for TestEncoder {
             .collect();
         Ok(format!("{}:{}", s.granularity, points.join(",")))
     }
+    fn encode_transaction(&self, t: &Transaction) -> Result<String, EncodeError> {
+        Ok(format!(
+            "txn {} v{} {}",
+            t.id,
+            t.version,
+            t.full_name.expose()
+        ))
+    }
 }
 
 // ---------- create ----------

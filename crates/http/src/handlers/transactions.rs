@@ -105,10 +105,13 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = input::transaction_id(&id)?;
-    let found = service.get(id).await?;
+    // Arrives serialised (as the cache holds it, in exactly the shape of
+    // `TransactionBody`): wrapped, not parsed and serialised again.
+    let found = service.get_encoded(id).await?;
     Ok(HttpResponse::Ok()
         .insert_header((ETAG, input::etag(found.version)))
-        .json(Envelope::ok(TransactionBody::from(found))))
+        .content_type(ContentType::json())
+        .body(envelope::ok_raw(&found.encoded)))
 }
 
 /// Changes a non-empty subset of `full_name`, `transaction_amount`, `transaction_type`.
