@@ -32,6 +32,9 @@ python3 scripts/bench/bench.py
 step "Metrics: cached reads with metrics on vs off"
 python3 scripts/bench/metrics.py
 
+step "Traces: cached list with traces off, exported at full sampling, and at a 10 % ratio"
+python3 scripts/bench/traces.py
+
 step "Finding: deep pages by cursor and by number, and a streamed export"
 python3 scripts/bench/finding.py
 

@@ -8,7 +8,8 @@ the same run) and writes it to target/bench/bench.{json,md}. Never fails on a nu
 exit code only says whether the harness itself worked.
 
 Environment: FIDO_BENCH_SECONDS (per run, default 10), FIDO_BENCH_CONNECTIONS (32),
-FIDO_BENCH_BIG_USER (100000), FIDO_BENCH_SCENARIOS (embedded,mongodb).
+FIDO_BENCH_BIG_USER (100000), FIDO_BENCH_SCENARIOS (embedded,mongodb), FIDO_BENCH_HOT_IDS
+(2000: the ids read by id with the cache warm).
 Python standard library only.
 """
 import concurrent.futures as cf
@@ -41,6 +42,7 @@ BIG = int(os.environ.get("FIDO_BENCH_BIG_USER", "100000"))
 # (MONGODB_URI), set it to 100000 as well.
 MONGO_BIG = int(os.environ.get("FIDO_BENCH_MONGO_BIG_USER", "10000"))
 SCENARIOS = os.environ.get("FIDO_BENCH_SCENARIOS", "embedded,mongodb").split(",")
+HOT_IDS = int(os.environ.get("FIDO_BENCH_HOT_IDS", "2000"))
 KEY = "fido_bench_" + secrets.token_urlsafe(16)
 KEYS = "bench:" + hashlib.sha256(KEY.encode()).hexdigest() + ":read+write"
 FERNET = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="  # a fixed bench-only key
@@ -230,6 +232,20 @@ def wrk_with(port, path, script, extra_env, seconds=SECONDS, connections=CONNECT
     return result
 
 
+def warm_by_id(port, ids, threads=16):
+    """Reads every id twice, from `threads` clients."""
+    local = threading.local()
+
+    def read(i):
+        if not hasattr(local, "client"):
+            local.client = Client(port)
+        local.client.request("GET", f"/api/v1/transactions/{i}")
+
+    with cf.ThreadPoolExecutor(threads) as pool:
+        for _ in range(2):
+            list(pool.map(read, ids))
+
+
 def scenario(name, env_cache_on, env_cache_off, rows, notes, big=BIG):
     work = pathlib.Path(tempfile.mkdtemp(prefix=f"fido-bench-{name}-"))
     print(f"\n== {name}: seeding 10 x 1,000 and 1 x {big:,} transactions through the API", flush=True)
@@ -242,6 +258,12 @@ def scenario(name, env_cache_on, env_cache_off, rows, notes, big=BIG):
     ids_file.write_text("\n".join(random.sample(ids, min(len(ids), 20000))) + "\n")
     users_file.write_text("\n".join(users) + "\n")
     files = {"FIDO_BENCH_IDS": str(ids_file), "FIDO_BENCH_USERS": str(users_file)}
+    # A hot set for reads by id with the cache warm: each read twice before the run (the
+    # first teaches the instance the owner, the second fills the owner's entry).
+    hot = random.sample(ids, min(len(ids), HOT_IDS))
+    hot_file = work / "hot.txt"
+    hot_file.write_text("\n".join(hot) + "\n")
+    hot_files = dict(files, FIDO_BENCH_IDS=str(hot_file))
 
     # Start-up to ready on the existing data (the embedded store's file, or the database).
     stop(warm)
@@ -264,9 +286,11 @@ def scenario(name, env_cache_on, env_cache_off, rows, notes, big=BIG):
     client = Client(warm_port)
     for path in (f"/api/v1/transactions/user/{u0}", f"/api/v1/analytics/transactions/{u0}"):
         client.request("GET", path)  # warm the cache
+    warm_by_id(warm_port, hot)
     runs = [
         ("GET /health/live (ceiling)", warm_port, "/health/live", "get.lua"),
         ("GET by id", warm_port, "/", "get_by_id.lua"),
+        (f"GET by id, cache warm ({len(hot):,} hot ids)", warm_port, "/", "get_by_id.lua"),
         ("list page 1, cache warm", warm_port, f"/api/v1/transactions/user/{u0}", "get.lua"),
         ("list page 1, cache disabled", cold_port, f"/api/v1/transactions/user/{u0}", "get.lua"),
         ("statistics 1k, cache warm", warm_port, f"/api/v1/analytics/transactions/{u0}", "get.lua"),
@@ -277,7 +301,7 @@ def scenario(name, env_cache_on, env_cache_off, rows, notes, big=BIG):
     ]
     ceiling = None
     for label, port, path, script in runs:
-        r = wrk(port, path, script, files)
+        r = wrk(port, path, script, hot_files if "hot ids" in label else files)
         if ceiling is None:
             ceiling = r["rps"] or 1.0
         r["fraction"] = r["rps"] / ceiling

@@ -88,6 +88,11 @@ fn join_trace(
     }
     let own = span.context();
     let exported = own.span().span_context().is_valid().then_some(own);
+    if let Some(cx) = &exported {
+        // The sampler's decision, for the exporter's filter: the spans of a request that
+        // is not sampled are not even created.
+        span.record("trace_sampled", cx.span().span_context().is_sampled());
+    }
     let trace_id = match &exported {
         Some(cx) => Some(cx.span().span_context().trace_id()),
         None => caller
@@ -208,6 +213,7 @@ pub async fn request_context(
         request_id = %id,
         method = %method,
         trace_id = tracing::field::Empty,
+        trace_sampled = tracing::field::Empty,
         otel.kind = "server",
         http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,

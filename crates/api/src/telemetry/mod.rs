@@ -11,6 +11,12 @@
 //! the request's span (its request id and trace id) as their current span, and with
 //! tracing off no layer wants them — their callsites are then disabled once and cost
 //! nothing per call.
+//!
+//! What exporting costs is kept small (docs/operations.md has the figures): the exporter
+//! neither activates an OpenTelemetry context on every poll nor times each span's busy
+//! and idle periods; and when the sampler drops a request (`OTEL_TRACES_SAMPLER`, e.g.
+//! `parentbased_traceidratio`), the request's span is marked (`trace_sampled = false`)
+//! and none of its inner spans is created at all.
 
 pub mod otlp;
 
@@ -18,9 +24,12 @@ use std::sync::OnceLock;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::Metadata;
-use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing::span::{Id, Record};
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::filter::{dynamic_filter_fn, filter_fn, FilterExt};
+use tracing_subscriber::layer::Context;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
@@ -41,6 +50,49 @@ fn traced(meta: &Metadata<'_>) -> bool {
     } else {
         *meta.level() <= tracing::Level::WARN
     }
+}
+
+/// Marks a span whose trace the sampler dropped.
+struct Unsampled;
+
+/// Sees `trace_sampled = false` recorded on a request's span and marks the span, so the
+/// exporter's filter creates none of its inner spans.
+struct SampleMarks;
+
+impl<S> Layer<S> for SampleMarks
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        struct Sampled(Option<bool>);
+        impl tracing::field::Visit for Sampled {
+            fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+                if field.name() == "trace_sampled" {
+                    self.0 = Some(value);
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut sampled = Sampled(None);
+        values.record(&mut sampled);
+        if sampled.0 == Some(false) {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(Unsampled);
+            }
+        }
+    }
+}
+
+/// Whether the span being entered lies in a trace the sampler dropped.
+fn in_unsampled_trace<S>(ctx: &Context<'_, S>) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.lookup_current().is_some_and(|current| {
+        current
+            .scope()
+            .any(|span| span.extensions().get::<Unsampled>().is_some())
+    })
 }
 
 /// Installs the global subscriber, and the trace exporter when the environment asks for
@@ -82,13 +134,21 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
         let provider = otlp::provider(env!("CARGO_PKG_VERSION"))?;
         let tracer = provider.tracer("fido");
         let _ = PROVIDER.set(provider);
+        let exported = dynamic_filter_fn(|meta, ctx| {
+            traced(meta) && !(meta.is_span() && in_unsampled_trace(ctx))
+        });
         Some(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
                 .with_location(false)
                 .with_threads(false)
                 .with_target(false)
-                .with_filter(filter_fn(traced)),
+                // Our code reads span contexts explicitly (`OpenTelemetrySpanExt`): no
+                // context to attach on every poll, no busy/idle timings per span.
+                .with_context_activation(false)
+                .with_tracked_inactivity(false)
+                .with_filter(exported)
+                .and_then(SampleMarks),
         )
     } else {
         None

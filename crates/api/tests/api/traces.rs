@@ -72,6 +72,11 @@ impl Drop for Instance {
 
 /// The binary with JSON logs, exporting to `collector` when given.
 fn start(collector: Option<u16>) -> Instance {
+    start_with(collector, &[])
+}
+
+/// The same, with more environment variables.
+fn start_with(collector: Option<u16>, vars: &[(&str, &str)]) -> Instance {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = crate::helpers::fido_binary();
     cmd.current_dir(dir.path())
@@ -89,6 +94,7 @@ fn start(collector: Option<u16>) -> Instance {
         .env("OTEL_BSP_SCHEDULE_DELAY", "50")
         .env("OTEL_SERVICE_NAME", "fido-under-test");
     }
+    cmd.envs(vars.iter().copied());
     let mut child = cmd.spawn().expect("the binary starts");
     let logs = child.stderr.take().expect("stderr");
     let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
@@ -366,4 +372,58 @@ async fn an_unsupported_otlp_protocol_is_refused_at_start_with_the_variable_name
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn a_request_the_sampler_drops_exports_nothing_and_is_logged_as_unsampled() {
+    let (received, collector, handle) = receiver();
+    // Only callers' decisions count: a ratio of 0 for new traces, the parent's otherwise.
+    let app = start_with(
+        Some(collector),
+        &[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ],
+    );
+    let client = client();
+    let user = fresh_user();
+    let dropped = "0af7651916cd43dd8448eb211c80319c";
+    let kept = "5b8efff798038103d269b633813fc60c";
+    for (trace, flags, request_id) in [(dropped, "00", "unsampled"), (kept, "01", "sampled")] {
+        let res = client
+            .get(format!("{}/api/v1/transactions/user/{user}", app.base))
+            .insert_header(("traceparent", format!("00-{trace}-{CALLER_SPAN}-{flags}")))
+            .insert_header(("x-request-id", request_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // The sampled request's spans nest as always...
+    let spans = spans_of(
+        &received,
+        kept,
+        &[
+            "GET /api/v1/transactions/user/{user_id}",
+            "handler.transactions.list_by_user",
+            "service.list_encoded",
+        ],
+    )
+    .await;
+    assert!(spans.len() >= 3, "{spans:?}");
+    // ...and the dropped one, sent first, exported nothing at all.
+    assert!(
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| hex(&s.trace_id) != dropped),
+        "a span of the unsampled trace was exported"
+    );
+    let line = wait_for_line(&app.lines, "unsampled").await;
+    assert_eq!(line["span"]["trace_id"], dropped, "{line}");
+    assert_eq!(line["span"]["trace_sampled"], false, "{line}");
+    let line = wait_for_line(&app.lines, "sampled").await;
+    assert_eq!(line["span"]["trace_sampled"], true, "{line}");
+    handle.stop(false).await;
 }
