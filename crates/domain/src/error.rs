@@ -113,6 +113,14 @@ pub enum DomainError {
     /// The database must be migrated (`fido migrate`) before it can be served.
     #[error("the database must be migrated first")]
     MigrationRequired(#[source] StoreError),
+    /// What the request needs includes documents `fido migrate` set aside (it could not
+    /// convert them): answered neither partially nor wrongly until they are fixed or
+    /// removed and the migration is run again.
+    #[error("{documents} document(s) this request needs were set aside by the migration")]
+    Quarantined {
+        /// How many.
+        documents: u64,
+    },
     /// The store cannot be reached right now; the caller may retry.
     #[error("the store is unavailable")]
     StoreUnavailable(#[source] StoreError),

@@ -45,6 +45,14 @@ pub enum StoreError {
     /// has converted it. Never a wrong answer, never a 500.
     #[error("migration required: {0}")]
     MigrationRequired(String),
+    /// What the call needs includes documents `fido migrate` could not convert and set
+    /// aside (its report lists them): refused whole, never answered without them. Other
+    /// users' data is served as usual.
+    #[error("{documents} document(s) set aside by the migration")]
+    Quarantined {
+        /// How many of the documents the call needs were set aside.
+        documents: u64,
+    },
     /// Anything else (corrupt row, schema mismatch, driver bug): an internal error.
     #[error("store failure: {0}")]
     Internal(String),
@@ -160,6 +168,12 @@ pub trait TransactionStore: Send + Sync {
 
     /// Checks that the store answers (for readiness probes).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// How many documents a migration set aside (see [`StoreError::Quarantined`]); 0 for
+    /// stores that never hold any (the default).
+    async fn quarantined(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 
     /// Up to `limit` records' ids and encrypted names, in ascending id order, after `after`
     /// (from the first record when `None`): the batches of a key rotation.

@@ -301,6 +301,11 @@ pub struct ReadyBody {
     /// `fido worker`, or check its health). Writes go on either way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feed: Option<FeedHealthBody>,
+    /// Documents `fido migrate` set aside (could not convert): the service is ready, but
+    /// reads of their users answer 503 until they are fixed or removed. Absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 2)]
+    pub quarantined_documents: Option<u64>,
 }
 
 /// How far the event feed lags the commits (see `docs/events.md`, "The sequencer").

@@ -65,8 +65,12 @@ pub enum DataRouteErrors {
         description = "The key's rate limit, or too many failed authentications from the address; see Retry-After"
     )]
     TooManyRequests(ErrorBody),
-    /// The store cannot be reached.
-    #[response(status = 503, description = "The store is unreachable")]
+    /// The store cannot be reached, or the read includes documents set aside by the
+    /// migration.
+    #[response(
+        status = 503,
+        description = "The store is unreachable; or the read includes documents of the original service that `fido migrate` could not convert and set aside (the message gives their count)"
+    )]
     Unavailable(ErrorBody),
     /// Anything unexpected.
     #[response(status = 500, description = "Unexpected error")]
@@ -117,6 +121,9 @@ pub enum ApiError {
     Unavailable,
     /// 503: the database holds the original service's documents; `fido migrate` first.
     MigrationRequired,
+    /// 503: what the request reads includes documents `fido migrate` set aside (this
+    /// many); served once they are fixed or removed.
+    Quarantined(u64),
     /// 500: anything else (details are logged where it happened).
     Internal,
 }
@@ -135,10 +142,10 @@ impl ApiError {
         )
     }
 
-    fn message(&self) -> &'static str {
-        match self {
+    fn message(&self) -> std::borrow::Cow<'static, str> {
+        let fixed = match self {
             Self::MalformedJson => "Malformed JSON in the request body",
-            Self::BadRequest(m) => m,
+            Self::BadRequest(m) => *m,
             Self::RequestTimeout => "The request body did not arrive in time",
             Self::Unauthorized => "A valid API key is required: Authorization: Bearer <key>",
             Self::Forbidden => "This API key may not perform this operation",
@@ -146,7 +153,7 @@ impl ApiError {
             Self::TooManyFailures(_) => {
                 "Too many requests without a valid API key from this address; retry later"
             }
-            Self::NotFound(m) => m,
+            Self::NotFound(m) => *m,
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::Conflict => {
                 "A request with this Idempotency-Key is still being processed; retry shortly"
@@ -162,14 +169,21 @@ impl ApiError {
             Self::MigrationRequired => {
                 "The database holds documents of the original service that must be migrated first (fido migrate; see docs/migrating-from-fido.md)"
             }
+            Self::Quarantined(documents) => {
+                return format!(
+                    "{documents} of the documents this request reads were set aside by fido migrate, which could not convert them (its report lists each as 'not converted'); they are served once fixed or removed and the migration run again (see docs/migrating-from-fido.md)"
+                )
+                .into();
+            }
             Self::Internal => "Internal server error",
-        }
+        };
+        fixed.into()
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.message())
+        f.write_str(&self.message())
     }
 }
 
@@ -189,7 +203,9 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gone { .. } => StatusCode::GONE,
-            Self::Unavailable | Self::MigrationRequired => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::MigrationRequired | Self::Quarantined(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -221,7 +237,7 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.json(ErrorBody {
-            message: self.message().to_owned(),
+            message: self.message().into_owned(),
             errors,
         })
     }
@@ -264,6 +280,7 @@ impl From<DomainError> for ApiError {
                 Self::NotFound("Events are switched off on this deployment")
             }
             DomainError::IdempotencyInFlight => Self::Conflict,
+            DomainError::Quarantined { documents } => Self::Quarantined(documents),
             DomainError::MigrationRequired(_) => {
                 tracing::warn!(error = %error_chain(&e), "migration required");
                 Self::MigrationRequired

@@ -23,6 +23,7 @@ fn outcome_of_error(e: &StoreError) -> &'static str {
         StoreError::Unavailable(_) => "unavailable",
         StoreError::Duplicate => "conflict",
         StoreError::MigrationRequired(_) => "migration_required",
+        StoreError::Quarantined { .. } => "quarantined",
         StoreError::Internal(_) => "internal",
     }
 }
@@ -158,6 +159,10 @@ impl<S: TransactionStore> TransactionStore for MeteredStore<S> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         timed!("ping", Outcome::outcome, self.inner.ping())
+    }
+    async fn quarantined(&self) -> Result<u64, StoreError> {
+        // What the store remembers from its last check: not a call worth timing.
+        self.inner.quarantined().await
     }
     async fn names_after(
         &self,

@@ -48,6 +48,9 @@ pub const PUBLISH_FAILURES: &str = "fido_events_publish_failures_total";
 /// Exports whose body stopped halfway after a 200 (the client got an incomplete body), by
 /// `format`.
 pub const EXPORTS_TRUNCATED: &str = "fido_exports_truncated_total";
+/// Documents `fido migrate` set aside (could not convert): their users' reads answer 503
+/// until they are fixed or removed.
+pub const QUARANTINED_DOCUMENTS: &str = "fido_quarantined_documents";
 /// 1, labelled with the `version` and git `commit` of the binary.
 pub const BUILD_INFO: &str = "fido_build_info";
 
@@ -118,6 +121,10 @@ pub fn describe() {
     describe_counter!(
         EXPORTS_TRUNCATED,
         "Exports that stopped halfway after their 200, by format"
+    );
+    describe_gauge!(
+        QUARANTINED_DOCUMENTS,
+        "Documents fido migrate set aside (their users' reads answer 503)"
     );
     describe_gauge!(BUILD_INFO, "Version and git commit of the running binary");
 }

@@ -11,27 +11,49 @@
 //!
 //! Until no such document is left, the store answers
 //! [`StoreError::MigrationRequired`] instead of reading them wrongly (see `docs/migrating-from-fido.md`).
+//!
+//! **Set aside.** A document `fido migrate` cannot convert is recorded in
+//! `fido_quarantine` (`{_id, reason, at}`; the document itself stays untouched). Such
+//! documents no longer stop the whole service: every user without one is served; a read
+//! that would include one (its user's list, statistics, series and export, and the
+//! document by id) answers [`StoreError::Quarantined`] with the count. A recorded document
+//! that is no longer in the original layout (fixed and converted, or fixed by hand) or no
+//! longer exists counts for nothing. The set is re-read with the legacy check, so a fix is
+//! served within [`RECHECK`] without a restart.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use fido_domain::{ObjectId, StoreError, TransactionId, TransactionRecord, UserId};
+use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 
 use crate::documents::{object_id, record_to};
 use crate::MongoStore;
 
+/// What makes a document not (yet) in this service's layout: any one of these.
+fn legacy_conditions() -> Vec<Bson> {
+    vec![
+        Bson::Document(doc! {"amount_cents": {"$exists": false}}),
+        Bson::Document(doc! {"version": {"$exists": false}}),
+        Bson::Document(doc! {"created_at": {"$exists": false}}),
+        Bson::Document(doc! {"updated_at": {"$exists": false}}),
+        Bson::Document(doc! {"transaction_date": {"$not": {"$type": "date"}}}),
+        Bson::Document(doc! {"id": {"$exists": true}}),
+    ]
+}
+
 /// Which documents are not (yet) in this service's layout.
 pub fn legacy_filter() -> Document {
-    doc! {"$or": [
-        {"amount_cents": {"$exists": false}},
-        {"version": {"$exists": false}},
-        {"created_at": {"$exists": false}},
-        {"updated_at": {"$exists": false}},
-        {"transaction_date": {"$not": {"$type": "date"}}},
-        {"id": {"$exists": true}},
-    ]}
+    doc! {"$or": legacy_conditions()}
+}
+
+/// Which documents are in this service's layout: what sums and roll-ups may read (a
+/// document set aside by the migration never enters them).
+pub(crate) fn converted_filter() -> Document {
+    doc! {"$nor": legacy_conditions()}
 }
 
 /// What a legacy document's fields hold, as found (nothing converted yet).
@@ -67,29 +89,100 @@ impl LegacyDocument {
     }
 }
 
-/// Whether the database still holds legacy documents: checked when the store starts and
-/// then again at most every 10 s while it does, so a migration run by another process is
-/// noticed without a restart.
+/// The collection of documents set aside by `fido migrate`.
+pub const QUARANTINE_COLLECTION: &str = "fido_quarantine";
+
+/// Documents set aside at most (a migration that cannot convert more is not one to serve
+/// from: every legacy document beyond this many stops the service as before).
+const MAX_QUARANTINE: i64 = 100_000;
+
+/// Whether the database still holds legacy documents, and which were set aside: checked
+/// when the store starts and then again at most every 10 s while there are any, so a
+/// migration run by another process is noticed without a restart.
 #[derive(Debug, Default)]
 pub(crate) struct LegacyGuard {
+    /// Legacy documents that were not set aside are present: nothing is served.
     present: AtomicBool,
+    /// Some documents are set aside.
+    any_quarantined: AtomicBool,
     checked: Mutex<Option<Instant>>,
+    quarantine: RwLock<Quarantine>,
 }
 
-const RECHECK: Duration = Duration::from_secs(10);
+/// The documents set aside, by id and by user.
+#[derive(Debug, Default)]
+struct Quarantine {
+    ids: HashSet<TransactionId>,
+    users: HashMap<UserId, u64>,
+}
+
+/// How often the legacy check runs again while it finds something.
+pub(crate) const RECHECK: Duration = Duration::from_secs(10);
 
 impl MongoStore {
-    /// Whether any document is in the original service's layout.
+    /// Whether any document is in the original service's layout and was not set aside
+    /// (re-reading the set aside ones as well).
     pub async fn legacy_documents_present(&self) -> Result<bool, StoreError> {
+        let recorded: Vec<Bson> = self
+            .bounded(async {
+                self.quarantine
+                    .find(doc! {})
+                    .projection(doc! {"_id": 1})
+                    .limit(MAX_QUARANTINE)
+                    .await?
+                    .try_collect::<Vec<Document>>()
+                    .await
+            })
+            .await?
+            .into_iter()
+            .filter_map(|d| d.get("_id").cloned())
+            .collect();
+        let mut quarantine = Quarantine::default();
+        if !recorded.is_empty() {
+            // Only what is still in the original layout counts.
+            let still: Vec<Document> = self
+                .bounded(async {
+                    self.collection
+                        .find(doc! {"$and": [legacy_filter(), {"_id": {"$in": recorded.clone()}}]})
+                        .projection(doc! {"_id": 1, "user_id": 1})
+                        .await?
+                        .try_collect()
+                        .await
+                })
+                .await?;
+            for d in still {
+                let Ok(id) = d.get_object_id("_id") else {
+                    continue;
+                };
+                quarantine
+                    .ids
+                    .insert(TransactionId::new(ObjectId::from_bytes(id.bytes())));
+                // A document whose owner is not an ObjectId is no user's: no read finds it.
+                if let Ok(user) = d.get_object_id("user_id") {
+                    *quarantine
+                        .users
+                        .entry(UserId::new(ObjectId::from_bytes(user.bytes())))
+                        .or_default() += 1;
+                }
+            }
+        }
         let found = self
             .bounded(
                 self.collection
-                    .find_one(legacy_filter())
+                    .find_one(doc! {"$and": [legacy_filter(), {"_id": {"$nin": recorded}}]})
                     .projection(doc! {"_id": 1}),
             )
             .await?
             .is_some();
         self.legacy.present.store(found, Ordering::Release);
+        self.legacy
+            .any_quarantined
+            .store(!quarantine.ids.is_empty(), Ordering::Release);
+        *self
+            .legacy
+            .quarantine
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = quarantine;
         *self
             .legacy
             .checked
@@ -98,10 +191,12 @@ impl MongoStore {
         Ok(found)
     }
 
-    /// `Err(MigrationRequired)` while legacy documents are present (re-checked at most
-    /// every 10 s); free when they are not.
-    pub(crate) async fn require_migrated(&self) -> Result<(), StoreError> {
-        if !self.legacy.present.load(Ordering::Acquire) {
+    /// Re-runs the legacy check if there was something to check and it is older than
+    /// [`RECHECK`].
+    async fn recheck_if_stale(&self) -> Result<(), StoreError> {
+        let watching = self.legacy.present.load(Ordering::Acquire)
+            || self.legacy.any_quarantined.load(Ordering::Acquire);
+        if !watching {
             return Ok(());
         }
         let stale = self
@@ -110,14 +205,111 @@ impl MongoStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .is_none_or(|at| at.elapsed() >= RECHECK);
-        if stale && !self.legacy_documents_present().await? {
-            tracing::info!("no document in the original layout is left: serving");
+        if stale {
+            let was_blocked = self.legacy.present.load(Ordering::Acquire);
+            if !self.legacy_documents_present().await? && was_blocked {
+                tracing::info!("no document in the original layout is left unconverted: serving");
+            }
+        }
+        Ok(())
+    }
+
+    /// `Err(MigrationRequired)` while legacy documents that were not set aside are
+    /// present (re-checked at most every 10 s); free when there are none.
+    pub(crate) async fn require_migrated(&self) -> Result<(), StoreError> {
+        self.recheck_if_stale().await?;
+        if !self.legacy.present.load(Ordering::Acquire) {
             return Ok(());
         }
         Err(StoreError::MigrationRequired(
             "the database holds documents written by the original service; run `fido migrate`"
                 .into(),
         ))
+    }
+
+    fn quarantine(&self) -> std::sync::RwLockReadGuard<'_, Quarantine> {
+        self.legacy
+            .quarantine
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// [`require_migrated`](Self::require_migrated), and `Err(Quarantined)` when some of
+    /// `user`'s documents were set aside.
+    pub(crate) async fn require_user_served(&self, user: UserId) -> Result<(), StoreError> {
+        self.require_migrated().await?;
+        if !self.legacy.any_quarantined.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match self.quarantine().users.get(&user) {
+            Some(&documents) => Err(StoreError::Quarantined { documents }),
+            None => Ok(()),
+        }
+    }
+
+    /// [`require_migrated`](Self::require_migrated), and `Err(Quarantined)` when the
+    /// document `id` was set aside.
+    pub(crate) async fn require_id_served(&self, id: TransactionId) -> Result<(), StoreError> {
+        self.require_migrated().await?;
+        if self.legacy.any_quarantined.load(Ordering::Acquire)
+            && self.quarantine().ids.contains(&id)
+        {
+            return Err(StoreError::Quarantined { documents: 1 });
+        }
+        Ok(())
+    }
+
+    /// [`require_migrated`](Self::require_migrated), and `Err(MigrationRequired)` while any
+    /// document is set aside: a copy of the whole store would leave them behind.
+    pub(crate) async fn require_complete(&self) -> Result<(), StoreError> {
+        self.require_migrated().await?;
+        let documents = self.quarantined_now();
+        if documents > 0 {
+            return Err(StoreError::MigrationRequired(format!(
+                "{documents} document(s) were set aside by `fido migrate` (it could not convert them): fix or remove them and run it again before copying the whole store"
+            )));
+        }
+        Ok(())
+    }
+
+    /// How many documents are set aside, as of the last check.
+    pub(crate) fn quarantined_now(&self) -> u64 {
+        if !self.legacy.any_quarantined.load(Ordering::Acquire) {
+            return 0;
+        }
+        self.quarantine().ids.len() as u64
+    }
+
+    /// Records documents `fido migrate` could not convert, with the reason (their users'
+    /// reads then answer `Quarantined` instead of the whole service stopping).
+    pub async fn set_aside(&self, documents: &[(TransactionId, String)]) -> Result<(), StoreError> {
+        for (id, reason) in documents {
+            self.bounded(
+                self.quarantine
+                    .replace_one(
+                        doc! {"_id": object_id(id.object_id())},
+                        doc! {"_id": object_id(id.object_id()), "reason": reason.as_str(),
+                        "at": mongodb::bson::DateTime::now()},
+                    )
+                    .upsert(true),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets set-aside records of documents that were converted since.
+    pub async fn release(&self, ids: &[TransactionId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Bson> = ids
+            .iter()
+            .map(|id| Bson::ObjectId(object_id(id.object_id())))
+            .collect();
+        self.bounded(self.quarantine.delete_many(doc! {"_id": {"$in": ids}}))
+            .await?;
+        Ok(())
     }
 
     /// Up to `limit` legacy documents after `after`, in `_id` order.

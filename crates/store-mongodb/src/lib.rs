@@ -36,7 +36,7 @@ pub use events::{
     CURSORS_COLLECTION, EVENTS_COLLECTION, FAILURES_COLLECTION, LEASES_COLLECTION,
     OUTBOX_COLLECTION,
 };
-pub use legacy::{legacy_filter, LegacyDocument};
+pub use legacy::{legacy_filter, LegacyDocument, QUARANTINE_COLLECTION};
 pub use rollups::{META_COLLECTION, ROLLUP_COLLECTION};
 
 use std::future::IntoFuture;
@@ -163,6 +163,8 @@ pub struct MongoStore {
     cursors: Collection<Document>,
     failures: Collection<Document>,
     leases: Collection<Document>,
+    /// Documents `fido migrate` set aside (see `legacy`).
+    quarantine: Collection<Document>,
     events_on: bool,
     /// Whether documents of the original service are left (shared by clones).
     legacy: std::sync::Arc<legacy::LegacyGuard>,
@@ -227,6 +229,7 @@ impl MongoStore {
             cursors: db.collection(CURSORS_COLLECTION),
             failures: db.collection(FAILURES_COLLECTION),
             leases: db.collection(LEASES_COLLECTION),
+            quarantine: db.collection(legacy::QUARANTINE_COLLECTION),
             events_on: config.events,
             legacy: std::sync::Arc::default(),
             mode: std::sync::Arc::default(),
@@ -320,6 +323,16 @@ impl MongoStore {
             tracing::warn!(
                 "the database holds documents written by the original service: nothing is \
                  served until `fido migrate` has converted them (docs/migrating-from-fido.md)"
+            );
+        }
+        let set_aside = self.quarantined_now();
+        if set_aside > 0 {
+            tracing::warn!(
+                documents = set_aside,
+                "documents set aside by `fido migrate` (it could not convert them) are not \
+                 served: their users' reads answer 503 until they are fixed or removed and \
+                 the migration run again (docs/migrating-from-fido.md); every other user is \
+                 served"
             );
         }
         Ok(())

@@ -50,6 +50,9 @@ fn grouped(clauses: Vec<Document>) -> Vec<Document> {
             {"$toDecimal": 0},
         ]}}
     };
+    let mut clauses = clauses;
+    // Documents set aside by the migration (original layout) are never summed.
+    clauses.push(crate::legacy::converted_filter());
     vec![
         doc! {"$match": {"$and": clauses}},
         doc! {"$sort": {"transaction_date": 1}},
@@ -199,7 +202,7 @@ impl StatisticsQuery for MongoStore {
         user: UserId,
         range: DateRange,
     ) -> Result<TransactionTotals, StoreError> {
-        self.require_migrated().await?;
+        self.require_user_served(user).await?;
         if self.rollup_mode().await? == Mode::Kept {
             let days = self.days_from_rollups(user, range).await?;
             return Ok(TransactionTotals::from_days(&days));
@@ -220,7 +223,7 @@ impl StatisticsQuery for MongoStore {
     }
 
     async fn daily(&self, user: UserId, range: DateRange) -> Result<Vec<DayTotals>, StoreError> {
-        self.require_migrated().await?;
+        self.require_user_served(user).await?;
         if self.rollup_mode().await? == Mode::Kept {
             return self.days_from_rollups(user, range).await;
         }

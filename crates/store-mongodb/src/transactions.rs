@@ -106,7 +106,7 @@ impl TransactionStore for MongoStore {
     }
 
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
-        self.require_migrated().await?;
+        self.require_id_served(id).await?;
         read_optional(
             self.bounded(self.collection.find_one(id_filter(id)))
                 .await?,
@@ -114,7 +114,7 @@ impl TransactionStore for MongoStore {
     }
 
     async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError> {
-        self.require_migrated().await?;
+        self.require_id_served(id).await?;
         let mut set = doc! {"updated_at": bson_date(patch.updated_at)};
         if let Some(name) = &patch.full_name {
             set.insert("full_name", name.as_str());
@@ -202,7 +202,7 @@ impl TransactionStore for MongoStore {
         id: TransactionId,
         expected_version: Option<u64>,
     ) -> Result<Written, StoreError> {
-        self.require_migrated().await?;
+        self.require_id_served(id).await?;
         let filter = conditional(id, expected_version);
         let with_event = self.writes_events().await?;
         if !self.keeps_rollups().await? {
@@ -252,7 +252,7 @@ impl TransactionStore for MongoStore {
         user: UserId,
         query: ListQuery,
     ) -> Result<Page<TransactionRecord>, StoreError> {
-        self.require_migrated().await?;
+        self.require_user_served(user).await?;
         let (after, skip) = match query.window {
             Window::Page(page) => (None, page.offset()),
             Window::After { after, .. } => (after, 0),
@@ -285,7 +285,7 @@ impl TransactionStore for MongoStore {
         after: Option<Position>,
         limit: u32,
     ) -> Result<Vec<TransactionRecord>, StoreError> {
-        self.require_migrated().await?;
+        self.require_user_served(user).await?;
         let docs = self
             .find_sorted(
                 &self.collection,
@@ -295,6 +295,11 @@ impl TransactionStore for MongoStore {
             )
             .await?;
         docs.iter().map(record_from).collect()
+    }
+
+    async fn quarantined(&self) -> Result<u64, StoreError> {
+        self.require_migrated().await?;
+        Ok(self.quarantined_now())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

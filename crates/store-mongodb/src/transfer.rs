@@ -32,7 +32,7 @@ impl StoreTransfer for MongoStore {
         after: Option<TransactionId>,
         limit: u32,
     ) -> Result<Vec<TransactionRecord>, StoreError> {
-        self.require_migrated().await?;
+        self.require_complete().await?;
         let docs: Vec<Document> = self
             .find_sorted(
                 &self.collection,

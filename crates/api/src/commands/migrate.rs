@@ -9,8 +9,10 @@
 //! `transaction_type` is decrypted with any configured key; string dates become UTC dates;
 //! `created_at`/`updated_at` come from the `_id`'s time; version 1; the stray `id` goes.
 //! A document that cannot be converted (a token no key opens, a negative or non-numeric
-//! amount, an unreadable date) is left untouched and listed by id. Afterwards the indexes
-//! are made and the daily roll-ups rebuilt. Exit code: 0 everything converted, 3 some
+//! amount, an unreadable date) is left untouched, listed by id and *set aside*
+//! (`fido_quarantine`): the service then serves every other user, and answers 503 for
+//! reads that would include it. Afterwards the indexes are made and the daily roll-ups
+//! rebuilt from the converted rows. Exit code: 0 everything converted, 3 some
 //! documents left (listed), 1 failure, 2 configuration.
 
 use std::io::IsTerminal;
@@ -228,10 +230,14 @@ pub async fn migrate(
             .map_err(Error::Store)?;
         let Some(last) = batch.last() else { break };
         report.last = Some(last.id);
+        let (mut set_aside, mut released) = (Vec::new(), Vec::new());
         for doc in &batch {
             report.examined += 1;
             match convert(doc, &cipher, args.strict).await {
-                Err(reason) => report.unconverted.push((doc.id, reason)),
+                Err(reason) => {
+                    set_aside.push((doc.id, reason.clone()));
+                    report.unconverted.push((doc.id, reason));
+                }
                 Ok((
                     record,
                     Converted {
@@ -248,6 +254,7 @@ pub async fn migrate(
                             .await
                             .map_err(Error::Store)?;
                     if done {
+                        released.push(doc.id);
                         report.converted += 1;
                         report.adjusted.extend(adjusted);
                         report
@@ -259,11 +266,19 @@ pub async fn migrate(
                 }
             }
         }
+        if !args.dry_run {
+            // Set aside as the batch goes, so an interrupted run already frees the users
+            // whose documents all converted.
+            store.set_aside(&set_aside).await.map_err(Error::Store)?;
+            store.release(&released).await.map_err(Error::Store)?;
+        }
         progress(&report, total);
     }
     if !args.dry_run {
         store.ensure_indexes().await.map_err(Error::Store)?;
-        if report.unconverted.is_empty() && report.changed_meanwhile.is_empty() {
+        // Documents set aside never enter the roll-ups: they are rebuilt from the
+        // converted rows as soon as nothing changed under the run.
+        if report.changed_meanwhile.is_empty() {
             // Every user's roll-ups from the converted rows, on the store already open.
             report.rollup_days = Some(repair_rollups(&store, args.batch_size).await?);
         }
@@ -328,6 +343,12 @@ pub async fn run(args: &MigrateArgs) -> ExitCode {
     }
     for (id, reason) in &report.unconverted {
         say(&format!("not converted: {id}: {reason}"));
+    }
+    if !report.unconverted.is_empty() && !args.dry_run {
+        say(&format!(
+            "set aside: {} document(s) not converted; every other user is served now, and reads that include them answer 503 until each is fixed or removed and `fido migrate` is run again (docs/migrating-from-fido.md)",
+            report.unconverted.len()
+        ));
     }
     for id in &report.changed_meanwhile {
         say(&format!("changed while converting: {id} (run again)"));

@@ -91,8 +91,10 @@ async fn the_originals_documents_are_migrated_then_served_exactly() {
         return;
     };
     let user = ObjectId::parse_str(fresh_user()).unwrap();
+    let other = ObjectId::parse_str(fresh_user()).unwrap();
     let at = |s: &str| DateTime::parse_rfc3339_str(s).unwrap();
-    let (a, b, c, d, e, f) = (
+    let (a, b, c, d, e, f, g) = (
+        ObjectId::new(),
         ObjectId::new(),
         ObjectId::new(),
         ObjectId::new(),
@@ -124,6 +126,10 @@ async fn the_originals_documents_are_migrated_then_served_exactly() {
         doc! {"_id": f, "user_id": user, "full_name": token(&current, "Nobody").await,
         "transaction_type": token(&current, "credit").await, "transaction_amount": -5.0,
         "transaction_date": at("2026-11-22T08:30:00Z")},
+        // Another user's, convertible.
+        doc! {"_id": g, "user_id": other, "full_name": token(&current, "Katherine Johnson").await,
+        "transaction_type": token(&current, "credit").await, "transaction_amount": 3.25,
+        "transaction_date": at("2026-11-23T09:00:00Z")},
     ];
     db.collection.insert_many(docs.clone()).await.unwrap();
 
@@ -191,8 +197,75 @@ async fn the_originals_documents_are_migrated_then_served_exactly() {
     let (code, out) = db.run(&["--batch-size", "2"]);
     assert_eq!(code, Some(3), "{out}");
     assert!(
-        out.contains("converted 4, 2 rounded, 2 not converted"),
+        out.contains("converted 5, 2 rounded, 2 not converted"),
         "{out}"
+    );
+    assert!(out.contains("set aside: 2 document(s)"), "{out}");
+
+    // Two documents that could not be converted no longer stop everyone: the other user
+    // is served at once, exactly; reads that would include them answer a clear 503.
+    let live = spawn_with(db.settings()).await;
+    let ready = live.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert_eq!(ready.body["checks"]["store"], "ok");
+    assert_eq!(ready.body["quarantined_documents"], 2);
+    let others = live.list(&other.to_hex(), "").await;
+    assert_eq!(others.status, StatusCode::OK, "{}", others.body);
+    assert_eq!(others.data()["total"], 1);
+    assert_eq!(others.data()["data"][0]["full_name"], "Katherine Johnson");
+    assert_eq!(others.data()["data"][0]["transaction_amount"], 3.25);
+    let stats = live
+        .get_owned(format!("/api/v1/analytics/transactions/{other}"))
+        .await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!(stats.data()["total_credit"], 3.25);
+    for path in [
+        format!("/api/v1/transactions/user/{user}"),
+        format!("/api/v1/analytics/transactions/{user}"),
+        format!("/api/v1/analytics/transactions/{user}/daily"),
+        format!("/api/v1/transactions/user/{user}/export"),
+    ] {
+        let r = live.get_owned(path.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            r.body
+        );
+        let message = r.body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(
+                "2 of the documents this request reads were set aside by fido migrate"
+            ),
+            "{path}: {message}"
+        );
+    }
+    let by_id = live.get_owned(format!("/api/v1/transactions/{e}")).await;
+    assert_eq!(
+        by_id.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        by_id.body
+    );
+    assert!(by_id.body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("1 of the documents"));
+    let converted = live.get_owned(format!("/api/v1/transactions/{a}")).await;
+    assert_eq!(
+        converted.status,
+        StatusCode::OK,
+        "a converted document by id"
+    );
+    assert_eq!(
+        live.patch_json(
+            &format!("/api/v1/transactions/{f}"),
+            &json!({"transaction_amount": 1.0})
+        )
+        .await
+        .status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a set-aside document is never written through the API"
     );
     let (code, out) = db.run(&[]);
     assert_eq!(code, Some(3));
@@ -230,6 +303,28 @@ async fn the_originals_documents_are_migrated_then_served_exactly() {
     let (code, out) = db.run(&[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("daily roll-ups rebuilt"), "{out}");
+    // The running instance serves the user again by itself, without a restart.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = live.list(&user.to_hex(), "").await;
+        if r.status == StatusCode::OK {
+            assert_eq!(r.data()["total"], 4);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still refused: {}",
+            r.body
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let ready = live.get("/health/ready").await;
+    assert!(
+        ready.body.get("quarantined_documents").is_none(),
+        "{}",
+        ready.body
+    );
+    live.stop().await;
 
     // Served field by field, with exact statistics.
     let app = spawn_with(db.settings()).await;

@@ -103,6 +103,8 @@ pub struct Readiness {
     pub store: Result<(), StoreError>,
     /// `Ok` when the cache answered; otherwise why not.
     pub cache: Result<(), CacheError>,
+    /// Documents a migration set aside (0 when unknown: the store did not answer).
+    pub quarantined: u64,
 }
 
 /// Creates, reads, changes, deletes, lists and summarises transactions.
@@ -575,6 +577,7 @@ impl TransactionService {
         Readiness {
             store: self.ports.store.ping().await,
             cache: self.ports.cache.ping().await,
+            quarantined: self.ports.store.quarantined().await.unwrap_or(0),
         }
     }
 
@@ -646,6 +649,7 @@ fn store_error(e: StoreError) -> DomainError {
     match e {
         StoreError::Unavailable(_) => DomainError::StoreUnavailable(e),
         StoreError::MigrationRequired(_) => DomainError::MigrationRequired(e),
+        StoreError::Quarantined { documents } => DomainError::Quarantined { documents },
         other => DomainError::Internal(InternalError::Store(other)),
     }
 }

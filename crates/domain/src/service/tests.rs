@@ -610,6 +610,7 @@ async fn statistics_with_the_store_down_are_unavailable() {
 async fn readiness_reports_each_dependency() {
     let mut store = MockTransactionStore::new();
     store.expect_ping().returning(|| Ok(()));
+    store.expect_quarantined().returning(|| Ok(2));
     let mut cache = MockCache::new();
     cache
         .expect_ping()
@@ -617,6 +618,10 @@ async fn readiness_reports_each_dependency() {
     let r = store_only(store, cache).readiness().await;
     assert!(r.store.is_ok());
     assert!(r.cache.is_err());
+    assert_eq!(
+        r.quarantined, 2,
+        "documents set aside by a migration are reported"
+    );
 }
 
 // ---------- single flight ----------

@@ -24,7 +24,8 @@ pub async fn live() -> HttpResponse {
 }
 
 /// Readiness: 503 when the store is unreachable; a broken cache only degrades, and so does
-/// a failing event publisher (the outbox keeps the events; see `events`).
+/// a failing event publisher (the outbox keeps the events; see `events`). Documents set
+/// aside by `fido migrate` do not make it unready: `quarantined_documents` counts them.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready (`degraded` when the cache is down)", body = ReadyBody,
@@ -73,7 +74,11 @@ pub async fn ready(
         },
         events,
         feed,
+        quarantined_documents: (readiness.quarantined > 0).then_some(readiness.quarantined),
     };
+    #[allow(clippy::cast_precision_loss)] // a count of documents, far below 2^52
+    metrics::gauge!(fido_observability::names::QUARANTINED_DOCUMENTS)
+        .set(readiness.quarantined as f64);
     if readiness.store.is_ok() {
         HttpResponse::Ok().json(body)
     } else {
