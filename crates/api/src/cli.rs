@@ -48,6 +48,27 @@ pub enum Command {
     /// Check (and repair) the daily roll-ups that statistics are read from.
     #[command(subcommand)]
     Rollups(RollupsCommand),
+    /// Pause or resume every write of the deployment (all instances sharing the store pick
+    /// it up within about a second, without a restart; writes then answer 503 with
+    /// Retry-After, reads are served), or show whether writes are paused.
+    #[command(subcommand)]
+    Writes(WritesCommand),
+}
+
+/// `fido writes …`
+#[derive(Debug, Subcommand)]
+pub enum WritesCommand {
+    /// Pause every write of the deployment (a live move's switch-over).
+    Pause {
+        /// Why, for the other operators (logged by every instance; never shown to API
+        /// callers).
+        #[arg(long, default_value = "paused by an operator")]
+        reason: String,
+    },
+    /// Lift the pause.
+    Resume,
+    /// Show whether writes are paused, since when and why. Exit code 0 either way.
+    Status,
 }
 
 /// `fido copy …`

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use fido_api::cli::{Cli, Command, KeysCommand, RollupsCommand};
 use fido_api::commands::{
-    copy, export, healthcheck, import, keys, migrate, reencrypt, rollups, serve, worker,
+    copy, export, healthcheck, import, keys, migrate, reencrypt, rollups, serve, worker, writes,
 };
 
 fn main() -> ExitCode {
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Create { name, scopes }) => keys::run(&name, &scopes),
         Command::Reencrypt(args) => reencrypt::run(args.batch_size, args.after),
         Command::Rollups(RollupsCommand::Verify(args)) => rollups::run(&args),
+        Command::Writes(command) => writes::run(&command),
     };
     // Spans still buffered leave before the process does.
     fido_api::telemetry::shutdown();

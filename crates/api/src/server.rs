@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer};
-use fido_domain::{EventRelay, TransactionService};
+use fido_domain::{EventRelay, TransactionService, WriteSwitch};
 use fido_http::{mount, HttpEdge, HttpOptions};
 
 use crate::error::{Error, Result};
@@ -28,6 +28,8 @@ pub struct Application {
     /// The service whose in-process cache follows the feed (see [`follow_feed`]), and the
     /// feed's end before the first request.
     follower: Option<(TransactionService, Option<u64>)>,
+    /// The service and the store's switch it follows (see [`watch_write_pause`]).
+    pause_watch: Option<(TransactionService, Arc<dyn WriteSwitch>)>,
 }
 
 /// The relay this process runs beside the server: how often it polls, and the store's
@@ -79,7 +81,21 @@ impl Application {
             None
         };
         let commits = stores.commits.clone();
+        let switch = stores.switch.clone();
         let service = service_over(settings, stores)?;
+        // A deployment paused before this instance started is paused here from the first
+        // request on.
+        match switch.write_pause().await {
+            Ok(pause) => {
+                if let Some(p) = &pause {
+                    tracing::warn!(reason = %p.reason, since = %p.since, "writes are paused deployment-wide (`fido writes resume` lifts it)");
+                }
+                service.apply_write_pause(pause);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the write pause yet; writes are allowed until it can be read")
+            }
+        }
         let metrics_server = recorder
             .map(|m| metrics::serve(m, Some(service.clone())))
             .transpose()?;
@@ -94,9 +110,11 @@ impl Application {
         } else {
             None
         };
+        let service_for_pause = service.clone();
         let mut app = Self::serve(settings, service, listener, relay.clone())?;
         app.metrics = metrics_server;
         app.follower = follower;
+        app.pause_watch = Some((service_for_pause, switch));
         app.relay = relay.map(|relay| RelayRun {
             relay,
             poll: Duration::from_millis(settings.events.relay_poll_ms),
@@ -147,6 +165,7 @@ impl Application {
             relay: None,
             metrics: None,
             follower: None,
+            pause_watch: None,
         })
     }
 
@@ -175,7 +194,10 @@ impl Application {
         let (stop_following, following) = tokio::sync::watch::channel(false);
         let follower = self
             .follower
-            .map(|(service, from)| tokio::spawn(follow_feed(service, from, following)));
+            .map(|(service, from)| tokio::spawn(follow_feed(service, from, following.clone())));
+        let pause_watch = self
+            .pause_watch
+            .map(|(service, switch)| tokio::spawn(watch_write_pause(service, switch, following)));
         let result = match self.relay {
             None => self.server.await,
             Some(run) => {
@@ -193,11 +215,66 @@ impl Application {
         if let Some(task) = follower {
             let _ = task.await;
         }
+        if let Some(task) = pause_watch {
+            let _ = task.await;
+        }
         if let Some((handle, task)) = metrics {
             handle.stop(true).await;
             let _ = task.await;
         }
         result
+    }
+}
+
+/// The ticks of a background loop that ends when its stop signal turns true.
+struct Ticks(tokio::time::Interval);
+
+impl Ticks {
+    fn every(period: Duration) -> Self {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self(interval)
+    }
+
+    /// Waits for the next tick: `false` once `stop` says to stop.
+    async fn next(&mut self, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            _ = self.0.tick() => {}
+            _ = stop.changed() => return false,
+        }
+        !*stop.borrow()
+    }
+}
+
+/// How often an instance reads the deployment-wide write pause.
+pub const PAUSE_EVERY: Duration = Duration::from_millis(500);
+
+/// Reads the store's write pause every [`PAUSE_EVERY`] and applies it to the service, so
+/// `fido writes pause` (or `resume`) reaches every instance within about half a second,
+/// without a restart; logs each change. A failing read keeps the state as it was.
+async fn watch_write_pause(
+    service: TransactionService,
+    switch: Arc<dyn WriteSwitch>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = Ticks::every(PAUSE_EVERY);
+    while every.next(&mut stop).await {
+        match switch.write_pause().await {
+            Ok(pause) => {
+                let reason = pause.as_ref().map(|p| p.reason.clone());
+                if service.apply_write_pause(pause) {
+                    match reason {
+                        Some(reason) => {
+                            tracing::warn!(%reason, "writes paused deployment-wide: writes answer 503 with Retry-After, reads are served")
+                        }
+                        None => tracing::info!("writes resumed"),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the write pause could not be read; keeping the current state")
+            }
+        }
     }
 }
 
@@ -216,16 +293,8 @@ async fn follow_feed(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut after = from;
-    let mut every = tokio::time::interval(FOLLOW_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stop.changed() => break,
-        }
-        if *stop.borrow() {
-            break;
-        }
+    let mut every = Ticks::every(FOLLOW_EVERY);
+    while every.next(&mut stop).await {
         after = match after {
             None => service.feed_end().await.ok(),
             Some(from) => match service.forget_changed_since(from).await {

@@ -7,7 +7,7 @@ use fido_cache_memory::InMemoryCache;
 use fido_cache_redis::RedisCache;
 use fido_domain::{
     Cache, DailyRollups, EventLog, IdempotencyStore, NoCache, Ports, ServiceConfig,
-    StatisticsQuery, StoreTransfer, SystemClock, TransactionService, TransactionStore,
+    StatisticsQuery, StoreTransfer, SystemClock, TransactionService, TransactionStore, WriteSwitch,
 };
 use fido_http::JsonEncoder;
 use fido_observability::{MeteredCache, MeteredStore};
@@ -33,6 +33,8 @@ pub struct StorePorts {
     pub events: Arc<dyn EventLog>,
     /// The whole contents, for copies, exports and imports.
     pub transfer: Arc<dyn StoreTransfer>,
+    /// The deployment-wide write pause, in the same database.
+    pub switch: Arc<dyn WriteSwitch>,
     /// Signalled after this process's commits, where the store can: a relay in this
     /// process then numbers and delivers at once instead of at its next poll.
     pub commits: Option<Arc<tokio::sync::Notify>>,
@@ -54,6 +56,7 @@ where
         + DailyRollups
         + EventLog
         + StoreTransfer
+        + WriteSwitch
         + 'static,
 {
     let (store, statistics, idempotency): (
@@ -72,6 +75,7 @@ where
         idempotency,
         rollups: adapter.clone(),
         events: adapter.clone(),
+        switch: adapter.clone(),
         transfer: adapter,
         commits: None,
     }

@@ -110,6 +110,10 @@ pub enum DomainError {
     /// A conditional write found the record at another version; nothing changed.
     #[error("the transaction has changed since it was read")]
     VersionMismatch,
+    /// Writes are paused deployment-wide (an operator's `fido writes pause`, e.g. during
+    /// a live move's switch-over): nothing was written; retry shortly. Reads go on.
+    #[error("writes are paused")]
+    WritesPaused,
     /// The database must be migrated (`fido migrate`) before it can be served.
     #[error("the database must be migrated first")]
     MigrationRequired(#[source] StoreError),

@@ -61,13 +61,13 @@ pub use ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
     FieldCipher, IdempotencyStore, ImportCounts, ImportStep, NoCache, PendingOutcome, PublishError,
     PublishOutcome, ReadEncoder, RollupDrift, StatisticsQuery, StoreError, StoreTransfer,
-    SystemClock, TransactionStore,
+    SystemClock, TransactionStore, WritePause, WriteSwitch,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
     MockCache, MockClock, MockDailyRollups, MockEventLog, MockEventPublisher, MockFieldCipher,
     MockIdempotencyStore, MockReadEncoder, MockStatisticsQuery, MockStoreTransfer,
-    MockTransactionStore,
+    MockTransactionStore, MockWriteSwitch,
 };
 pub use query::{Cursor, FilterError, ListFilter, ListQuery, Position, Window};
 pub use relay::{Coordination, EventRelay, LaneStep, RelayConfig, RelayStatus, Round, RELAY_LEASE};

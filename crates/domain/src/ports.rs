@@ -112,6 +112,33 @@ pub trait ReadEncoder: Send + Sync {
     fn encode_transaction(&self, transaction: &Transaction) -> Result<String, EncodeError>;
 }
 
+/// A pause of every write, deployment-wide: while it holds, creates, updates and deletes
+/// are refused on every instance sharing the store (reads go on). Set by an operator for a
+/// live move's switch-over (`fido writes pause`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritePause {
+    /// When it was set.
+    pub since: Timestamp,
+    /// Why, in the operator's words (shown in logs and status, never to API callers).
+    pub reason: String,
+}
+
+/// The deployment-wide switch that pauses writes, kept in the store every instance shares
+/// (so a pause reaches them all without a restart: each reads it about every half second).
+///
+/// Contract: what [`set_write_pause`](Self::set_write_pause) stores is what
+/// [`write_pause`](Self::write_pause) then returns, to every client of the store; `None`
+/// clears it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait WriteSwitch: Send + Sync {
+    /// The pause in force, if any.
+    async fn write_pause(&self) -> Result<Option<WritePause>, StoreError>;
+
+    /// Sets the pause, or with `None` lifts it.
+    async fn set_write_pause(&self, pause: Option<WritePause>) -> Result<(), StoreError>;
+}
+
 /// Durable storage of transaction records.
 ///
 /// Contract, for every adapter:

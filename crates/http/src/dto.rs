@@ -306,6 +306,11 @@ pub struct ReadyBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 2)]
     pub quarantined_documents: Option<u64>,
+    /// `paused` while writes are paused deployment-wide (`fido writes pause`): still
+    /// ready, reads are served, writes answer 503 with Retry-After. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "paused")]
+    pub writes: Option<&'static str>,
 }
 
 /// How far the event feed lags the commits (see `docs/events.md`, "The sequencer").

@@ -69,7 +69,7 @@ pub enum DataRouteErrors {
     /// migration.
     #[response(
         status = 503,
-        description = "The store is unreachable; or the read includes documents of the original service that `fido migrate` could not convert and set aside (the message gives their count)"
+        description = "The store is unreachable; or the read includes documents of the original service that `fido migrate` could not convert and set aside (the message gives their count); or, for a write, writes are paused deployment-wide for a moment (`Retry-After`)"
     )]
     Unavailable(ErrorBody),
     /// Anything unexpected.
@@ -121,6 +121,8 @@ pub enum ApiError {
     Unavailable,
     /// 503: the database holds the original service's documents; `fido migrate` first.
     MigrationRequired,
+    /// 503 with `Retry-After`: writes are paused deployment-wide (a switch-over).
+    WritesPaused,
     /// 503: what the request reads includes documents `fido migrate` set aside (this
     /// many); served once they are fixed or removed.
     Quarantined(u64),
@@ -169,6 +171,9 @@ impl ApiError {
             Self::MigrationRequired => {
                 "The database holds documents of the original service that must be migrated first (fido migrate; see docs/migrating-from-fido.md)"
             }
+            Self::WritesPaused => {
+                "Writes are paused for a moment (maintenance); nothing was written: retry after Retry-After. Reads are served"
+            }
             Self::Quarantined(documents) => {
                 return format!(
                     "{documents} of the documents this request reads were set aside by fido migrate, which could not convert them (its report lists each as 'not converted'); they are served once fixed or removed and the migration run again (see docs/migrating-from-fido.md)"
@@ -203,9 +208,10 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gone { .. } => StatusCode::GONE,
-            Self::Unavailable | Self::MigrationRequired | Self::Quarantined(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unavailable
+            | Self::MigrationRequired
+            | Self::Quarantined(_)
+            | Self::WritesPaused => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -220,6 +226,9 @@ impl ResponseError for ApiError {
         match self {
             Self::Unavailable | Self::Conflict => {
                 response.insert_header(("Retry-After", "1"));
+            }
+            Self::WritesPaused => {
+                response.insert_header(("Retry-After", "2"));
             }
             Self::TooManyRequests(seconds) | Self::TooManyFailures(seconds) => {
                 response.insert_header(("Retry-After", seconds.to_string()));
@@ -281,6 +290,7 @@ impl From<DomainError> for ApiError {
             }
             DomainError::IdempotencyInFlight => Self::Conflict,
             DomainError::Quarantined { documents } => Self::Quarantined(documents),
+            DomainError::WritesPaused => Self::WritesPaused,
             DomainError::MigrationRequired(_) => {
                 tracing::warn!(error = %error_chain(&e), "migration required");
                 Self::MigrationRequired

@@ -29,6 +29,7 @@ mod idempotency;
 mod legacy;
 mod rollups;
 mod statistics;
+mod switches;
 mod transactions;
 mod transfer;
 

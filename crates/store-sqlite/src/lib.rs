@@ -21,6 +21,7 @@ mod pool;
 mod private;
 mod rollups;
 mod schema;
+mod switches;
 mod transfer;
 mod writer;
 

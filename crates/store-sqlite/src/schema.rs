@@ -132,6 +132,13 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     );
     INSERT INTO event_meta (key, value) VALUES ('pruned_through', 0);",
+    // 6: deployment-wide switches every instance reads (the write pause: `since` in
+    // milliseconds and the operator's reason).
+    "CREATE TABLE switches (
+        name   TEXT    NOT NULL PRIMARY KEY,
+        since  INTEGER NOT NULL,
+        reason TEXT    NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

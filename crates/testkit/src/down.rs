@@ -197,3 +197,13 @@ impl StoreTransfer for DownStore {
         down()
     }
 }
+
+#[async_trait]
+impl fido_domain::WriteSwitch for DownStore {
+    async fn write_pause(&self) -> Result<Option<fido_domain::WritePause>, StoreError> {
+        down()
+    }
+    async fn set_write_pause(&self, _: Option<fido_domain::WritePause>) -> Result<(), StoreError> {
+        down()
+    }
+}

@@ -39,6 +39,7 @@ pub struct MemoryStore {
     /// Locked after `records` when both are needed (a change and its event are one step).
     outbox: Mutex<Outbox>,
     events_off: bool,
+    pause: Mutex<Option<fido_domain::WritePause>>,
 }
 
 impl MemoryStore {
@@ -563,6 +564,25 @@ impl StoreTransfer for MemoryStore {
 
     async fn put_cursors(&self, cursors: Vec<(String, PublisherCursor)>) -> Result<(), StoreError> {
         self.outbox().put_cursors(cursors);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl fido_domain::WriteSwitch for MemoryStore {
+    async fn write_pause(&self) -> Result<Option<fido_domain::WritePause>, StoreError> {
+        Ok(self
+            .pause
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn set_write_pause(
+        &self,
+        pause: Option<fido_domain::WritePause>,
+    ) -> Result<(), StoreError> {
+        *self.pause.lock().unwrap_or_else(PoisonError::into_inner) = pause;
         Ok(())
     }
 }

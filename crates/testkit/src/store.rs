@@ -17,7 +17,13 @@ use TransactionType::{Credit, Debit};
 
 /// What a store adapter is: all four storage ports, usually over one connection pool.
 pub trait Store:
-    TransactionStore + StatisticsQuery + IdempotencyStore + DailyRollups + EventLog + StoreTransfer
+    TransactionStore
+    + StatisticsQuery
+    + IdempotencyStore
+    + DailyRollups
+    + EventLog
+    + StoreTransfer
+    + fido_domain::WriteSwitch
 {
 }
 impl<
@@ -26,7 +32,8 @@ impl<
             + IdempotencyStore
             + DailyRollups
             + EventLog
-            + StoreTransfer,
+            + StoreTransfer
+            + fido_domain::WriteSwitch,
     > Store for T
 {
 }
@@ -1276,6 +1283,36 @@ pub async fn ping_succeeds(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
 
+/// The write pause reads back as set, and is gone once lifted.
+pub async fn the_write_pause_reads_back_as_set(store: &dyn Store) {
+    let pause = fido_domain::WritePause {
+        since: Timestamp::from_millis(1_765_000_000_123).expect("time"),
+        reason: "switch-over to the new cluster".into(),
+    };
+    store.set_write_pause(None).await.expect("lift");
+    assert_eq!(store.write_pause().await.expect("read"), None);
+    store
+        .set_write_pause(Some(pause.clone()))
+        .await
+        .expect("pause");
+    assert_eq!(
+        store.write_pause().await.expect("read"),
+        Some(pause.clone())
+    );
+    // Setting it again replaces it.
+    let again = fido_domain::WritePause {
+        reason: "again".into(),
+        ..pause
+    };
+    store
+        .set_write_pause(Some(again.clone()))
+        .await
+        .expect("pause again");
+    assert_eq!(store.write_pause().await.expect("read"), Some(again));
+    store.set_write_pause(None).await.expect("lift");
+    assert_eq!(store.write_pause().await.expect("read"), None);
+}
+
 /// Every change writes its event, in order, with sequences 1, 2, 3…; updates carry the
 /// fields before and which fields changed (the name only by its field name); deletes carry
 /// the record as it was.
@@ -2034,6 +2071,7 @@ macro_rules! store_contract_tests {
             events_wait_unsequenced_until_numbered,
             concurrent_writers_feed_in_order,
             ping_succeeds,
+            the_write_pause_reads_back_as_set,
         );
     };
     (@tests $make:expr; $($check:ident,)*) => {

@@ -13,6 +13,7 @@ pub mod reencrypt;
 pub mod rollups;
 pub mod serve;
 pub mod worker;
+pub mod writes;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -164,3 +164,98 @@ async fn with_redis_stopped_mid_run_every_request_still_succeeds() {
     assert_eq!(app.stats(&user, "").await.data()["net"], -7.0);
     assert_eq!(app.list(&user, "").await.data()["total"], 1);
 }
+
+#[actix_web::test]
+async fn a_write_pause_reaches_every_instance_without_a_restart() {
+    use fido_api::cli::WritesCommand;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_for(dir.path(), &[]);
+    let a = spawn_with(settings.clone()).await;
+    let b = spawn_with(settings.clone()).await;
+    let user = fresh_user();
+    let kept = a.create(&user, 1.0, "credit", None).await;
+    let body = json!({"user_id": user, "full_name": "Ada Lovelace",
+                      "transaction_amount": 2.0, "transaction_type": "debit"});
+    let mut created = 1;
+
+    let pause = WritesCommand::Pause {
+        reason: "switch-over".into(),
+    };
+    let state = fido_api::commands::writes::apply(&settings, &pause)
+        .await
+        .expect("pause");
+    assert_eq!(state.expect("paused").reason, "switch-over");
+    let paused = Instant::now();
+    for app in [&a, &b] {
+        loop {
+            let r = app.post_json("/api/v1/transactions", &body).await;
+            if r.status == StatusCode::SERVICE_UNAVAILABLE {
+                assert_eq!(r.headers.get("retry-after").unwrap(), "2");
+                assert!(
+                    r.body["message"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("Writes are paused"),
+                    "{}",
+                    r.body
+                );
+                break;
+            }
+            assert_eq!(r.status, StatusCode::CREATED);
+            created += 1;
+            assert!(
+                paused.elapsed() < Duration::from_secs(2),
+                "an instance still wrote 2 s after the pause"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    println!(
+        "both instances refused writes {:?} after the pause",
+        paused.elapsed()
+    );
+    let path = format!("/api/v1/transactions/{}", kept["id"].as_str().unwrap());
+    for app in [&a, &b] {
+        // Updates and deletes are refused as well; reads are served.
+        let r = app
+            .patch_json(&path, &json!({"transaction_amount": 9.0}))
+            .await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            app.delete(&path).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(app.get(&path).await.status, StatusCode::OK);
+        assert_eq!(app.list(&user, "").await.data()["total"], created);
+        let ready = app.get("/health/ready").await;
+        assert_eq!(ready.status, StatusCode::OK);
+        assert_eq!(ready.body["writes"], "paused");
+    }
+    assert_eq!(
+        a.get(&path).await.data()["transaction_amount"],
+        1.0,
+        "nothing changed while paused"
+    );
+
+    let state = fido_api::commands::writes::apply(&settings, &WritesCommand::Resume)
+        .await
+        .expect("resume");
+    assert!(state.is_none());
+    let resumed = Instant::now();
+    for app in [&a, &b] {
+        loop {
+            let r = app.post_json("/api/v1/transactions", &body).await;
+            if r.status == StatusCode::CREATED {
+                created += 1;
+                break;
+            }
+            assert!(
+                resumed.elapsed() < Duration::from_secs(2),
+                "an instance still refused writes 2 s after the resume"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(app.get("/health/ready").await.body.get("writes").is_none());
+    }
+    assert_eq!(b.list(&user, "").await.data()["total"], created);
+}

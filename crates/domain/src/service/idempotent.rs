@@ -39,6 +39,7 @@ impl TransactionService {
         scope: &str,
         key: IdempotencyKey,
     ) -> Result<(Transaction, bool), DomainError> {
+        self.writable()?;
         let now = self.ports.clock.now();
         check_date(&new, now, self.config.max_future_skew)?;
         let canonical = canonical_request(&new);

@@ -32,7 +32,7 @@ use crate::name::{EncryptedName, FullName};
 use crate::page::Page;
 use crate::ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EventLog, FieldCipher, IdempotencyStore,
-    ReadEncoder, StatisticsQuery, StoreError, TransactionStore,
+    ReadEncoder, StatisticsQuery, StoreError, TransactionStore, WritePause,
 };
 use crate::query::{ListFilter, ListQuery, Position};
 use crate::statistics::{Granularity, Series, StatisticsSummary};
@@ -118,6 +118,15 @@ pub struct TransactionService {
     flights: Arc<SingleFlight<String>>,
     /// Owners of transactions seen, so reads by id go through the owner's cache entries.
     owners: Arc<Owners>,
+    /// The deployment-wide write pause as last read from the store.
+    pause: Arc<PauseGate>,
+}
+
+/// The write pause this service applies (see [`TransactionService::apply_write_pause`]).
+#[derive(Debug, Default)]
+struct PauseGate {
+    paused: std::sync::atomic::AtomicBool,
+    pause: std::sync::RwLock<Option<WritePause>>,
 }
 
 /// A transaction read by id, encoded by the [`ReadEncoder`], with the version its ETag is
@@ -153,7 +162,44 @@ impl TransactionService {
             config,
             flights: Arc::default(),
             owners: Arc::default(),
+            pause: Arc::default(),
         }
+    }
+
+    /// Applies the deployment-wide write pause read from the store's
+    /// [`WriteSwitch`](crate::WriteSwitch) (the serving process reads it about every half
+    /// second): while one holds, creates, updates and deletes answer
+    /// [`DomainError::WritesPaused`] before touching anything. Returns whether this
+    /// changed the state.
+    pub fn apply_write_pause(&self, pause: Option<WritePause>) -> bool {
+        let mut current = self
+            .pause
+            .pause
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = current.is_some() != pause.is_some();
+        self.pause
+            .paused
+            .store(pause.is_some(), std::sync::atomic::Ordering::Release);
+        *current = pause;
+        changed
+    }
+
+    /// The write pause in force here, if any.
+    pub fn write_pause(&self) -> Option<WritePause> {
+        self.pause
+            .pause
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `Err(WritesPaused)` while writes are paused.
+    fn writable(&self) -> Result<(), DomainError> {
+        if self.pause.paused.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(DomainError::WritesPaused);
+        }
+        Ok(())
     }
 
     /// Records a new transaction and returns it with its name in clear text.
@@ -161,6 +207,7 @@ impl TransactionService {
     /// Errors: `DateTooFarAhead`; `StoreUnavailable`; `Internal` when encryption fails.
     #[tracing::instrument(target = "fido::span", name = "service.create", skip_all)]
     pub async fn create(&self, new: NewTransaction) -> Result<Transaction, DomainError> {
+        self.writable()?;
         let now = self.ports.clock.now();
         let record = self
             .new_record(TransactionId::generate(now), &new, now)
@@ -265,6 +312,7 @@ impl TransactionService {
         patch: TransactionPatch,
         expected_version: Option<u64>,
     ) -> Result<Transaction, DomainError> {
+        self.writable()?;
         let full_name = match patch.full_name() {
             Some(name) => Some(self.encrypt(name).await?),
             None => None,
@@ -300,6 +348,7 @@ impl TransactionService {
         id: TransactionId,
         expected_version: Option<u64>,
     ) -> Result<(), DomainError> {
+        self.writable()?;
         let outcome = self
             .ports
             .store

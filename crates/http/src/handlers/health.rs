@@ -75,6 +75,7 @@ pub async fn ready(
         events,
         feed,
         quarantined_documents: (readiness.quarantined > 0).then_some(readiness.quarantined),
+        writes: service.write_pause().map(|_| "paused"),
     };
     #[allow(clippy::cast_precision_loss)] // a count of documents, far below 2^52
     metrics::gauge!(fido_observability::names::QUARANTINED_DOCUMENTS)
