@@ -41,6 +41,9 @@ python3 scripts/bench/finding.py
 step "Scale-out: creates with 1, 2, 3 replicas on one MongoDB-wire database, events on vs off; commit to feed"
 .venv/bin/python scripts/bench/scaleout.py
 
+step "Switch-over: the write pause of a live move of 100,000 transactions (fido copy --follow)"
+.venv/bin/python scripts/bench/switchover.py
+
 step "Events: the outbox's cost, and the delay to RabbitMQ"
 ensure_rabbitmq
 .venv/bin/python scripts/bench/events.py

@@ -89,6 +89,13 @@ pub struct CopyArgs {
     /// Resume the transactions after this id (printed with the progress).
     #[arg(long, value_parser = parse_transaction)]
     pub after: Option<TransactionId>,
+    /// After the copy, keep applying the source's later changes (its event feed) to the
+    /// target, printing how far behind it is, until writes are paused on the source
+    /// (`fido writes pause`) and everything is applied — then verify and exit 0: the
+    /// moment to point the instances at the target. Ctrl-C stops following (run again to
+    /// continue). Needs events on in the source.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub follow: bool,
 }
 
 /// `fido export …`

@@ -438,6 +438,12 @@ pub trait StoreTransfer: Send + Sync {
     /// Writes `records` as they are (replacing any with the same id).
     async fn put_records(&self, records: Vec<TransactionRecord>) -> Result<(), StoreError>;
 
+    /// Removes the records with these ids as they are, writing no event (a copy following
+    /// its source's deletions); an id that is not there is not an error. Like
+    /// [`put_records`](Self::put_records), it leaves the daily roll-ups to the caller's
+    /// repair where the store does not keep them in the same write.
+    async fn remove_records(&self, ids: Vec<TransactionId>) -> Result<(), StoreError>;
+
     /// Writes `records` as changes made now, like the API's writes (`fido import` into a
     /// store that may be served): a record whose id is new is created, one that differs
     /// from the stored record of its id replaces it, an identical one is left alone. Each

@@ -49,6 +49,20 @@ impl StoreTransfer for MongoStore {
             .await
     }
 
+    async fn remove_records(&self, ids: Vec<TransactionId>) -> Result<(), StoreError> {
+        for chunk in ids.chunks(PUT_CHUNK) {
+            let ids: Vec<mongodb::bson::Bson> = chunk
+                .iter()
+                .map(|id| {
+                    mongodb::bson::Bson::ObjectId(crate::documents::object_id(id.object_id()))
+                })
+                .collect();
+            self.bounded(self.collection.delete_many(doc! {"_id": {"$in": ids}}))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn import_records(
         &self,
         records: Vec<TransactionRecord>,

@@ -46,6 +46,19 @@ impl StoreTransfer for SqliteStore {
             .await
     }
 
+    async fn remove_records(&self, ids: Vec<TransactionId>) -> Result<(), StoreError> {
+        self.writer
+            .run(move |conn| {
+                // Through the delete trigger: the roll-ups follow in the same commit.
+                let mut delete = conn.prepare_cached("DELETE FROM transactions WHERE id = ?1")?;
+                for id in &ids {
+                    delete.execute([id.object_id().bytes()])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn import_records(
         &self,
         records: Vec<TransactionRecord>,

@@ -171,6 +171,9 @@ impl StoreTransfer for DownStore {
     async fn put_records(&self, _: Vec<TransactionRecord>) -> Result<(), StoreError> {
         down()
     }
+    async fn remove_records(&self, _: Vec<TransactionId>) -> Result<(), StoreError> {
+        down()
+    }
     async fn import_records(
         &self,
         _: Vec<TransactionRecord>,

@@ -489,6 +489,14 @@ impl StoreTransfer for MemoryStore {
         Ok(())
     }
 
+    async fn remove_records(&self, ids: Vec<TransactionId>) -> Result<(), StoreError> {
+        let mut map = self.records();
+        for id in ids {
+            map.remove(&id);
+        }
+        Ok(())
+    }
+
     async fn import_records(
         &self,
         records: Vec<TransactionRecord>,

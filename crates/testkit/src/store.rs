@@ -1283,6 +1283,43 @@ pub async fn ping_succeeds(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
 
+/// Removing records takes exactly those ids (an unknown one is no error), writes no
+/// event, and a roll-up repair then leaves the statistics equal to the rows.
+pub async fn transfer_removes_records_as_given(store: &dyn Store) {
+    let ids = IdSeq::new();
+    let user = fresh_user();
+    for i in 0..3 {
+        let r = record(
+            ids.id(i),
+            user,
+            at("2026-03-01T10:00:00Z"),
+            amount("2.50"),
+            Credit,
+        );
+        store.put_records(vec![r]).await.expect("put");
+    }
+    let events_before = store.events_after(0, 1).await.expect("feed").last_sequence;
+    store
+        .remove_records(vec![ids.id(0), ids.id(2), ids.id(7)])
+        .await
+        .expect("remove");
+    assert_eq!(store.get(ids.id(0)).await.expect("get"), None);
+    assert_eq!(store.get(ids.id(2)).await.expect("get"), None);
+    assert!(
+        store.get(ids.id(1)).await.expect("get").is_some(),
+        "the others stay"
+    );
+    assert_eq!(
+        store.events_after(0, 1).await.expect("feed").last_sequence,
+        events_before,
+        "no event"
+    );
+    store.check_user(user, true).await.expect("repair");
+    let totals = store.totals(user, DateRange::ALL).await.expect("totals");
+    assert_eq!(totals.count, 1);
+    assert_eq!(totals.total_credit.cents(), 250);
+}
+
 /// The write pause reads back as set, and is gone once lifted.
 pub async fn the_write_pause_reads_back_as_set(store: &dyn Store) {
     let pause = fido_domain::WritePause {
@@ -2072,6 +2109,7 @@ macro_rules! store_contract_tests {
             concurrent_writers_feed_in_order,
             ping_succeeds,
             the_write_pause_reads_back_as_set,
+            transfer_removes_records_as_given,
         );
     };
     (@tests $make:expr; $($check:ident,)*) => {

@@ -597,3 +597,189 @@ async fn a_copy_reports_names_the_api_would_refuse_and_keeps_them() {
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     assert_eq!(read.data()["full_name"], "Ada\nLovelace");
 }
+
+/// Reads a child's standard output line by line on a thread of its own.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `marker` (without blocking the runtime the apps under test
+/// run on); every line seen goes to `seen`.
+async fn wait_for(rx: &std::sync::mpsc::Receiver<String>, marker: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match rx.try_recv() {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.contains(marker) {
+                    return;
+                }
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no line with {marker:?}; saw {seen:#?}"
+                );
+                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                panic!("the command ended without {marker:?}; saw {seen:#?}")
+            }
+        }
+    }
+}
+
+/// A few writes of every kind, each acknowledged before the next.
+async fn more_writes(app: &TestApp, users: &[String], round: usize) {
+    for (u, user) in users.iter().enumerate() {
+        let t = app
+            .create(
+                user,
+                3.5 + round as f64,
+                "credit",
+                Some("2026-11-28T09:00:00.500Z"),
+            )
+            .await;
+        let path = format!("/api/v1/transactions/{}", t["id"].as_str().unwrap());
+        if u % 2 == 0 {
+            let r = app
+                .patch_json(&path, &json!({"transaction_amount": 0.01}))
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+        } else {
+            assert_eq!(app.delete(&path).await.status, StatusCode::OK);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn writers_run_through_a_followed_copy_then_a_pause_and_the_switch() {
+    let Some(mongo) = fido_testkit::service_url("MONGODB_URI") else {
+        return;
+    };
+    let key = FernetCipher::generate_key();
+    let (source, target_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let app = app_on(source.path(), &key).await;
+    let users = write_history(&app, 3, 6).await;
+    let database = format!("fido_follow_{}", fresh_user());
+    let mongo = mongo.replacen("/?", &format!("/{database}?"), 1);
+    let follow_args = [
+        "copy",
+        "--from",
+        &sqlite(source.path()),
+        "--to",
+        &mongo,
+        "--follow",
+    ];
+    let mut seen = Vec::new();
+
+    // A first follower, killed (SIGKILL) while writers keep writing.
+    let mut first = fido(&key, source.path(), &follow_args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut first);
+    wait_for(&lines, "following the source's changes", &mut seen).await;
+    more_writes(&app, &users, 1).await;
+    wait_for(&lines, "caught up at sequence", &mut seen).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    more_writes(&app, &users, 2).await;
+
+    // Started again: it copies anew, then follows while the writers go on.
+    let mut second = fido(&key, source.path(), &follow_args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut second);
+    wait_for(&lines, "following the source's changes", &mut seen).await;
+    for round in 3..6 {
+        more_writes(&app, &users, round).await;
+    }
+    let body = json!({"user_id": users[1], "full_name": "Ada Lovelace", "transaction_amount": 1.23,
+        "transaction_type": "debit"});
+    assert_eq!(
+        post_with_key(&app, "order-2", &body, None).await.status,
+        StatusCode::CREATED
+    );
+    wait_for(&lines, "caught up at sequence", &mut seen).await;
+
+    // The switch-over: writes paused on every instance of the source...
+    let paused = Instant::now();
+    fido_api::commands::writes::apply(
+        &app.settings,
+        &fido_api::cli::WritesCommand::Pause {
+            reason: "switch-over".into(),
+        },
+    )
+    .await
+    .expect("pause");
+    wait_for(&lines, "switch-over point", &mut seen).await;
+    let status = second.wait().unwrap();
+    let waited = paused.elapsed();
+    let end = seen.last().unwrap().clone();
+    assert_eq!(status.code(), Some(0), "{seen:#?}");
+    assert!(end.contains("identical"), "{end}");
+    println!("writes paused until the switch-over point: {waited:?} ({end})");
+    assert!(
+        waited < Duration::from_secs(5),
+        "the pause lasted {waited:?}"
+    );
+    let refused = app
+        .post_json(
+            "/api/v1/transactions",
+            &json!({"user_id": users[0], "full_name": "Late", "transaction_amount": 1.0,
+                    "transaction_type": "credit"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+
+    // ...then the instances point at the target, where writes are allowed.
+    let before = answers(&app, &users).await;
+    let mut settings = settings_for(target_dir.path(), &[]);
+    settings.store.uri = Secret::new(mongo.clone());
+    settings.store.database = None;
+    settings.security.fernet_key = Some(Secret::new(key.clone()));
+    let target = spawn_with(settings).await;
+    let after = answers(&target, &users).await;
+    for (path, body) in &before {
+        assert_eq!(after.get(path), Some(body), "{path} differs on the target");
+    }
+    assert_eq!(after.len(), before.len(), "nothing more, nothing less");
+    // Idempotency keys made before and during the follow replay on the target.
+    for (k, body) in [
+        ("order-2", body),
+        (
+            "order-1",
+            json!({"user_id": users[0], "full_name": "Ada Lovelace", "transaction_amount": 7.77,
+                   "transaction_type": "credit"}),
+        ),
+    ] {
+        let replay = post_with_key(&target, k, &body, None).await;
+        assert_eq!(
+            replay
+                .headers
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some("true"),
+            "{k}"
+        );
+    }
+    // The feed goes on at the next sequence.
+    let last_sequence = after["events"]["data"]["last_sequence"].as_u64().unwrap();
+    target.create(&users[2], 2.0, "debit", None).await;
+    target.settled().await;
+    let next = target
+        .get_owned(format!("/api/v1/events?after={last_sequence}"))
+        .await;
+    assert_eq!(next.data()["events"][0]["sequence"], last_sequence + 1);
+}
