@@ -6,7 +6,8 @@ once it prints "caught up", `fido writes pause` is run, and the pause is timed f
 the copy's "switch-over point" line (everything applied, idempotency records and cursors
 copied again, every user touched while following verified). Target: < 5 s. Writes
 target/bench/switchover.{json,md}. Never fails on a number.
-Environment: FIDO_BENCH_SWITCH_ROWS (100000), FIDO_BENCH_SWITCH_WRITE_RATE (50 a second).
+Environment: FIDO_BENCH_SWITCH_ROWS (100000), FIDO_BENCH_SWITCH_USERS (1000),
+FIDO_BENCH_SWITCH_WRITE_RATE (50 a second).
 """
 import json
 import os
@@ -25,7 +26,7 @@ import bench  # noqa: E402
 
 ROWS = int(os.environ.get("FIDO_BENCH_SWITCH_ROWS", "100000"))
 RATE = float(os.environ.get("FIDO_BENCH_SWITCH_WRITE_RATE", "50"))
-USERS = 1000
+USERS = int(os.environ.get("FIDO_BENCH_SWITCH_USERS", "1000"))
 
 
 def main():

@@ -13,10 +13,11 @@
 //! applying the source's later changes, read from its event feed from where it stood
 //! before the copy began: each changed transaction is read again from the source and
 //! written to the target as it is now (or removed), the events are copied with their
-//! sequences, and the touched users' roll-ups repaired. It prints how far behind it is;
-//! once writes are paused on the source and everything is applied, it copies the
-//! idempotency records and cursors again, verifies every user it touched, and exits —
-//! the moment to point the instances at the target. With `FERNET_KEY` given, every name is also checked against the API's rules
+//! sequences, and the touched users' roll-ups repaired (every 2 s). It prints how far
+//! behind it is; once writes are paused on the source and everything is applied, it
+//! copies the idempotency records and cursors again, verifies every user whose changes
+//! raced the pause (all their records, both sides), and exits — the moment to point the
+//! instances at the target. With `FERNET_KEY` given, every name is also checked against the API's rules
 //! and each one the API would refuse is listed (by id; it is copied as stored). Exit code: 0 copied and verified, 3 the verification found differences,
 //! 1 failure, 2 configuration.
 
@@ -75,7 +76,7 @@ pub struct Followed {
     pub events: u64,
     /// The last sequence applied (the target's feed goes on after it).
     pub through: u64,
-    /// Users touched while following, verified at the end.
+    /// Users touched while following.
     pub users: u64,
     /// From the moment the source's writes were seen paused to the end (applied and
     /// verified): how long the switch-over kept writes waiting, this side of it.
@@ -160,6 +161,9 @@ async fn copy_idempotency(from: &StorePorts, to: &StorePorts, args: &CopyArgs) -
     Ok(copied)
 }
 
+/// How often following repairs the roll-ups of the users it changed.
+const REPAIR_EVERY: Duration = Duration::from_secs(2);
+
 /// How often following looks at the source's feed.
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 
@@ -184,6 +188,11 @@ async fn follow(
         ..Followed::default()
     };
     let mut touched: BTreeSet<UserId> = BTreeSet::new();
+    // Users whose roll-ups wait for a repair (done every REPAIR_EVERY, not per change),
+    // and users changed since the pause was seen (verified at the end).
+    let mut dirty: BTreeSet<UserId> = BTreeSet::new();
+    let mut raced: BTreeSet<UserId> = BTreeSet::new();
+    let mut last_repair = Instant::now();
     let mut paused_at: Option<Instant> = None;
     let mut said_caught_up = false;
     let mut last_status = Instant::now();
@@ -208,7 +217,22 @@ async fn follow(
             paused_at = None;
             say("writes were resumed on the source: following on");
         }
-        let applied = apply_changes(from, to, &mut followed, &mut touched).await?;
+        let mut changed = BTreeSet::new();
+        let applied = apply_changes(from, to, &mut followed, &mut changed).await?;
+        if paused_at.is_some() {
+            raced.extend(changed.iter().copied());
+        }
+        touched.extend(changed.iter().copied());
+        dirty.extend(changed);
+        if !dirty.is_empty() && (paused_at.is_some() || last_repair.elapsed() >= REPAIR_EVERY) {
+            for user in std::mem::take(&mut dirty) {
+                to.rollups
+                    .check_user(user, true)
+                    .await
+                    .map_err(Error::Store)?;
+            }
+            last_repair = Instant::now();
+        }
         let backlog = from.events.backlog(&[]).await.map_err(Error::Store)?;
         let behind = backlog.last_sequence.saturating_sub(followed.through) + backlog.unsequenced;
         if behind == 0 && !said_caught_up {
@@ -240,7 +264,7 @@ async fn follow(
                     .put_cursors(cursors)
                     .await
                     .map_err(Error::Store)?;
-                verify_users(from, to, &touched, report).await?;
+                verify_users(from, to, &raced, report).await?;
                 let mut target_settings = settings.clone();
                 target_settings.store.uri = crate::settings::Secret::new(args.to.clone());
                 let cache = crate::wiring::open_cache(&target_settings)?;
@@ -261,7 +285,8 @@ async fn follow(
     }
 }
 
-/// Applies one pass over the source's feed after `followed.through`; how many events.
+/// Applies one pass over the source's feed after `followed.through`; how many events. The
+/// users changed go to `touched` (their roll-ups are the caller's to repair).
 async fn apply_changes(
     from: &StorePorts,
     to: &StorePorts,
@@ -308,12 +333,6 @@ async fn apply_changes(
             .put_events(page.events, page.last_sequence, page.pruned_through)
             .await
             .map_err(Error::Store)?;
-        for user in &users {
-            to.rollups
-                .check_user(*user, true)
-                .await
-                .map_err(Error::Store)?;
-        }
         touched.extend(users);
         followed.through = last;
     }
@@ -504,7 +523,7 @@ pub async fn run(args: &CopyArgs) -> ExitCode {
         }
         say(&format!(
             "switch-over point: copied {} transactions, then applied {} events through sequence {}; \
-             {} idempotency records, {} cursors; verified {} users: {}; writes were paused for {:.1} s \
+             {} idempotency records, {} cursors; verified the {} users changed while pausing: {}; writes were paused for {:.1} s \
              this side. Point the instances at the target now (its writes are allowed).",
             report.records,
             followed.events,
