@@ -316,7 +316,7 @@ impl RedisCache {
         suffix: &str,
     ) -> Option<Result<(String, Option<String>, i64), CacheError>> {
         let near = self.inner.near.as_ref()?;
-        let mut conn = near.connection()?;
+        let (mut conn, number) = near.connection()?;
         if let Some(value) = near.get(gen_key, prefix, suffix) {
             return Some(Ok((String::new(), Some(value), 0)));
         }
@@ -340,7 +340,7 @@ impl RedisCache {
                     (format!("{prefix}{generation}{suffix}"), v, ttl)
                 }),
             ),
-            Err(_) => near.lost("a lookup on the tracking connection failed"),
+            Err(_) => near.lost(Some(number), "a lookup on the tracking connection failed"),
         }
         Some(found)
     }

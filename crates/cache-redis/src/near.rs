@@ -62,9 +62,13 @@ impl moka::Expiry<String, Held> for RedisTtl {
 }
 
 enum Link {
-    Up(MultiplexedConnection),
+    /// A tracking connection, with its number: the end of an older connection must not
+    /// take down a newer one.
+    Up(MultiplexedConnection, u64),
     Connecting,
-    Down { retry_at: Instant },
+    Down {
+        retry_at: Instant,
+    },
 }
 
 /// What a lookup saw of the epochs when it went to Redis.
@@ -87,6 +91,8 @@ pub(crate) struct Near {
     epochs: Vec<AtomicU64>,
     /// Flushes (connection lost, Redis flushed): every shard at once.
     flushes: AtomicU64,
+    /// Tracking connections opened so far (their numbers).
+    connections: AtomicU64,
     hasher: RandomState,
 }
 
@@ -112,6 +118,7 @@ impl Near {
                 .build(),
             epochs: (0..SHARDS).map(|_| AtomicU64::new(0)).collect(),
             flushes: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             hasher: RandomState::new(),
         }
     }
@@ -120,12 +127,13 @@ impl Near {
         self.link.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The tracking connection when it is up; otherwise starts connecting (at most once
-    /// a second) and answers `None`, so the caller uses the pool meanwhile.
-    pub(crate) fn connection(self: &Arc<Self>) -> Option<MultiplexedConnection> {
+    /// The tracking connection (and its number) when it is up; otherwise starts
+    /// connecting (at most once a second) and answers `None`, so the caller uses the pool
+    /// meanwhile.
+    pub(crate) fn connection(self: &Arc<Self>) -> Option<(MultiplexedConnection, u64)> {
         let mut link = self.link();
         match &*link {
-            Link::Up(conn) => return Some(conn.clone()),
+            Link::Up(conn, number) => return Some((conn.clone(), *number)),
             Link::Connecting => return None,
             Link::Down { retry_at } if Instant::now() < *retry_at => return None,
             Link::Down { .. } => {}
@@ -162,28 +170,26 @@ impl Near {
             Ok(Ok(conn)) => {
                 // Nothing from an earlier connection may be served on this one.
                 self.flush();
-                *self.link() = Link::Up(conn);
-                tokio::spawn(Arc::clone(&self).follow(received));
+                let number = self.connections.fetch_add(1, Ordering::SeqCst);
+                *self.link() = Link::Up(conn, number);
+                tokio::spawn(Arc::clone(&self).follow(received, number));
                 tracing::info!("Redis near cache on: client tracking is on");
             }
-            Ok(Err(e)) => self.lost(&format!("cannot turn client tracking on: {e}")),
-            Err(_) => self.lost("no answer when turning client tracking on"),
+            Ok(Err(e)) => self.lost(None, &format!("cannot turn client tracking on: {e}")),
+            Err(_) => self.lost(None, "no answer when turning client tracking on"),
         }
     }
 
-    /// Applies the pushes of one tracking connection until it is gone.
-    async fn follow(self: Arc<Self>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
+    /// Applies the pushes of tracking connection `number` until it is gone.
+    async fn follow(self: Arc<Self>, mut pushes: mpsc::UnboundedReceiver<PushInfo>, number: u64) {
         while let Some(push) = pushes.recv().await {
             match push.kind {
                 PushKind::Invalidate => self.invalidate(&push.data),
-                PushKind::Disconnection => {
-                    self.lost("the tracking connection closed");
-                    return;
-                }
+                PushKind::Disconnection => break,
                 _ => {}
             }
         }
-        self.lost("the tracking connection closed");
+        self.lost(Some(number), "the tracking connection closed");
     }
 
     fn invalidate(&self, data: &[Value]) {
@@ -219,12 +225,21 @@ impl Near {
         }
     }
 
-    /// The tracking connection failed or closed: stop serving from memory, forget it
-    /// all, and try again in a second.
-    pub(crate) fn lost(&self, why: &str) {
+    /// Tracking connection `number` failed or closed (`None`: the attempt to open one
+    /// failed): stop serving from memory, forget it all, and try again in a second. The
+    /// end of a connection that is no longer the current one changes nothing.
+    pub(crate) fn lost(&self, number: Option<u64>, why: &str) {
         let was_up = {
             let mut link = self.link();
-            let was_up = matches!(*link, Link::Up(_));
+            let current = match (&*link, number) {
+                (Link::Up(_, up), Some(n)) => *up == n,
+                (Link::Connecting, None) => true,
+                _ => false,
+            };
+            if !current {
+                return;
+            }
+            let was_up = matches!(*link, Link::Up(..));
             *link = Link::Down {
                 retry_at: Instant::now() + RECONNECT_AFTER,
             };

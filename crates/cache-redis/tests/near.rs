@@ -127,17 +127,26 @@ async fn hits_cost_no_call_and_another_instances_write_is_seen_at_once() {
     assert_eq!(value(&b, &key).await, None, "own write, read at once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_tracking_connection_forgets_everything_held() {
-    let Some(server) = TestServer::start(Kind::Redis) else {
-        return;
-    };
+/// An instance on `server` whose near cache holds one entry, that entry's key, and an
+/// admin connection.
+async fn holding_one_entry(
+    server: &TestServer,
+) -> (RedisCache, CacheKey, redis::aio::MultiplexedConnection) {
     let url = server.url();
     let mut admin = admin(&url).await;
     let b = cache(&url, "near");
     let key = CacheKey::statistics(fresh_user(), DateRange::ALL);
     fill(&b, &key, "held").await;
     until_held(&b, &key, &mut admin).await;
+    (b, key, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_tracking_connection_forgets_everything_held() {
+    let Some(server) = TestServer::start(Kind::Redis) else {
+        return;
+    };
+    let (b, key, mut admin) = holding_one_entry(&server).await;
 
     // Every connection but the admin's is cut: b cannot hear of what happens next.
     let _: u64 = redis::cmd("CLIENT")
@@ -169,4 +178,43 @@ async fn a_lost_tracking_connection_forgets_everything_held() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_comes_back_after_a_stall_and_stays() {
+    let Some(server) = TestServer::start(Kind::Redis) else {
+        return;
+    };
+    let (b, key, mut admin) = holding_one_entry(&server).await;
+
+    // Redis stalls longer than the cache's timeout: the lookup on the tracking
+    // connection fails, which drops that connection.
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(900)
+        .arg("ALL")
+        .query_async(&mut admin)
+        .await
+        .expect("pause");
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        let _ = b.lookup(&key).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A new tracking connection holds the entry again, and keeps holding it: the end of
+    // the old connection must not take the new one down.
+    if let Ok(CacheLookup::Miss(slot)) = b.lookup(&key).await {
+        b.put(&slot, "again".into(), TTL).await.expect("put");
+    }
+    until_held(&b, &key, &mut admin).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let before = lookups_run(&mut admin).await;
+    for _ in 0..100 {
+        assert!(value(&b, &key).await.is_some());
+    }
+    assert_eq!(
+        lookups_run(&mut admin).await,
+        before,
+        "still answered from memory 2.5 s later"
+    );
 }
