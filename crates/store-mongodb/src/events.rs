@@ -255,6 +255,23 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Writes many events into the outbox inside `session`'s transaction: one command.
+    pub(crate) async fn append_events(
+        &self,
+        session: &mut ClientSession,
+        events: &[OutboxEvent],
+    ) -> mongodb::error::Result<()> {
+        let docs: Vec<Document> = events
+            .iter()
+            .filter_map(|e| e.subject().map(|subject| outbox_doc(e, subject)))
+            .collect();
+        if docs.is_empty() {
+            return Ok(());
+        }
+        self.outbox.insert_many(docs).session(&mut *session).await?;
+        Ok(())
+    }
+
     /// One sequencer step inside `session`'s transaction (see the module's documentation):
     /// how many events it numbered, or `None` when another sequencer moved the counter
     /// first (the transaction must then be aborted).

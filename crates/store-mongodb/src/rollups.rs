@@ -264,12 +264,53 @@ impl MongoStore {
             .session(&mut *session)
             .await?;
         if sign < 0 {
-            let mut empty = key;
-            empty.insert("n", doc! {"$lte": 0_i64});
+            self.drop_if_empty(session, key).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the roll-up row `key` if it counts no transaction any more.
+    async fn drop_if_empty(
+        &self,
+        session: &mut ClientSession,
+        mut key: Document,
+    ) -> mongodb::error::Result<()> {
+        key.insert("n", doc! {"$lte": 0_i64});
+        self.rollups.delete_one(key).session(&mut *session).await?;
+        Ok(())
+    }
+
+    /// The roll-up changes of many records at once inside `session`'s transaction (`sign`
+    /// 1 or -1 each): summed per user and day first, so a batch costs one upsert per day
+    /// it touches, not one per record.
+    pub(crate) async fn apply_rollups(
+        &self,
+        session: &mut ClientSession,
+        changes: &[(&TransactionRecord, i64)],
+    ) -> mongodb::error::Result<()> {
+        let mut days: std::collections::BTreeMap<(UserId, i64), [i64; 5]> =
+            std::collections::BTreeMap::new();
+        for (record, sign) in changes {
+            let day = day_number(record.transaction_date.as_millis());
+            let inc = increment(record, *sign);
+            let sum = days.entry((record.user_id, day)).or_default();
+            for (slot, field) in sum.iter_mut().zip(["n", "ch", "cl", "dh", "dl"]) {
+                *slot += inc.get_i64(field).unwrap_or(0);
+            }
+        }
+        for ((user, day), [n, ch, cl, dh, dl]) in days {
+            let key = day_key(user, day);
             self.rollups
-                .delete_one(empty)
+                .update_one(
+                    key.clone(),
+                    doc! {"$inc": {"n": n, "ch": ch, "cl": cl, "dh": dh, "dl": dl}},
+                )
+                .upsert(true)
                 .session(&mut *session)
                 .await?;
+            if n <= 0 {
+                self.drop_if_empty(session, key).await?;
+            }
         }
         Ok(())
     }

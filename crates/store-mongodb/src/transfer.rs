@@ -179,7 +179,7 @@ impl StoreTransfer for MongoStore {
 }
 
 /// Most records in one import transaction.
-const IMPORT_CHUNK: usize = 50;
+const IMPORT_CHUNK: usize = 200;
 
 impl MongoStore {
     /// The stored records of `chunk`'s ids, inside `session` when given.
@@ -220,6 +220,9 @@ impl MongoStore {
     ) -> mongodb::error::Result<ImportCounts> {
         let held = self.held(chunk, Some(&mut *session)).await?;
         let mut counts = ImportCounts::default();
+        // In bulk: the new rows in one command, each replaced row on its own, the roll-up
+        // changes summed per user and day, the events in one command.
+        let (mut creates, mut rollups, mut events) = (Vec::new(), Vec::new(), Vec::new());
         for r in chunk {
             let step = ImportStep::of(held.get(&r.id), r);
             counts.count(&step);
@@ -231,18 +234,23 @@ impl MongoStore {
                     .replace_one(doc! {"_id": object_id(r.id.object_id())}, record_to(r))
                     .session(&mut *session)
                     .await?;
-                self.apply_rollup(session, old, -1).await?;
+                rollups.push((old, -1));
             } else {
-                self.collection
-                    .insert_one(record_to(r))
-                    .session(&mut *session)
-                    .await?;
+                creates.push(record_to(r));
             }
-            self.apply_rollup(session, r, 1).await?;
+            rollups.push((r, 1));
             if with_event {
-                self.append_event(session, &event).await?;
+                events.push(event);
             }
         }
+        if !creates.is_empty() {
+            self.collection
+                .insert_many(creates)
+                .session(&mut *session)
+                .await?;
+        }
+        self.apply_rollups(session, &rollups).await?;
+        self.append_events(session, &events).await?;
         Ok(counts)
     }
 
