@@ -59,7 +59,7 @@ def main():
         subprocess.run([str(bench.BINARY), "import", str(ndjson)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         notes.append(f"source: {ROWS:,} transactions of {USERS:,} users imported in {time.time() - started:.0f} s")
-        service, port, _ = bench.start_service(work, {"FIDO__SECURITY__DATA_DIR": str(work),
+        _, port, _ = bench.start_service(work, {"FIDO__SECURITY__DATA_DIR": str(work),
                                                       "DB_URI": f"sqlite://{work}/fido.db"}, "source")
         if TARGET == "mongodb":
             uri, _ = bench.start_test_server()
@@ -126,7 +126,6 @@ def main():
         notes.append(f"initial copy (then following): {copied_in:.0f} s; writers: {written['creates']:,} creates, "
                      f"{written['updates']:,} updates, {written['refused']:,} refused (503 while paused); "
                      f"exit code {copy.returncode}")
-        bench.stop(service)
     finally:
         for proc in bench.PROCESSES:
             bench.stop(proc)

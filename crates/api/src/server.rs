@@ -85,16 +85,8 @@ impl Application {
         let service = service_over(settings, stores)?;
         // A deployment paused before this instance started is paused here from the first
         // request on.
-        match switch.write_pause().await {
-            Ok(pause) => {
-                if let Some(p) = &pause {
-                    tracing::warn!(reason = %p.reason, since = %p.since, "writes are paused deployment-wide (`fido writes resume` lifts it)");
-                }
-                service.apply_write_pause(pause);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the write pause yet; writes are allowed until it can be read")
-            }
+        if let Err(e) = refresh_write_pause(&service, &*switch).await {
+            tracing::warn!(error = %e, "cannot read the write pause yet; writes are allowed until it can be read");
         }
         let metrics_server = recorder
             .map(|m| metrics::serve(m, Some(service.clone())))
@@ -259,23 +251,29 @@ async fn watch_write_pause(
 ) {
     let mut every = Ticks::every(PAUSE_EVERY);
     while every.next(&mut stop).await {
-        match switch.write_pause().await {
-            Ok(pause) => {
-                let reason = pause.as_ref().map(|p| p.reason.clone());
-                if service.apply_write_pause(pause) {
-                    match reason {
-                        Some(reason) => {
-                            tracing::warn!(%reason, "writes paused deployment-wide: writes answer 503 with Retry-After, reads are served")
-                        }
-                        None => tracing::info!("writes resumed"),
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "the write pause could not be read; keeping the current state")
-            }
+        if let Err(e) = refresh_write_pause(&service, &*switch).await {
+            tracing::debug!(error = %e, "the write pause could not be read; keeping the current state");
         }
     }
+}
+
+/// Reads the store's write pause, applies it to the service and logs when that changes
+/// the state; a failing read changes nothing.
+async fn refresh_write_pause(
+    service: &TransactionService,
+    switch: &dyn WriteSwitch,
+) -> std::result::Result<(), fido_domain::StoreError> {
+    let pause = switch.write_pause().await?;
+    let reason = pause.as_ref().map(|p| p.reason.clone());
+    if service.apply_write_pause(pause) {
+        match reason {
+            Some(reason) => {
+                tracing::warn!(%reason, "writes paused deployment-wide: writes answer 503 with Retry-After, reads are served (`fido writes resume` lifts it)")
+            }
+            None => tracing::info!("writes resumed"),
+        }
+    }
+    Ok(())
 }
 
 /// How often an in-process cache looks at the feed for changes made elsewhere.

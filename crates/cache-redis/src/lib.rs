@@ -316,10 +316,10 @@ impl RedisCache {
         suffix: &str,
     ) -> Option<Result<(String, Option<String>, i64), CacheError>> {
         let near = self.inner.near.as_ref()?;
-        let (mut conn, number) = near.connection()?;
         if let Some(value) = near.get(gen_key, prefix, suffix) {
             return Some(Ok((String::new(), Some(value), 0)));
         }
+        let (mut conn, number) = near.connection()?;
         let ticket = near.ticket(gen_key);
         let call = self.lookup_call(gen_key, prefix, suffix);
         let found: Result<(String, Option<String>, i64), CacheError> = self

@@ -24,7 +24,7 @@
 //! the writer, so it normally arrives before the writer's own client has its response.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ enum Link {
 }
 
 /// What a lookup saw of the epochs when it went to Redis.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
     flushes: u64,
     shard: usize,
@@ -83,6 +83,8 @@ pub(crate) struct Near {
     client: redis::Client,
     timeout: Duration,
     link: Mutex<Link>,
+    /// Whether `link` is up: read without the lock by every hit (set under it).
+    up: AtomicBool,
     /// Generation key → the user's generation.
     generations: MokaCache<String, Arc<str>>,
     /// Entry key → the cached value, kept no longer than Redis keeps it.
@@ -105,6 +107,7 @@ impl Near {
             link: Mutex::new(Link::Down {
                 retry_at: Instant::now(),
             }),
+            up: AtomicBool::new(false),
             generations: MokaCache::builder()
                 .max_capacity(MAX_GENERATIONS)
                 .time_to_live(NEAR_TTL)
@@ -171,7 +174,10 @@ impl Near {
                 // Nothing from an earlier connection may be served on this one.
                 self.flush();
                 let number = self.connections.fetch_add(1, Ordering::SeqCst);
-                *self.link() = Link::Up(conn, number);
+                let mut link = self.link();
+                *link = Link::Up(conn, number);
+                self.up.store(true, Ordering::SeqCst);
+                drop(link);
                 tokio::spawn(Arc::clone(&self).follow(received, number));
                 tracing::info!("Redis near cache on: client tracking is on");
             }
@@ -243,6 +249,7 @@ impl Near {
             *link = Link::Down {
                 retry_at: Instant::now() + RECONNECT_AFTER,
             };
+            self.up.store(false, Ordering::SeqCst);
             was_up
         };
         self.flush();
@@ -270,7 +277,10 @@ impl Near {
 
     /// Notes the epochs before a lookup of `generation_key` goes to Redis.
     pub(crate) fn ticket(&self, generation_key: &str) -> Ticket {
-        let shard = self.shard(generation_key);
+        self.epochs_of(self.shard(generation_key))
+    }
+
+    fn epochs_of(&self, shard: usize) -> Ticket {
         Ticket {
             flushes: self.flushes.load(Ordering::SeqCst),
             shard,
@@ -282,17 +292,15 @@ impl Near {
     }
 
     fn still_valid(&self, ticket: Ticket) -> bool {
-        self.flushes.load(Ordering::SeqCst) == ticket.flushes
-            && self
-                .epochs
-                .get(ticket.shard)
-                .map_or(0, |e| e.load(Ordering::SeqCst))
-                == ticket.epoch
+        self.epochs_of(ticket.shard) == ticket
     }
 
     /// The value held for `generation_key` and the entry `prefix` + generation +
-    /// `suffix`, when both are in memory.
+    /// `suffix`, when the tracking connection is up and both are in memory. Takes no lock.
     pub(crate) fn get(&self, generation_key: &str, prefix: &str, suffix: &str) -> Option<String> {
+        if !self.up.load(Ordering::SeqCst) {
+            return None;
+        }
         let generation = self.generations.get(generation_key)?;
         let value = self.values.get(&format!("{prefix}{generation}{suffix}"))?;
         Some(value.value.to_string())

@@ -103,8 +103,6 @@ const MAX_QUARANTINE: i64 = 100_000;
 pub(crate) struct LegacyGuard {
     /// Legacy documents that were not set aside are present: nothing is served.
     present: AtomicBool,
-    /// Some documents are set aside.
-    any_quarantined: AtomicBool,
     checked: Mutex<Option<Instant>>,
     quarantine: RwLock<Quarantine>,
 }
@@ -175,9 +173,6 @@ impl MongoStore {
             .await?
             .is_some();
         self.legacy.present.store(found, Ordering::Release);
-        self.legacy
-            .any_quarantined
-            .store(!quarantine.ids.is_empty(), Ordering::Release);
         *self
             .legacy
             .quarantine
@@ -194,8 +189,8 @@ impl MongoStore {
     /// Re-runs the legacy check if there was something to check and it is older than
     /// [`RECHECK`].
     async fn recheck_if_stale(&self) -> Result<(), StoreError> {
-        let watching = self.legacy.present.load(Ordering::Acquire)
-            || self.legacy.any_quarantined.load(Ordering::Acquire);
+        let watching =
+            self.legacy.present.load(Ordering::Acquire) || !self.quarantine().ids.is_empty();
         if !watching {
             return Ok(());
         }
@@ -238,9 +233,6 @@ impl MongoStore {
     /// `user`'s documents were set aside.
     pub(crate) async fn require_user_served(&self, user: UserId) -> Result<(), StoreError> {
         self.require_migrated().await?;
-        if !self.legacy.any_quarantined.load(Ordering::Acquire) {
-            return Ok(());
-        }
         match self.quarantine().users.get(&user) {
             Some(&documents) => Err(StoreError::Quarantined { documents }),
             None => Ok(()),
@@ -251,9 +243,7 @@ impl MongoStore {
     /// document `id` was set aside.
     pub(crate) async fn require_id_served(&self, id: TransactionId) -> Result<(), StoreError> {
         self.require_migrated().await?;
-        if self.legacy.any_quarantined.load(Ordering::Acquire)
-            && self.quarantine().ids.contains(&id)
-        {
+        if self.quarantine().ids.contains(&id) {
             return Err(StoreError::Quarantined { documents: 1 });
         }
         Ok(())
@@ -274,9 +264,6 @@ impl MongoStore {
 
     /// How many documents are set aside, as of the last check.
     pub(crate) fn quarantined_now(&self) -> u64 {
-        if !self.legacy.any_quarantined.load(Ordering::Acquire) {
-            return 0;
-        }
         self.quarantine().ids.len() as u64
     }
 

@@ -161,6 +161,31 @@ async fn copy_idempotency(from: &StorePorts, to: &StorePorts, args: &CopyArgs) -
     Ok(copied)
 }
 
+/// Copies every publisher's cursor; how many.
+async fn copy_cursors(from: &StorePorts, to: &StorePorts) -> Result<u64> {
+    let cursors = from.transfer.cursors().await.map_err(Error::Store)?;
+    let copied = cursors.len() as u64;
+    to.transfer
+        .put_cursors(cursors)
+        .await
+        .map_err(Error::Store)?;
+    Ok(copied)
+}
+
+/// Forgets the cached reads of `users` in the target's cache: the target may be served
+/// already (with a shared cache), and must give no stale answer.
+async fn invalidate_target(
+    settings: &Settings,
+    args: &CopyArgs,
+    users: impl IntoIterator<Item = UserId>,
+) -> Result<()> {
+    let mut target_settings = settings.clone();
+    target_settings.store.uri = crate::settings::Secret::new(args.to.clone());
+    let cache = crate::wiring::open_cache(&target_settings)?;
+    crate::transfer::invalidate(&*cache, users).await;
+    Ok(())
+}
+
 /// How often following repairs the roll-ups of the users it changed.
 const REPAIR_EVERY: Duration = Duration::from_secs(2);
 
@@ -258,17 +283,9 @@ async fn follow(
         if let Some(at) = paused_at {
             if behind == 0 && applied == 0 && at.elapsed() >= PAUSE_GRACE {
                 report.idempotency = copy_idempotency(from, to, args).await?;
-                let cursors = from.transfer.cursors().await.map_err(Error::Store)?;
-                report.cursors = cursors.len() as u64;
-                to.transfer
-                    .put_cursors(cursors)
-                    .await
-                    .map_err(Error::Store)?;
+                report.cursors = copy_cursors(from, to).await?;
                 verify_users(from, to, &raced, report).await?;
-                let mut target_settings = settings.clone();
-                target_settings.store.uri = crate::settings::Secret::new(args.to.clone());
-                let cache = crate::wiring::open_cache(&target_settings)?;
-                crate::transfer::invalidate(&*cache, touched.iter().copied()).await;
+                invalidate_target(settings, args, touched.iter().copied()).await?;
                 followed.users = touched.len() as u64;
                 followed.paused_for = at.elapsed();
                 return Ok(followed);
@@ -444,52 +461,40 @@ pub async fn copy(settings: &Settings, args: &CopyArgs) -> Result<CopyReport> {
         }
     }
 
-    let cursors = from.transfer.cursors().await.map_err(Error::Store)?;
-    report.cursors = cursors.len() as u64;
+    if args.dry_run {
+        report.cursors = from.transfer.cursors().await.map_err(Error::Store)?.len() as u64;
+        return Ok(report);
+    }
+    report.cursors = copy_cursors(&from, &to).await?;
+    report.rollup_days = repair_rollups(&*to.rollups, args.batch_size).await?;
     if let Some(start) = start {
-        to.transfer
-            .put_cursors(cursors)
-            .await
-            .map_err(Error::Store)?;
-        report.rollup_days = repair_rollups(&*to.rollups, args.batch_size).await?;
         report.followed = Some(follow(settings, &from, &to, args, start, &mut report).await?);
         return Ok(report);
     }
-    if !args.dry_run {
-        to.transfer
-            .put_cursors(cursors)
-            .await
-            .map_err(Error::Store)?;
-        report.rollup_days = repair_rollups(&*to.rollups, args.batch_size).await?;
-        let (source, target) = (
-            tally(&from.transfer, args.batch_size).await?,
-            tally(&to.transfer, args.batch_size).await?,
-        );
-        report.users = source.len() as u64;
-        // The target may be served already (with a shared cache): no stale answers.
-        let mut target_settings = settings.clone();
-        target_settings.store.uri = crate::settings::Secret::new(args.to.clone());
-        let cache = crate::wiring::open_cache(&target_settings)?;
-        crate::transfer::invalidate(&*cache, source.keys().copied()).await;
-        for (user, theirs) in &source {
-            match target.get(user) {
-                Some(ours) if ours == theirs => {}
-                other => report.differences.push(format!(
-                    "user {user}: source {} transactions (checksum {:016x}), target {}",
-                    theirs.count,
-                    theirs.checksum,
-                    other.map_or("none".to_owned(), |t| format!(
-                        "{} transactions (checksum {:016x})",
-                        t.count, t.checksum
-                    ))
-                )),
-            }
+    let (source, target) = (
+        tally(&from.transfer, args.batch_size).await?,
+        tally(&to.transfer, args.batch_size).await?,
+    );
+    report.users = source.len() as u64;
+    invalidate_target(settings, args, source.keys().copied()).await?;
+    for (user, theirs) in &source {
+        match target.get(user) {
+            Some(ours) if ours == theirs => {}
+            other => report.differences.push(format!(
+                "user {user}: source {} transactions (checksum {:016x}), target {}",
+                theirs.count,
+                theirs.checksum,
+                other.map_or("none".to_owned(), |t| format!(
+                    "{} transactions (checksum {:016x})",
+                    t.count, t.checksum
+                ))
+            )),
         }
-        for user in target.keys().filter(|u| !source.contains_key(u)) {
-            report
-                .differences
-                .push(format!("user {user}: only in the target"));
-        }
+    }
+    for user in target.keys().filter(|u| !source.contains_key(u)) {
+        report
+            .differences
+            .push(format!("user {user}: only in the target"));
     }
     Ok(report)
 }
@@ -531,18 +536,10 @@ pub async fn run(args: &CopyArgs) -> ExitCode {
             report.idempotency,
             report.cursors,
             report.users,
-            if report.differences.is_empty() {
-                "identical".to_owned()
-            } else {
-                format!("{} differ", report.differences.len())
-            },
+            verdict(&report),
             followed.paused_for.as_secs_f64()
         ));
-        return if report.differences.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(DIFFERENCES)
-        };
+        return exit_code(&report);
     }
     if args.dry_run {
         say(&format!(
@@ -560,12 +557,22 @@ pub async fn run(args: &CopyArgs) -> ExitCode {
         report.cursors,
         report.rollup_days,
         report.users,
-        if report.differences.is_empty() {
-            "identical".to_owned()
-        } else {
-            format!("{} differ", report.differences.len())
-        }
+        verdict(&report)
     ));
+    exit_code(&report)
+}
+
+/// What the verification found, in a word or two.
+fn verdict(report: &CopyReport) -> String {
+    if report.differences.is_empty() {
+        "identical".to_owned()
+    } else {
+        format!("{} differ", report.differences.len())
+    }
+}
+
+/// 0 when the verification found the stores equal, [`DIFFERENCES`] otherwise.
+fn exit_code(report: &CopyReport) -> ExitCode {
     if report.differences.is_empty() {
         ExitCode::SUCCESS
     } else {

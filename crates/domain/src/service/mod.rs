@@ -123,11 +123,7 @@ pub struct TransactionService {
 }
 
 /// The write pause this service applies (see [`TransactionService::apply_write_pause`]).
-#[derive(Debug, Default)]
-struct PauseGate {
-    paused: std::sync::atomic::AtomicBool,
-    pause: std::sync::RwLock<Option<WritePause>>,
-}
+type PauseGate = std::sync::RwLock<Option<WritePause>>;
 
 /// A transaction read by id, encoded by the [`ReadEncoder`], with the version its ETag is
 /// made of.
@@ -174,13 +170,9 @@ impl TransactionService {
     pub fn apply_write_pause(&self, pause: Option<WritePause>) -> bool {
         let mut current = self
             .pause
-            .pause
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let changed = current.is_some() != pause.is_some();
-        self.pause
-            .paused
-            .store(pause.is_some(), std::sync::atomic::Ordering::Release);
         *current = pause;
         changed
     }
@@ -188,7 +180,6 @@ impl TransactionService {
     /// The write pause in force here, if any.
     pub fn write_pause(&self) -> Option<WritePause> {
         self.pause
-            .pause
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -196,7 +187,12 @@ impl TransactionService {
 
     /// `Err(WritesPaused)` while writes are paused.
     fn writable(&self) -> Result<(), DomainError> {
-        if self.pause.paused.load(std::sync::atomic::Ordering::Acquire) {
+        let paused = self
+            .pause
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some();
+        if paused {
             return Err(DomainError::WritesPaused);
         }
         Ok(())
