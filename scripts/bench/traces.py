@@ -25,7 +25,10 @@ RECEIVED = {"requests": 0, "bytes": 0}
 
 
 class Collector(http.server.BaseHTTPRequestHandler):
-    """Takes OTLP/HTTP exports and throws them away."""
+    """Takes OTLP/HTTP exports and throws them away, keeping connections alive as a real
+    collector does (HTTP/1.0 would cost a connection and a thread per export)."""
+
+    protocol_version = "HTTP/1.1"
 
     def do_POST(self):  # noqa: N802 (the standard library's naming)
         length = int(self.headers.get("Content-Length", "0"))

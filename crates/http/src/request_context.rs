@@ -6,7 +6,9 @@
 //! carries it, and one access line per request records method, route pattern, status and
 //! latency — never the path's values or the body. The request's span carries the trace id
 //! (the caller's, from `traceparent`, or the one the trace exporter started), so every
-//! log line of the request names its trace. It also sets the security headers every
+//! log line of the request names its trace. When traces are exported, the sampler decides
+//! at the door ([`HeadSampler`]) whether the request's span is built for the exporter at
+//! all. It also sets the security headers every
 //! response carries: `X-Content-Type-Options: nosniff` and, except on Swagger UI assets,
 //! `Cache-Control: no-store`.
 
@@ -71,34 +73,77 @@ impl Extractor for Headers<'_> {
     }
 }
 
+/// Decides at the door, before a request's span exists, whether the request's trace is
+/// exported: given the caller's context (from a valid `traceparent`) and the trace id the
+/// decision is for (the caller's, or a fresh random one), `true` to export. Set once by
+/// the binary when it exports traces ([`set_head_sampler`]); without one, nothing is
+/// decided here and no request is marked.
+pub type HeadSampler =
+    dyn Fn(Option<&opentelemetry::Context>, opentelemetry::trace::TraceId) -> bool + Send + Sync;
+
+static HEAD_SAMPLER: OnceLock<Box<HeadSampler>> = OnceLock::new();
+
+/// Installs the [`HeadSampler`]; `false` when one was installed already (kept).
+pub fn set_head_sampler(sampler: Box<HeadSampler>) -> bool {
+    HEAD_SAMPLER.set(sampler).is_ok()
+}
+
+/// The target of the span of a request whose trace the [`HeadSampler`] did not choose: a
+/// trace exporter leaves such spans, and everything under them, alone — they are never
+/// built for it at all, so an unsampled request costs about what it costs with tracing
+/// off. The logs see the span as they see any request's (name `request`).
+pub const UNSAMPLED_TARGET: &str = "fido_http::request_context::unsampled";
+
+/// A trace id to decide on for a request without a caller's trace: random enough for a
+/// ratio sampler (a mixed counter: no system call, no lock). The exported trace, if
+/// chosen, gets the exporter's own id.
+fn decision_trace_id() -> opentelemetry::trace::TraceId {
+    static NEXT: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let n = NEXT.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    let id = (u128::from(mix(n)) << 64) | u128::from(mix(n ^ 0xD6E8_FEB8_6659_FD93));
+    opentelemetry::trace::TraceId::from(id.max(1))
+}
+
+/// The caller's trace context, when a `traceparent` header is sent (valid or not).
+fn caller_context(headers: &actix_web::http::header::HeaderMap) -> Option<opentelemetry::Context> {
+    headers
+        .contains_key("traceparent")
+        .then(|| opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers))))
+}
+
+/// The caller's trace id, when its `traceparent` was valid.
+fn caller_trace_id(
+    caller: Option<&opentelemetry::Context>,
+) -> Option<opentelemetry::trace::TraceId> {
+    caller
+        .map(|cx| cx.span().span_context().clone())
+        .filter(opentelemetry::trace::SpanContext::is_valid)
+        .map(|sc| sc.trace_id())
+}
+
 /// Joins the caller's trace (a valid `traceparent`) and records the trace id on the
 /// request's span. With a trace exporter the span becomes the server span of that trace
 /// (or the root of a new one); without one, the caller's trace id still reaches the logs.
 /// Returns the exported span's context, if there is an exporter.
 fn join_trace(
     span: &tracing::Span,
-    headers: &actix_web::http::header::HeaderMap,
+    caller: Option<opentelemetry::Context>,
 ) -> Option<opentelemetry::Context> {
-    let caller = headers
-        .contains_key("traceparent")
-        .then(|| opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers))));
-    if let Some(cx) = &caller {
+    let caller_id = caller_trace_id(caller.as_ref());
+    if let Some(cx) = caller {
         // Without an exporter there is no layer to take the parent: not an error.
-        let _ = span.set_parent(cx.clone());
+        let _ = span.set_parent(cx);
     }
     let own = span.context();
     let exported = own.span().span_context().is_valid().then_some(own);
-    if let Some(cx) = &exported {
-        // The sampler's decision, for the exporter's filter: the spans of a request that
-        // is not sampled are not even created.
-        span.record("trace_sampled", cx.span().span_context().is_sampled());
-    }
     let trace_id = match &exported {
         Some(cx) => Some(cx.span().span_context().trace_id()),
-        None => caller
-            .map(|cx| cx.span().span_context().clone())
-            .filter(opentelemetry::trace::SpanContext::is_valid)
-            .map(|sc| sc.trace_id()),
+        None => caller_id,
     };
     if let Some(id) = trace_id {
         span.record("trace_id", tracing::field::display(id));
@@ -208,18 +253,41 @@ pub async fn request_context(
         .map_or_else(generate, str::to_owned);
     let method = req.method().to_string();
     let path_is_docs_asset = req.path().starts_with("/docs/") && req.path() != "/docs/";
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %method,
-        trace_id = tracing::field::Empty,
-        trace_sampled = tracing::field::Empty,
-        otel.kind = "server",
-        http.route = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
-    );
-    let exported = join_trace(&span, req.headers());
+    let caller = caller_context(req.headers());
+    // The sampler decides first: a request it does not choose gets a span the exporter
+    // never sees (and that carries the caller's trace id for the logs, if any).
+    let chosen = HEAD_SAMPLER.get().map(|decide| {
+        let trace_id = caller_trace_id(caller.as_ref()).unwrap_or_else(decision_trace_id);
+        decide(caller.as_ref(), trace_id)
+    });
+    let (span, exported) = if chosen == Some(false) {
+        let span = tracing::info_span!(
+            target: UNSAMPLED_TARGET,
+            "request",
+            request_id = %id,
+            method = %method,
+            trace_id = tracing::field::Empty,
+            trace_sampled = false,
+        );
+        if let Some(trace_id) = caller_trace_id(caller.as_ref()) {
+            span.record("trace_id", tracing::field::display(trace_id));
+        }
+        (span, None)
+    } else {
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %method,
+            trace_id = tracing::field::Empty,
+            trace_sampled = chosen,
+            otel.kind = "server",
+            http.route = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let exported = join_trace(&span, caller);
+        (span, exported)
+    };
     let started = Instant::now();
     let _in_flight = InFlight::enter();
 

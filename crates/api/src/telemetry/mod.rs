@@ -6,7 +6,7 @@
 //! `<redacted>`, request bodies are never logged, spans carry no field values, and the
 //! access line carries only method, route pattern, status, latency and request id.
 //!
-//! Spans of target [`fido_domain::SPAN_TARGET`] (handler, service, store and cache calls)
+//! Spans of target [`fido_domain::SPAN_TARGET`] (service, store and cache calls)
 //! exist for the trace exporter only: the log layer filters them out, so log lines keep
 //! the request's span (its request id and trace id) as their current span, and with
 //! tracing off no layer wants them — their callsites are then disabled once and cost
@@ -14,17 +14,18 @@
 //!
 //! What exporting costs is kept small (docs/operations.md has the figures): the exporter
 //! neither activates an OpenTelemetry context on every poll nor times each span's busy
-//! and idle periods; and when the sampler drops a request (`OTEL_TRACES_SAMPLER`, e.g.
-//! `parentbased_traceidratio`), the request's span is marked (`trace_sampled = false`)
-//! and none of its inner spans is created at all.
+//! and idle periods; and the sampler (`OTEL_TRACES_SAMPLER`, e.g.
+//! `parentbased_traceidratio`) decides once per request, at the door, before its span
+//! exists: a request it does not choose gets a span only the logs see (marked
+//! `trace_sampled = false`), and none of its inner spans is built at all.
 
 pub mod otlp;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::span::{Id, Record};
+use fido_http::request_context::UNSAMPLED_TARGET;
+use opentelemetry::trace::{SpanKind, TraceContextExt, TraceId, TracerProvider as _};
+use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample};
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::filter::{dynamic_filter_fn, filter_fn, FilterExt};
 use tracing_subscriber::layer::Context;
@@ -52,47 +53,72 @@ fn traced(meta: &Metadata<'_>) -> bool {
     }
 }
 
-/// Marks a span whose trace the sampler dropped.
-struct Unsampled;
-
-/// Sees `trace_sampled = false` recorded on a request's span and marks the span, so the
-/// exporter's filter creates none of its inner spans.
-struct SampleMarks;
-
-impl<S> Layer<S> for SampleMarks
+/// Whether a span of ours is exported: a request chosen by the sampler at the door (the
+/// span of one it did not choose has [`UNSAMPLED_TARGET`]), and any other span only when
+/// it is a root (background work) or the span it opens in is exported itself — so nothing
+/// under an unsampled request is built for the exporter, and nothing becomes an orphan.
+fn exported<S>(meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        struct Sampled(Option<bool>);
-        impl tracing::field::Visit for Sampled {
-            fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
-                if field.name() == "trace_sampled" {
-                    self.0 = Some(value);
-                }
-            }
-            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-        }
-        let mut sampled = Sampled(None);
-        values.record(&mut sampled);
-        if sampled.0 == Some(false) {
-            if let Some(span) = ctx.span(id) {
-                span.extensions_mut().insert(Unsampled);
-            }
-        }
+    if !traced(meta) || meta.target() == UNSAMPLED_TARGET {
+        return false;
+    }
+    if !meta.is_span() {
+        return true;
+    }
+    // `current_span` is the subscriber's (every layer's); `lookup_current`, this
+    // filter's own view.
+    match ctx.current_span().id() {
+        None => true,
+        Some(current) => ctx
+            .lookup_current()
+            .is_some_and(|span| span.id() == *current),
     }
 }
 
-/// Whether the span being entered lies in a trace the sampler dropped.
-fn in_unsampled_trace<S>(ctx: &Context<'_, S>) -> bool
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    ctx.lookup_current().is_some_and(|current| {
-        current
-            .scope()
-            .any(|span| span.extensions().get::<Unsampled>().is_some())
+/// The sampler that decides at the door ([`fido_http::request_context::HeadSampler`]):
+/// the one the standard variables configure (`OTEL_TRACES_SAMPLER`, `…_ARG`).
+fn door(sampler: Arc<dyn ShouldSample>) -> Box<fido_http::request_context::HeadSampler> {
+    Box::new(move |caller, trace_id| {
+        let result =
+            sampler.should_sample(caller, trace_id, "request", &SpanKind::Server, &[], &[]);
+        matches!(result.decision, SamplingDecision::RecordAndSample)
     })
+}
+
+/// The tracer's own sampler. A server span reaching it is a request the door chose
+/// (sampled); a span under a sampled span of this process goes with it; anything else
+/// (background work) is decided by the configured sampler.
+#[derive(Clone, Debug)]
+struct Decided(Arc<dyn ShouldSample>);
+
+impl ShouldSample for Decided {
+    fn should_sample(
+        &self,
+        parent: Option<&opentelemetry::Context>,
+        trace_id: TraceId,
+        name: &str,
+        kind: &SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> SamplingResult {
+        let local_sampled_parent = parent.is_some_and(|cx| {
+            let sc = cx.span().span_context().clone();
+            sc.is_valid() && !sc.is_remote() && sc.is_sampled()
+        });
+        if *kind == SpanKind::Server || local_sampled_parent {
+            return SamplingResult {
+                decision: SamplingDecision::RecordAndSample,
+                attributes: Vec::new(),
+                trace_state: parent
+                    .map(|cx| cx.span().span_context().trace_state().clone())
+                    .unwrap_or_default(),
+            };
+        }
+        self.0
+            .should_sample(parent, trace_id, name, kind, attributes, links)
+    }
 }
 
 /// Installs the global subscriber, and the trace exporter when the environment asks for
@@ -131,12 +157,26 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     let traces = if otlp::requested(|name| std::env::var(name).ok()) && PROVIDER.get().is_none() {
-        let provider = otlp::provider(env!("CARGO_PKG_VERSION"))?;
+        // The configured sampler decides once per request, at the door.
+        let sampler: Arc<dyn ShouldSample> =
+            Arc::from(opentelemetry_sdk::trace::Config::default().sampler);
+        let provider = otlp::provider(env!("CARGO_PKG_VERSION"), Decided(sampler.clone()))?;
+        fido_http::request_context::set_head_sampler(door(sampler));
         let tracer = provider.tracer("fido");
         let _ = PROVIDER.set(provider);
-        let exported = dynamic_filter_fn(|meta, ctx| {
-            traced(meta) && !(meta.is_span() && in_unsampled_trace(ctx))
-        });
+        // Decided per callsite where the metadata suffices (everything not ours is never
+        // asked about again), and capped at INFO, the level of our spans: otherwise the
+        // subscriber's level hint would rise to TRACE, and every `log::trace!` of the
+        // libraries below would be built and offered to the filters on every call.
+        let exported = dynamic_filter_fn(exported)
+            .with_callsite_filter(|meta| {
+                if traced(meta) && meta.target() != UNSAMPLED_TARGET {
+                    tracing::subscriber::Interest::sometimes()
+                } else {
+                    tracing::subscriber::Interest::never()
+                }
+            })
+            .with_max_level_hint(tracing::level_filters::LevelFilter::INFO);
         Some(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
@@ -147,8 +187,7 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
                 // context to attach on every poll, no busy/idle timings per span.
                 .with_context_activation(false)
                 .with_tracked_inactivity(false)
-                .with_filter(exported)
-                .and_then(SampleMarks),
+                .with_filter(exported),
         )
     } else {
         None

@@ -29,7 +29,6 @@ use crate::input::{self, Query};
             example = json!({"message": "User does not have any transactions or in the specified range"})),
         (status = 422, description = "Bad user id or date, start after end, unknown parameter", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(target = "fido::span", name = "handler.analytics.statistics", skip_all)]
 pub async fn statistics(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
@@ -69,7 +68,6 @@ pub async fn statistics(
                 {"period": "2026-11-25", "transaction_count": 2, "total_credit": 45.0, "total_debit": 0.0, "net": 45.0}]}})),
         (status = 422, description = "Bad user id, date or granularity; start after end; more than 1,000 points (the bound is named); unknown parameter", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(target = "fido::span", name = "handler.analytics.series", skip_all)]
 pub async fn series(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,

@@ -32,7 +32,6 @@ use crate::input::{self, Query};
                 {"field": "after", "message": "must be at least 1200: events up to it were removed by retention"}]})),
         (status = 422, description = "`after` or `limit` is not a number in range (`after` above the last sequence given so far included); unknown parameter", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(target = "fido::span", name = "handler.events.feed", skip_all)]
 pub async fn feed(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,

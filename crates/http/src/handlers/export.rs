@@ -136,7 +136,6 @@ impl Export {
             headers(("Content-Disposition" = String, description = "attachment; filename=\"transactions-<user_id>-<UTC date>.csv|ndjson\""))),
         (status = 422, description = "Bad user id, format or filter (each named); a parameter repeated or unknown", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(target = "fido::span", name = "handler.export.export", skip_all)]
 pub async fn export(
     _caller: ReadAccess,
     req: HttpRequest,

@@ -10,7 +10,6 @@ use crate::envelope::MessageOnly;
 #[utoipa::path(get, path = "/", tag = "health", operation_id = "healthcheck__get",
     responses((status = 200, description = "The service is up", body = MessageOnly,
         example = json!({"message": "Backend is running", "data": null}))))]
-#[tracing::instrument(target = "fido::span", name = "handler.health.root", skip_all)]
 pub async fn root() -> HttpResponse {
     HttpResponse::Ok().json(MessageOnly::new("Backend is running"))
 }
@@ -18,7 +17,6 @@ pub async fn root() -> HttpResponse {
 /// Liveness: 200 while the process serves requests. Checks no dependency.
 #[utoipa::path(get, path = "/health/live", tag = "health",
     responses((status = 200, description = "The process serves requests", body = LiveBody)))]
-#[tracing::instrument(target = "fido::span", name = "handler.health.live", skip_all)]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(LiveBody { status: "ok" })
 }
@@ -32,7 +30,6 @@ pub async fn live() -> HttpResponse {
             example = json!({"status": "ok", "checks": {"store": "ok", "cache": "ok"}})),
         (status = 503, description = "The store is unreachable, or holds the original service's documents (`checks.store`: `migration_required`; run `fido migrate`)", body = ReadyBody,
             example = json!({"status": "unavailable", "checks": {"store": "unavailable", "cache": "ok"}}))))]
-#[tracing::instrument(target = "fido::span", name = "handler.health.ready", skip_all)]
 pub async fn ready(
     service: web::Data<TransactionService>,
     relay: Option<web::Data<EventRelay>>,

@@ -63,7 +63,6 @@ async fn precondition(
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid, unknown or repeated fields, each named", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(target = "fido::span", name = "handler.transactions.create", skip_all)]
 pub async fn create(
     caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -98,7 +97,6 @@ pub async fn create(
             example = json!({"message": "Transaction not found"})),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(target = "fido::span", name = "handler.transactions.get", skip_all)]
 pub async fn get(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
@@ -131,7 +129,6 @@ pub async fn get(
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Empty body, immutable, unknown or invalid fields", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(target = "fido::span", name = "handler.transactions.update", skip_all)]
 pub async fn update(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -161,7 +158,6 @@ pub async fn update(
         (status = 404, description = "No such transaction", body = ErrorBody),
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(target = "fido::span", name = "handler.transactions.delete", skip_all)]
 pub async fn delete(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -197,11 +193,6 @@ pub async fn delete(
             body = Envelope<TransactionPageBody>),
         (status = 422, description = "Bad user id; a page/limit out of range; a bad filter (each named; start after end, min above max); `page` with `cursor`; a cursor that is not one of ours or was made for other filters; a parameter repeated or unknown", body = ErrorBody),
         DataRouteErrors))]
-#[tracing::instrument(
-    target = "fido::span",
-    name = "handler.transactions.list_by_user",
-    skip_all
-)]
 pub async fn list_by_user(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
