@@ -44,6 +44,9 @@ step "Scale-out: creates with 1, 2, 3 replicas on one MongoDB-wire database, eve
 step "Switch-over: the write pause of a live move of 100,000 transactions (fido copy --follow)"
 .venv/bin/python scripts/bench/switchover.py
 
+step "Bulk transfer: documents per second of import, copy and migrate into MongoDB-wire and SQLite"
+.venv/bin/python scripts/bench/transfer.py
+
 step "Events: the outbox's cost, and the delay to RabbitMQ"
 ensure_rabbitmq
 .venv/bin/python scripts/bench/events.py

@@ -7,7 +7,9 @@
 //! finds such documents ([`LEGACY_FILTER`]), hands them out in `_id` order for `fido
 //! migrate` to convert, and replaces each one only if it is still exactly as it was read
 //! (compare-and-set on the whole document), so a migration can run on a live database, be
-//! interrupted anywhere, and run again.
+//! interrupted anywhere, and run again. A batch is converted at once
+//! ([`MongoStore::convert_legacy_batch`]): on a replica set, one transaction that reads the
+//! batch again, removes the unchanged documents and inserts their conversions.
 //!
 //! Until no such document is left, the store answers
 //! [`StoreError::MigrationRequired`] instead of reading them wrongly (see `docs/migrating-from-fido.md`).
@@ -329,6 +331,75 @@ impl MongoStore {
     pub async fn legacy_count(&self) -> Result<u64, StoreError> {
         self.bounded(self.collection.count_documents(legacy_filter()))
             .await
+    }
+
+    /// Converts a batch: each `found` document replaced by its record (plus its `legacy`
+    /// values) only if it is still exactly as found; one flag per item, `true` where
+    /// replaced. On a replica set the batch is one transaction of a few commands (the
+    /// documents read again, the unchanged ones removed, their conversions inserted in
+    /// one);
+    /// on a standalone server, one compare-and-set per document.
+    pub async fn convert_legacy_batch(
+        &self,
+        items: &[(&LegacyDocument, TransactionRecord, Option<Document>)],
+    ) -> Result<Vec<bool>, StoreError> {
+        if !self.server_has_transactions().await? {
+            let mut done = Vec::with_capacity(items.len());
+            for (found, record, legacy) in items {
+                done.push(self.convert_legacy(found, record, legacy.clone()).await?);
+            }
+            return Ok(done);
+        }
+        let planned: std::sync::Arc<Vec<(mongodb::bson::oid::ObjectId, Document, Document)>> =
+            std::sync::Arc::new(
+                items
+                    .iter()
+                    .map(|(found, record, legacy)| {
+                        let mut replacement = record_to(record);
+                        if let Some(legacy) = legacy {
+                            replacement.insert("legacy", legacy.clone());
+                        }
+                        (
+                            object_id(found.id.object_id()),
+                            found.original.clone(),
+                            replacement,
+                        )
+                    })
+                    .collect(),
+            );
+        let collection = self.collection.clone();
+        self.transaction(move |session| {
+            let (collection, planned) = (collection.clone(), planned.clone());
+            Box::pin(async move {
+                let ids: Vec<Bson> = planned.iter().map(|(id, ..)| Bson::ObjectId(*id)).collect();
+                let now =
+                    crate::slices::find_in(&collection, session, "_id", &ids, &Document::new())
+                        .await?;
+                let now: HashMap<mongodb::bson::oid::ObjectId, Document> = now
+                    .into_iter()
+                    .filter_map(|d| Some((d.get_object_id("_id").ok()?, d)))
+                    .collect();
+                let done: Vec<bool> = planned
+                    .iter()
+                    .map(|(id, original, _)| now.get(id) == Some(original))
+                    .collect();
+                let (unchanged, replacements): (Vec<Bson>, Vec<Document>) = planned
+                    .iter()
+                    .zip(&done)
+                    .filter(|(_, same)| **same)
+                    .map(|((id, _, replacement), _)| (Bson::ObjectId(*id), replacement.clone()))
+                    .unzip();
+                if !unchanged.is_empty() {
+                    crate::slices::delete_ids(&collection, session, &unchanged).await?;
+                    collection
+                        .insert_many(replacements)
+                        .session(&mut *session)
+                        .await?;
+                }
+                Ok(done)
+            })
+        })
+        .await
     }
 
     /// Replaces `found` by `record` (plus `legacy`, the original values a conversion

@@ -28,6 +28,7 @@ mod events;
 mod idempotency;
 mod legacy;
 mod rollups;
+mod slices;
 mod statistics;
 mod switches;
 mod transactions;

@@ -33,6 +33,8 @@ pub const ROLLUP_COLLECTION: &str = "fido_daily_totals";
 pub const META_COLLECTION: &str = "fido_meta";
 const BUILT: &str = "daily_totals";
 const SPLIT: i64 = 1_000_000_000;
+/// A roll-up row's counters: the count, then credit and debit in two parts each.
+const FIELDS: [&str; 5] = ["n", "ch", "cl", "dh", "dl"];
 /// Attempts of a transaction that keeps losing write conflicts (within the operation
 /// timeout overall).
 const ATTEMPTS: u32 = 12;
@@ -100,12 +102,7 @@ impl MongoStore {
         if mode != Mode::Unknown {
             return Ok(mode);
         }
-        let hello = self
-            .bounded(self.client.database("admin").run_command(doc! {"hello": 1}))
-            .await?;
-        let transactions =
-            hello.get_str("setName").is_ok() || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
-        if !transactions {
+        if !self.server_has_transactions().await? {
             tracing::warn!(
                 "MongoDB is a standalone server: multi-document transactions are not available, \
                  so no daily roll-ups are kept and statistics are computed from the rows \
@@ -128,6 +125,15 @@ impl MongoStore {
         let store = self.clone();
         tokio::spawn(async move { store.build_rollups().await });
         Ok(Mode::Building)
+    }
+
+    /// Whether the server offers multi-document transactions: a replica set member or a
+    /// router of a sharded cluster (asked with `hello`).
+    pub(crate) async fn server_has_transactions(&self) -> Result<bool, StoreError> {
+        let hello = self
+            .bounded(self.client.database("admin").run_command(doc! {"hello": 1}))
+            .await?;
+        Ok(hello.get_str("setName").is_ok() || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid"))
     }
 
     /// Whether the server may support transactions (not known to be a standalone server).
@@ -281,8 +287,12 @@ impl MongoStore {
     }
 
     /// The roll-up changes of many records at once inside `session`'s transaction (`sign`
-    /// 1 or -1 each): summed per user and day first, so a batch costs one upsert per day
-    /// it touches, not one per record.
+    /// 1 or -1 each), in bulk: summed per user and day, the touched days read by user
+    /// (in [`IN_SLICE`](crate::slices::IN_SLICE)s), then written back (the old rows
+    /// removed, the new ones inserted in one command), so a batch costs a few round trips
+    /// whatever the number of days it touches. Inside the transaction this is as safe as an `$inc` per day: a writer
+    /// that changed one of these days after the read makes the commit a write conflict,
+    /// and [`MongoStore::transaction`] runs the whole batch again.
     pub(crate) async fn apply_rollups(
         &self,
         session: &mut ClientSession,
@@ -294,23 +304,61 @@ impl MongoStore {
             let day = day_number(record.transaction_date.as_millis());
             let inc = increment(record, *sign);
             let sum = days.entry((record.user_id, day)).or_default();
-            for (slot, field) in sum.iter_mut().zip(["n", "ch", "cl", "dh", "dl"]) {
+            for (slot, field) in sum.iter_mut().zip(FIELDS) {
                 *slot += inc.get_i64(field).unwrap_or(0);
             }
         }
-        for ((user, day), [n, ch, cl, dh, dl]) in days {
-            let key = day_key(user, day);
+        let (Some(first), Some(last)) = (
+            days.keys().map(|(_, d)| *d).min(),
+            days.keys().map(|(_, d)| *d).max(),
+        ) else {
+            return Ok(());
+        };
+        let mut users: Vec<Bson> = days
+            .keys()
+            .map(|(u, _)| Bson::ObjectId(object_id(u.object_id())))
+            .collect();
+        users.dedup();
+        // Rows of these users in the batch's span of days; those of other days are skipped.
+        let held = crate::slices::find_in(
+            &self.rollups,
+            session,
+            "u",
+            &users,
+            &doc! {"d": {"$gte": first, "$lte": last}},
+        )
+        .await?;
+        let mut replaced = Vec::new();
+        for row in &held {
+            let (Ok(user), Some(day)) = (row.get_object_id("u"), int(row, "d").ok()) else {
+                continue;
+            };
+            let user = UserId::new(fido_domain::ObjectId::from_bytes(user.bytes()));
+            let Some(sum) = days.get_mut(&(user, day)) else {
+                continue;
+            };
+            for (slot, field) in sum.iter_mut().zip(FIELDS) {
+                *slot +=
+                    int(row, field).map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
+            }
+            replaced.push(row.get("_id").cloned().unwrap_or(Bson::Null));
+        }
+        crate::slices::delete_ids(&self.rollups, session, &replaced).await?;
+        // A day whose count falls to zero has no row (as a single write leaves it).
+        let rows: Vec<Document> = days
+            .into_iter()
+            .filter(|(_, [n, ..])| *n > 0)
+            .map(|((user, day), [n, ch, cl, dh, dl])| {
+                let mut row = day_key(user, day);
+                row.extend(doc! {"n": n, "ch": ch, "cl": cl, "dh": dh, "dl": dl});
+                row
+            })
+            .collect();
+        if !rows.is_empty() {
             self.rollups
-                .update_one(
-                    key.clone(),
-                    doc! {"$inc": {"n": n, "ch": ch, "cl": cl, "dh": dh, "dl": dl}},
-                )
-                .upsert(true)
+                .insert_many(rows)
                 .session(&mut *session)
                 .await?;
-            if n <= 0 {
-                self.drop_if_empty(session, key).await?;
-            }
         }
         Ok(())
     }

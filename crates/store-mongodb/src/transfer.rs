@@ -11,7 +11,6 @@ use fido_domain::{
     IdempotencyRecord, ImportCounts, ImportStep, PublisherCursor, StoreError, StoreTransfer,
     StoredEvent, TransactionId, TransactionRecord,
 };
-use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
 
@@ -192,18 +191,12 @@ impl MongoStore {
             .iter()
             .map(|r| Bson::ObjectId(object_id(r.id.object_id())))
             .collect();
-        let filter = doc! {"_id": {"$in": ids}};
-        let docs: Vec<Document> = match session {
+        let docs = match session {
             Some(session) => {
-                self.collection
-                    .find(filter)
-                    .session(&mut *session)
-                    .await?
-                    .stream(&mut *session)
-                    .try_collect()
+                crate::slices::find_in(&self.collection, session, "_id", &ids, &Document::new())
                     .await?
             }
-            None => self.collection.find(filter).await?.try_collect().await?,
+            None => crate::slices::find_in_plain(&self.collection, "_id", &ids).await?,
         };
         docs.iter()
             .map(|d| record_from(d).map(|r| (r.id, r)))

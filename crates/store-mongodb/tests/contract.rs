@@ -96,3 +96,81 @@ async fn a_database_from_before_rollups_gets_them_built() {
     assert_eq!(days[0].count, 2);
     upgraded.drop_database().await.expect("drop");
 }
+
+/// `fido migrate` converts a batch at once, each document only if it is still exactly as
+/// it was read: one changed meanwhile is left as it is (and reported), the rest replaced.
+#[tokio::test]
+async fn a_batch_conversion_replaces_only_the_documents_unchanged_since_read() {
+    use fido_testkit::fixtures::{amount, at, fresh_user, record, IdSeq};
+    use mongodb::bson::{doc, oid::ObjectId, Document};
+    let Some(uri) = fido_testkit::service_url("MONGODB_URI") else {
+        return;
+    };
+    let mut config = MongoConfig::new(uri.clone());
+    config.database = Some(format!("fido_convert_{}", fresh_user()));
+    let store = MongoStore::connect(config.clone()).await.expect("connect");
+    let client = mongodb::Client::with_uri_str(&uri).await.expect("client");
+    let raw = client
+        .database(config.database.as_deref().expect("named"))
+        .collection::<Document>(fido_store_mongodb::COLLECTION);
+    let (ids, user) = (IdSeq::new(), fresh_user());
+    let records: Vec<_> = (0..3)
+        .map(|i| {
+            record(
+                ids.id(i),
+                user,
+                at("2026-11-20T10:00:00Z"),
+                amount("12.50"),
+                fido_domain::TransactionType::Credit,
+            )
+        })
+        .collect();
+    // In the original's layout (only what the check needs: no `version`).
+    for r in &records {
+        raw.insert_one(doc! {
+            "_id": ObjectId::from_bytes(r.id.object_id().bytes()),
+            "user_id": ObjectId::from_bytes(r.user_id.object_id().bytes()),
+            "transaction_amount": 12.5,
+        })
+        .await
+        .expect("seed");
+    }
+    let found = store.legacy_after(None, 10).await.expect("legacy");
+    assert_eq!(found.len(), 3);
+    // The second one changes after it was read.
+    raw.update_one(
+        doc! {"_id": ObjectId::from_bytes(records[1].id.object_id().bytes())},
+        doc! {"$set": {"transaction_amount": 13.0}},
+    )
+    .await
+    .expect("change");
+    let planned: Vec<_> = found
+        .iter()
+        .zip(&records)
+        .map(|(doc, r)| (doc, r.clone(), None))
+        .collect();
+    let done = store.convert_legacy_batch(&planned).await.expect("convert");
+    assert_eq!(done, [true, false, true]);
+    // (The store serves nothing while a document is still in the original's layout: the
+    // converted ones are read raw.)
+    for r in [&records[0], &records[2]] {
+        let converted = raw
+            .find_one(doc! {"_id": ObjectId::from_bytes(r.id.object_id().bytes())})
+            .await
+            .expect("read")
+            .expect("still there");
+        assert_eq!(
+            converted.get_i64("amount_cents").ok(),
+            Some(1250),
+            "{converted}"
+        );
+        assert_eq!(converted.get_i64("version").ok(), Some(1), "{converted}");
+    }
+    let left = store.legacy_after(None, 10).await.expect("legacy");
+    assert_eq!(left.len(), 1, "the changed one is still to convert");
+    assert_eq!(left[0].id, records[1].id);
+    assert_eq!(
+        left[0].original.get_f64("transaction_amount").ok(),
+        Some(13.0)
+    );
+}

@@ -1785,6 +1785,23 @@ pub async fn imports_are_changes_with_their_events_and_rollups(store: &dyn Store
         store.get(changed.id).await.expect("get"),
         Some(changed.clone())
     );
+    // A new record on a day that already has a roll-up adds to that day's.
+    feed_end(store).await;
+    let same_day = record(
+        ids.id(9),
+        user,
+        at("2026-06-01T18:00:00Z"),
+        amount("1.25"),
+        Credit,
+    );
+    let counts = store
+        .import_records(vec![same_day.clone()])
+        .await
+        .expect("import on a day already rolled up");
+    assert_eq!(
+        (counts.created, counts.replaced, counts.unchanged),
+        (1, 0, 0)
+    );
 
     assert_eq!(
         store.check_user(user, false).await.expect("check"),
@@ -1792,8 +1809,8 @@ pub async fn imports_are_changes_with_their_events_and_rollups(store: &dyn Store
         "the roll-ups (where kept) equal the rows"
     );
     let totals = store.totals(user, DateRange::ALL).await.expect("totals");
-    assert_eq!(totals.count, 4);
-    assert_eq!(totals.total_credit.cents(), 750);
+    assert_eq!(totals.count, 5);
+    assert_eq!(totals.total_credit.cents(), 875);
     assert_eq!(totals.total_debit.cents(), 999);
 
     if store.enabled() {
@@ -1807,6 +1824,7 @@ pub async fn imports_are_changes_with_their_events_and_rollups(store: &dyn Store
         let mut expected: Vec<(EventKind, TransactionId)> =
             first.iter().map(|r| (EventKind::Created, r.id)).collect();
         expected.push((EventKind::Updated, changed.id));
+        expected.push((EventKind::Created, same_day.id));
         assert_eq!(mine, expected);
     }
 }

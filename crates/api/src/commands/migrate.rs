@@ -231,6 +231,9 @@ pub async fn migrate(
         let Some(last) = batch.last() else { break };
         report.last = Some(last.id);
         let (mut set_aside, mut released) = (Vec::new(), Vec::new());
+        // Converted in memory first, then written in one batch.
+        let mut planned = Vec::new();
+        let mut notes = Vec::new();
         for doc in &batch {
             report.examined += 1;
             match convert(doc, &cipher, args.strict).await {
@@ -248,22 +251,29 @@ pub async fn migrate(
                     let legacy = adjusted.as_ref().map(|a| {
                         doc! {"transaction_amount": a.original, "migrated_at": mongodb::bson::DateTime::now()}
                     });
-                    let done = args.dry_run
-                        || store
-                            .convert_legacy(doc, &record, legacy)
-                            .await
-                            .map_err(Error::Store)?;
-                    if done {
-                        released.push(doc.id);
-                        report.converted += 1;
-                        report.adjusted.extend(adjusted);
-                        report
-                            .unusual_names
-                            .extend(unusual_name.map(|rule| (doc.id, rule)));
-                    } else {
-                        report.changed_meanwhile.push(doc.id);
-                    }
+                    planned.push((doc, record, legacy));
+                    notes.push((adjusted, unusual_name));
                 }
+            }
+        }
+        let done = if args.dry_run || planned.is_empty() {
+            vec![true; planned.len()]
+        } else {
+            store
+                .convert_legacy_batch(&planned)
+                .await
+                .map_err(Error::Store)?
+        };
+        for (((doc, ..), (adjusted, unusual_name)), done) in planned.iter().zip(notes).zip(done) {
+            if done {
+                released.push(doc.id);
+                report.converted += 1;
+                report.adjusted.extend(adjusted);
+                report
+                    .unusual_names
+                    .extend(unusual_name.map(|rule| (doc.id, rule)));
+            } else {
+                report.changed_meanwhile.push(doc.id);
             }
         }
         if !args.dry_run {
