@@ -337,6 +337,28 @@ pub struct StoredEvent {
     pub event: OutboxEvent,
 }
 
+/// Most events one retention step removes (a short hold of the store's writer).
+pub const PRUNE_STEP: u64 = 10_000;
+
+/// Through which sequence one retention step removes events, written once for every
+/// store: up to the event before the first one young enough to keep (`first_young`; all
+/// of the feed, through `last`, when none is), never past what every publisher has
+/// delivered (`lowest_cursor`, when publishers are named), and at most [`PRUNE_STEP`]
+/// beyond what is already removed (`already`). `None` when there is nothing to remove.
+pub fn prune_through(
+    already: u64,
+    last: u64,
+    first_young: Option<u64>,
+    lowest_cursor: Option<u64>,
+) -> Option<u64> {
+    let mut limit = first_young.map_or(last, |s| s.saturating_sub(1));
+    if let Some(lowest) = lowest_cursor {
+        limit = limit.min(lowest);
+    }
+    limit = limit.min(already.saturating_add(PRUNE_STEP));
+    (limit > already).then_some(limit)
+}
+
 /// A page of the feed.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct EventPage {
@@ -430,6 +452,22 @@ impl Backlog {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_retention_step_stops_at_the_young_the_undelivered_and_its_size() {
+        // Nothing young, no publishers: the whole feed, a step at a time.
+        assert_eq!(prune_through(0, 25_000, None, None), Some(PRUNE_STEP));
+        assert_eq!(prune_through(20_000, 25_000, None, None), Some(25_000));
+        // The first event to keep is 7: through 6.
+        assert_eq!(prune_through(0, 100, Some(7), None), Some(6));
+        // A publisher that has delivered through 3 holds it there.
+        assert_eq!(prune_through(0, 100, Some(7), Some(3)), Some(3));
+        // Nothing beyond what is already removed.
+        assert_eq!(prune_through(6, 100, Some(7), None), None);
+        assert_eq!(prune_through(5, 100, Some(1), None), None);
+        assert_eq!(prune_through(0, 0, None, None), None);
+    }
+
     use super::*;
 
     #[test]

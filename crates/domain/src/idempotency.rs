@@ -81,6 +81,85 @@ pub struct ClaimRequest {
     pub take_over: Option<Timestamp>,
 }
 
+/// A key as a store holds it, read for a claim (see [`ClaimRequest::decide`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct HeldClaim {
+    /// The holder's sealed fingerprint.
+    pub fingerprint: String,
+    /// The id the holder creates (or created) the transaction with.
+    pub transaction_id: TransactionId,
+    /// The encrypted answer, once the holder finished.
+    pub snapshot: Option<String>,
+    /// Until when a pending claim belongs to its holder.
+    pub lease_until: Timestamp,
+    /// When the key is forgotten.
+    pub expires_at: Timestamp,
+}
+
+/// What a store does for a claim: the decision of [`ClaimRequest::decide`], which the
+/// store carries out atomically with the read it was decided on (a transaction, or a
+/// compare-and-set on the field the decision turned on).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ClaimStep {
+    /// The key is free (never held, or expired and not yet swept): store the request's
+    /// claim (replacing an expired one) and answer [`ClaimRequest::acquired`].
+    Hold,
+    /// The holder's lease lapsed and the service recognised this request as the same
+    /// one: extend the held claim's lease to the request's `lease_until` (only if it is
+    /// still the lease read, and still pending) and answer this ([`Claim::TakenOver`]).
+    TakeOver(Claim),
+    /// Change nothing; answer this.
+    Answer(Claim),
+}
+
+impl ClaimRequest {
+    /// The decision table of a claim, given the key as the store holds it (`None`: not
+    /// held). Written once here; every store only reads and executes it:
+    ///
+    /// | held | answer |
+    /// |---|---|
+    /// | nothing, or expired (`expires_at <= now`) | hold it: [`Claim::Acquired`] |
+    /// | completed (a snapshot) | [`Claim::Completed`] |
+    /// | pending, lease running (`lease_until > now`) | [`Claim::InFlight`] |
+    /// | pending, lease lapsed, `take_over` is that lease | take it over: [`Claim::TakenOver`] |
+    /// | pending, lease lapsed, otherwise | [`Claim::Lapsed`], nothing changed |
+    pub fn decide(&self, held: Option<HeldClaim>) -> ClaimStep {
+        let Some(held) = held.filter(|h| h.expires_at > self.now) else {
+            return ClaimStep::Hold;
+        };
+        if let Some(snapshot) = held.snapshot {
+            return ClaimStep::Answer(Claim::Completed {
+                fingerprint: held.fingerprint,
+                snapshot,
+            });
+        }
+        if held.lease_until > self.now {
+            return ClaimStep::Answer(Claim::InFlight {
+                fingerprint: held.fingerprint,
+            });
+        }
+        if self.take_over == Some(held.lease_until) {
+            return ClaimStep::TakeOver(Claim::TakenOver {
+                transaction_id: held.transaction_id,
+                fingerprint: held.fingerprint,
+            });
+        }
+        // Reported, not changed: the service compares the fingerprints first.
+        ClaimStep::Answer(Claim::Lapsed {
+            transaction_id: held.transaction_id,
+            fingerprint: held.fingerprint,
+            lease_until: held.lease_until,
+        })
+    }
+
+    /// The answer when the store held the key for this request ([`ClaimStep::Hold`]).
+    pub fn acquired(&self) -> Claim {
+        Claim::Acquired {
+            transaction_id: self.candidate_id,
+        }
+    }
+}
+
 /// An idempotency record's encrypted parts, for key rotation.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SealedKey {
@@ -154,4 +233,88 @@ pub struct IdempotencyRecord {
     pub lease_until: Timestamp,
     /// When the key is forgotten.
     pub expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms).expect("a valid time")
+    }
+
+    fn request(take_over: Option<Timestamp>) -> ClaimRequest {
+        ClaimRequest {
+            scope: "caller".into(),
+            key: IdempotencyKey::parse("k-1").expect("a valid key"),
+            fingerprint: "mine".into(),
+            candidate_id: TransactionId::generate(at(1_000)),
+            now: at(1_000),
+            lease_until: at(31_000),
+            expires_at: at(86_401_000),
+            take_over,
+        }
+    }
+
+    fn held(snapshot: Option<&str>, lease_until: i64, expires_at: i64) -> HeldClaim {
+        HeldClaim {
+            fingerprint: "theirs".into(),
+            transaction_id: TransactionId::generate(at(500)),
+            snapshot: snapshot.map(str::to_owned),
+            lease_until: at(lease_until),
+            expires_at: at(expires_at),
+        }
+    }
+
+    #[test]
+    fn every_row_of_the_claim_table() {
+        let r = request(None);
+        assert_eq!(r.decide(None), ClaimStep::Hold);
+        assert_eq!(
+            r.decide(Some(held(None, 2_000, 1_000))),
+            ClaimStep::Hold,
+            "expired at now exactly: free"
+        );
+        assert_eq!(
+            r.decide(Some(held(Some("snap"), 0, 5_000))),
+            ClaimStep::Answer(Claim::Completed {
+                fingerprint: "theirs".into(),
+                snapshot: "snap".into()
+            })
+        );
+        assert_eq!(
+            r.decide(Some(held(None, 1_001, 5_000))),
+            ClaimStep::Answer(Claim::InFlight {
+                fingerprint: "theirs".into()
+            })
+        );
+        let lapsed = held(None, 1_000, 5_000);
+        assert_eq!(
+            r.decide(Some(lapsed.clone())),
+            ClaimStep::Answer(Claim::Lapsed {
+                transaction_id: lapsed.transaction_id,
+                fingerprint: "theirs".into(),
+                lease_until: at(1_000)
+            }),
+            "a lapsed lease is reported, never extended, without take_over"
+        );
+        assert_eq!(
+            request(Some(at(999))).decide(Some(lapsed.clone())),
+            r.decide(Some(lapsed.clone())),
+            "take_over of another lease: reported"
+        );
+        assert_eq!(
+            request(Some(at(1_000))).decide(Some(lapsed.clone())),
+            ClaimStep::TakeOver(Claim::TakenOver {
+                transaction_id: lapsed.transaction_id,
+                fingerprint: "theirs".into()
+            })
+        );
+        assert_eq!(
+            r.acquired(),
+            Claim::Acquired {
+                transaction_id: r.candidate_id
+            }
+        );
+    }
 }

@@ -49,12 +49,14 @@ pub use amount::{Amount, MoneySum};
 pub use cache_key::{CacheEntry, CacheKey, CacheLookup, CachePolicy, CacheSlot};
 pub use error::{error_chain, DomainError, InternalError, NotFound, ValueError};
 pub use events::{
-    arrange_for_sequencing, Backlog, ChangedField, CursorSave, EventId, EventKind, EventPage,
-    FailedDelivery, OutboxEvent, PublisherCursor, StoredEvent, TransactionSnapshot,
-    EVENT_SCHEMA_VERSION,
+    arrange_for_sequencing, prune_through, Backlog, ChangedField, CursorSave, EventId, EventKind,
+    EventPage, FailedDelivery, OutboxEvent, PublisherCursor, StoredEvent, TransactionSnapshot,
+    EVENT_SCHEMA_VERSION, PRUNE_STEP,
 };
 pub use id::{ObjectId, TransactionId, UserId};
-pub use idempotency::{Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, SealedKey};
+pub use idempotency::{
+    Claim, ClaimRequest, ClaimStep, HeldClaim, IdempotencyKey, IdempotencyRecord, SealedKey,
+};
 pub use name::{EncryptedName, FullName};
 pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{

@@ -162,11 +162,13 @@ pub trait TransactionStore: Send + Sync {
     async fn update(&self, id: TransactionId, patch: RecordPatch) -> Result<Written, StoreError>;
 
     /// Removes the record (only if it is at `expected_version`, when given) and returns it
-    /// as it was.
+    /// as it was. `deleted_at` is the time of the removal (from the domain's clock, like an
+    /// update's `updated_at`): its `transaction.deleted` event occurred then.
     async fn delete(
         &self,
         id: TransactionId,
         expected_version: Option<u64>,
+        deleted_at: Timestamp,
     ) -> Result<Written, StoreError>;
 
     /// One page of the user's records that match `query.filter`, newest first, with the

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use fido_cache_memory::InMemoryCache;
 use fido_cipher_fernet::FernetCipher;
 use fido_domain::{
-    Amount, DateRange, DomainError, EncodeError, FullName, IdempotencyKey, NewTransaction,
-    NotFound, Page, PageRequest, Ports, ReadEncoder, Series, ServiceConfig, StatisticsSummary,
-    SystemClock, Transaction, TransactionPatch, TransactionService, TransactionStore,
-    TransactionType, UserId,
+    Amount, Clock, DateRange, DomainError, EncodeError, EventKind, EventLog, FullName,
+    IdempotencyKey, NewTransaction, NotFound, Page, PageRequest, Ports, ReadEncoder, Series,
+    ServiceConfig, StatisticsSummary, SystemClock, Timestamp, Transaction, TransactionPatch,
+    TransactionService, TransactionStore, TransactionType, UserId,
 };
 use fido_testkit::fixtures::fresh_user;
 use fido_testkit::MemoryStore;
@@ -49,6 +49,19 @@ struct World {
 }
 
 fn world() -> World {
+    world_at(Arc::new(SystemClock))
+}
+
+/// A clock that always says the same instant.
+struct Fixed(Timestamp);
+
+impl Clock for Fixed {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+fn world_at(clock: Arc<dyn Clock>) -> World {
     let store = Arc::new(MemoryStore::new());
     let key = FernetCipher::generate_key();
     let service = TransactionService::new(
@@ -58,7 +71,7 @@ fn world() -> World {
             idempotency: store.clone(),
             cache: Arc::new(InMemoryCache::default()),
             cipher: Arc::new(FernetCipher::from_key_list(&key).expect("key")),
-            clock: Arc::new(SystemClock),
+            clock,
             encoder: Arc::new(Summary),
             rollups: store.clone(),
             events: store.clone(),
@@ -224,4 +237,27 @@ async fn an_idempotent_create_happens_once_and_replays_its_answer() {
         .await
         .unwrap();
     assert_eq!(page.total, 2);
+}
+
+#[tokio::test]
+async fn a_delete_happens_at_the_services_clock_time_and_so_does_its_event() {
+    let at = Timestamp::from_millis(1_767_225_600_000).unwrap();
+    let w = world_at(Arc::new(Fixed(at)));
+    let user = fresh_user();
+    let created = w
+        .service
+        .create(new_tx(user, "Ada", 1000, TransactionType::Credit))
+        .await
+        .unwrap();
+    w.service.delete(created.id, None).await.unwrap();
+    w.store.sequence(100).await.unwrap();
+    let events = w.store.events_after(0, 100).await.unwrap().events;
+    let deleted = events
+        .iter()
+        .find(|e| e.event.kind == EventKind::Deleted)
+        .expect("a transaction.deleted event");
+    assert_eq!(
+        deleted.event.occurred_at, at,
+        "the domain's clock, not the store's"
+    );
 }

@@ -11,8 +11,8 @@ use fido_domain::{
     Cache, CacheError, CacheKey, CacheLookup, CacheSlot, Claim, ClaimRequest, DateRange, DayTotals,
     EncryptedName, EventPublisher, IdempotencyKey, IdempotencyStore, ListFilter, ListQuery, Page,
     PendingOutcome, Position, PublishError, PublishOutcome, RecordPatch, SealedKey,
-    StatisticsQuery, StoreError, StoredEvent, TransactionId, TransactionRecord, TransactionStore,
-    TransactionTotals, UserId, Written,
+    StatisticsQuery, StoreError, StoredEvent, Timestamp, TransactionId, TransactionRecord,
+    TransactionStore, TransactionTotals, UserId, Written,
 };
 use tracing::Instrument;
 
@@ -130,8 +130,13 @@ impl<S: TransactionStore> TransactionStore for MeteredStore<S> {
         &self,
         id: TransactionId,
         expected_version: Option<u64>,
+        deleted_at: Timestamp,
     ) -> Result<Written, StoreError> {
-        timed!("delete", written, self.inner.delete(id, expected_version))
+        timed!(
+            "delete",
+            written,
+            self.inner.delete(id, expected_version, deleted_at)
+        )
     }
     async fn list_by_user(
         &self,

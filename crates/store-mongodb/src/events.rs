@@ -27,9 +27,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, Backlog, ChangedField, CursorSave, EventId, EventKind, EventLog, EventPage,
-    FailedDelivery, ObjectId, OutboxEvent, PublisherCursor, StoreError, StoredEvent, Timestamp,
-    TransactionId, TransactionSnapshot, TransactionType, UserId,
+    prune_through, Amount, Backlog, ChangedField, CursorSave, EventId, EventKind, EventLog,
+    EventPage, FailedDelivery, ObjectId, OutboxEvent, PublisherCursor, StoreError, StoredEvent,
+    Timestamp, TransactionId, TransactionSnapshot, TransactionType, UserId,
 };
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Binary, Bson, Document};
@@ -51,8 +51,6 @@ pub const LEASES_COLLECTION: &str = "fido_leases";
 pub(crate) const COUNTER: &str = "events";
 /// Why a sequencer step gave way (another one moved the counter first).
 const LOST_RACE: &str = "another sequencer numbered events first";
-/// Most events removed per retention step.
-const PRUNE_STEP: u64 = 10_000;
 /// Most events numbered per sequencer step.
 const SEQUENCE_STEP: u32 = 1000;
 /// Counting the unnumbered events stops here (health only needs to know it is large).
@@ -630,14 +628,10 @@ impl EventLog for MongoStore {
             )
             .await?
             .and_then(|d| get_u64(&d, "_id"));
-        let mut limit = first_young.map_or(last, |s| s.saturating_sub(1));
-        if let Some(lowest) = self.lowest_cursor(publishers).await? {
-            limit = limit.min(lowest);
-        }
-        limit = limit.min(already.saturating_add(PRUNE_STEP));
-        if limit <= already {
+        let lowest = self.lowest_cursor(publishers).await?;
+        let Some(limit) = prune_through(already, last, first_young, lowest) else {
             return Ok(0);
-        }
+        };
         // The mark first: a reader then never sees a hole without being told.
         self.bounded(self.meta.update_one(
             doc! {"_id": COUNTER, "pruned": {"$not": {"$gte": to_i64(limit)}}},

@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, IdempotencyStore, ObjectId, SealedKey,
-    StoreError, Timestamp, TransactionId,
+    Claim, ClaimRequest, ClaimStep, HeldClaim, IdempotencyKey, IdempotencyRecord, IdempotencyStore,
+    ObjectId, SealedKey, StoreError, Timestamp, TransactionId,
 };
 use mongodb::bson::{doc, Bson, Document};
 
@@ -17,16 +17,6 @@ use crate::MongoStore;
 
 fn key_id(scope: &str, key: &IdempotencyKey) -> Document {
     doc! {"s": scope, "k": key.as_str()}
-}
-
-/// What the held key's document says about a new claim.
-enum Verdict {
-    /// Decided: return this.
-    Answer(Claim),
-    /// Expired but not yet swept: replace it, if it is still the one read.
-    Replace,
-    /// Its holder's lease ran out: take it over, if it is still the one read.
-    TakeOver(TransactionId, String),
 }
 
 /// A record's encrypted parts; anything not in the shape `claim` writes is corrupt.
@@ -108,51 +98,32 @@ impl MongoStore {
 
 /// Reads a held key. A missing or mistyped field is a corrupt document (an internal
 /// error), never a default that could hand the key to the wrong request.
-fn judge(
-    existing: &Document,
-    now_ms: i64,
-    take_over: Option<Timestamp>,
-) -> Result<Verdict, StoreError> {
-    let date = |field: &str| {
+fn held_from(existing: &Document) -> Result<HeldClaim, StoreError> {
+    let time = |field: &str| {
         existing
             .get_datetime(field)
-            .map(|d| d.timestamp_millis())
-            .map_err(|_| corrupt(field))
+            .ok()
+            .and_then(|d| Timestamp::from_millis(d.timestamp_millis()).ok())
+            .ok_or_else(|| corrupt(field))
     };
-    let fingerprint = existing
-        .get_str("fingerprint")
-        .map_err(|_| corrupt("fingerprint"))?
-        .to_owned();
-    if date("expires_at")? <= now_ms {
-        return Ok(Verdict::Replace);
-    }
-    match existing.get("snapshot") {
-        Some(Bson::String(snapshot)) => {
-            return Ok(Verdict::Answer(Claim::Completed {
-                fingerprint,
-                snapshot: snapshot.clone(),
-            }))
-        }
-        None | Some(Bson::Null) => {}
+    let snapshot = match existing.get("snapshot") {
+        Some(Bson::String(snapshot)) => Some(snapshot.clone()),
+        None | Some(Bson::Null) => None,
         Some(_) => return Err(corrupt("snapshot")),
-    }
-    let lease = date("lease_until")?;
-    if lease > now_ms {
-        return Ok(Verdict::Answer(Claim::InFlight { fingerprint }));
-    }
+    };
     let tx = existing
         .get_object_id("transaction_id")
         .map_err(|_| corrupt("transaction_id"))?;
-    let transaction_id = TransactionId::new(ObjectId::from_bytes(tx.bytes()));
-    if take_over.map(Timestamp::as_millis) != Some(lease) {
-        // Reported, not changed: the service compares the fingerprints first.
-        return Ok(Verdict::Answer(Claim::Lapsed {
-            transaction_id,
-            fingerprint,
-            lease_until: Timestamp::from_millis(lease).map_err(|_| corrupt("lease_until"))?,
-        }));
-    }
-    Ok(Verdict::TakeOver(transaction_id, fingerprint))
+    Ok(HeldClaim {
+        fingerprint: existing
+            .get_str("fingerprint")
+            .map_err(|_| corrupt("fingerprint"))?
+            .to_owned(),
+        transaction_id: TransactionId::new(ObjectId::from_bytes(tx.bytes())),
+        snapshot,
+        lease_until: time("lease_until")?,
+        expires_at: time("expires_at")?,
+    })
 }
 
 impl MongoStore {
@@ -204,13 +175,10 @@ impl IdempotencyStore for MongoStore {
             "lease_until": bson_date(r.lease_until),
             "expires_at": bson_date(r.expires_at),
         };
-        let acquired = Claim::Acquired {
-            transaction_id: r.candidate_id,
-        };
         // A few rounds at most: each one either decides, or lost a race it can retry.
         for _ in 0..5 {
             if self.insert_claim(&fresh).await? {
-                return Ok(acquired);
+                return Ok(r.acquired());
             }
             let Some(existing) = self
                 .bounded(self.idempotency.find_one(doc! {"_id": id.clone()}))
@@ -218,28 +186,27 @@ impl IdempotencyStore for MongoStore {
             else {
                 continue; // it expired and was removed meanwhile: claim again
             };
-            match judge(&existing, r.now.as_millis(), r.take_over)? {
-                Verdict::Answer(claim) => return Ok(claim),
-                Verdict::Replace => {
+            // The decision is the domain's; each change is a compare-and-set on the field
+            // it turned on, so a racing request makes this round try again.
+            match r.decide(Some(held_from(&existing)?)) {
+                ClaimStep::Answer(claim) => return Ok(claim),
+                ClaimStep::Hold => {
                     let mut replacement = fresh.clone();
                     replacement.remove("_id");
                     if self
                         .swap_claim(&existing, "expires_at", false, replacement)
                         .await?
                     {
-                        return Ok(acquired);
+                        return Ok(r.acquired());
                     }
                 }
-                Verdict::TakeOver(transaction_id, fingerprint) => {
+                ClaimStep::TakeOver(claim) => {
                     let lease = doc! {"$set": {"lease_until": bson_date(r.lease_until)}};
                     if self
                         .swap_claim(&existing, "lease_until", true, lease)
                         .await?
                     {
-                        return Ok(Claim::TakenOver {
-                            transaction_id,
-                            fingerprint,
-                        });
+                        return Ok(claim);
                     }
                 }
             }

@@ -201,6 +201,7 @@ impl TransactionStore for MongoStore {
         &self,
         id: TransactionId,
         expected_version: Option<u64>,
+        deleted_at: Timestamp,
     ) -> Result<Written, StoreError> {
         self.require_id_served(id).await?;
         let filter = conditional(id, expected_version);
@@ -231,7 +232,7 @@ impl TransactionStore for MongoStore {
                     };
                     store.apply_rollup(session, &record, -1).await?;
                     if with_event {
-                        let event = OutboxEvent::deleted(&record, Timestamp::now());
+                        let event = OutboxEvent::deleted(&record, deleted_at);
                         store.append_event(session, &event).await?;
                     }
                     Ok(Some(record))

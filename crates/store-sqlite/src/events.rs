@@ -4,16 +4,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, Backlog, ChangedField, CursorSave, EventId, EventKind, EventLog, EventPage,
-    FailedDelivery, OutboxEvent, PublisherCursor, StoreError, StoredEvent, Timestamp,
+    prune_through, Amount, Backlog, ChangedField, CursorSave, EventId, EventKind, EventLog,
+    EventPage, FailedDelivery, OutboxEvent, PublisherCursor, StoreError, StoredEvent, Timestamp,
     TransactionId, TransactionSnapshot, TransactionType, UserId,
 };
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
 use crate::{cents_param, conversion, object_id, timestamp, version_param, SqliteStore};
-
-/// Most events removed per retention step (a short hold of the writer).
-const PRUNE_STEP: i64 = 10_000;
 
 /// Appends `event` to the outbox, on the writer connection inside the change's transaction.
 pub(crate) fn append(conn: &Connection, event: &OutboxEvent) -> rusqlite::Result<()> {
@@ -368,18 +365,16 @@ impl EventLog for SqliteStore {
                         |r| r.get(0),
                     )
                     .optional()?;
-                let mut limit = match first_young {
-                    Some(s) => seq(s).saturating_sub(1),
-                    None => last_sequence(conn)?,
-                };
-                // ...that every publisher has passed, a bounded step at a time.
-                if let Some(lowest) = lowest_cursor(conn, &publishers)? {
-                    limit = limit.min(lowest);
-                }
-                limit = limit.min(already.saturating_add(seq(PRUNE_STEP)));
-                if limit <= already {
+                // ...that every publisher has passed, a bounded step at a time (the
+                // domain's rule).
+                let Some(limit) = prune_through(
+                    already,
+                    last_sequence(conn)?,
+                    first_young.map(seq),
+                    lowest_cursor(conn, &publishers)?,
+                ) else {
                     return Ok(0);
-                }
+                };
                 let removed = conn
                     .prepare_cached("DELETE FROM events WHERE sequence <= ?1")?
                     .execute([seq_param(limit)])?;

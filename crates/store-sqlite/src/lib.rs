@@ -30,9 +30,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, Claim, ClaimRequest, DateRange, DayTotals, EncryptedName, IdempotencyKey,
-    IdempotencyStore, ListFilter, ListQuery, MoneySum, ObjectId, OutboxEvent, Page, Position,
-    RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp, TransactionId,
+    Amount, Claim, ClaimRequest, ClaimStep, DateRange, DayTotals, EncryptedName, HeldClaim,
+    IdempotencyKey, IdempotencyStore, ListFilter, ListQuery, MoneySum, ObjectId, OutboxEvent, Page,
+    Position, RecordPatch, SealedKey, StatisticsQuery, StoreError, Timestamp, TransactionId,
     TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId, Window,
     Written,
 };
@@ -386,6 +386,7 @@ impl TransactionStore for SqliteStore {
         &self,
         id: TransactionId,
         expected_version: Option<u64>,
+        deleted_at: Timestamp,
     ) -> Result<Written, StoreError> {
         let with_event = self.events;
         self.writer
@@ -404,7 +405,7 @@ impl TransactionStore for SqliteStore {
                     )
                     .optional()?;
                 if let (true, Some(gone)) = (with_event, &deleted) {
-                    events::append(conn, &OutboxEvent::deleted(gone, Timestamp::now()))?;
+                    events::append(conn, &OutboxEvent::deleted(gone, deleted_at))?;
                 }
                 outcome(conn, id, deleted)
             })
@@ -645,24 +646,38 @@ impl IdempotencyStore for SqliteStore {
                 let tx = conn;
                 tx.prepare_cached("DELETE FROM idempotency_keys WHERE expires_at <= ?1")?
                     .execute([r.now.as_millis()])?;
-                let existing = tx
+                let held = tx
                     .prepare_cached(
-                        "SELECT fingerprint, transaction_id, snapshot, lease_until \
+                        "SELECT fingerprint, transaction_id, snapshot, lease_until, expires_at \
                          FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
                     )?
                     .query_row(rusqlite::params![r.scope, r.key.as_str()], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            object_id(row.get(1)?)?,
-                            row.get::<_, Option<String>>(2)?,
-                            row.get::<_, i64>(3)?,
-                        ))
+                        let time = |i: usize, what: &'static str| {
+                            Timestamp::from_millis(row.get::<_, i64>(i)?)
+                                .map_err(|_| conversion(i, what))
+                        };
+                        Ok(HeldClaim {
+                            fingerprint: row.get(0)?,
+                            transaction_id: TransactionId::new(object_id(row.get(1)?)?),
+                            snapshot: row.get(2)?,
+                            lease_until: time(3, "lease")?,
+                            expires_at: time(4, "expiry")?,
+                        })
                     })
                     .optional()?;
-                let claim = match existing {
-                    None => {
+                // The decision is the domain's; this savepoint makes read and write one step.
+                let claim = match r.decide(held) {
+                    ClaimStep::Answer(claim) => claim,
+                    ClaimStep::TakeOver(claim) => {
                         tx.prepare_cached(
-                            "INSERT INTO idempotency_keys \
+                            "UPDATE idempotency_keys SET lease_until = ?3 WHERE scope = ?1 AND key = ?2",
+                        )?
+                        .execute(rusqlite::params![r.scope, r.key.as_str(), r.lease_until.as_millis()])?;
+                        claim
+                    }
+                    ClaimStep::Hold => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO idempotency_keys \
                              (scope, key, fingerprint, transaction_id, snapshot, lease_until, expires_at) \
                              VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
                         )?
@@ -674,29 +689,8 @@ impl IdempotencyStore for SqliteStore {
                             r.lease_until.as_millis(),
                             r.expires_at.as_millis()
                         ])?;
-                        Claim::Acquired { transaction_id: r.candidate_id }
+                        r.acquired()
                     }
-                    Some((fingerprint, _, Some(snapshot), _)) => Claim::Completed { fingerprint, snapshot },
-                    Some((fingerprint, _, None, lease)) if lease > r.now.as_millis() => {
-                        Claim::InFlight { fingerprint }
-                    }
-                    Some((fingerprint, id, None, lease))
-                        if r.take_over.map(Timestamp::as_millis) == Some(lease) =>
-                    {
-                        // The service recognised the lapsed claim's request as its own:
-                        // take over, same transaction id.
-                        tx.prepare_cached(
-                            "UPDATE idempotency_keys SET lease_until = ?3 WHERE scope = ?1 AND key = ?2",
-                        )?
-                        .execute(rusqlite::params![r.scope, r.key.as_str(), r.lease_until.as_millis()])?;
-                        Claim::TakenOver { transaction_id: TransactionId::new(id), fingerprint }
-                    }
-                    Some((fingerprint, id, None, lease)) => Claim::Lapsed {
-                        transaction_id: TransactionId::new(id),
-                        fingerprint,
-                        lease_until: Timestamp::from_millis(lease)
-                            .map_err(|_| conversion(3, "lease"))?,
-                    },
                 };
                 Ok(claim)
             })

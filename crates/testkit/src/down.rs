@@ -32,7 +32,12 @@ impl TransactionStore for DownStore {
     async fn update(&self, _: TransactionId, _: RecordPatch) -> Result<Written, StoreError> {
         down()
     }
-    async fn delete(&self, _: TransactionId, _: Option<u64>) -> Result<Written, StoreError> {
+    async fn delete(
+        &self,
+        _: TransactionId,
+        _: Option<u64>,
+        _: Timestamp,
+    ) -> Result<Written, StoreError> {
         down()
     }
     async fn list_by_user(

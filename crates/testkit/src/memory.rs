@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals, EncryptedName,
-    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyRecord, IdempotencyStore,
-    ListFilter, ListQuery, MoneySum, OutboxEvent, Page, Position, PublisherCursor, RecordPatch,
-    RollupDrift, SealedKey, StatisticsQuery, StoreError, StoreTransfer, StoredEvent, Timestamp,
-    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId,
-    UtcDay, Window, Written,
+    Backlog, Claim, ClaimRequest, ClaimStep, CursorSave, DailyRollups, DateRange, DayTotals,
+    EncryptedName, EventLog, EventPage, FailedDelivery, HeldClaim, IdempotencyKey,
+    IdempotencyRecord, IdempotencyStore, ListFilter, ListQuery, MoneySum, OutboxEvent, Page,
+    Position, PublisherCursor, RecordPatch, RollupDrift, SealedKey, StatisticsQuery, StoreError,
+    StoreTransfer, StoredEvent, Timestamp, TransactionId, TransactionRecord, TransactionStore,
+    TransactionTotals, TransactionType, UserId, UtcDay, Window, Written,
 };
 
 use crate::outbox::Outbox;
@@ -128,6 +128,7 @@ impl TransactionStore for MemoryStore {
         &self,
         id: TransactionId,
         expected_version: Option<u64>,
+        deleted_at: Timestamp,
     ) -> Result<Written, StoreError> {
         let mut records = self.records();
         match records.get(&id) {
@@ -137,7 +138,7 @@ impl TransactionStore for MemoryStore {
             }
             Some(_) => Ok(match records.remove(&id) {
                 Some(gone) => {
-                    self.record_event(OutboxEvent::deleted(&gone, Timestamp::now()));
+                    self.record_event(OutboxEvent::deleted(&gone, deleted_at));
                     Written::Done(gone)
                 }
                 None => Written::NotFound,
@@ -308,31 +309,24 @@ impl IdempotencyStore for MemoryStore {
     async fn claim(&self, request: ClaimRequest) -> Result<Claim, StoreError> {
         let mut keys = self.keys();
         let slot = (request.scope.clone(), request.key.as_str().to_owned());
-        match keys.get_mut(&slot) {
-            Some(held) if held.expires_at > request.now => match &held.snapshot {
-                Some(snapshot) => Ok(Claim::Completed {
-                    fingerprint: held.fingerprint.clone(),
-                    snapshot: snapshot.clone(),
-                }),
-                None if held.lease_until > request.now => Ok(Claim::InFlight {
-                    fingerprint: held.fingerprint.clone(),
-                }),
-                None if request.take_over == Some(held.lease_until) => {
-                    // The holder's lease lapsed and the service recognised this request
-                    // as the same one: take it over with the same transaction id.
+        let held = keys.get(&slot).map(|k| HeldClaim {
+            fingerprint: k.fingerprint.clone(),
+            transaction_id: k.transaction_id,
+            snapshot: k.snapshot.clone(),
+            lease_until: k.lease_until,
+            expires_at: k.expires_at,
+        });
+        // The decision is the domain's; the map's lock makes read and write one step.
+        Ok(match request.decide(held) {
+            ClaimStep::Answer(claim) => claim,
+            ClaimStep::TakeOver(claim) => {
+                if let Some(held) = keys.get_mut(&slot) {
                     held.lease_until = request.lease_until;
-                    Ok(Claim::TakenOver {
-                        transaction_id: held.transaction_id,
-                        fingerprint: held.fingerprint.clone(),
-                    })
                 }
-                None => Ok(Claim::Lapsed {
-                    transaction_id: held.transaction_id,
-                    fingerprint: held.fingerprint.clone(),
-                    lease_until: held.lease_until,
-                }),
-            },
-            _ => {
+                claim
+            }
+            ClaimStep::Hold => {
+                let acquired = request.acquired();
                 keys.insert(
                     slot,
                     KeyRecord {
@@ -343,11 +337,9 @@ impl IdempotencyStore for MemoryStore {
                         snapshot: None,
                     },
                 );
-                Ok(Claim::Acquired {
-                    transaction_id: request.candidate_id,
-                })
+                acquired
             }
-        }
+        })
     }
 
     async fn complete(

@@ -129,17 +129,19 @@ impl Outbox {
     }
 
     pub(crate) fn prune(&mut self, before: Timestamp, publishers: &[String]) -> u64 {
-        let mut limit = self
+        let first_young = self
             .events
             .iter()
             .find(|e| e.event.occurred_at >= before)
-            .map_or(self.last_sequence, |e| e.sequence - 1);
-        if let Some(lowest) = self.lowest(publishers) {
-            limit = limit.min(lowest);
-        }
-        if limit <= self.pruned_through {
+            .map(|e| e.sequence);
+        let Some(limit) = fido_domain::prune_through(
+            self.pruned_through,
+            self.last_sequence,
+            first_young,
+            self.lowest(publishers),
+        ) else {
             return 0;
-        }
+        };
         let mut removed = 0;
         while self.events.front().is_some_and(|e| e.sequence <= limit) {
             self.events.pop_front();

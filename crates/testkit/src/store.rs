@@ -155,11 +155,17 @@ pub async fn update_and_delete_of_unknown_are_none(store: &dyn Store) {
         Written::NotFound
     );
     assert_eq!(
-        store.delete(id, None).await.expect("delete"),
+        store
+            .delete(id, None, Timestamp::now())
+            .await
+            .expect("delete"),
         Written::NotFound
     );
     assert_eq!(
-        store.delete(id, Some(1)).await.expect("delete"),
+        store
+            .delete(id, Some(1), Timestamp::now())
+            .await
+            .expect("delete"),
         Written::NotFound
     );
 }
@@ -176,12 +182,18 @@ pub async fn delete_returns_the_record_and_removes_it(store: &dyn Store) {
     );
     store.insert(r.clone()).await.expect("insert");
     assert_eq!(
-        store.delete(r.id, None).await.expect("delete"),
+        store
+            .delete(r.id, None, Timestamp::now())
+            .await
+            .expect("delete"),
         Written::Done(r.clone())
     );
     assert_eq!(store.get(r.id).await.expect("get"), None);
     assert_eq!(
-        store.delete(r.id, None).await.expect("delete"),
+        store
+            .delete(r.id, None, Timestamp::now())
+            .await
+            .expect("delete"),
         Written::NotFound
     );
 }
@@ -461,7 +473,11 @@ pub async fn cursor_walks_see_each_surviving_item_exactly_once(store: &dyn Store
                 .expect("insert");
             // ...and a delete of a random original record.
             let victim = rows[usize::try_from(rng.next(u64::from(size))).expect("small")].id;
-            if let Written::Done(_) = store.delete(victim, None).await.expect("delete") {
+            if let Written::Done(_) = store
+                .delete(victim, None, Timestamp::now())
+                .await
+                .expect("delete")
+            {
                 deleted.lock().expect("lock").insert(victim);
             }
             tokio::task::yield_now().await;
@@ -671,7 +687,10 @@ pub async fn totals_follow_updates_and_deletes(store: &dyn Store) {
         expected_version: None,
     };
     store.update(ids.id(1), patch).await.expect("update");
-    store.delete(ids.id(2), None).await.expect("delete");
+    store
+        .delete(ids.id(2), None, Timestamp::now())
+        .await
+        .expect("delete");
     let t = store.totals(user, DateRange::ALL).await.expect("totals");
     assert_eq!(
         (t.count, t.total_credit.cents(), t.total_debit.cents()),
@@ -723,12 +742,21 @@ pub async fn conditional_writes_check_the_version(store: &dyn Store) {
         Written::VersionMismatch
     );
     assert_eq!(
-        store.delete(r.id, Some(1)).await.expect("delete"),
+        store
+            .delete(r.id, Some(1), Timestamp::now())
+            .await
+            .expect("delete"),
         Written::VersionMismatch
     );
     assert!(store.get(r.id).await.expect("get").is_some());
     assert_eq!(
-        done(store.delete(r.id, Some(2)).await.expect("delete")).version,
+        done(
+            store
+                .delete(r.id, Some(2), Timestamp::now())
+                .await
+                .expect("delete")
+        )
+        .version,
         2
     );
 }
@@ -1180,7 +1208,12 @@ pub async fn totals_match_a_brute_force_over_random_writes(store: &dyn Store) {
         } else {
             let index = usize::try_from(rng.next(live.len() as u64)).expect("small");
             let gone = live.swap_remove(index);
-            done(store.delete(gone.id, None).await.expect("delete"));
+            done(
+                store
+                    .delete(gone.id, None, Timestamp::now())
+                    .await
+                    .expect("delete"),
+            );
         }
     }
     assert_eq!(
@@ -1382,7 +1415,10 @@ pub async fn events_follow_every_change_in_order(store: &dyn Store) {
         .update(r.id, patch(None, Some("another-token")))
         .await
         .expect("update name");
-    store.delete(r.id, None).await.expect("delete");
+    store
+        .delete(r.id, None, Timestamp::now())
+        .await
+        .expect("delete");
 
     settle(store).await;
     let page = store.events_after(0, 100).await.expect("feed");
@@ -1472,9 +1508,12 @@ pub async fn failed_writes_write_no_event(store: &dyn Store) {
         store.update(r.id, stale).await,
         Ok(Written::VersionMismatch)
     );
-    assert_eq!(store.delete(ids.id(2), None).await, Ok(Written::NotFound));
     assert_eq!(
-        store.delete(r.id, Some(9)).await,
+        store.delete(ids.id(2), None, Timestamp::now()).await,
+        Ok(Written::NotFound)
+    );
+    assert_eq!(
+        store.delete(r.id, Some(9), Timestamp::now()).await,
         Ok(Written::VersionMismatch)
     );
     settle(store).await;
@@ -2009,7 +2048,10 @@ pub async fn concurrent_writers_feed_in_order(store: &dyn Store) {
             }
             let gone = ids.id(w * 10);
             assert!(matches!(
-                store.delete(gone, None).await.expect("delete"),
+                store
+                    .delete(gone, None, Timestamp::now())
+                    .await
+                    .expect("delete"),
                 Written::Done(_)
             ));
             changes + 1

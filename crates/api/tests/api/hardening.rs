@@ -113,8 +113,13 @@ impl TransactionStore for FailsFirstInsert {
     async fn update(&self, id: TransactionId, p: RecordPatch) -> Result<Written, StoreError> {
         self.inner.update(id, p).await
     }
-    async fn delete(&self, id: TransactionId, v: Option<u64>) -> Result<Written, StoreError> {
-        self.inner.delete(id, v).await
+    async fn delete(
+        &self,
+        id: TransactionId,
+        v: Option<u64>,
+        at: Timestamp,
+    ) -> Result<Written, StoreError> {
+        self.inner.delete(id, v, at).await
     }
     async fn list_by_user(
         &self,

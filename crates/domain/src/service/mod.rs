@@ -348,7 +348,7 @@ impl TransactionService {
         let outcome = self
             .ports
             .store
-            .delete(id, expected_version)
+            .delete(id, expected_version, self.ports.clock.now())
             .await
             .map_err(store_error)?;
         let record = written(outcome)?;

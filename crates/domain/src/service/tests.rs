@@ -294,7 +294,7 @@ async fn delete_with_the_store_down_is_unavailable() {
     let mut store = MockTransactionStore::new();
     store
         .expect_delete()
-        .returning(|_, _| Err(StoreError::Unavailable("down".into())));
+        .returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
     let err = store_only(store, MockCache::new())
         .delete(tx_id(), None)
         .await
@@ -646,7 +646,12 @@ impl TransactionStore for SlowCountingStore {
     async fn update(&self, _: TransactionId, _: RecordPatch) -> Result<Written, StoreError> {
         Err(StoreError::Internal("not used".into()))
     }
-    async fn delete(&self, _: TransactionId, _: Option<u64>) -> Result<Written, StoreError> {
+    async fn delete(
+        &self,
+        _: TransactionId,
+        _: Option<u64>,
+        _: Timestamp,
+    ) -> Result<Written, StoreError> {
         Err(StoreError::Internal("not used".into()))
     }
     async fn list_by_user(
