@@ -7,7 +7,8 @@ use fido_cache_memory::InMemoryCache;
 use fido_cache_redis::RedisCache;
 use fido_domain::{
     Cache, DailyRollups, EventLog, IdempotencyStore, NoCache, Ports, ServiceConfig,
-    StatisticsQuery, StoreTransfer, SystemClock, TransactionService, TransactionStore, WriteSwitch,
+    StatisticsQuery, Store, StoreTransfer, SystemClock, TransactionService, TransactionStore,
+    WriteSwitch,
 };
 use fido_http::JsonEncoder;
 use fido_observability::{MeteredCache, MeteredStore};
@@ -50,14 +51,7 @@ impl std::fmt::Debug for StorePorts {
 /// (`fido_store_call_duration_seconds`).
 fn ports_of<S>(adapter: Arc<S>, metered: bool) -> StorePorts
 where
-    S: TransactionStore
-        + StatisticsQuery
-        + IdempotencyStore
-        + DailyRollups
-        + EventLog
-        + StoreTransfer
-        + WriteSwitch
-        + 'static,
+    S: Store + 'static,
 {
     let (store, statistics, idempotency): (
         Arc<dyn TransactionStore>,

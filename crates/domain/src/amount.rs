@@ -15,7 +15,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::ValueError;
+use crate::value_error::ValueError;
 
 /// Cents in one unit.
 const CENTS_PER_UNIT: u64 = 100;

@@ -1,5 +1,6 @@
 //! Errors of the domain: the one enum services return ([`DomainError`]), its typed parts
-//! ([`NotFound`], [`InternalError`]), and the small type value parsers use to say which
+//! ([`NotFound`], [`InternalError`]), the errors the ports report ([`StoreError`],
+//! [`CacheError`], [`CipherError`]), and the small type value parsers use to say which
 //! rule an input breaks ([`ValueError`]).
 //!
 //! Nothing here speaks a transport: there is no status code, header or field name of any
@@ -10,34 +11,58 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{CipherError, EncodeError, StoreError};
+use crate::ports::EncodeError;
+pub use crate::value_error::ValueError;
 
-/// The rule a single value breaks, without saying which field it came from.
-///
-/// Value-type parsers return this; it states the rule ("must have at most 2 decimal
-/// places") and never echoes the rejected value (it may be personal data).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValueError(String);
-
-impl ValueError {
-    /// Builds a value error from the rule that was broken.
-    pub fn new(rule: impl Into<String>) -> Self {
-        Self(rule.into())
-    }
-
-    /// The rule, as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached (connection refused, timeout, no server selected).
+    /// Transient: the same call may succeed later (the service reports
+    /// [`DomainError::StoreUnavailable`]).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A record with this id already exists.
+    #[error("a record with this id already exists")]
+    Duplicate,
+    /// The database holds data in an older layout that this version does not read (the
+    /// original service's documents): nothing is read or written until `fido migrate`
+    /// has converted it. Never a wrong answer, never a 500.
+    #[error("migration required: {0}")]
+    MigrationRequired(String),
+    /// What the call needs includes documents `fido migrate` could not convert and set
+    /// aside (its report lists them): refused whole, never answered without them. Other
+    /// users' data is served as usual.
+    #[error("{documents} document(s) set aside by the migration")]
+    Quarantined {
+        /// How many of the documents the call needs were set aside.
+        documents: u64,
+    },
+    /// Anything else (corrupt row, schema mismatch, driver bug): an internal error.
+    #[error("store failure: {0}")]
+    Internal(String),
 }
 
-impl fmt::Display for ValueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why a cache call failed. Callers treat every cache error as a miss: the cache is an
+/// optimisation, never a source of truth.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    /// The cache did not answer in time, or not at all.
+    #[error("cache unavailable: {0}")]
+    Unavailable(String),
 }
 
-impl std::error::Error for ValueError {}
+/// Why a cipher call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CipherError {
+    /// The token is corrupt, was tampered with, or was made with a key this cipher does
+    /// not hold. The message never contains key material or plaintext.
+    #[error("the token cannot be decrypted with the configured keys")]
+    InvalidToken,
+    /// The cipher could not work at all (for example no randomness for an IV).
+    #[error("cipher failure: {0}")]
+    Internal(String),
+}
 
 /// What could not be found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,12 +210,5 @@ mod tests {
             error_chain(&e),
             "internal error: the store call failed: store failure: corrupt row"
         );
-    }
-
-    #[test]
-    fn value_errors_state_the_rule() {
-        let e = ValueError::new("must be positive");
-        assert_eq!(e.to_string(), "must be positive");
-        assert_eq!(e.as_str(), "must be positive");
     }
 }

@@ -10,8 +10,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use crate::error::ValueError;
 use crate::time::Timestamp;
+use crate::value_error::ValueError;
 
 /// A 12-byte ObjectId. Parsing accepts 24 hex digits in either case; display is lowercase.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -44,6 +44,7 @@ pub mod service;
 pub mod statistics;
 pub mod time;
 pub mod transaction;
+pub mod value_error;
 
 pub use amount::{Amount, MoneySum};
 pub use cache_key::{CacheEntry, CacheKey, CacheLookup, CachePolicy, CacheSlot};
@@ -62,7 +63,7 @@ pub use page::{Page, PageRequest, PageRequestError};
 pub use ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
     FieldCipher, IdempotencyStore, ImportCounts, ImportStep, NoCache, PendingOutcome, PublishError,
-    PublishOutcome, ReadEncoder, RollupDrift, StatisticsQuery, StoreError, StoreTransfer,
+    PublishOutcome, ReadEncoder, RollupDrift, StatisticsQuery, Store, StoreError, StoreTransfer,
     SystemClock, TransactionStore, WritePause, WriteSwitch,
 };
 #[cfg(any(test, feature = "mocks"))]

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::error::ValueError;
+use crate::value_error::ValueError;
 
 /// Most characters a full name may have, after trimming.
 pub const MAX_NAME_CHARS: usize = 200;

@@ -8,7 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 
-use crate::error::ValueError;
+use crate::value_error::ValueError;
 
 /// RFC 3339 with any offset, or a date-time without one (read as UTC), to the nanosecond.
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, ValueError> {

@@ -1,42 +1,21 @@
-//! The contract every store adapter (a [`TransactionStore`] that is also the
-//! [`StatisticsQuery`]) must keep.
+//! The contract every store adapter (a [`Store`]: every storage port, from the
+//! [`fido_domain::TransactionStore`] to the [`fido_domain::WriteSwitch`]) must keep.
 
 use std::time::Duration;
 
 use fido_domain::{
-    Amount, ChangedField, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, EncryptedName,
-    EventKind, EventLog, FailedDelivery, IdempotencyKey, IdempotencyStore, ListFilter, ListQuery,
-    PageRequest, Position, PublisherCursor, RecordPatch, SealedKey, StatisticsQuery, StoreError,
-    StoreTransfer, Timestamp, TransactionId, TransactionRecord, TransactionStore, TransactionType,
-    UtcDay, Window, Written,
+    Amount, ChangedField, Claim, ClaimRequest, CursorSave, DateRange, EncryptedName, EventKind,
+    FailedDelivery, IdempotencyKey, ListFilter, ListQuery, PageRequest, Position, PublisherCursor,
+    RecordPatch, SealedKey, StoreError, Timestamp, TransactionId, TransactionRecord,
+    TransactionType, UtcDay, Window, Written,
 };
 
 use crate::fixtures::{amount, at, fresh_user, record, settle, IdSeq};
 
 use TransactionType::{Credit, Debit};
 
-/// What a store adapter is: all four storage ports, usually over one connection pool.
-pub trait Store:
-    TransactionStore
-    + StatisticsQuery
-    + IdempotencyStore
-    + DailyRollups
-    + EventLog
-    + StoreTransfer
-    + fido_domain::WriteSwitch
-{
-}
-impl<
-        T: TransactionStore
-            + StatisticsQuery
-            + IdempotencyStore
-            + DailyRollups
-            + EventLog
-            + StoreTransfer
-            + fido_domain::WriteSwitch,
-    > Store for T
-{
-}
+/// What a store adapter is: every storage port (the domain's [`fido_domain::Store`]).
+pub use fido_domain::Store;
 
 async fn insert_all(store: &dyn Store, records: &[TransactionRecord]) {
     for r in records {
