@@ -10,7 +10,9 @@ use fido_domain::{
 };
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
-use crate::{cents_param, conversion, object_id, timestamp, version_param, SqliteStore};
+use crate::errors::conversion;
+use crate::rows::{cents_param, object_id, timestamp, version_param};
+use crate::SqliteStore;
 
 /// Appends `event` to the outbox, on the writer connection inside the change's transaction.
 pub(crate) fn append(conn: &Connection, event: &OutboxEvent) -> rusqlite::Result<()> {

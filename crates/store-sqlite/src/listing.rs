@@ -10,7 +10,7 @@ use fido_domain::{ListFilter, Position, TransactionRecord, UserId};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use crate::{read_record, COLUMNS};
+use crate::rows::{read_record, COLUMNS};
 
 /// A `WHERE` clause and its parameters.
 pub(crate) struct Clause {
@@ -56,7 +56,7 @@ impl Clause {
             self.sql
         ))?
         .query_row(rusqlite::params_from_iter(&self.params), |r| {
-            u64::try_from(r.get::<_, i64>(0)?).map_err(|_| crate::conversion(0, "count"))
+            u64::try_from(r.get::<_, i64>(0)?).map_err(|_| crate::errors::conversion(0, "count"))
         })
     }
 

@@ -8,7 +8,7 @@ use fido_domain::StoreError;
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
-use crate::map_error;
+use crate::errors::map_error;
 
 pub(crate) struct Pool {
     idle: Arc<Mutex<Vec<Connection>>>,

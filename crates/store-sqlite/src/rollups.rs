@@ -5,7 +5,12 @@ use async_trait::async_trait;
 use fido_domain::{DailyRollups, DayTotals, RollupDrift, StoreError, UserId, UtcDay};
 use rusqlite::Connection;
 
-use crate::{conversion, day_columns, money, object_id, SqliteStore, MS_PER_DAY, SPLIT};
+use fido_domain::MS_PER_DAY;
+
+use crate::errors::conversion;
+use crate::rows::object_id;
+use crate::statistics::{day_columns, money, SPLIT};
+use crate::SqliteStore;
 
 /// Day rows (`d, n, ch, cl, dh, dl`), as a query returns them.
 pub(crate) fn day_rows(

@@ -7,7 +7,7 @@
 use fido_domain::StoreError;
 use rusqlite::Connection;
 
-use crate::map_error;
+use crate::errors::map_error;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the transactions table. Ids are the 12 ObjectId bytes; money is integer cents;

@@ -9,7 +9,8 @@ use fido_domain::{
 use rusqlite::{params, OptionalExtension};
 
 use crate::events::{append_with_sequence, read_cursor, seq_param};
-use crate::{object_id, read_record, timestamp, write_record, OnTaken, SqliteStore, COLUMNS};
+use crate::rows::{object_id, read_record, timestamp, write_record, OnTaken, COLUMNS};
+use crate::SqliteStore;
 
 #[async_trait]
 impl StoreTransfer for SqliteStore {

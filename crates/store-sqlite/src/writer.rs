@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use tokio::sync::{oneshot, Notify};
 
-use crate::map_error;
+use crate::errors::map_error;
 
 /// Writes queued while a batch commits join the next one; at most this many per batch.
 const MAX_BATCH: usize = 256;
