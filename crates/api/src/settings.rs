@@ -10,8 +10,11 @@
 //!    `PORT` and `APP_ENV`, which win over everything.
 //!
 //! Invalid values fail [`Settings::load`] with an error that names the setting; secrets are
-//! wrapped so `Debug` never prints them. Rules that belong to an adapter (a Redis key
-//! prefix, a MongoDB timeout) are checked by that adapter's own config type.
+//! wrapped so `Debug` never prints them. Each section checks its own values and builds its
+//! adapter's configuration (`StoreSettings::sqlite_config`, `CacheSettings::redis_config`,
+//! `EventSettings::amqp_config`, …); [`Settings`] only asks each in turn. Rules that belong
+//! to an adapter (a Redis key prefix, a MongoDB timeout) are checked by that adapter's own
+//! config type.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -450,91 +453,14 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Each section checks itself; the store's and the cache's adapters check the
+    /// configurations their sections build.
     fn validate(&self) -> Result<()> {
-        match self.store_kind()? {
-            StoreKind::Sqlite(_) => self.sqlite_config()?.validate()?,
-            StoreKind::MongoDb => self.mongo_config().validate()?,
-        }
-        if let Some(redis) = self.redis_config() {
-            redis.validate()?;
-        }
-        let server = &self.server;
-        if server.client_request_timeout_ms == 0 {
-            return Err(invalid(
-                "server.client_request_timeout_ms must be at least 1",
-            ));
-        }
-        if server.max_connections_per_worker == 0 {
-            return Err(invalid(
-                "server.max_connections_per_worker must be at least 1",
-            ));
-        }
-        if server.workers == Some(0) {
-            return Err(invalid("server.workers must be at least 1"));
-        }
-        for origin in self.cors_origins() {
-            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(invalid(format!(
-                    "security.cors_allowed_origins: {origin:?} is not an http(s) origin"
-                )));
-            }
-        }
-        if self.cache.list_ttl_secs == 0 || self.cache.statistics_ttl_secs == 0 {
-            return Err(invalid("cache TTLs must be at least 1 second"));
-        }
-        self.validate_events()
-    }
-
-    fn validate_events(&self) -> Result<()> {
-        let events = &self.events;
-        if events.retention_days == 0 {
-            return Err(invalid("events.retention_days must be at least 1"));
-        }
-        if events.relay_poll_ms == 0 || events.relay_poll_ms > 60_000 {
-            return Err(invalid("events.relay_poll_ms must be between 1 and 60000"));
-        }
-        if !(2..=300).contains(&events.relay_lease_secs) {
-            return Err(invalid("events.relay_lease_secs must be between 2 and 300"));
-        }
-        if events.webhook_retry_hours == 0 {
-            return Err(invalid("events.webhook_retry_hours must be at least 1"));
-        }
-        if !(1..=10_000).contains(&events.amqp_batch_size) {
-            return Err(invalid(
-                "events.amqp_batch_size must be between 1 and 10000",
-            ));
-        }
-        if events.amqp_timeout_ms == 0 || events.amqp_timeout_ms > 600_000 {
-            return Err(invalid(
-                "events.amqp_timeout_ms must be between 1 and 600000",
-            ));
-        }
-        // A publisher call must end well inside the relay's lease, or a slow broker or
-        // endpoint would let a second relay take over mid-batch.
-        let half_lease_ms = events.relay_lease_secs * 1000 / 2;
-        let webhooks = events.webhook_url.is_some() || events.webhooks_file.is_some();
-        if self.amqp_config().is_some() && events.amqp_timeout_ms > half_lease_ms {
-            return Err(invalid(
-                "events.amqp_timeout_ms must be at most half of events.relay_lease_secs",
-            ));
-        }
-        if webhooks && events.webhook_timeout_ms > half_lease_ms {
-            return Err(invalid(
-                "events.webhook_timeout_ms must be at most half of events.relay_lease_secs",
-            ));
-        }
-        if events.webhook_timeout_ms == 0 {
-            return Err(invalid("events.webhook_timeout_ms must be at least 1"));
-        }
-        if let Some(amqp) = self.amqp_config() {
-            amqp.validate()?;
-        }
-        if events.webhook_secret.is_some() && events.webhook_secret_file.is_some() {
-            return Err(invalid(
-                "events.webhook_secret and events.webhook_secret_file: set one, not both",
-            ));
-        }
-        Ok(())
+        self.store.validate(self.events.enabled)?;
+        self.cache.validate()?;
+        self.server.validate()?;
+        self.security.validate(self.app_env)?;
+        self.events.validate()
     }
 
     /// Whether `/metrics` is served (and so whether anything is measured).
@@ -544,20 +470,50 @@ impl Settings {
 
     /// The RabbitMQ publisher's settings, when `FIDO__EVENTS__AMQP_URL` is set.
     pub fn amqp_config(&self) -> Option<fido_events_amqp::AmqpConfig> {
-        let url = self.events.amqp_url.as_ref()?;
-        if url.expose().trim().is_empty() {
-            return None;
-        }
-        let mut config = fido_events_amqp::AmqpConfig::new(url.expose().trim());
-        config.exchange = self.events.amqp_exchange.clone();
-        config.batch_size = self.events.amqp_batch_size;
-        config.timeout = Duration::from_millis(self.events.amqp_timeout_ms);
-        Some(config)
+        self.events.amqp_config()
     }
 
     /// Which store `DB_URI` selects.
     pub fn store_kind(&self) -> Result<StoreKind> {
-        let uri = self.store.uri.expose().trim();
+        self.store.kind()
+    }
+
+    /// The embedded store's settings (when `DB_URI` selects it).
+    pub fn sqlite_config(&self) -> Result<fido_store_sqlite::SqliteConfig> {
+        self.store.sqlite_config(self.events.enabled)
+    }
+
+    /// The MongoDB adapter's settings.
+    pub fn mongo_config(&self) -> fido_store_mongodb::MongoConfig {
+        self.store.mongo_config(self.events.enabled)
+    }
+
+    /// The Redis adapter's settings, when `REDIS_URL` is set.
+    pub fn redis_config(&self) -> Option<fido_cache_redis::RedisConfig> {
+        self.cache.redis_config()
+    }
+
+    /// The CORS origins, trimmed, without blanks (default: any in development, none in
+    /// production).
+    pub fn cors_origins(&self) -> Vec<&str> {
+        self.security.cors_origins(self.app_env)
+    }
+
+    /// Whether logs are JSON lines.
+    pub fn json_logs(&self) -> bool {
+        self.log.json(self.app_env)
+    }
+
+    /// The cache lifetimes as the domain wants them.
+    pub fn cache_policy(&self) -> fido_domain::CachePolicy {
+        self.cache.policy()
+    }
+}
+
+impl StoreSettings {
+    /// Which store `DB_URI` selects.
+    pub fn kind(&self) -> Result<StoreKind> {
+        let uri = self.uri.expose().trim();
         if let Some(path) = uri.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(invalid("DB_URI: sqlite:// needs a file path"));
@@ -573,79 +529,203 @@ impl Settings {
         ))
     }
 
-    /// The embedded store's settings (when `DB_URI` selects it).
-    pub fn sqlite_config(&self) -> Result<fido_store_sqlite::SqliteConfig> {
-        let StoreKind::Sqlite(path) = self.store_kind()? else {
+    /// The embedded store's settings (when `DB_URI` selects it); `events`: whether writes
+    /// record their events.
+    pub fn sqlite_config(&self, events: bool) -> Result<fido_store_sqlite::SqliteConfig> {
+        let StoreKind::Sqlite(path) = self.kind()? else {
             return Err(invalid("DB_URI does not select the embedded store"));
         };
         Ok(fido_store_sqlite::SqliteConfig {
             path,
-            readers: self.store.sqlite_readers,
-            durability: match self.store.sqlite_synchronous {
+            readers: self.sqlite_readers,
+            durability: match self.sqlite_synchronous {
                 SqliteSynchronous::Full => fido_store_sqlite::Durability::Full,
                 SqliteSynchronous::Normal => fido_store_sqlite::Durability::Normal,
             },
-            events: self.events.enabled,
+            events,
         })
     }
 
-    /// The MongoDB adapter's settings.
-    pub fn mongo_config(&self) -> fido_store_mongodb::MongoConfig {
+    /// The MongoDB adapter's settings; `events`: whether writes record their events.
+    pub fn mongo_config(&self, events: bool) -> fido_store_mongodb::MongoConfig {
         let ms = Duration::from_millis;
         fido_store_mongodb::MongoConfig {
-            uri: self.store.uri.expose().trim().to_owned(),
-            server_selection_timeout: ms(self.store.mongodb_server_selection_timeout_ms),
-            connect_timeout: ms(self.store.mongodb_connect_timeout_ms),
-            operation_timeout: ms(self.store.mongodb_operation_timeout_ms),
-            max_pool_size: self.store.mongodb_max_pool_size,
-            database: self.store.database.clone(),
-            events: self.events.enabled,
+            uri: self.uri.expose().trim().to_owned(),
+            server_selection_timeout: ms(self.mongodb_server_selection_timeout_ms),
+            connect_timeout: ms(self.mongodb_connect_timeout_ms),
+            operation_timeout: ms(self.mongodb_operation_timeout_ms),
+            max_pool_size: self.mongodb_max_pool_size,
+            database: self.database.clone(),
+            events,
         }
     }
 
+    /// The selected store's configuration, checked by its adapter.
+    fn validate(&self, events: bool) -> Result<()> {
+        match self.kind()? {
+            StoreKind::Sqlite(_) => self.sqlite_config(events)?.validate()?,
+            StoreKind::MongoDb => self.mongo_config(events).validate()?,
+        }
+        Ok(())
+    }
+}
+
+impl CacheSettings {
     /// The Redis adapter's settings, when `REDIS_URL` is set.
     pub fn redis_config(&self) -> Option<fido_cache_redis::RedisConfig> {
-        self.cache.redis_url.as_ref().map(|url| {
+        self.redis_url.as_ref().map(|url| {
             let mut config = fido_cache_redis::RedisConfig::new(url.expose().trim());
-            config.pool_size = self.cache.redis_pool_size;
-            config.timeout = Duration::from_millis(self.cache.redis_timeout_ms);
-            config.key_prefix = self.cache.redis_key_prefix.clone();
-            config.near_max_bytes = self.cache.redis_near_max_bytes;
+            config.pool_size = self.redis_pool_size;
+            config.timeout = Duration::from_millis(self.redis_timeout_ms);
+            config.key_prefix = self.redis_key_prefix.clone();
+            config.near_max_bytes = self.redis_near_max_bytes;
             config
         })
     }
 
+    /// The cache lifetimes as the domain wants them.
+    pub fn policy(&self) -> fido_domain::CachePolicy {
+        fido_domain::CachePolicy {
+            list_ttl: Duration::from_secs(self.list_ttl_secs),
+            statistics_ttl: Duration::from_secs(self.statistics_ttl_secs),
+            // A transaction read by id lives as long as the list pages that show it.
+            transaction_ttl: Duration::from_secs(self.list_ttl_secs),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if let Some(redis) = self.redis_config() {
+            redis.validate()?;
+        }
+        if self.list_ttl_secs == 0 || self.statistics_ttl_secs == 0 {
+            return Err(invalid("cache TTLs must be at least 1 second"));
+        }
+        Ok(())
+    }
+}
+
+impl ServerSettings {
+    fn validate(&self) -> Result<()> {
+        if self.client_request_timeout_ms == 0 {
+            return Err(invalid(
+                "server.client_request_timeout_ms must be at least 1",
+            ));
+        }
+        if self.max_connections_per_worker == 0 {
+            return Err(invalid(
+                "server.max_connections_per_worker must be at least 1",
+            ));
+        }
+        if self.workers == Some(0) {
+            return Err(invalid("server.workers must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl SecuritySettings {
     /// The CORS origins, trimmed, without blanks (default: any in development, none in
     /// production).
-    pub fn cors_origins(&self) -> Vec<&str> {
-        let configured = self.security.cors_allowed_origins.as_deref();
-        let list = configured.unwrap_or(match self.app_env {
-            AppEnv::Development => "*",
-            AppEnv::Production => "",
-        });
+    pub fn cors_origins(&self, app_env: AppEnv) -> Vec<&str> {
+        let list = self
+            .cors_allowed_origins
+            .as_deref()
+            .unwrap_or(match app_env {
+                AppEnv::Development => "*",
+                AppEnv::Production => "",
+            });
         list.split(',')
             .map(str::trim)
             .filter(|o| !o.is_empty())
             .collect()
     }
 
+    fn validate(&self, app_env: AppEnv) -> Result<()> {
+        for origin in self.cors_origins(app_env) {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "security.cors_allowed_origins: {origin:?} is not an http(s) origin"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LogSettings {
     /// Whether logs are JSON lines.
-    pub fn json_logs(&self) -> bool {
-        match self.log.format {
+    pub fn json(&self, app_env: AppEnv) -> bool {
+        match self.format {
             LogFormat::Json => true,
             LogFormat::Text => false,
-            LogFormat::Auto => self.app_env == AppEnv::Production,
+            LogFormat::Auto => app_env == AppEnv::Production,
         }
     }
+}
 
-    /// The cache lifetimes as the domain wants them.
-    pub fn cache_policy(&self) -> fido_domain::CachePolicy {
-        fido_domain::CachePolicy {
-            list_ttl: Duration::from_secs(self.cache.list_ttl_secs),
-            statistics_ttl: Duration::from_secs(self.cache.statistics_ttl_secs),
-            // A transaction read by id lives as long as the list pages that show it.
-            transaction_ttl: Duration::from_secs(self.cache.list_ttl_secs),
+impl EventSettings {
+    /// The RabbitMQ publisher's settings, when `FIDO__EVENTS__AMQP_URL` is set.
+    pub fn amqp_config(&self) -> Option<fido_events_amqp::AmqpConfig> {
+        let url = self.amqp_url.as_ref()?;
+        if url.expose().trim().is_empty() {
+            return None;
         }
+        let mut config = fido_events_amqp::AmqpConfig::new(url.expose().trim());
+        config.exchange = self.amqp_exchange.clone();
+        config.batch_size = self.amqp_batch_size;
+        config.timeout = Duration::from_millis(self.amqp_timeout_ms);
+        Some(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.retention_days == 0 {
+            return Err(invalid("events.retention_days must be at least 1"));
+        }
+        if self.relay_poll_ms == 0 || self.relay_poll_ms > 60_000 {
+            return Err(invalid("events.relay_poll_ms must be between 1 and 60000"));
+        }
+        if !(2..=300).contains(&self.relay_lease_secs) {
+            return Err(invalid("events.relay_lease_secs must be between 2 and 300"));
+        }
+        if self.webhook_retry_hours == 0 {
+            return Err(invalid("events.webhook_retry_hours must be at least 1"));
+        }
+        if !(1..=10_000).contains(&self.amqp_batch_size) {
+            return Err(invalid(
+                "events.amqp_batch_size must be between 1 and 10000",
+            ));
+        }
+        if self.amqp_timeout_ms == 0 || self.amqp_timeout_ms > 600_000 {
+            return Err(invalid(
+                "events.amqp_timeout_ms must be between 1 and 600000",
+            ));
+        }
+        // A publisher call must end well inside the relay's lease, or a slow broker or
+        // endpoint would let a second relay take over mid-batch.
+        let half_lease_ms = self.relay_lease_secs * 1000 / 2;
+        let webhooks = self.webhook_url.is_some() || self.webhooks_file.is_some();
+        if self.amqp_config().is_some() && self.amqp_timeout_ms > half_lease_ms {
+            return Err(invalid(
+                "events.amqp_timeout_ms must be at most half of events.relay_lease_secs",
+            ));
+        }
+        if webhooks && self.webhook_timeout_ms > half_lease_ms {
+            return Err(invalid(
+                "events.webhook_timeout_ms must be at most half of events.relay_lease_secs",
+            ));
+        }
+        if self.webhook_timeout_ms == 0 {
+            return Err(invalid("events.webhook_timeout_ms must be at least 1"));
+        }
+        if let Some(amqp) = self.amqp_config() {
+            amqp.validate()?;
+        }
+        if self.webhook_secret.is_some() && self.webhook_secret_file.is_some() {
+            return Err(invalid(
+                "events.webhook_secret and events.webhook_secret_file: set one, not both",
+            ));
+        }
+        Ok(())
     }
 }
 
