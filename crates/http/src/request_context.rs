@@ -133,8 +133,8 @@ fn caller_trace_id(
 fn join_trace(
     span: &tracing::Span,
     caller: Option<opentelemetry::Context>,
+    caller_id: Option<opentelemetry::trace::TraceId>,
 ) -> Option<opentelemetry::Context> {
-    let caller_id = caller_trace_id(caller.as_ref());
     if let Some(cx) = caller {
         // Without an exporter there is no layer to take the parent: not an error.
         let _ = span.set_parent(cx);
@@ -254,24 +254,21 @@ pub async fn request_context(
     let method = req.method().to_string();
     let path_is_docs_asset = req.path().starts_with("/docs/") && req.path() != "/docs/";
     let caller = caller_context(req.headers());
+    let caller_id = caller_trace_id(caller.as_ref());
     // The sampler decides first: a request it does not choose gets a span the exporter
     // never sees (and that carries the caller's trace id for the logs, if any).
-    let chosen = HEAD_SAMPLER.get().map(|decide| {
-        let trace_id = caller_trace_id(caller.as_ref()).unwrap_or_else(decision_trace_id);
-        decide(caller.as_ref(), trace_id)
-    });
+    let chosen = HEAD_SAMPLER
+        .get()
+        .map(|decide| decide(caller.as_ref(), caller_id.unwrap_or_else(decision_trace_id)));
     let (span, exported) = if chosen == Some(false) {
         let span = tracing::info_span!(
             target: UNSAMPLED_TARGET,
             "request",
             request_id = %id,
             method = %method,
-            trace_id = tracing::field::Empty,
+            trace_id = caller_id.map(tracing::field::display),
             trace_sampled = false,
         );
-        if let Some(trace_id) = caller_trace_id(caller.as_ref()) {
-            span.record("trace_id", tracing::field::display(trace_id));
-        }
         (span, None)
     } else {
         let span = tracing::info_span!(
@@ -285,7 +282,7 @@ pub async fn request_context(
             http.response.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         );
-        let exported = join_trace(&span, caller);
+        let exported = join_trace(&span, caller, caller_id);
         (span, exported)
     };
     let started = Instant::now();

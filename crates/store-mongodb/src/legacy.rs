@@ -58,6 +58,16 @@ pub(crate) fn converted_filter() -> Document {
     doc! {"$nor": legacy_conditions()}
 }
 
+/// A converted document: `record` in this service's layout, plus `legacy` (the original
+/// values the conversion adjusted), if any.
+fn conversion(record: &TransactionRecord, legacy: Option<&Document>) -> Document {
+    let mut converted = record_to(record);
+    if let Some(legacy) = legacy {
+        converted.insert("legacy", legacy.clone());
+    }
+    converted
+}
+
 /// What a legacy document's fields hold, as found (nothing converted yet).
 #[derive(Debug, Clone)]
 pub struct LegacyDocument {
@@ -337,8 +347,7 @@ impl MongoStore {
     /// values) only if it is still exactly as found; one flag per item, `true` where
     /// replaced. On a replica set the batch is one transaction of a few commands (the
     /// documents read again, the unchanged ones removed, their conversions inserted in
-    /// one);
-    /// on a standalone server, one compare-and-set per document.
+    /// one); on a standalone server, one compare-and-set per document.
     pub async fn convert_legacy_batch(
         &self,
         items: &[(&LegacyDocument, TransactionRecord, Option<Document>)],
@@ -346,7 +355,7 @@ impl MongoStore {
         if !self.server_has_transactions().await? {
             let mut done = Vec::with_capacity(items.len());
             for (found, record, legacy) in items {
-                done.push(self.convert_legacy(found, record, legacy.clone()).await?);
+                done.push(self.convert_legacy(found, record, legacy.as_ref()).await?);
             }
             return Ok(done);
         }
@@ -355,14 +364,10 @@ impl MongoStore {
                 items
                     .iter()
                     .map(|(found, record, legacy)| {
-                        let mut replacement = record_to(record);
-                        if let Some(legacy) = legacy {
-                            replacement.insert("legacy", legacy.clone());
-                        }
                         (
                             object_id(found.id.object_id()),
                             found.original.clone(),
-                            replacement,
+                            conversion(record, legacy.as_ref()),
                         )
                     })
                     .collect(),
@@ -404,20 +409,16 @@ impl MongoStore {
 
     /// Replaces `found` by `record` (plus `legacy`, the original values a conversion
     /// adjusted) only if the document is still exactly `found`: `true` when replaced.
-    pub async fn convert_legacy(
+    async fn convert_legacy(
         &self,
         found: &LegacyDocument,
         record: &TransactionRecord,
-        legacy: Option<Document>,
+        legacy: Option<&Document>,
     ) -> Result<bool, StoreError> {
-        let mut replacement = record_to(record);
-        if let Some(legacy) = legacy {
-            replacement.insert("legacy", legacy);
-        }
         let result = self
             .bounded(
                 self.collection
-                    .replace_one(found.original.clone(), replacement),
+                    .replace_one(found.original.clone(), conversion(record, legacy)),
             )
             .await?;
         Ok(result.matched_count == 1)

@@ -77,15 +77,28 @@ pub(crate) fn day_number(ms: i64) -> i64 {
     ms.div_euclid(MS_PER_DAY)
 }
 
-/// The `$inc` of one record in its day's roll-up, `sign` 1 or -1.
-fn increment(r: &TransactionRecord, sign: i64) -> Document {
+/// What one record adds to its day's roll-up counters ([`FIELDS`]), `sign` 1 or -1.
+fn counters(r: &TransactionRecord, sign: i64) -> [i64; 5] {
     let cents = i64::try_from(r.amount.cents()).unwrap_or(i64::MAX);
     let (hi, lo) = (cents / SPLIT * sign, cents % SPLIT * sign);
-    let (ch, cl, dh, dl) = match r.kind {
-        TransactionType::Credit => (hi, lo, 0, 0),
-        TransactionType::Debit => (0, 0, hi, lo),
-    };
-    doc! {"n": sign, "ch": ch, "cl": cl, "dh": dh, "dl": dl}
+    match r.kind {
+        TransactionType::Credit => [sign, hi, lo, 0, 0],
+        TransactionType::Debit => [sign, 0, 0, hi, lo],
+    }
+}
+
+/// Roll-up counters as a document's fields.
+fn counters_doc(values: [i64; 5]) -> Document {
+    FIELDS
+        .iter()
+        .zip(values)
+        .map(|(f, v)| ((*f).to_owned(), Bson::Int64(v)))
+        .collect()
+}
+
+/// The `$inc` of one record in its day's roll-up, `sign` 1 or -1.
+fn increment(r: &TransactionRecord, sign: i64) -> Document {
+    counters_doc(counters(r, sign))
 }
 
 fn day_key(user: UserId, day: i64) -> Document {
@@ -290,9 +303,9 @@ impl MongoStore {
     /// 1 or -1 each), in bulk: summed per user and day, the touched days read by user
     /// (in [`IN_SLICE`](crate::slices::IN_SLICE)s), then written back (the old rows
     /// removed, the new ones inserted in one command), so a batch costs a few round trips
-    /// whatever the number of days it touches. Inside the transaction this is as safe as an `$inc` per day: a writer
-    /// that changed one of these days after the read makes the commit a write conflict,
-    /// and [`MongoStore::transaction`] runs the whole batch again.
+    /// whatever the number of days it touches. Inside the transaction this is as safe as
+    /// an `$inc` per day: a writer that changed one of these days after the read makes the
+    /// commit a write conflict, and [`MongoStore::transaction`] runs the whole batch again.
     pub(crate) async fn apply_rollups(
         &self,
         session: &mut ClientSession,
@@ -302,10 +315,9 @@ impl MongoStore {
             std::collections::BTreeMap::new();
         for (record, sign) in changes {
             let day = day_number(record.transaction_date.as_millis());
-            let inc = increment(record, *sign);
             let sum = days.entry((record.user_id, day)).or_default();
-            for (slot, field) in sum.iter_mut().zip(FIELDS) {
-                *slot += inc.get_i64(field).unwrap_or(0);
+            for (slot, add) in sum.iter_mut().zip(counters(record, *sign)) {
+                *slot += add;
             }
         }
         let (Some(first), Some(last)) = (
@@ -348,9 +360,9 @@ impl MongoStore {
         let rows: Vec<Document> = days
             .into_iter()
             .filter(|(_, [n, ..])| *n > 0)
-            .map(|((user, day), [n, ch, cl, dh, dl])| {
+            .map(|((user, day), values)| {
                 let mut row = day_key(user, day);
-                row.extend(doc! {"n": n, "ch": ch, "cl": cl, "dh": dh, "dl": dl});
+                row.extend(counters_doc(values));
                 row
             })
             .collect();

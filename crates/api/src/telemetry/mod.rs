@@ -53,6 +53,12 @@ fn traced(meta: &Metadata<'_>) -> bool {
     }
 }
 
+/// What the exporter may take, from the metadata alone (decided once per callsite): what
+/// [`traced`] takes, except the spans of requests the sampler did not choose.
+fn exportable(meta: &Metadata<'_>) -> bool {
+    traced(meta) && meta.target() != UNSAMPLED_TARGET
+}
+
 /// Whether a span of ours is exported: a request chosen by the sampler at the door (the
 /// span of one it did not choose has [`UNSAMPLED_TARGET`]), and any other span only when
 /// it is a root (background work) or the span it opens in is exported itself — so nothing
@@ -61,7 +67,7 @@ fn exported<S>(meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    if !traced(meta) || meta.target() == UNSAMPLED_TARGET {
+    if !exportable(meta) {
         return false;
     }
     if !meta.is_span() {
@@ -104,7 +110,8 @@ impl ShouldSample for Decided {
         links: &[opentelemetry::trace::Link],
     ) -> SamplingResult {
         let local_sampled_parent = parent.is_some_and(|cx| {
-            let sc = cx.span().span_context().clone();
+            let span = cx.span();
+            let sc = span.span_context();
             sc.is_valid() && !sc.is_remote() && sc.is_sampled()
         });
         if *kind == SpanKind::Server || local_sampled_parent {
@@ -170,7 +177,7 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
         // libraries below would be built and offered to the filters on every call.
         let exported = dynamic_filter_fn(exported)
             .with_callsite_filter(|meta| {
-                if traced(meta) && meta.target() != UNSAMPLED_TARGET {
+                if exportable(meta) {
                     tracing::subscriber::Interest::sometimes()
                 } else {
                     tracing::subscriber::Interest::never()
