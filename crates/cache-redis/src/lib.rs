@@ -24,9 +24,10 @@
 //! opens a one-second circuit during which calls fail fast instead of waiting for the
 //! timeout again. Afterwards the next call probes Redis; caching resumes by itself.
 //!
-//! **Near cache.** Lookups go over one RESP3 connection with Redis's client tracking on,
-//! and what they return is kept in this process's memory until Redis pushes that it
-//! changed (see the `near` module): a hit then costs no round trip. Bounded by
+//! **Near cache.** Lookups go over one connection with Redis's client tracking on, and
+//! what they return is kept in this process's memory until Redis publishes, on a feed
+//! connection of this process, that it changed (see the `near` module): a hit then costs
+//! no round trip, only a non-blocking read of the feed. Bounded by
 //! [`RedisConfig::near_max_bytes`]; 0 switches it off.
 //!
 //! **Read-your-writes through an outage.** If invalidating a user fails, the user is
@@ -35,6 +36,7 @@
 //! value cached before the write can never be served after Redis returns.
 
 mod breaker;
+mod feed;
 mod near;
 
 use std::collections::HashSet;
@@ -354,8 +356,12 @@ impl RedisCache {
                 .key(key)
                 .arg(ttl)
                 .invoke_async::<i64>(&mut conn)
-                .await
-                .map(drop)
+                .await?;
+            // Redis answers this in a later turn of its event loop than the one that
+            // published the invalidation to every other instance's feed: once it is
+            // answered, the invalidation has been written to them, so a read that reaches
+            // another instance after this write returns will not be served the old value.
+            redis::cmd("PING").query_async::<()>(&mut conn).await
         })
         .await
     }
@@ -408,7 +414,8 @@ impl RedisCache {
 }
 
 /// The client of the tracking connection: the same server and credentials, speaking RESP3
-/// (client tracking pushes its invalidations on the connection itself).
+/// (so the library tells it when the connection closes, and Redis when the feed it
+/// redirects to is gone).
 fn tracking_client(url: &str) -> Result<redis::Client, SetupError> {
     use redis::IntoConnectionInfo;
     // The library's message may quote the URL; say only that it is unusable.

@@ -1,37 +1,47 @@
-//! The near cache: Redis's server-assisted client-side caching (RESP3 client tracking).
+//! The near cache: Redis's server-assisted client-side caching (client tracking).
 //!
-//! Lookups go over one RESP3 connection on which `CLIENT TRACKING ON` is set. Redis then
-//! remembers every key that connection read — the users' generation keys and the entries
-//! under them — and pushes an `invalidate` message on it as soon as one of them changes
-//! (a write on any instance moves the user's generation), expires or is evicted. What a
-//! tracked lookup returned is kept here, in memory: the next lookup of the same key is
-//! answered without a round trip, until the push about it arrives.
+//! Lookups go over one connection on which `CLIENT TRACKING ON REDIRECT <feed>` is set.
+//! Redis then remembers every key that connection read — the users' generation keys and
+//! the entries under them — and publishes an invalidation on the feed (a connection of
+//! our own, see the `feed` module) as soon as one of them changes (a write on any
+//! instance moves the user's generation), expires or is evicted. What a tracked lookup
+//! returned is kept here, in memory: the next lookup of the same key is answered without
+//! a round trip, until the invalidation about it arrives.
 //!
 //! Rules that keep it honest:
-//! - Nothing is served from memory unless the tracking connection is up. When it drops
-//!   (or a call on it fails), everything held is forgotten at once, because pushes may
-//!   have been lost; a new connection starts empty.
+//! - Before anything is served from memory, the feed is drained without blocking: every
+//!   invalidation Redis has already sent is applied first, whether or not a task has been
+//!   scheduled to read it.
+//! - Nothing is served from memory unless both connections are up. When either drops
+//!   (or a call on the lookup connection fails), everything held is forgotten at once,
+//!   because invalidations may have been lost; new connections start empty.
 //! - A lookup's answer is kept only if no invalidation of that user's keys (and no
 //!   flush) was handled while the lookup was on the wire: an invalidation can overtake
-//!   the answer on its way to this process's tasks, and must not be undone by it.
+//!   the answer, and must not be undone by it.
 //! - This instance's own writes forget the user's generation before they return, so
-//!   read-your-writes through one instance never waits for a push.
-//! - Entries live at most [`NEAR_TTL`] in memory, so even a lost push (none is expected
-//!   while the connection is up) is bounded in time; memory is bounded by bytes.
+//!   read-your-writes through one instance never waits for the feed.
+//! - Entries live at most [`NEAR_TTL`] in memory, so even a lost invalidation (none is
+//!   expected while the connections are up) is bounded in time; memory is bounded by
+//!   bytes.
 //!
-//! Across instances, a write is seen by another instance once Redis's push about the
-//! generation reaches it: Redis sends the push in the same event-loop turn as it answers
-//! the writer, so it normally arrives before the writer's own client has its response.
+//! Across instances: a writer does one more round trip (`PING`) after moving the
+//! generation, so by the time its write returns Redis has written the invalidation to
+//! every other instance's feed (Redis answers the `PING` in a later turn of its event
+//! loop than the one that sent the invalidations). The next read on another instance,
+//! which drains its feed first, then misses.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, PushInfo, PushKind, Value};
+use deadpool_redis::redis::{self, PushInfo, PushKind};
 use moka::sync::Cache as MokaCache;
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::feed::{Drained, Feed, Invalidation};
 
 /// The longest anything is kept in memory.
 pub(crate) const NEAR_TTL: Duration = Duration::from_secs(30);
@@ -62,9 +72,14 @@ impl moka::Expiry<String, Held> for RedisTtl {
 }
 
 enum Link {
-    /// A tracking connection, with its number: the end of an older connection must not
-    /// take down a newer one.
-    Up(MultiplexedConnection, u64),
+    /// A tracking connection and its feed, with their number (the end of an older
+    /// connection must not take down a newer one) and the task following the feed.
+    Up {
+        conn: MultiplexedConnection,
+        feed: Arc<Feed>,
+        number: u64,
+        follower: AbortHandle,
+    },
     Connecting,
     Down {
         retry_at: Instant,
@@ -83,8 +98,6 @@ pub(crate) struct Near {
     client: redis::Client,
     timeout: Duration,
     link: Mutex<Link>,
-    /// Whether `link` is up: read without the lock by every hit (set under it).
-    up: AtomicBool,
     /// Generation key → the user's generation.
     generations: MokaCache<String, Arc<str>>,
     /// Entry key → the cached value, kept no longer than Redis keeps it.
@@ -107,7 +120,6 @@ impl Near {
             link: Mutex::new(Link::Down {
                 retry_at: Instant::now(),
             }),
-            up: AtomicBool::new(false),
             generations: MokaCache::builder()
                 .max_capacity(MAX_GENERATIONS)
                 .time_to_live(NEAR_TTL)
@@ -136,7 +148,7 @@ impl Near {
     pub(crate) fn connection(self: &Arc<Self>) -> Option<(MultiplexedConnection, u64)> {
         let mut link = self.link();
         match &*link {
-            Link::Up(conn, number) => return Some((conn.clone(), *number)),
+            Link::Up { conn, number, .. } => return Some((conn.clone(), *number)),
             Link::Connecting => return None,
             Link::Down { retry_at } if Instant::now() < *retry_at => return None,
             Link::Down { .. } => {}
@@ -158,25 +170,39 @@ impl Near {
             .set_response_timeout(Some(self.timeout))
             .set_push_sender(pushes);
         let attempt = async {
+            let feed = Feed::open(self.client.get_connection_info())
+                .await
+                .map_err(|e| e.to_string())?;
             let mut conn = self
                 .client
                 .get_multiplexed_async_connection_with_config(&config)
-                .await?;
+                .await
+                .map_err(|e| e.to_string())?;
             redis::cmd("CLIENT")
                 .arg("TRACKING")
                 .arg("ON")
+                .arg("REDIRECT")
+                .arg(feed.client_id)
                 .query_async::<()>(&mut conn)
-                .await?;
-            Ok::<_, redis::RedisError>(conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((conn, feed))
         };
         match tokio::time::timeout(self.timeout.saturating_mul(4), attempt).await {
-            Ok(Ok(conn)) => {
+            Ok(Ok((conn, feed))) => {
                 // Nothing from an earlier connection may be served on this one.
                 self.flush();
                 let number = self.connections.fetch_add(1, Ordering::SeqCst);
+                let feed = Arc::new(feed);
+                let follower =
+                    tokio::spawn(Arc::clone(&self).follow_feed(Arc::clone(&feed), number));
                 let mut link = self.link();
-                *link = Link::Up(conn, number);
-                self.up.store(true, Ordering::SeqCst);
+                *link = Link::Up {
+                    conn,
+                    feed,
+                    number,
+                    follower: follower.abort_handle(),
+                };
                 drop(link);
                 tokio::spawn(Arc::clone(&self).follow(received, number));
                 tracing::info!("Redis near cache on: client tracking is on");
@@ -186,43 +212,63 @@ impl Near {
         }
     }
 
-    /// Applies the pushes of tracking connection `number` until it is gone.
+    /// Watches the lookup connection `number` until it is gone.
     async fn follow(self: Arc<Self>, mut pushes: mpsc::UnboundedReceiver<PushInfo>, number: u64) {
         while let Some(push) = pushes.recv().await {
             match push.kind {
-                PushKind::Invalidate => self.invalidate(&push.data),
                 PushKind::Disconnection => break,
+                // The feed went away while the lookup connection stayed.
+                PushKind::Other(kind) if kind == "tracking-redir-broken" => break,
                 _ => {}
             }
         }
         self.lost(Some(number), "the tracking connection closed");
     }
 
-    fn invalidate(&self, data: &[Value]) {
-        for value in data {
-            match value {
-                // A flush of the whole database (or of the tracking table).
-                Value::Nil => self.flush(),
-                Value::Array(keys) => {
-                    for key in keys {
-                        self.invalidate_key(key);
-                    }
-                }
-                key => self.invalidate_key(key),
+    /// Applies what arrives on the feed of connection `number` between hits, until the
+    /// feed closes (or the connection is replaced, which aborts this task).
+    async fn follow_feed(self: Arc<Self>, feed: Arc<Feed>, number: u64) {
+        loop {
+            let drained = feed
+                .drain_when_readable(|invalidation| self.apply(invalidation))
+                .await;
+            if let Drained::Closed(why) = drained {
+                return self.lost(Some(number), &why);
             }
         }
     }
 
-    fn invalidate_key(&self, key: &Value) {
-        let key = match key {
-            Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-            Value::SimpleString(s) => s.clone(),
-            // Not a key this cache could hold; forget everything to be safe.
-            _ => return self.flush(),
+    fn apply(&self, invalidation: Invalidation) {
+        match invalidation {
+            Invalidation::All => self.flush(),
+            Invalidation::Keys(keys) => {
+                for key in keys {
+                    self.invalidate_key(&String::from_utf8_lossy(&key));
+                }
+            }
+        }
+    }
+
+    /// The feed of the current connection, drained: `false` when there is none (or it
+    /// just closed), and nothing may be served from memory.
+    fn caught_up(&self) -> bool {
+        let (feed, number) = match &*self.link() {
+            Link::Up { feed, number, .. } => (Arc::clone(feed), *number),
+            _ => return false,
         };
-        self.bump(self.shard(&key));
-        self.generations.invalidate(&key);
-        self.values.invalidate(&key);
+        match feed.drain(|invalidation| self.apply(invalidation)) {
+            Drained::Open => true,
+            Drained::Closed(why) => {
+                self.lost(Some(number), &why);
+                false
+            }
+        }
+    }
+
+    fn invalidate_key(&self, key: &str) {
+        self.bump(self.shard(key));
+        self.generations.invalidate(key);
+        self.values.invalidate(key);
     }
 
     fn bump(&self, shard: usize) {
@@ -238,18 +284,24 @@ impl Near {
         let was_up = {
             let mut link = self.link();
             let current = match (&*link, number) {
-                (Link::Up(_, up), Some(n)) => *up == n,
+                (Link::Up { number: up, .. }, Some(n)) => *up == n,
                 (Link::Connecting, None) => true,
                 _ => false,
             };
             if !current {
                 return;
             }
-            let was_up = matches!(*link, Link::Up(..));
+            let was_up = match &*link {
+                Link::Up { follower, .. } => {
+                    // Dropping the feed's last holder closes its socket.
+                    follower.abort();
+                    true
+                }
+                _ => false,
+            };
             *link = Link::Down {
                 retry_at: Instant::now() + RECONNECT_AFTER,
             };
-            self.up.store(false, Ordering::SeqCst);
             was_up
         };
         self.flush();
@@ -296,9 +348,10 @@ impl Near {
     }
 
     /// The value held for `generation_key` and the entry `prefix` + generation +
-    /// `suffix`, when the tracking connection is up and both are in memory. Takes no lock.
+    /// `suffix`, when the tracking connection is up and both are in memory, after every
+    /// invalidation already received is applied.
     pub(crate) fn get(&self, generation_key: &str, prefix: &str, suffix: &str) -> Option<String> {
-        if !self.up.load(Ordering::SeqCst) {
+        if !self.caught_up() {
             return None;
         }
         let generation = self.generations.get(generation_key)?;
