@@ -1,4 +1,4 @@
-//! `/metrics`: the Prometheus text format, on a listener of its own
+//! The metrics listener: the HTTP edge's `/metrics` route on a listener of its own
 //! (`FIDO__METRICS__ADDR`; empty: off), never beside the public API. Served by the same
 //! actix stack as the API, one worker. By default ([`DEFAULT_ADDR`], not set) it listens on
 //! `127.0.0.1:9464` when that is free; when another process on the host holds it (a
@@ -9,9 +9,10 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{App, HttpServer};
 use fido_domain::TransactionService;
-use fido_observability::{names, Metrics};
+use fido_http::handlers::metrics::Scrape;
+use fido_observability::Metrics;
 
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -28,20 +29,6 @@ impl std::fmt::Debug for MetricsServer {
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
-}
-
-struct Scrape {
-    metrics: Metrics,
-    service: Option<TransactionService>,
-}
-
-async fn render(scrape: web::Data<Scrape>) -> HttpResponse {
-    if let Some(service) = &scrape.service {
-        metrics::counter!(names::SINGLE_FLIGHT_JOINS).absolute(service.single_flight_joins());
-    }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(scrape.metrics.render())
 }
 
 /// `metrics.addr` when it is not set: `127.0.0.1:9464` if free, else no metrics.
@@ -116,12 +103,11 @@ pub fn serve(recorder: Recorder, service: Option<TransactionService>) -> Result<
     } = recorder;
     let bind_error = |source: std::io::Error| bind_error(&address, &source);
     let port = listener.local_addr().map_err(bind_error)?.port();
-    let scrape = web::Data::new(Scrape { metrics, service });
-    let app_scrape = scrape.clone();
+    let exporter = metrics.clone();
+    let scrape = Scrape::new(std::sync::Arc::new(move || exporter.render()), service);
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(app_scrape.clone())
-            .route("/metrics", web::get().to(render))
+        let scrape = scrape.clone();
+        App::new().configure(move |cfg| fido_http::mount_metrics(cfg, &scrape))
     })
     .workers(1)
     .disable_signals()
@@ -132,7 +118,7 @@ pub fn serve(recorder: Recorder, service: Option<TransactionService>) -> Result<
     .run();
     // Histogram samples wait in the recorder until drained: drain them now and then even
     // when nothing scrapes, so memory never grows with the traffic.
-    let upkeep = scrape.metrics.clone();
+    let upkeep = metrics;
     actix_web::rt::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(5));
         loop {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer};
 use fido_domain::{EventRelay, TransactionService, WriteSwitch};
+use fido_http::cursor::CursorCodec;
 use fido_http::{mount, HttpEdge, HttpOptions};
 
 use crate::error::{Error, Result};
@@ -48,8 +49,9 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// The HTTP edge's options, from the settings.
-pub fn http_options(settings: &Settings) -> Result<HttpOptions> {
+/// The HTTP edge's options, from the settings; list cursors are opened with `cursors`
+/// (the codec the service's encoder seals them with).
+pub fn http_options(settings: &Settings, cursors: CursorCodec) -> Result<HttpOptions> {
     Ok(HttpOptions {
         api_keys: secrets::api_keys(settings)?,
         rate_limit_per_second: settings.security.rate_limit_per_second,
@@ -62,7 +64,7 @@ pub fn http_options(settings: &Settings) -> Result<HttpOptions> {
             .into_iter()
             .map(str::to_owned)
             .collect(),
-        cursors: secrets::cursor_codec(settings)?,
+        cursors,
     })
 }
 
@@ -82,7 +84,9 @@ impl Application {
         };
         let commits = stores.commits.clone();
         let switch = stores.switch.clone();
-        let service = service_over(settings, stores)?;
+        // One codec: the encoder seals the cursors the edge opens.
+        let cursors = secrets::cursor_codec(settings)?;
+        let service = service_over(settings, stores, cursors.clone())?;
         // A deployment paused before this instance started is paused here from the first
         // request on.
         if let Err(e) = refresh_write_pause(&service, &*switch).await {
@@ -103,7 +107,7 @@ impl Application {
             None
         };
         let service_for_pause = service.clone();
-        let mut app = Self::serve(settings, service, listener, relay.clone())?;
+        let mut app = Self::serve(settings, service, listener, relay.clone(), cursors)?;
         app.metrics = metrics_server;
         app.follower = follower;
         app.pause_watch = Some((service_for_pause, switch));
@@ -115,9 +119,11 @@ impl Application {
         Ok(app)
     }
 
-    /// Binds and serves an already wired service (for tests with custom adapters).
+    /// Binds and serves an already wired service (for tests with custom adapters); its
+    /// encoder must seal cursors with the keys the settings name.
     pub fn with_service(settings: &Settings, service: TransactionService) -> Result<Self> {
-        Self::serve(settings, service, bind(settings)?, None)
+        let cursors = secrets::cursor_codec(settings)?;
+        Self::serve(settings, service, bind(settings)?, None, cursors)
     }
 
     fn serve(
@@ -125,13 +131,14 @@ impl Application {
         service: TransactionService,
         listener: TcpListener,
         relay: Option<Arc<EventRelay>>,
+        cursors: CursorCodec,
     ) -> Result<Self> {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let bind_error = |source| Error::Bind {
             address: address.clone(),
             source,
         };
-        let mut edge = HttpEdge::new(service, http_options(settings)?);
+        let mut edge = HttpEdge::new(service, http_options(settings, cursors)?);
         if let Some(relay) = relay {
             edge = edge.with_relay(relay);
         }

@@ -10,6 +10,7 @@ use fido_domain::{
     StatisticsQuery, Store, StoreTransfer, SystemClock, TransactionService, TransactionStore,
     WriteSwitch,
 };
+use fido_http::cursor::CursorCodec;
 use fido_http::JsonEncoder;
 use fido_observability::{MeteredCache, MeteredStore};
 use fido_store_mongodb::MongoStore;
@@ -19,7 +20,8 @@ use crate::error::{Error, Result};
 use crate::secrets;
 use crate::settings::{Settings, StoreKind};
 
-/// The store the settings select, as its three ports (one adapter, one connection pool).
+/// The store the settings select, as each of its storage ports (one adapter, one
+/// connection pool).
 #[derive(Clone)]
 pub struct StorePorts {
     /// Transactions.
@@ -143,11 +145,16 @@ fn open_plain_cache(settings: &Settings) -> Result<Arc<dyn Cache>> {
 /// encoded as the HTTP API's JSON, so a hit is sent as it is.
 pub async fn build_service(settings: &Settings) -> Result<TransactionService> {
     let stores = open_store(settings).await?;
-    service_over(settings, stores)
+    service_over(settings, stores, secrets::cursor_codec(settings)?)
 }
 
-/// The service over already opened stores (so the relay can share their connections).
-pub fn service_over(settings: &Settings, stores: StorePorts) -> Result<TransactionService> {
+/// The service over already opened stores (so the relay can share their connections),
+/// sealing list cursors with `cursors` (the codec the HTTP edge opens them with).
+pub fn service_over(
+    settings: &Settings,
+    stores: StorePorts,
+    cursors: CursorCodec,
+) -> Result<TransactionService> {
     let cipher = Arc::new(secrets::cipher(settings)?);
     let ports = Ports {
         store: stores.store,
@@ -158,7 +165,7 @@ pub fn service_over(settings: &Settings, stores: StorePorts) -> Result<Transacti
         cache: open_cache(settings)?,
         cipher,
         clock: Arc::new(SystemClock),
-        encoder: Arc::new(JsonEncoder::new(secrets::cursor_codec(settings)?)),
+        encoder: Arc::new(JsonEncoder::new(cursors)),
     };
     let config = ServiceConfig {
         cache: settings.cache_policy(),

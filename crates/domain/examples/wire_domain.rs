@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, CipherError, DateRange, EncodeError, FieldCipher, FullName, IdempotencyKey,
+    Amount, Balance, CipherError, DateRange, EncodeError, FieldCipher, FullName, IdempotencyKey,
     NewTransaction, NoCache, Page, PageRequest, Ports, ReadEncoder, Series, ServiceConfig,
     StatisticsSummary, SystemClock, Transaction, TransactionService, TransactionType, UserId,
 };
@@ -42,6 +42,9 @@ impl ReadEncoder for TextEncoder {
     }
     fn encode_transaction(&self, t: &Transaction) -> Result<String, EncodeError> {
         Ok(format!("{} {} v{}", t.id, t.amount, t.version))
+    }
+    fn encode_balance(&self, b: &Balance) -> Result<String, EncodeError> {
+        Ok(format!("balance {} at {}", b.balance(), b.as_of))
     }
 }
 

@@ -43,6 +43,8 @@ pub enum CacheEntry {
     /// One of the user's transactions, by id (its owner never changes, so the entry lives
     /// under the owner's generation like every other read of the user's data).
     Transaction(TransactionId),
+    /// The user's balance at an instant.
+    Balance(crate::Timestamp),
 }
 
 impl CacheKey {
@@ -82,6 +84,15 @@ impl CacheKey {
         }
     }
 
+    /// The balance of `user` at `as_of`.
+    pub fn balance(user: UserId, as_of: crate::Timestamp) -> Self {
+        Self {
+            user,
+            entry: CacheEntry::Balance(as_of),
+            format: "",
+        }
+    }
+
     /// The same read, cached in the encoding named `format`.
     pub fn in_format(self, format: &'static str) -> Self {
         Self { format, ..self }
@@ -93,7 +104,8 @@ impl CacheKey {
     /// `list2<format>:p<page>:l<limit>` (or `list2<format>:a<ms>.<id hex>:l<limit>`, `a-`
     /// from the start, for a page by position), then `:f<filter>` when a filter is set
     /// ([`ListFilter::render`](crate::ListFilter::render)); or
-    /// `stats2<format>:<start ms|->:<end ms|->`; or `txn2<format>:<id>`.
+    /// `stats2<format>:<start ms|->:<end ms|->`; or `txn2<format>:<id>`; or
+    /// `bal2<format>:<as_of ms>`.
     pub fn render(&self) -> String {
         let format = self.format;
         let bound = |b: Option<crate::Timestamp>| {
@@ -126,6 +138,7 @@ impl CacheKey {
                 bound(r.end())
             ),
             CacheEntry::Transaction(id) => format!("txn{CACHE_FORMAT}{format}:{id}"),
+            CacheEntry::Balance(at) => format!("bal{CACHE_FORMAT}{format}:{}", at.as_millis()),
         }
     }
 }

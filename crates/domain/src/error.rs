@@ -99,6 +99,10 @@ pub enum DomainError {
         /// The largest allowed distance into the future.
         max: Duration,
     },
+    /// A balance was asked for further ahead than [`Balance::MAX_AHEAD_MS`](crate::Balance)
+    /// past the present.
+    #[error("a balance can be asked for at most one day ahead")]
+    TooFarAhead,
     /// A time series would have more points than allowed; narrow the range.
     #[error("the series would have more than {max} points")]
     TooManyPoints {

@@ -20,8 +20,8 @@
 //!
 //! With the `mocks` feature, [`mockall`](https://docs.rs/mockall) mocks of every port are
 //! generated (`MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`,
-//! `MockStoreTransfer`, `MockEventLog`, `MockEventPublisher`,
-//! `MockDailyRollups`, `MockCache`, `MockFieldCipher`, `MockReadEncoder`, `MockClock`) so
+//! `MockDailyRollups`, `MockEventLog`, `MockStoreTransfer`, `MockWriteSwitch`,
+//! `MockEventPublisher`, `MockCache`, `MockFieldCipher`, `MockReadEncoder`, `MockClock`) so
 //! downstream crates can unit-test against them.
 //!
 //! ## Money
@@ -59,7 +59,7 @@ pub use idempotency::{
     Claim, ClaimRequest, ClaimStep, HeldClaim, IdempotencyKey, IdempotencyRecord, SealedKey,
 };
 pub use name::{EncryptedName, FullName};
-pub use page::{Page, PageRequest, PageRequestError};
+pub use page::Page;
 pub use ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
     FieldCipher, IdempotencyStore, ImportCounts, ImportStep, NoCache, PendingOutcome, PublishError,
@@ -72,14 +72,16 @@ pub use ports::{
     MockIdempotencyStore, MockReadEncoder, MockStatisticsQuery, MockStoreTransfer,
     MockTransactionStore, MockWriteSwitch,
 };
-pub use query::{Cursor, FilterError, ListFilter, ListQuery, Position, Window};
+pub use query::{
+    Cursor, FilterError, ListFilter, ListQuery, PageRequest, PageRequestError, Position, Window,
+};
 pub use relay::{Coordination, EventRelay, LaneStep, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{
     verify_rollups, EncodedTransaction, Ports, Readiness, ReencryptProgress, ResealProgress,
     RollupReport, ServiceConfig, TransactionService, FORGET_PAGES, MAX_FEED_LIMIT,
 };
 pub use statistics::{
-    DayTotals, Granularity, Series, SeriesPoint, StatisticsSummary, TransactionTotals,
+    Balance, DayTotals, Granularity, Series, SeriesPoint, StatisticsSummary, TransactionTotals,
 };
 pub use time::{DateRange, DaySplit, Timestamp, UtcDay, MS_PER_DAY};
 pub use transaction::{

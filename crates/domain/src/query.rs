@@ -1,6 +1,6 @@
 //! Finding a user's transactions: which ones ([`ListFilter`]), and where a page starts
-//! ([`Window`]: a page number, or a keyset [`Position`] — the `(transaction_date, id)` of
-//! the last item already seen).
+//! ([`Window`]: a numbered [`PageRequest`], or a keyset [`Position`] — the
+//! `(transaction_date, id)` of the last item already seen).
 //!
 //! Listing order is always `transaction_date` descending, then `id` descending; a position
 //! therefore names a point in that order, and "after a position" is every item strictly
@@ -9,9 +9,73 @@
 
 use crate::amount::Amount;
 use crate::id::{TransactionId, UserId};
-use crate::page::PageRequest;
 use crate::time::{DateRange, Timestamp};
 use crate::transaction::{TransactionRecord, TransactionType};
+
+/// Which part of a [`PageRequest`] is out of range.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum PageRequestError {
+    /// The page number is not between 1 and [`PageRequest::MAX_PAGE`].
+    #[error("must be an integer between 1 and 2147483647")]
+    Page,
+    /// The page size is not between 1 and [`PageRequest::MAX_LIMIT`].
+    #[error("must be an integer between 1 and 100")]
+    Limit,
+}
+
+/// A validated page request: `page >= 1`, `1 <= limit <= 100`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct PageRequest {
+    page: u32,
+    limit: u32,
+}
+
+impl PageRequest {
+    /// The largest page size.
+    pub const MAX_LIMIT: u32 = 100;
+    /// The default page size.
+    pub const DEFAULT_LIMIT: u32 = 10;
+
+    /// The largest page number (the largest 32-bit signed integer, as documented).
+    pub const MAX_PAGE: u32 = 2_147_483_647;
+
+    /// Validates page and limit, saying which is out of range.
+    pub fn new(page: u64, limit: u64) -> Result<Self, PageRequestError> {
+        let page = u32::try_from(page)
+            .ok()
+            .filter(|p| (1..=Self::MAX_PAGE).contains(p))
+            .ok_or(PageRequestError::Page)?;
+        let limit = u32::try_from(limit)
+            .ok()
+            .filter(|l| (1..=Self::MAX_LIMIT).contains(l))
+            .ok_or(PageRequestError::Limit)?;
+        Ok(Self { page, limit })
+    }
+
+    /// The 1-based page number.
+    pub const fn page(&self) -> u32 {
+        self.page
+    }
+
+    /// The page size.
+    pub const fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// How many items precede this page.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.limit)
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+}
 
 /// Why a filter cannot be built.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
@@ -190,6 +254,20 @@ pub struct Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validates_bounds_and_names_the_field() {
+        use PageRequestError::{Limit, Page};
+        assert_eq!(PageRequest::new(0, 10), Err(Page));
+        assert_eq!(PageRequest::new(1, 0), Err(Limit));
+        assert_eq!(PageRequest::new(1, 101), Err(Limit));
+        assert_eq!(PageRequest::new(u64::MAX, 10), Err(Page));
+        assert_eq!(PageRequest::new(2_147_483_648, 10), Err(Page));
+        assert!(PageRequest::new(2_147_483_647, 10).is_ok());
+        let p = PageRequest::new(3, 25).unwrap();
+        assert_eq!(p.offset(), 50);
+        assert_eq!(PageRequest::default(), PageRequest::new(1, 10).unwrap());
+    }
     use crate::id::ObjectId;
     use crate::name::EncryptedName;
 

@@ -1,11 +1,49 @@
 //! Per-user statistics: what a store computes ([`TransactionTotals`]) and what the service
-//! reports ([`StatisticsSummary`]).
+//! reports ([`StatisticsSummary`], [`Balance`], [`Series`]).
 
 use std::fmt;
 
 use crate::amount::MoneySum;
 use crate::error::ValueError;
-use crate::time::UtcDay;
+use crate::id::UserId;
+use crate::time::{Timestamp, UtcDay, MS_PER_DAY};
+
+/// A user's balance at an instant: the totals of every transaction dated at or before it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Balance {
+    /// Whose.
+    pub user: UserId,
+    /// The instant: transactions dated at or before it count.
+    pub as_of: Timestamp,
+    /// Sum of the credits, exact.
+    pub credits: MoneySum,
+    /// Sum of the debits, exact.
+    pub debits: MoneySum,
+    /// How many transactions count.
+    pub count: u64,
+}
+
+impl Balance {
+    /// How far past the present a balance may be asked for (one day): further ahead it
+    /// would only repeat today's, and is more likely a mistaken date.
+    pub const MAX_AHEAD_MS: i64 = MS_PER_DAY;
+
+    /// The balance the store's `totals` of `user` up to `as_of` make.
+    pub fn from_totals(user: UserId, as_of: Timestamp, totals: &TransactionTotals) -> Self {
+        Self {
+            user,
+            as_of,
+            credits: totals.total_credit,
+            debits: totals.total_debit,
+            count: totals.count,
+        }
+    }
+
+    /// `credits − debits` (may be negative); zero for a user without transactions.
+    pub fn balance(&self) -> MoneySum {
+        self.credits.minus(self.debits)
+    }
+}
 
 /// The raw aggregate a [`StatisticsQuery`](crate::StatisticsQuery) computes inside the
 /// database for one user and range.

@@ -221,6 +221,14 @@ impl DateRange {
         Ok(Self { start, end })
     }
 
+    /// Everything up to `end`, inclusive (what a balance at `end` counts).
+    pub const fn until(end: Timestamp) -> Self {
+        Self {
+            start: None,
+            end: Some(end),
+        }
+    }
+
     /// Parses a start bound: RFC 3339, or `YYYY-MM-DD` meaning 00:00:00.000Z of that day.
     /// Digits past milliseconds round up: nothing before the bound is in the range.
     pub fn parse_start(s: &str) -> Result<Timestamp, ValueError> {

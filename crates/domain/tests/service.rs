@@ -8,7 +8,7 @@ use std::sync::Arc;
 use fido_cache_memory::InMemoryCache;
 use fido_cipher_fernet::FernetCipher;
 use fido_domain::{
-    Amount, Clock, DateRange, DomainError, EncodeError, EventKind, EventLog, FullName,
+    Amount, Balance, Clock, DateRange, DomainError, EncodeError, EventKind, EventLog, FullName,
     IdempotencyKey, NewTransaction, NotFound, Page, PageRequest, Ports, ReadEncoder, Series,
     ServiceConfig, StatisticsSummary, SystemClock, Timestamp, Transaction, TransactionPatch,
     TransactionService, TransactionStore, TransactionType, UserId,
@@ -40,6 +40,9 @@ impl ReadEncoder for Summary {
     }
     fn encode_transaction(&self, t: &Transaction) -> Result<String, EncodeError> {
         Ok(format!("{}:v{}:{}", t.id, t.version, t.full_name.expose()))
+    }
+    fn encode_balance(&self, b: &Balance) -> Result<String, EncodeError> {
+        Ok(format!("{}:{}@{}", b.count, b.balance(), b.as_of))
     }
 }
 
@@ -260,4 +263,55 @@ async fn a_delete_happens_at_the_services_clock_time_and_so_does_its_event() {
         deleted.event.occurred_at, at,
         "the domain's clock, not the store's"
     );
+}
+
+#[tokio::test]
+async fn a_balance_counts_what_is_dated_up_to_its_instant_and_follows_every_write() {
+    let now = Timestamp::parse_datetime("2026-11-30T12:00:00.250Z").expect("time");
+    let w = world_at(Arc::new(Fixed(now)));
+    let user = fresh_user();
+    let end_of_second = Timestamp::parse_datetime("2026-11-30T12:00:00.999Z").expect("time");
+    assert_eq!(
+        w.service.balance_encoded(user, None).await.unwrap(),
+        format!("0:0.00@{end_of_second}"),
+        "nothing yet: zero, at the end of the current second"
+    );
+    let dated = |day: &str, cents, kind| NewTransaction {
+        transaction_date: Some(Timestamp::parse_datetime(day).expect("time")),
+        ..new_tx(user, "Ada", cents, kind)
+    };
+    w.service
+        .create(dated(
+            "2026-11-01T08:00:00Z",
+            10_000,
+            TransactionType::Credit,
+        ))
+        .await
+        .unwrap();
+    let debit = w
+        .service
+        .create(dated("2026-11-20T08:00:00Z", 2_550, TransactionType::Debit))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.service.balance_encoded(user, None).await.unwrap(),
+        format!("2:74.50@{end_of_second}"),
+        "read through the cache, after both writes"
+    );
+    let before = Timestamp::parse_datetime("2026-11-20T07:59:59.999Z").expect("time");
+    let past = w.service.balance(user, Some(before)).await.unwrap();
+    assert_eq!((past.count, past.balance().cents()), (1, 10_000));
+    w.service.delete(debit.id, None).await.unwrap();
+    assert_eq!(
+        w.service.balance_encoded(user, None).await.unwrap(),
+        format!("1:100.00@{end_of_second}")
+    );
+    let a_day_ahead = now.plus_millis(Balance::MAX_AHEAD_MS);
+    assert!(w.service.balance(user, Some(a_day_ahead)).await.is_ok());
+    assert!(matches!(
+        w.service
+            .balance(user, Some(a_day_ahead.plus_millis(1)))
+            .await,
+        Err(DomainError::TooFarAhead)
+    ));
 }

@@ -33,11 +33,13 @@ pub enum CursorError {
     OtherQuery,
 }
 
-/// Seals and opens cursors.
+/// Seals and opens cursors. Built once per process (the composition root hands the same
+/// codec to the encoder, which seals, and to the HTTP edge, which opens); clones share the
+/// keys.
 #[derive(Clone)]
 pub struct CursorCodec {
     /// Signing key first, then older ones.
-    keys: Vec<[u8; 32]>,
+    keys: std::sync::Arc<[[u8; 32]]>,
 }
 
 impl std::fmt::Debug for CursorCodec {

@@ -5,7 +5,7 @@
 
 use crate::cursor::CursorCodec;
 use fido_domain::{
-    Amount, FullName, MoneySum, Page, Series, StatisticsSummary, Timestamp, Transaction,
+    Amount, Balance, FullName, MoneySum, Page, Series, StatisticsSummary, Timestamp, Transaction,
     TransactionId, TransactionType, UserId, UtcDay,
 };
 use serde::{Deserialize, Serialize};
@@ -174,6 +174,43 @@ impl From<&StatisticsSummary> for StatisticsBody {
             total_credit: s.total_credit,
             total_debit: s.total_debit,
             net: s.net,
+        }
+    }
+}
+
+/// A user's balance at an instant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceBody {
+    /// Whose (24 hex characters).
+    #[schema(value_type = String, pattern = "^[0-9a-f]{24}$", example = "65e25a6bfb249dcbfbf00b93")]
+    pub user_id: UserId,
+    /// The instant: transactions dated at or before it count (RFC 3339, UTC,
+    /// milliseconds). Without `at`, the last millisecond of the current second.
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T23:59:59.999Z")]
+    pub as_of: Timestamp,
+    /// `credits − debits` (may be negative; 0 for a user without transactions).
+    #[schema(value_type = f64, example = 45.0)]
+    pub balance: MoneySum,
+    /// Sum of the credits dated at or before `as_of`.
+    #[schema(value_type = f64, example = 55.0)]
+    pub credits: MoneySum,
+    /// Sum of the debits dated at or before `as_of`.
+    #[schema(value_type = f64, example = 10.0)]
+    pub debits: MoneySum,
+    /// How many transactions are dated at or before `as_of`.
+    #[schema(example = 3)]
+    pub transaction_count: u64,
+}
+
+impl From<&Balance> for BalanceBody {
+    fn from(b: &Balance) -> Self {
+        Self {
+            user_id: b.user,
+            as_of: b.as_of,
+            balance: b.balance(),
+            credits: b.credits,
+            debits: b.debits,
+            transaction_count: b.count,
         }
     }
 }

@@ -1,14 +1,16 @@
 //! The JSON encoding of cached reads: the domain caches what this writes and hands a cache
 //! hit back as it is, so a hit is never parsed and serialised again. The bytes are the
 //! `data` of the response, in exactly the shape of [`TransactionPageBody`],
-//! [`StatisticsBody`], [`SeriesBody`] and [`TransactionBody`]: one wire contract, written
-//! once.
+//! [`StatisticsBody`], [`SeriesBody`], [`TransactionBody`] and [`BalanceBody`]: one wire
+//! contract, written once.
 
-use fido_domain::{EncodeError, Page, ReadEncoder, Series, StatisticsSummary, Transaction};
+use fido_domain::{
+    Balance, EncodeError, Page, ReadEncoder, Series, StatisticsSummary, Transaction,
+};
 use serde::Serialize;
 
 use crate::cursor::CursorCodec;
-use crate::dto::{SeriesBody, StatisticsBody, TransactionBody, TransactionPageBody};
+use crate::dto::{BalanceBody, SeriesBody, StatisticsBody, TransactionBody, TransactionPageBody};
 
 /// Encodes reads as the API's JSON (a page's `next_cursor` sealed with the service's
 /// cursor key).
@@ -51,6 +53,10 @@ impl ReadEncoder for JsonEncoder {
 
     fn encode_transaction(&self, transaction: &Transaction) -> Result<String, EncodeError> {
         to_json(&TransactionBody::from(transaction))
+    }
+
+    fn encode_balance(&self, balance: &Balance) -> Result<String, EncodeError> {
+        to_json(&BalanceBody::from(balance))
     }
 }
 

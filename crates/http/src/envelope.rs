@@ -1,4 +1,5 @@
-//! The success envelope of the original service: `{"message": "Request successful", "data": …}`.
+//! What a successful response carries: the original service's envelope, `{"message":
+//! "Request successful", "data": …}`, and the ETag of the version it shows.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -54,4 +55,17 @@ pub fn ok_raw(data_json: &str) -> String {
     body.push_str(data_json);
     body.push('}');
     body
+}
+
+/// A 200 whose `data` is a JSON document the service already serialised, sent as it is.
+pub fn ok_encoded(data_json: &str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(ok_raw(data_json))
+}
+
+/// The `ETag` header of a response showing `version`: a strong ETag, `"<version>"`. What
+/// callers send back in `If-Match` is read in `input`.
+pub fn etag(version: u64) -> (actix_web::http::header::HeaderName, String) {
+    (actix_web::http::header::ETAG, format!("\"{version}\""))
 }

@@ -77,6 +77,31 @@ pub enum DataRouteErrors {
     Internal(ErrorBody),
 }
 
+/// The failures of reading a JSON body, shared by every route that takes one (create and
+/// update): listed once in their OpenAPI documents (`responses(..., BodyRouteErrors)`).
+#[derive(Debug, IntoResponses)]
+#[allow(dead_code)] // Only its OpenAPI description is used; nothing constructs it.
+pub enum BodyRouteErrors {
+    /// Malformed JSON, or a header that may appear once given twice.
+    #[response(
+        status = 400,
+        description = "Malformed JSON, or a header that may appear once given twice"
+    )]
+    BadRequest(ErrorBody),
+    /// The body did not arrive in time.
+    #[response(
+        status = 408,
+        description = "The body did not arrive within the deadline; the connection is closed"
+    )]
+    Timeout(ErrorBody),
+    /// The body is too large.
+    #[response(status = 413, description = "Body over 16 KiB")]
+    TooLarge(ErrorBody),
+    /// Not JSON.
+    #[response(status = 415, description = "Content-Type is not application/json")]
+    UnsupportedMediaType(ErrorBody),
+}
+
 /// Everything a request can fail with.
 #[derive(Debug)]
 pub enum ApiError {
@@ -264,6 +289,7 @@ impl From<DomainError> for ApiError {
                 format!("must not be more than {} in the future", describe(max)),
             ),
             DomainError::TooManyPoints { max } => Self::too_many_points("end_date", max),
+            DomainError::TooFarAhead => Self::field("at", "must be at most one day ahead"),
             DomainError::EmptyPatch => Self::field(
                 "body",
                 "must change at least one of full_name, transaction_amount, transaction_type",

@@ -5,7 +5,8 @@
 //! generated from them), the success envelope, the mapping of every domain outcome to a
 //! status code and message ([`error`]), parsing of requests into domain values
 //! ([`input`]), the request context (request ids, access lines, security headers), and
-//! who may call: API keys, scopes and rate limits ([`auth`]).
+//! who may call: API keys, scopes and rate limits ([`auth`]). The `/metrics` route is here
+//! too ([`mount_metrics`]), on a listener the composition root opens apart from the API.
 //!
 //! It depends on the domain and the web stack only — never on an adapter, the settings or
 //! the configuration library. The composition root builds an [`HttpEdge`] once per process
@@ -36,6 +37,7 @@ pub mod error;
 pub mod handlers;
 pub mod input;
 pub mod openapi;
+pub mod params;
 pub mod request_context;
 mod routes;
 
@@ -146,6 +148,13 @@ pub fn mount_health(cfg: &mut web::ServiceConfig, edge: &HttpEdge) {
             .wrap(from_fn(request_context::request_context))
             .configure(routes::configure_health),
     );
+}
+
+/// Mounts only `GET /metrics`, for the metrics listener (no request context: scrapes are
+/// not API requests, and are neither logged nor traced).
+pub fn mount_metrics(cfg: &mut web::ServiceConfig, scrape: &handlers::metrics::Scrape) {
+    cfg.app_data(web::Data::new(scrape.clone()))
+        .route("/metrics", web::get().to(handlers::metrics::render));
 }
 
 /// CORS: closed unless origins are configured; `*` allows any origin (the development

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use super::dto;
 use super::envelope;
 use super::error;
-use super::handlers::{analytics, events, export, health, transactions};
+use super::handlers::{analytics, balances, events, export, health, transactions};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -34,6 +34,7 @@ cache but always reflect every write that has returned (read-your-writes).",
         export::export,
         analytics::statistics,
         analytics::series,
+        balances::balance,
         events::feed,
     ),
     components(schemas(
@@ -43,6 +44,7 @@ cache but always reflect every write that has returned (read-your-writes).",
         dto::StatisticsBody,
         dto::SeriesBody,
         dto::SeriesPointBody,
+        dto::BalanceBody,
         dto::CreateTransactionRequest,
         dto::UpdateTransactionRequest,
         dto::TransactionTypeBody,

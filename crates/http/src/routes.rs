@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::handlers::{analytics, events, export, health, transactions};
+use crate::handlers::{analytics, balances, events, export, health, transactions};
 use crate::openapi;
 
 /// The JSON 404 of every path no route matches.
@@ -75,6 +75,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/analytics/transactions/{user_id}/daily", "GET, HEAD")
                         .route(read().to(analytics::series)),
+                )
+                .service(
+                    resource("/balances/{user_id}", "GET, HEAD")
+                        .route(read().to(balances::balance)),
                 )
                 .service(resource("/events", "GET, HEAD").route(read().to(events::feed))),
         )

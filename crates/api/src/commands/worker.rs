@@ -48,8 +48,9 @@ async fn start(settings: &Settings) -> crate::Result<ExitCode> {
     let stores = open_store(settings).await?;
     let relay = relay::build(settings, stores.events.clone())?;
     // The worker writes no transactions itself: it learns of new events by polling.
-    let service = service_over(settings, stores)?;
-    let edge = HttpEdge::new(service, http_options(settings)?).with_relay(relay.clone());
+    let cursors = crate::secrets::cursor_codec(settings)?;
+    let service = service_over(settings, stores, cursors.clone())?;
+    let edge = HttpEdge::new(service, http_options(settings, cursors)?).with_relay(relay.clone());
     let health = HttpServer::new(move || {
         let edge = edge.clone();
         App::new().configure(move |cfg| mount_health(cfg, &edge))

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod balances;
 mod caching;
 mod compatibility;
 mod concurrency;

@@ -100,7 +100,7 @@ impl Cache for NoCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::page::PageRequest;
+    use crate::query::PageRequest;
 
     #[tokio::test]
     async fn no_cache_moves_a_users_slots_on_each_write() {

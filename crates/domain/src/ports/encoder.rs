@@ -1,7 +1,7 @@
 //! Encoding the results of cached reads into what a transport sends.
 
 use crate::page::Page;
-use crate::statistics::{Series, StatisticsSummary};
+use crate::statistics::{Balance, Series, StatisticsSummary};
 use crate::transaction::Transaction;
 
 /// Why a read could not be encoded (see [`ReadEncoder`]).
@@ -35,4 +35,7 @@ pub trait ReadEncoder: Send + Sync {
 
     /// Encodes one transaction, as read by id.
     fn encode_transaction(&self, transaction: &Transaction) -> Result<String, EncodeError>;
+
+    /// Encodes a user's balance at an instant.
+    fn encode_balance(&self, balance: &Balance) -> Result<String, EncodeError>;
 }

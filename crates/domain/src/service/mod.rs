@@ -10,6 +10,7 @@
 //! The operations are split by concern: plain CRUD and reads here, the cached read path in
 //! `read_through`, idempotent creates in `idempotent`, key rotation in `rotation`.
 
+mod balances;
 mod idempotent;
 mod owners;
 mod read_through;

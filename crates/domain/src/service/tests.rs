@@ -13,15 +13,15 @@ use super::*;
 use crate::amount::{Amount, MoneySum};
 use crate::cache_key::{CacheLookup, CacheSlot};
 use crate::error::NotFound;
-use crate::page::PageRequest;
 use crate::ports::EncodeError;
 use crate::ports::{
     MockCache, MockClock, MockFieldCipher, MockIdempotencyStore, MockStatisticsQuery,
     MockTransactionStore,
 };
+use crate::query::PageRequest;
 use crate::service::idempotent::canonical_request;
 use crate::statistics::TransactionTotals;
-use crate::statistics::{Series, StatisticsSummary};
+use crate::statistics::{Balance, Series, StatisticsSummary};
 use crate::time::{Timestamp, UtcDay};
 use crate::transaction::{TransactionType, Written};
 
@@ -158,6 +158,13 @@ impl ReadEncoder for TestEncoder {
             t.id,
             t.version,
             t.full_name.expose()
+        ))
+    }
+    fn encode_balance(&self, b: &Balance) -> Result<String, EncodeError> {
+        Ok(format!(
+            "balance count={} cents={}",
+            b.count,
+            b.balance().cents()
         ))
     }
 }

@@ -1,7 +1,6 @@
 //! `/api/v1/analytics/transactions/{user_id}`: per-user statistics, and `…/daily`: the
 //! same totals as a time series.
 
-use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
 use fido_domain::{DomainError, TransactionService};
 
@@ -10,19 +9,14 @@ use crate::dto::{SeriesBody, StatisticsBody};
 use crate::envelope::{self, Envelope};
 use crate::error::{ApiError, DataRouteErrors, ErrorBody};
 use crate::input::{self, Query};
+use crate::params::{DateRangeQuery, UserIdPath};
 
 /// A user's statistics over an inclusive date range, computed in the database. May be
 /// served from the cache; always reflects every write that has returned.
 #[utoipa::path(get, path = "/api/v1/analytics/transactions/{user_id}", tag = "analytics",
     operation_id = "get_transaction_stats_api_v1_analytics_transactions__user_id__get", security(("bearer" = ["read"])),
     params(
-        ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("start_date" = Option<String>, Query, nullable = false, format = DateTime,
-            description = "Inclusive start: RFC 3339; a date-time without offset, read as UTC; or YYYY-MM-DD meaning 00:00:00.000Z of that day",
-            example = "2026-11-01"),
-        ("end_date" = Option<String>, Query, nullable = false, format = DateTime,
-            description = "Inclusive end: RFC 3339; a date-time without offset, read as UTC; or YYYY-MM-DD meaning 23:59:59.999Z of that day",
-            example = "2026-11-30")),
+        UserIdPath, DateRangeQuery),
     responses(
         (status = 200, description = "The statistics", body = Envelope<StatisticsBody>),
         (status = 404, description = "No transactions in the range", body = ErrorBody,
@@ -32,16 +26,14 @@ use crate::input::{self, Query};
 pub async fn statistics(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
-    user_id: web::Path<String>,
+    path: web::Path<UserIdPath>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = input::path_user_id(&user_id)?;
+    let user = input::path_user_id(&path.user_id)?;
     let range = input::date_range(&query)?;
     // Serialised already (as the cache holds it, in exactly the shape of `StatisticsBody`).
     let summary_json = service.statistics_encoded(user, range).await?;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(envelope::ok_raw(&summary_json)))
+    Ok(envelope::ok_encoded(&summary_json))
 }
 
 /// A user's totals per day, ISO week or month over an inclusive date range: only
@@ -51,13 +43,7 @@ pub async fn statistics(
 #[utoipa::path(get, path = "/api/v1/analytics/transactions/{user_id}/daily", tag = "analytics",
     operation_id = "get_transaction_series", security(("bearer" = ["read"])),
     params(
-        ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("start_date" = Option<String>, Query, nullable = false, format = DateTime,
-            description = "Inclusive start: RFC 3339; a date-time without offset, read as UTC; or YYYY-MM-DD meaning 00:00:00.000Z of that day",
-            example = "2026-11-01"),
-        ("end_date" = Option<String>, Query, nullable = false, format = DateTime,
-            description = "Inclusive end: RFC 3339; a date-time without offset, read as UTC; or YYYY-MM-DD meaning 23:59:59.999Z of that day",
-            example = "2026-11-30"),
+        UserIdPath, DateRangeQuery,
         ("granularity" = Option<String>, Query, nullable = false, pattern = "^(day|week|month)$",
             description = "`day` (default), `week` (ISO weeks, Monday to Sunday, UTC) or `month`",
             example = "week")),
@@ -71,10 +57,10 @@ pub async fn statistics(
 pub async fn series(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
-    user_id: web::Path<String>,
+    path: web::Path<UserIdPath>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = input::path_user_id(&user_id)?;
+    let user = input::path_user_id(&path.user_id)?;
     let (range, granularity) = input::series(&query)?;
     let series_json = match service.series_encoded(user, range, granularity).await {
         Ok(json) => json,
@@ -89,7 +75,5 @@ pub async fn series(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(envelope::ok_raw(&series_json)))
+    Ok(envelope::ok_encoded(&series_json))
 }

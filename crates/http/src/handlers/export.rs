@@ -15,9 +15,10 @@ use fido_domain::{DomainError, ListFilter, Position, Transaction, TransactionSer
 use futures_util::{stream, StreamExt};
 
 use crate::auth::ReadAccess;
-use crate::dto::{TransactionBody, TransactionTypeBody};
+use crate::dto::TransactionBody;
 use crate::error::{ApiError, DataRouteErrors, ErrorBody};
 use crate::input::{self, ExportFormat, Query};
+use crate::params::{ListFilterQuery, UserIdPath};
 
 /// Records read per store call.
 pub const BATCH: u32 = 1_000;
@@ -123,13 +124,9 @@ impl Export {
 #[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}/export", tag = "transactions",
     operation_id = "export_user_transactions", security(("bearer" = ["read"])),
     params(
-        ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
+        UserIdPath,
         ("format" = Option<String>, Query, nullable = false, description = "`csv` (RFC 4180, a header row, CRLF) or `ndjson` (one JSON object per line, as in the API). Without it, `Accept: application/x-ndjson` picks NDJSON; otherwise CSV. Example: `csv`"),
-        ("transaction_type" = Option<TransactionTypeBody>, Query, nullable = false, description = "Only credits or only debits. Example: `credit`"),
-        ("start_date" = Option<String>, Query, nullable = false, description = "From this instant (inclusive): RFC 3339, or YYYY-MM-DD. Example: `2026-01-01`"),
-        ("end_date" = Option<String>, Query, nullable = false, description = "Up to this instant (inclusive): RFC 3339, or YYYY-MM-DD. Example: `2026-12-31`"),
-        ("min_amount" = Option<f64>, Query, nullable = false, description = "Amounts at least this (inclusive, exact). Example: `10`", minimum = 0),
-        ("max_amount" = Option<f64>, Query, nullable = false, description = "Amounts at most this (inclusive, exact). Example: `1000`", minimum = 0)),
+        ListFilterQuery),
     responses(
         (status = 200, description = "The matching transactions, newest first, streamed (chunked). CSV: a header row, then `id,user_id,full_name,transaction_amount,transaction_type,transaction_date,created_at,updated_at,version`, amounts with two decimals, names decrypted, a name a spreadsheet would run as a formula prefixed with `'`. An error after the first byte ends the response without its terminating chunk: the client sees an incomplete body.",
             content((String = "text/csv"), (String = "application/x-ndjson")),
@@ -140,10 +137,10 @@ pub async fn export(
     _caller: ReadAccess,
     req: HttpRequest,
     service: web::Data<TransactionService>,
-    user_id: web::Path<String>,
+    path: web::Path<UserIdPath>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = input::path_user_id(&user_id)?;
+    let user = input::path_user_id(&path.user_id)?;
     let accept = req
         .headers()
         .get(header::ACCEPT)

@@ -1,6 +1,6 @@
 //! `/api/v1/transactions…`: create, read, update, delete, list by user.
 
-use actix_web::http::header::{ContentType, ETAG};
+use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
 use fido_domain::{ListQuery, TransactionService, Window};
 use fido_observability::names;
@@ -10,11 +10,12 @@ use crate::body::JsonBody;
 use crate::cursor::CursorCodec;
 use crate::dto::{
     CreateTransactionRequest, CreatedTransactionBody, TransactionBody, TransactionPageBody,
-    TransactionTypeBody, UpdateTransactionRequest,
+    UpdateTransactionRequest,
 };
 use crate::envelope::{self, Envelope, MessageOnly};
-use crate::error::{ApiError, DataRouteErrors, ErrorBody};
+use crate::error::{ApiError, BodyRouteErrors, DataRouteErrors, ErrorBody};
 use crate::input::{self, IfMatch, Query};
+use crate::params::{IfMatchHeader, ListFilterQuery, TransactionIdPath, UserIdPath};
 
 /// The version a conditional write must find. With a list of ETags (RFC 9110 allows
 /// several), the current version is read and the write is made conditional on it if it is
@@ -57,12 +58,8 @@ async fn precondition(
             headers(("ETag" = String, description = "The strong ETag of the new version, e.g. \"1\""),
                 ("Idempotent-Replayed" = String, description = "`true` when this is the saved answer to an earlier request with the same key"))),
         (status = 409, description = "A request with this Idempotency-Key is still being processed; retry after Retry-After", body = ErrorBody),
-        (status = 400, description = "Malformed JSON, or a header that may appear once given twice", body = ErrorBody),
-        (status = 408, description = "The body did not arrive within the deadline; the connection is closed", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Invalid, unknown or repeated fields, each named", body = ErrorBody),
-        DataRouteErrors))]
+        BodyRouteErrors, DataRouteErrors))]
 pub async fn create(
     caller: WriteAccess,
     service: web::Data<TransactionService>,
@@ -76,7 +73,7 @@ pub async fn create(
         None => (service.create(new).await?, false),
     };
     let mut response = HttpResponse::Created();
-    response.insert_header((ETAG, input::etag(created.version)));
+    response.insert_header(envelope::etag(created.version));
     if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
         metrics::counter!(names::IDEMPOTENT_REPLAYS).increment(1);
@@ -89,7 +86,7 @@ pub async fn create(
 /// Reads one transaction.
 #[utoipa::path(get, path = "/api/v1/transactions/{transaction_id}", tag = "transactions",
     operation_id = "get_transaction_by_id_api_v1_transactions__transaction_id__get", security(("bearer" = ["read"])),
-    params(("transaction_id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$", example = "6650f0c2e4b0a1b2c3d4e5f6")),
+    params(TransactionIdPath),
     responses(
         (status = 200, description = "Found", body = Envelope<TransactionBody>,
             headers(("ETag" = String, description = "The strong ETag of this version; send it as If-Match to update or delete safely"))),
@@ -100,14 +97,14 @@ pub async fn create(
 pub async fn get(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
-    id: web::Path<String>,
+    path: web::Path<TransactionIdPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = input::transaction_id(&id)?;
+    let id = input::transaction_id(&path.transaction_id)?;
     // Arrives serialised (as the cache holds it, in exactly the shape of
     // `TransactionBody`): wrapped, not parsed and serialised again.
     let found = service.get_encoded(id).await?;
     Ok(HttpResponse::Ok()
-        .insert_header((ETAG, input::etag(found.version)))
+        .insert_header(envelope::etag(found.version))
         .content_type(ContentType::json())
         .body(envelope::ok_raw(&found.encoded)))
 }
@@ -115,42 +112,36 @@ pub async fn get(
 /// Changes a non-empty subset of `full_name`, `transaction_amount`, `transaction_type`.
 #[utoipa::path(patch, path = "/api/v1/transactions/{transaction_id}", tag = "transactions",
     operation_id = "update_user_transaction_api_v1_transactions__transaction_id__patch", security(("bearer" = ["write"])),
-    params(("transaction_id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"[!#-~]*\"([ \\t]*,[ \\t]*(W/)?\"[!#-~]*\")*)$", description = "Apply only if the transaction is still at one of these ETags (412 otherwise): `*`, one ETag, or a comma-separated list; absent: apply always. A weak ETag never matches.")),
+    params(TransactionIdPath, IfMatchHeader),
     request_body(content = UpdateTransactionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Updated; `updated_at` moved", body = Envelope<TransactionBody>,
             headers(("ETag" = String, description = "The strong ETag of the new version"))),
         (status = 412, description = "If-Match does not match the current ETag; nothing changed", body = ErrorBody),
-        (status = 400, description = "Malformed JSON, or a header that may appear once given twice", body = ErrorBody),
-        (status = 408, description = "The body did not arrive within the deadline; the connection is closed", body = ErrorBody),
         (status = 404, description = "No such transaction", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Empty body, immutable, unknown or invalid fields", body = ErrorBody),
-        DataRouteErrors))]
+        BodyRouteErrors, DataRouteErrors))]
 pub async fn update(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
-    id: web::Path<String>,
+    path: web::Path<TransactionIdPath>,
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let id = input::transaction_id(&id)?;
+    let id = input::transaction_id(&path.transaction_id)?;
     let patch = input::patch(&body.0)?;
     let expected = precondition(&service, id, input::if_match(&req)?).await?;
     let updated = service.update(id, patch, expected).await?;
     metrics::counter!(names::TRANSACTIONS, "operation" => "update").increment(1);
     Ok(HttpResponse::Ok()
-        .insert_header((ETAG, input::etag(updated.version)))
+        .insert_header(envelope::etag(updated.version))
         .json(Envelope::ok(TransactionBody::from(updated))))
 }
 
 /// Deletes a transaction.
 #[utoipa::path(delete, path = "/api/v1/transactions/{transaction_id}", tag = "transactions",
     operation_id = "delete_transaction_by_id_api_v1_transactions__transaction_id__delete", security(("bearer" = ["write"])),
-    params(("transaction_id" = String, Path, description = "Transaction id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\\*|(W/)?\"[!#-~]*\"([ \\t]*,[ \\t]*(W/)?\"[!#-~]*\")*)$", description = "Delete only if the transaction is still at one of these ETags (412 otherwise): `*`, one ETag, or a comma-separated list")),
+    params(TransactionIdPath, IfMatchHeader),
     responses(
         (status = 412, description = "If-Match does not match the current ETag; nothing changed", body = ErrorBody),
         (status = 200, description = "Deleted", body = MessageOnly,
@@ -161,10 +152,10 @@ pub async fn update(
 pub async fn delete(
     _caller: WriteAccess,
     service: web::Data<TransactionService>,
-    id: web::Path<String>,
+    path: web::Path<TransactionIdPath>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = input::transaction_id(&id)?;
+    let id = input::transaction_id(&path.transaction_id)?;
     let expected = precondition(&service, id, input::if_match(&req)?).await?;
     service.delete(id, expected).await?;
     metrics::counter!(names::TRANSACTIONS, "operation" => "delete").increment(1);
@@ -175,19 +166,14 @@ pub async fn delete(
 /// May be served from the cache; always reflects every write that has returned.
 #[utoipa::path(get, path = "/api/v1/transactions/user/{user_id}", tag = "transactions",
     operation_id = "get_user_transactions_api_v1_transactions_user__user_id__get", security(("bearer" = ["read"])),
-    // The new parameters' examples are in their descriptions, not `example`: Swagger UI
-    // pre-fills examples into "Try it out", which would send a cursor of nobody's listing
-    // and filters the caller never chose.
+    // The cursor's example is in its description, not `example`: Swagger UI pre-fills
+    // examples into "Try it out", which would send a cursor of nobody's listing.
     params(
-        ("user_id" = String, Path, description = "User id (24 hex characters)", pattern = "^[0-9a-fA-F]{24}$"),
+        UserIdPath,
         ("page" = Option<u32>, Query, nullable = false, description = "Page number, from 1 (default 1). Not with `cursor`: numbered pages skip the items before them, so deep pages cost more; prefer `cursor` to walk a long history", minimum = 1, maximum = 2147483647),
         ("cursor" = Option<String>, Query, nullable = false, description = "The `next_cursor` of the previous page, as it is, with the same filters: the page after it, at the same cost at any depth. Not with `page`. Example: `AQAAAZrN0L97ZlDwwuSwobLD1OX2Kx8bvD0a9l4mFfHn0G0rLQm7yzYk`"),
         ("limit" = Option<u32>, Query, nullable = false, description = "Page size, 1 to 100 (default 10)", minimum = 1, maximum = 100),
-        ("transaction_type" = Option<TransactionTypeBody>, Query, nullable = false, description = "Only credits or only debits. Example: `debit`"),
-        ("start_date" = Option<String>, Query, nullable = false, description = "Only from this instant on (inclusive): RFC 3339, or YYYY-MM-DD for 00:00:00.000Z. Example: `2026-01-01`"),
-        ("end_date" = Option<String>, Query, nullable = false, description = "Only up to this instant (inclusive): RFC 3339, or YYYY-MM-DD for 23:59:59.999Z. Example: `2026-03-31`"),
-        ("min_amount" = Option<f64>, Query, nullable = false, description = "Only amounts at least this (inclusive; exact, at most 2 decimals). Example: `10`", minimum = 0),
-        ("max_amount" = Option<f64>, Query, nullable = false, description = "Only amounts at most this (inclusive; exact, at most 2 decimals). Example: `250.5`", minimum = 0)),
+        ListFilterQuery),
     responses(
         (status = 200, description = "A page of the matching transactions, newest first; `total` counts every match (0 and an empty page when none)",
             body = Envelope<TransactionPageBody>),
@@ -197,10 +183,10 @@ pub async fn list_by_user(
     _caller: ReadAccess,
     service: web::Data<TransactionService>,
     cursors: web::Data<CursorCodec>,
-    user_id: web::Path<String>,
+    path: web::Path<UserIdPath>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = input::path_user_id(&user_id)?;
+    let user = input::path_user_id(&path.user_id)?;
     let listing = input::listing(&query)?;
     let window = match listing.cursor {
         Some(token) => Window::After {
@@ -220,7 +206,5 @@ pub async fn list_by_user(
     // The page arrives serialised (as the cache holds it, in exactly the shape of
     // `TransactionPageBody`): wrapped, not parsed and serialised again.
     let page_json = service.list_encoded(user, query).await?;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(envelope::ok_raw(&page_json)))
+    Ok(envelope::ok_encoded(&page_json))
 }

@@ -100,7 +100,8 @@ async fn feed_end(store: &dyn Store) -> u64 {
 
 /// Expands to one `#[tokio::test]` per store contract check. `$make` is an expression
 /// evaluating to a future of `Option<fixture>`: the fixture derefs to an adapter implementing
-/// both ports (a `Box`, or a guard that also owns temporary resources); `None` skips the
+/// every storage port ([`fido_domain::Store`]; a `Box`, or a guard that also owns temporary
+/// resources); `None` skips the
 /// test (see [`crate::service_url`]).
 #[macro_export]
 macro_rules! store_contract_tests {
@@ -129,6 +130,7 @@ macro_rules! store_contract_tests {
             concurrent_claims_have_one_winner,
             sealed_parts_are_listed_in_order_and_replaced_by_compare_and_set,
             totals_match_a_brute_force_over_random_writes,
+            balances_at_random_instants_match_a_brute_force,
             replacing_a_name_is_compare_and_set,
             events_follow_every_change_in_order,
             failed_writes_write_no_event,

@@ -189,15 +189,17 @@ pub async fn totals_follow_updates_and_deletes(store: &dyn Store) {
     );
 }
 
-/// After a random sequence of creates, updates (amount, type) and deletes, the totals and
-/// the day rows of random ranges — whole days, times of day, open bounds — equal a brute
-/// force over the rows that remain (count, exact sums, busiest day with its tie-break).
-pub async fn totals_match_a_brute_force_over_random_writes(store: &dyn Store) {
+/// 240 random creates, updates and deletes of a fresh user over six days from
+/// 2026-03-01, with the roll-ups (where kept) checked against the rows: the user, the
+/// first day's start in milliseconds, and the records left.
+async fn random_history(
+    store: &dyn Store,
+    seed: u64,
+) -> (fido_domain::UserId, i64, Vec<TransactionRecord>) {
     let ids = IdSeq::new();
     let user = fresh_user();
     let base = at("2026-03-01T00:00:00Z").as_millis();
-    let day = 86_400_000_i64;
-    let mut rng = Lcg(0x5eed_f1d0);
+    let mut rng = Lcg(seed);
     let mut live: Vec<TransactionRecord> = Vec::new();
     for i in 0..240u32 {
         let action = rng.next(10);
@@ -244,6 +246,16 @@ pub async fn totals_match_a_brute_force_over_random_writes(store: &dyn Store) {
         let users = store.users_after(None, 100_000).await.expect("users");
         assert!(users.contains(&user), "the user is listed for checks");
     }
+    (user, base, live)
+}
+
+/// After a random sequence of creates, updates (amount, type) and deletes, the totals and
+/// the day rows of random ranges — whole days, times of day, open bounds — equal a brute
+/// force over the rows that remain (count, exact sums, busiest day with its tie-break).
+pub async fn totals_match_a_brute_force_over_random_writes(store: &dyn Store) {
+    let (user, base, live) = random_history(store, 0x5eed_f1d0).await;
+    let day = 86_400_000_i64;
+    let mut rng = Lcg(0x0b5e_55ed);
     for _ in 0..40 {
         let bound = |rng: &mut Lcg| {
             let d = i64::try_from(rng.next(8)).expect("small") - 1;
@@ -309,6 +321,51 @@ pub async fn totals_match_a_brute_force_over_random_writes(store: &dyn Store) {
             ),
             (inside.len() as u64, sum(Credit), sum(Debit), busiest),
             "range {start:?}..={end:?}"
+        );
+    }
+}
+
+/// A balance is the totals of everything up to an instant: at 40 instants (a day's first
+/// and last millisecond, times of day, before the first transaction and after the last),
+/// after random creates, updates and deletes, the credits, debits and count equal a brute
+/// force over what is left.
+pub async fn balances_at_random_instants_match_a_brute_force(store: &dyn Store) {
+    let (user, base, live) = random_history(store, 0xba1a_0ce5).await;
+    let day = 86_400_000_i64;
+    let mut rng = Lcg(0xa50f);
+    for i in 0..40 {
+        let d = i64::try_from(rng.next(9)).expect("small") - 2;
+        let at = match i {
+            0 => base - 1,        // before the first transaction
+            1 => base + 10 * day, // after the last
+            _ => match rng.next(3) {
+                0 => base + d * day,           // a day's first instant
+                1 => base + d * day + day - 1, // a day's last instant
+                _ => base + d * day + i64::try_from(rng.next(86_400_000)).expect("small"),
+            },
+        };
+        let at = Timestamp::from_millis(at).expect("time");
+        let counted: Vec<&TransactionRecord> =
+            live.iter().filter(|r| r.transaction_date <= at).collect();
+        let sum = |kind| -> i128 {
+            counted
+                .iter()
+                .filter(|r| r.kind == kind)
+                .map(|r| i128::from(r.amount.cents()))
+                .sum()
+        };
+        let totals = store
+            .totals(user, DateRange::until(at))
+            .await
+            .expect("totals");
+        assert_eq!(
+            (
+                totals.count,
+                totals.total_credit.cents(),
+                totals.total_debit.cents()
+            ),
+            (counted.len() as u64, sum(Credit), sum(Debit)),
+            "balance at {at}"
         );
     }
 }
