@@ -199,6 +199,11 @@ pub struct SeriesPoint {
     pub debit: MoneySum,
     /// `credit - debit`.
     pub net: MoneySum,
+    /// The user's balance just before the period's first transaction in the range: every
+    /// transaction dated earlier, whether in the range or not.
+    pub opening: MoneySum,
+    /// The balance after the period's last transaction in the range: `opening + net`.
+    pub closing: MoneySum,
 }
 
 /// A user's totals per period, ascending, only periods with transactions.
@@ -232,19 +237,38 @@ impl Series {
                     credit: d.credit,
                     debit: d.debit,
                     net: MoneySum::ZERO,
+                    opening: MoneySum::ZERO,
+                    closing: MoneySum::ZERO,
                 }),
             }
             if points.len() > Self::MAX_POINTS {
                 return None;
             }
         }
+        let mut balance = MoneySum::ZERO;
         for p in &mut points {
             p.net = p.credit.minus(p.debit);
+            p.opening = balance;
+            balance = balance.plus(p.net);
+            p.closing = balance;
         }
         Some(Self {
             granularity,
             points,
         })
+    }
+
+    /// The same series for a user whose balance before its first point was `opening`
+    /// (what every transaction dated before the range adds up to): each point's opening
+    /// and closing balance move by it. Periods without transactions have no point, so
+    /// each point opens where the one before it closed.
+    #[must_use]
+    pub fn opening_at(mut self, opening: MoneySum) -> Self {
+        for p in &mut self.points {
+            p.opening = p.opening.plus(opening);
+            p.closing = p.closing.plus(opening);
+        }
+        self
     }
 }
 
@@ -289,6 +313,14 @@ mod tests {
         let labels: Vec<&str> = months.points.iter().map(|p| p.period.as_str()).collect();
         assert_eq!(labels, ["2026-11", "2026-12"]);
         assert_eq!(months.points[0].credit.cents(), 1200);
+        // Balances chain from the opening one: each point opens where the last closed.
+        let chained: Vec<(i128, i128)> = months
+            .opening_at(MoneySum::from_cents(-50))
+            .points
+            .iter()
+            .map(|p| (p.opening.cents(), p.closing.cents()))
+            .collect();
+        assert_eq!(chained, [(-50, -50 + 1200 - 200), (950, 950 - 100)]);
         let many: Vec<DayTotals> = (0..1001)
             .map(|i| DayTotals {
                 day: crate::Timestamp::from_millis(i * 86_400_000).unwrap().day(),

@@ -243,6 +243,14 @@ pub struct SeriesPointBody {
     /// `total_credit - total_debit`.
     #[schema(value_type = f64, example = 45.0)]
     pub net: MoneySum,
+    /// The user's balance before the period's first transaction in the range (everything
+    /// dated earlier, in the range or not).
+    #[schema(value_type = f64, example = 100.0)]
+    pub opening_balance: MoneySum,
+    /// The balance after the period's last transaction in the range: `opening_balance +
+    /// net`; the next point opens with it.
+    #[schema(value_type = f64, example = 145.0)]
+    pub closing_balance: MoneySum,
 }
 
 impl From<&Series> for SeriesBody {
@@ -258,6 +266,8 @@ impl From<&Series> for SeriesBody {
                     total_credit: p.credit,
                     total_debit: p.debit,
                     net: p.net,
+                    opening_balance: p.opening,
+                    closing_balance: p.closing,
                 })
                 .collect(),
         }

@@ -28,7 +28,7 @@ impl JsonEncoder {
 
 /// Bumped whenever a DTO's serialised form changes, so instances of different versions
 /// sharing a cache never read each other's entries.
-const FORMAT: &str = "json2";
+const FORMAT: &str = "json3";
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, EncodeError> {
     serde_json::to_string(value).map_err(|e| EncodeError(e.to_string()))

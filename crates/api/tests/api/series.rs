@@ -90,3 +90,72 @@ async fn more_than_a_thousand_points_is_422_naming_the_bound() {
     let weeks = app.get(&format!("{path}?granularity=week")).await;
     assert_eq!(weeks.status, StatusCode::OK, "weeks fit");
 }
+
+/// Each point opens with the balance of everything dated before its first transaction in
+/// the range — including what lies before the range — and closes with that plus its net;
+/// the next point opens where it closed, and the last closes at the balance at the end.
+#[actix_web::test]
+async fn each_point_opens_where_the_one_before_it_closed() {
+    let app = spawn_app().await;
+    let user = fresh_user();
+    for (amount, kind, date) in [
+        (100.00, "credit", "2025-10-31T23:59:59.999Z"), // before the range
+        (20.25, "debit", "2025-11-03T10:00:00Z"),
+        (5.50, "credit", "2025-11-03T11:00:00Z"),
+        (0.75, "debit", "2025-11-10T09:00:00Z"),
+        (40.00, "credit", "2025-12-02T09:00:00Z"), // after the range
+    ] {
+        app.create(&user, amount, kind, Some(date)).await;
+    }
+    let r = app
+        .get(&format!(
+            "/api/v1/analytics/transactions/{user}/daily?start_date=2025-11-01&end_date=2025-11-30"
+        ))
+        .await;
+    let points = r.data()["points"].as_array().unwrap().clone();
+    let balances: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| {
+            (
+                p["opening_balance"].as_f64().unwrap(),
+                p["closing_balance"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(balances, [(100.0, 85.25), (85.25, 84.5)]);
+    let at_end = app
+        .get(&format!("/api/v1/balances/{user}?at=2025-11-30"))
+        .await;
+    assert_eq!(
+        at_end.data()["balance"],
+        84.5,
+        "the last point closes at the balance"
+    );
+
+    // Without a start, the first point opens at zero; a month groups both days.
+    let r = app
+        .get(&format!(
+            "/api/v1/analytics/transactions/{user}/daily?granularity=month"
+        ))
+        .await;
+    let months: Vec<(String, f64, f64)> = r.data()["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["period"].as_str().unwrap().to_owned(),
+                p["opening_balance"].as_f64().unwrap(),
+                p["closing_balance"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        months,
+        [
+            ("2025-10".to_owned(), 0.0, 100.0),
+            ("2025-11".to_owned(), 100.0, 84.5),
+            ("2025-12".to_owned(), 84.5, 124.5),
+        ]
+    );
+}

@@ -3,6 +3,7 @@
 //! rows), so the cost grows with the days, not with the transactions.
 
 use super::{store_error, TransactionService};
+use crate::amount::MoneySum;
 use crate::cache_key::CacheKey;
 use crate::error::{DomainError, InternalError};
 use crate::id::UserId;
@@ -39,6 +40,24 @@ impl TransactionService {
     ) -> Result<Balance, DomainError> {
         let as_of = self.balance_instant(at)?;
         self.balance_at(user, as_of).await
+    }
+
+    /// What every transaction of `user` dated before `start` adds up to (zero without a
+    /// start: nothing lies before the beginning).
+    pub(super) async fn balance_before(
+        &self,
+        user: UserId,
+        start: Option<Timestamp>,
+    ) -> Result<MoneySum, DomainError> {
+        let Some(start) = start else {
+            return Ok(MoneySum::ZERO);
+        };
+        let before = start.plus_millis(-1);
+        if before >= start {
+            // The earliest instant there is: nothing before it.
+            return Ok(MoneySum::ZERO);
+        }
+        Ok(self.balance_at(user, before).await?.balance())
     }
 
     async fn balance_at(&self, user: UserId, as_of: Timestamp) -> Result<Balance, DomainError> {

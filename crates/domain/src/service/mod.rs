@@ -478,15 +478,22 @@ impl TransactionService {
         range: DateRange,
         granularity: Granularity,
     ) -> Result<Series, DomainError> {
-        let days = self
-            .ports
-            .statistics
-            .daily(user, range)
-            .await
-            .map_err(store_error)?;
-        Series::from_days(granularity, &days).ok_or(DomainError::TooManyPoints {
-            max: Series::MAX_POINTS,
-        })
+        // The days, and the balance before the range (for each point's opening and
+        // closing balance), read together.
+        let days = async {
+            self.ports
+                .statistics
+                .daily(user, range)
+                .await
+                .map_err(store_error)
+        };
+        let (days, opening) =
+            futures_util::future::try_join(days, self.balance_before(user, range.start())).await?;
+        Series::from_days(granularity, &days)
+            .map(|series| series.opening_at(opening))
+            .ok_or(DomainError::TooManyPoints {
+                max: Series::MAX_POINTS,
+            })
     }
 
     /// The same series, encoded by the [`ReadEncoder`] and read through the cache (with

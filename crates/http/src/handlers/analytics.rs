@@ -51,7 +51,8 @@ pub async fn statistics(
         (status = 200, description = "The series (no points for a user without transactions in the range)",
             body = Envelope<SeriesBody>,
             example = json!({"message": "Request successful", "data": {"granularity": "day", "points": [
-                {"period": "2026-11-25", "transaction_count": 2, "total_credit": 45.0, "total_debit": 0.0, "net": 45.0}]}})),
+                {"period": "2026-11-25", "transaction_count": 2, "total_credit": 45.0, "total_debit": 0.0, "net": 45.0,
+                 "opening_balance": 100.0, "closing_balance": 145.0}]}})),
         (status = 422, description = "Bad user id, date or granularity; start after end; more than 1,000 points (the bound is named); unknown parameter", body = ErrorBody),
         DataRouteErrors))]
 pub async fn series(
