@@ -45,6 +45,8 @@ pub enum CacheEntry {
     Transaction(TransactionId),
     /// The user's balance at an instant.
     Balance(crate::Timestamp),
+    /// A list page with the balance after each item.
+    ListWithBalances(ListQuery),
 }
 
 impl CacheKey {
@@ -84,6 +86,15 @@ impl CacheKey {
         }
     }
 
+    /// A list page of `user` with the balance after each item.
+    pub fn list_with_balances(user: UserId, query: ListQuery) -> Self {
+        Self {
+            user,
+            entry: CacheEntry::ListWithBalances(query),
+            format: "",
+        }
+    }
+
     /// The balance of `user` at `as_of`.
     pub fn balance(user: UserId, as_of: crate::Timestamp) -> Self {
         Self {
@@ -105,14 +116,21 @@ impl CacheKey {
     /// from the start, for a page by position), then `:f<filter>` when a filter is set
     /// ([`ListFilter::render`](crate::ListFilter::render)); or
     /// `stats2<format>:<start ms|->:<end ms|->`; or `txn2<format>:<id>`; or
-    /// `bal2<format>:<as_of ms>`.
+    /// `bal2<format>:<as_of ms>`. A page with running balances is keyed as a list page
+    /// under `listb` instead of `list`.
     pub fn render(&self) -> String {
         let format = self.format;
         let bound = |b: Option<crate::Timestamp>| {
             b.map_or_else(|| "-".to_owned(), |t| t.as_millis().to_string())
         };
         match self.entry {
-            CacheEntry::List(q) => {
+            CacheEntry::List(q) | CacheEntry::ListWithBalances(q) => {
+                // Running balances change the page: their pages live under `listb`.
+                let list = if matches!(self.entry, CacheEntry::List(_)) {
+                    "list"
+                } else {
+                    "listb"
+                };
                 let window = match q.window {
                     Window::Page(p) => format!("p{}:l{}", p.page(), p.limit()),
                     Window::After { after, limit } => match after {
@@ -122,9 +140,12 @@ impl CacheKey {
                 };
                 // The unfiltered listing keeps the key it always had.
                 if q.filter == crate::ListFilter::all() {
-                    format!("list{CACHE_FORMAT}{format}:{window}")
+                    format!("{list}{CACHE_FORMAT}{format}:{window}")
                 } else {
-                    format!("list{CACHE_FORMAT}{format}:{window}:f{}", q.filter.render())
+                    format!(
+                        "{list}{CACHE_FORMAT}{format}:{window}:f{}",
+                        q.filter.render()
+                    )
                 }
             }
             CacheEntry::Statistics(r) => format!(

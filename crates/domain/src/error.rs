@@ -103,6 +103,10 @@ pub enum DomainError {
     /// past the present.
     #[error("a balance can be asked for at most one day ahead")]
     TooFarAhead,
+    /// Running balances were asked for a listing whose filters skip transactions (by
+    /// type or amount): a balance counts every transaction.
+    #[error("running balances need every transaction: not with a type or amount filter")]
+    RunningBalanceFiltered,
     /// A time series would have more points than allowed; narrow the range.
     #[error("the series would have more than {max} points")]
     TooManyPoints {

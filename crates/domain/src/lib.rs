@@ -81,7 +81,8 @@ pub use service::{
     RollupReport, ServiceConfig, TransactionService, FORGET_PAGES, MAX_FEED_LIMIT,
 };
 pub use statistics::{
-    Balance, DayTotals, Granularity, Series, SeriesPoint, StatisticsSummary, TransactionTotals,
+    signed, Balance, DayTotals, Granularity, RunningBalance, Series, SeriesPoint,
+    StatisticsSummary, TransactionTotals,
 };
 pub use time::{DateRange, DaySplit, Timestamp, UtcDay, MS_PER_DAY};
 pub use transaction::{

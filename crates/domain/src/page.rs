@@ -1,6 +1,7 @@
 //! What a listing returns: one [`Page`] of results and the total (what it asks for, a
 //! [`PageRequest`](crate::query::PageRequest), is with the other query types).
 
+use crate::amount::MoneySum;
 use crate::id::UserId;
 use crate::query::{Cursor, ListQuery, Position, Window};
 use crate::transaction::TransactionRecord;
@@ -18,6 +19,9 @@ pub struct Page<T> {
     pub data: Vec<T>,
     /// Where the next page starts, when more items match after this page's last one.
     pub next: Option<Cursor>,
+    /// The user's balance after each item (same order as `data`), when asked for (see
+    /// [`RunningBalance`](crate::RunningBalance)); `None` otherwise.
+    pub balance_after: Option<Vec<MoneySum>>,
 }
 
 impl Page<TransactionRecord> {
@@ -46,6 +50,7 @@ impl Page<TransactionRecord> {
             limit,
             data: rows,
             next,
+            balance_after: None,
         }
     }
 }

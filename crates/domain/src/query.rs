@@ -154,6 +154,22 @@ impl ListFilter {
             && self.max_amount.is_none_or(|m| record.amount <= m)
     }
 
+    /// Every transaction dated in `dates`.
+    pub const fn within(dates: DateRange) -> Self {
+        Self {
+            kind: None,
+            dates,
+            min_amount: None,
+            max_amount: None,
+        }
+    }
+
+    /// Whether the filter leaves every transaction of its date range in (no type or
+    /// amount bound): what running balances need.
+    pub const fn keeps_every_transaction_of_its_dates(&self) -> bool {
+        self.kind.is_none() && self.min_amount.is_none() && self.max_amount.is_none()
+    }
+
     /// A canonical text of the filter, one form per filter and no two filters alike:
     /// `t<credit|debit|->s<ms|->e<ms|->a<cents|->b<cents|->`. Part of cache keys and
     /// what a cursor is bound to.

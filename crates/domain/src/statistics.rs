@@ -3,10 +3,11 @@
 
 use std::fmt;
 
-use crate::amount::MoneySum;
+use crate::amount::{Amount, MoneySum};
 use crate::error::ValueError;
 use crate::id::UserId;
 use crate::time::{Timestamp, UtcDay, MS_PER_DAY};
+use crate::transaction::TransactionType;
 
 /// A user's balance at an instant: the totals of every transaction dated at or before it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -204,6 +205,42 @@ pub struct SeriesPoint {
     pub opening: MoneySum,
     /// The balance after the period's last transaction in the range: `opening + net`.
     pub closing: MoneySum,
+}
+
+/// Balances after each transaction, walking the listing's order (newest first, ties by
+/// id): the balance after an item is the balance after the one listed before it, less
+/// what that one added. Started from the balance after the first item walked.
+///
+/// Balances are over every transaction of the user, so a walk only gives them for a
+/// listing without filters that skip transactions (a date range is fine: it skips none
+/// inside it).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RunningBalance {
+    after_next: MoneySum,
+}
+
+impl RunningBalance {
+    /// A walk whose first item leaves the balance at `after_first`.
+    pub fn starting_at(after_first: MoneySum) -> Self {
+        Self {
+            after_next: after_first,
+        }
+    }
+
+    /// The balance after `kind`/`amount`, the next item of the walk; steps past it.
+    pub fn step(&mut self, kind: TransactionType, amount: Amount) -> MoneySum {
+        let after = self.after_next;
+        self.after_next = after.minus(signed(kind, amount));
+        after
+    }
+}
+
+/// What a transaction adds to its user's balance: its amount, negative for a debit.
+pub fn signed(kind: TransactionType, amount: Amount) -> MoneySum {
+    match kind {
+        TransactionType::Credit => MoneySum::from(amount),
+        TransactionType::Debit => MoneySum::ZERO.minus(MoneySum::from(amount)),
+    }
 }
 
 /// A user's totals per period, ascending, only periods with transactions.

@@ -221,6 +221,14 @@ impl DateRange {
         Ok(Self { start, end })
     }
 
+    /// The one instant `at`.
+    pub const fn instant(at: Timestamp) -> Self {
+        Self {
+            start: Some(at),
+            end: Some(at),
+        }
+    }
+
     /// Everything up to `end`, inclusive (what a balance at `end` counts).
     pub const fn until(end: Timestamp) -> Self {
         Self {

@@ -35,6 +35,7 @@ fn page_of_100() -> Page<Transaction> {
         limit: 100,
         data,
         next: None,
+        balance_after: None,
     }
 }
 

@@ -54,6 +54,11 @@ pub struct TransactionBody {
     /// `If-Match`.
     #[schema(example = 1, minimum = 1)]
     pub version: u64,
+    /// The user's balance right after this transaction (in `transaction_date`, then id
+    /// order). Only on list and export items, and only with `running_balance=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>, example = 145.0)]
+    pub balance_after: Option<MoneySum>,
 }
 
 impl From<Transaction> for TransactionBody {
@@ -68,6 +73,17 @@ impl From<Transaction> for TransactionBody {
             created_at: t.created_at,
             updated_at: t.updated_at,
             version: t.version,
+            balance_after: None,
+        }
+    }
+}
+
+impl TransactionBody {
+    /// The body of `t`, with the balance after it when there is one.
+    pub fn with_balance(t: &Transaction, balance_after: Option<MoneySum>) -> Self {
+        Self {
+            balance_after,
+            ..Self::from(t)
         }
     }
 }
@@ -132,7 +148,15 @@ impl TransactionPageBody {
             total: p.total,
             page: p.page,
             limit: p.limit,
-            data: p.data.iter().map(TransactionBody::from).collect(),
+            data: match &p.balance_after {
+                Some(balances) => p
+                    .data
+                    .iter()
+                    .zip(balances.iter().copied().map(Some))
+                    .map(|(t, b)| TransactionBody::with_balance(t, b))
+                    .collect(),
+                None => p.data.iter().map(TransactionBody::from).collect(),
+            },
             next_cursor: p.next.as_ref().map(|c| cursors.seal(c)),
         }
     }

@@ -290,6 +290,10 @@ impl From<DomainError> for ApiError {
             ),
             DomainError::TooManyPoints { max } => Self::too_many_points("end_date", max),
             DomainError::TooFarAhead => Self::field("at", "must be at most one day ahead"),
+            DomainError::RunningBalanceFiltered => Self::field(
+                "running_balance",
+                "cannot be combined with transaction_type, min_amount or max_amount: a balance counts every transaction",
+            ),
             DomainError::EmptyPatch => Self::field(
                 "body",
                 "must change at least one of full_name, transaction_amount, transaction_type",

@@ -76,3 +76,12 @@ pub struct ListFilterQuery {
     #[param(nullable = false, minimum = 0)]
     pub max_amount: Option<f64>,
 }
+
+/// `running_balance` on a listing and on an export.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunningBalanceQuery {
+    /// `true`: each item carries `balance_after`, the user's balance right after it (in `transaction_date`, then id order), counting every transaction of the user — so not with `transaction_type`, `min_amount` or `max_amount` (422). Default `false`: the items are exactly as without it.
+    #[param(nullable = false)]
+    pub running_balance: Option<bool>,
+}

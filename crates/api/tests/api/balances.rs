@@ -172,3 +172,158 @@ async fn a_bad_instant_is_a_422_naming_at() {
     let r = app.get(&format!("/api/v1/balances/{user}?at={soon}")).await;
     assert_eq!(r.status, StatusCode::OK, "less than a day ahead is allowed");
 }
+
+/// `user`'s transactions in the balance order (date, then id), each with the balance
+/// after it, from what the test wrote: (id, balance after, in cents).
+fn brute_force_balances(live: &[(String, i64, i64)]) -> std::collections::HashMap<String, i64> {
+    let mut ordered: Vec<&(String, i64, i64)> = live.iter().collect();
+    ordered.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+    let mut balance = 0;
+    ordered
+        .into_iter()
+        .map(|(id, signed, _)| {
+            balance += signed;
+            (id.clone(), balance)
+        })
+        .collect()
+}
+
+async fn export_text(app: &TestApp, user: &str, query: &str) -> (StatusCode, String) {
+    let mut res = app
+        .client
+        .get(app.url(&format!("/api/v1/transactions/user/{user}/export{query}")))
+        .send()
+        .await
+        .expect("export");
+    let body = res.body().limit(16 << 20).await.expect("body");
+    (
+        res.status(),
+        String::from_utf8(body.to_vec()).expect("utf-8"),
+    )
+}
+
+#[actix_web::test]
+async fn running_balances_of_a_cursor_walk_and_of_an_export_equal_a_brute_force() {
+    let app = spawn_app().await;
+    let user = fresh_user();
+    let mut rng = Lcg(0x5eed_0b1d);
+    let base = Timestamp::parse_datetime("2025-05-01T00:00:00Z")
+        .expect("time")
+        .as_millis();
+    let mut live: Vec<(String, i64, i64)> = Vec::new();
+    for i in 0..36 {
+        // A third share one instant, so pages break between transactions of the same
+        // millisecond (ordered by id there).
+        let when = if i % 3 == 0 {
+            base + 2 * DAY
+        } else {
+            base + i64::try_from(rng.next(5 * DAY as u64)).expect("small")
+        };
+        let amount = 1 + rng.next(50_000);
+        let credit = rng.next(3) != 0;
+        let date = Timestamp::from_millis(when).expect("time").to_string();
+        let kind = if credit { "credit" } else { "debit" };
+        let created = app
+            .create(&user, amount as f64 / 100.0, kind, Some(&date))
+            .await;
+        let signed = if credit { 1 } else { -1 } * i64::try_from(amount).expect("small");
+        live.push((created["id"].as_str().expect("id").to_owned(), signed, when));
+    }
+    // A delete in the middle moves every later balance.
+    let (gone, _, _) = live.swap_remove(7);
+    assert_eq!(
+        app.delete(&format!("/api/v1/transactions/{gone}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let expected = brute_force_balances(&live);
+
+    let mut seen = 0;
+    let mut query = "?limit=5&running_balance=true".to_owned();
+    loop {
+        let page = app.list(&user, &query).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        for item in page.data()["data"].as_array().expect("items") {
+            let id = item["id"].as_str().expect("id");
+            assert_eq!(cents(&item["balance_after"]), expected[id], "after {id}");
+            seen += 1;
+        }
+        match page.data()["next_cursor"].as_str() {
+            Some(next) => query = format!("?limit=5&running_balance=true&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, live.len(), "the walk saw every transaction once");
+
+    // A numbered page inside a date range: the same balances.
+    let page = app
+        .list(
+            &user,
+            "?page=2&limit=4&running_balance=true&start_date=2025-05-02&end_date=2025-05-04",
+        )
+        .await;
+    for item in page.data()["data"].as_array().expect("items") {
+        assert_eq!(
+            cents(&item["balance_after"]),
+            expected[item["id"].as_str().unwrap()]
+        );
+    }
+
+    let (status, ndjson) = export_text(&app, &user, "?format=ndjson&running_balance=true").await;
+    assert_eq!(status, StatusCode::OK);
+    let rows: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), live.len());
+    for row in &rows {
+        assert_eq!(
+            cents(&row["balance_after"]),
+            expected[row["id"].as_str().unwrap()]
+        );
+    }
+    let (_, csv) = export_text(&app, &user, "?format=csv&running_balance=true").await;
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .expect("header")
+        .ends_with(",version,balance_after"));
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let balance: f64 = cells.last().expect("cell").parse().expect("number");
+        assert_eq!(
+            (balance * 100.0).round() as i64,
+            expected[cells[0]],
+            "{line}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn without_running_balance_items_are_unchanged_and_filters_that_skip_are_refused() {
+    let app = spawn_app().await;
+    let user = fresh_user();
+    app.create(&user, 3.0, "credit", None).await;
+    let plain = app.list(&user, "").await;
+    let item = &plain.data()["data"][0];
+    assert!(item.get("balance_after").is_none(), "{item}");
+    let asked_off = app.list(&user, "?running_balance=false").await;
+    assert_eq!(asked_off.body, plain.body);
+    let (_, csv) = export_text(&app, &user, "?format=csv").await;
+    assert!(csv.starts_with("id,user_id,full_name,transaction_amount,transaction_type,transaction_date,created_at,updated_at,version\r\n"));
+
+    for query in [
+        "?running_balance=true&transaction_type=credit",
+        "?running_balance=true&min_amount=1",
+        "?running_balance=yes",
+    ] {
+        let r = app.list(&user, query).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(r.error_fields(), ["running_balance"], "{query}");
+        let (status, _) = export_text(&app, &user, query).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "export {query}");
+    }
+    let empty = app.list(&fresh_user(), "?running_balance=true").await;
+    assert_eq!(empty.data()["data"], json!([]));
+}

@@ -7,8 +7,14 @@ use crate::amount::MoneySum;
 use crate::cache_key::CacheKey;
 use crate::error::{DomainError, InternalError};
 use crate::id::UserId;
-use crate::statistics::Balance;
+use crate::page::Page;
+use crate::query::{ListFilter, ListQuery, Position};
+use crate::statistics::{signed, Balance, RunningBalance};
 use crate::time::{DateRange, Timestamp};
+use crate::transaction::Transaction;
+
+/// Rows read per call when looking for transactions that share an instant.
+const SAME_INSTANT_BATCH: u32 = 100;
 
 impl TransactionService {
     /// The instant a balance is taken at: `at`, or by default the last millisecond of the
@@ -88,5 +94,119 @@ impl TransactionService {
         })
         .await?
         .ok_or(DomainError::Internal(InternalError::CorruptCacheEntry))
+    }
+
+    /// `user`'s balance right after the transaction at `position` in the balance order
+    /// (`transaction_date`, then id — the listing's order reversed): the totals up to its
+    /// instant, less the transactions of that same instant that come after it (rare:
+    /// read in small batches).
+    pub async fn balance_through(
+        &self,
+        user: UserId,
+        position: Position,
+    ) -> Result<MoneySum, DomainError> {
+        let mut balance = self.balance_at(user, position.date).await?.balance();
+        let same_instant = ListFilter::within(DateRange::instant(position.date));
+        let mut after = None;
+        loop {
+            // Newest first: at one instant, the larger ids come first — those listed
+            // before `position`, later in the balance order.
+            let rows = self
+                .ports
+                .store
+                .scan_by_user(user, same_instant, after, SAME_INSTANT_BATCH)
+                .await
+                .map_err(store_error)?;
+            let full = rows.len() == SAME_INSTANT_BATCH as usize;
+            for row in &rows {
+                if row.id <= position.id {
+                    return Ok(balance);
+                }
+                balance = balance.minus(signed(row.kind, row.amount));
+            }
+            match rows.last() {
+                Some(last) if full => after = Some(Position::of(last)),
+                _ => return Ok(balance),
+            }
+        }
+    }
+
+    /// A page of `user`'s transactions, as [`list`](Self::list) gives it, with the
+    /// balance after each item: one balance look-up for the page's first item, then each
+    /// next one is the one before less what that one added. Errors:
+    /// `RunningBalanceFiltered` when the filter skips transactions by type or amount;
+    /// `StoreUnavailable`, `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.list_with_balances", skip_all)]
+    pub async fn list_with_balances(
+        &self,
+        user: UserId,
+        query: ListQuery,
+    ) -> Result<Page<Transaction>, DomainError> {
+        check_running(query.filter)?;
+        let mut page = self.list(user, query).await?;
+        let balances = match page.data.first() {
+            None => Vec::new(),
+            Some(first) => {
+                let mut walk = self.running_balance_from(user, query.filter, first).await?;
+                page.data
+                    .iter()
+                    .map(|t| walk.step(t.kind, t.amount))
+                    .collect()
+            }
+        };
+        page.balance_after = Some(balances);
+        Ok(page)
+    }
+
+    /// A walk of running balances down a listing of `user` with `filter` whose first
+    /// item walked is `first` (a page's, or an export's). Errors:
+    /// `RunningBalanceFiltered` when the filter skips transactions by type or amount;
+    /// `StoreUnavailable`.
+    pub async fn running_balance_from(
+        &self,
+        user: UserId,
+        filter: ListFilter,
+        first: &Transaction,
+    ) -> Result<RunningBalance, DomainError> {
+        check_running(filter)?;
+        let top = Position {
+            date: first.transaction_date,
+            id: first.id,
+        };
+        Ok(RunningBalance::starting_at(
+            self.balance_through(user, top).await?,
+        ))
+    }
+
+    /// The same page, encoded by the [`ReadEncoder`](crate::ReadEncoder) and read through
+    /// the cache (under a key of its own). Errors as [`list_with_balances`](Self::list_with_balances).
+    #[tracing::instrument(
+        target = "fido::span",
+        name = "service.list_with_balances_encoded",
+        skip_all
+    )]
+    pub async fn list_with_balances_encoded(
+        &self,
+        user: UserId,
+        query: ListQuery,
+    ) -> Result<String, DomainError> {
+        check_running(query.filter)?;
+        let key = CacheKey::list_with_balances(user, query);
+        let ttl = self.config.cache.list_ttl;
+        self.read_through(key, ttl, move |service| async move {
+            let page = service.list_with_balances(user, query).await?;
+            service.encode(|e| e.encode_page(&page)).map(Some)
+        })
+        .await?
+        .ok_or(DomainError::Internal(InternalError::CorruptCacheEntry))
+    }
+}
+
+/// Running balances count every transaction: a filter by type or amount would skip some.
+fn check_running(filter: ListFilter) -> Result<(), DomainError> {
+    if filter.keeps_every_transaction_of_its_dates() {
+        Ok(())
+    } else {
+        Err(DomainError::RunningBalanceFiltered)
     }
 }

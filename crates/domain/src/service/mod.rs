@@ -382,6 +382,7 @@ impl TransactionService {
             limit: records.limit,
             data,
             next: records.next,
+            balance_after: None,
         })
     }
 

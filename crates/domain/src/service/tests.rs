@@ -318,6 +318,7 @@ fn page_of_one() -> Page<TransactionRecord> {
         limit: 10,
         data: vec![record()],
         next: None,
+        balance_after: None,
     }
 }
 

@@ -11,14 +11,17 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
-use fido_domain::{DomainError, ListFilter, Position, Transaction, TransactionService, UserId};
+use fido_domain::{
+    DomainError, ListFilter, MoneySum, Position, RunningBalance, Transaction, TransactionService,
+    UserId,
+};
 use futures_util::{stream, StreamExt};
 
 use crate::auth::ReadAccess;
 use crate::dto::TransactionBody;
 use crate::error::{ApiError, DataRouteErrors, ErrorBody};
-use crate::input::{self, ExportFormat, Query};
-use crate::params::{ListFilterQuery, UserIdPath};
+use crate::input::{self, ExportFormat, ExportQuery, Query};
+use crate::params::{ListFilterQuery, RunningBalanceQuery, UserIdPath};
 
 /// Records read per store call.
 pub const BATCH: u32 = 1_000;
@@ -26,6 +29,10 @@ pub const BATCH: u32 = 1_000;
 /// The CSV header row (the JSON fields, in the JSON order).
 pub const CSV_HEADER: &str = "id,user_id,full_name,transaction_amount,transaction_type,\
                               transaction_date,created_at,updated_at,version\r\n";
+
+/// The CSV header row with running balances: one more column, last.
+pub const CSV_HEADER_WITH_BALANCE: &str = "id,user_id,full_name,transaction_amount,\
+    transaction_type,transaction_date,created_at,updated_at,version,balance_after\r\n";
 
 /// Writes `cell` as an RFC 4180 field. A cell a spreadsheet would run as a formula (it
 /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so it is
@@ -49,14 +56,14 @@ fn cell(out: &mut String, cell: &str) {
     }
 }
 
-fn csv_row(out: &mut String, t: &Transaction) {
+fn csv_row(out: &mut String, t: &Transaction, balance_after: Option<MoneySum>) {
     use std::fmt::Write;
     // Ids, amounts, types, dates and versions never need quoting; the name may.
     let _ = write!(out, "{},{},", t.id, t.user_id);
     cell(out, t.full_name.expose());
     let _ = write!(
         out,
-        ",{},{},{},{},{},{}\r\n",
+        ",{},{},{},{},{},{}",
         t.amount,
         t.kind.as_str(),
         t.transaction_date,
@@ -64,10 +71,21 @@ fn csv_row(out: &mut String, t: &Transaction) {
         t.updated_at,
         t.version
     );
+    if let Some(balance) = balance_after {
+        let _ = write!(out, ",{balance}");
+    }
+    out.push_str("\r\n");
 }
 
-fn ndjson_row(out: &mut String, t: &Transaction) -> Result<(), serde_json::Error> {
-    out.push_str(&serde_json::to_string(&TransactionBody::from(t))?);
+fn ndjson_row(
+    out: &mut String,
+    t: &Transaction,
+    balance_after: Option<MoneySum>,
+) -> Result<(), serde_json::Error> {
+    out.push_str(&serde_json::to_string(&TransactionBody::with_balance(
+        t,
+        balance_after,
+    ))?);
     out.push('\n');
     Ok(())
 }
@@ -79,6 +97,9 @@ struct Export {
     filter: ListFilter,
     format: ExportFormat,
     after: Option<Position>,
+    /// Whether rows carry running balances, and the walk once the first row is known.
+    running: bool,
+    balances: Option<RunningBalance>,
     started: bool,
     finished: bool,
 }
@@ -98,15 +119,29 @@ impl Export {
             date: t.transaction_date,
             id: t.id,
         });
-        let mut out = String::with_capacity(batch.len() * 180 + CSV_HEADER.len());
+        if self.running && self.balances.is_none() {
+            if let Some(first) = batch.first() {
+                let walk = self
+                    .service
+                    .running_balance_from(self.user, self.filter, first)
+                    .await?;
+                self.balances = Some(walk);
+            }
+        }
+        let mut out = String::with_capacity(batch.len() * 200 + CSV_HEADER_WITH_BALANCE.len());
         if !self.started && self.format == ExportFormat::Csv {
-            out.push_str(CSV_HEADER);
+            out.push_str(if self.running {
+                CSV_HEADER_WITH_BALANCE
+            } else {
+                CSV_HEADER
+            });
         }
         self.started = true;
         for t in &batch {
+            let balance_after = self.balances.as_mut().map(|w| w.step(t.kind, t.amount));
             match self.format {
-                ExportFormat::Csv => csv_row(&mut out, t),
-                ExportFormat::Ndjson => ndjson_row(&mut out, t).map_err(|e| {
+                ExportFormat::Csv => csv_row(&mut out, t, balance_after),
+                ExportFormat::Ndjson => ndjson_row(&mut out, t, balance_after).map_err(|e| {
                     DomainError::Internal(fido_domain::InternalError::Encode(
                         fido_domain::EncodeError(e.to_string()),
                     ))
@@ -126,9 +161,9 @@ impl Export {
     params(
         UserIdPath,
         ("format" = Option<String>, Query, nullable = false, description = "`csv` (RFC 4180, a header row, CRLF) or `ndjson` (one JSON object per line, as in the API). Without it, `Accept: application/x-ndjson` picks NDJSON; otherwise CSV. Example: `csv`"),
-        ListFilterQuery),
+        ListFilterQuery, RunningBalanceQuery),
     responses(
-        (status = 200, description = "The matching transactions, newest first, streamed (chunked). CSV: a header row, then `id,user_id,full_name,transaction_amount,transaction_type,transaction_date,created_at,updated_at,version`, amounts with two decimals, names decrypted, a name a spreadsheet would run as a formula prefixed with `'`. An error after the first byte ends the response without its terminating chunk: the client sees an incomplete body.",
+        (status = 200, description = "The matching transactions, newest first, streamed (chunked). CSV: a header row, then `id,user_id,full_name,transaction_amount,transaction_type,transaction_date,created_at,updated_at,version` (and `balance_after` with `running_balance=true`), amounts with two decimals, names decrypted, a name a spreadsheet would run as a formula prefixed with `'`. An error after the first byte ends the response without its terminating chunk: the client sees an incomplete body.",
             content((String = "text/csv"), (String = "application/x-ndjson")),
             headers(("Content-Disposition" = String, description = "attachment; filename=\"transactions-<user_id>-<UTC date>.csv|ndjson\""))),
         (status = 422, description = "Bad user id, format or filter (each named); a parameter repeated or unknown", body = ErrorBody),
@@ -145,13 +180,22 @@ pub async fn export(
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
-    let (format, filter) = input::export(&query, accept)?;
+    let ExportQuery {
+        format,
+        filter,
+        running_balance,
+    } = input::export(&query, accept)?;
+    if running_balance && !filter.keeps_every_transaction_of_its_dates() {
+        return Err(DomainError::RunningBalanceFiltered.into());
+    }
     let mut export = Export {
         service,
         user,
         filter,
         format,
         after: None,
+        running: running_balance,
+        balances: None,
         started: false,
         finished: false,
     };

@@ -15,7 +15,9 @@ use crate::dto::{
 use crate::envelope::{self, Envelope, MessageOnly};
 use crate::error::{ApiError, BodyRouteErrors, DataRouteErrors, ErrorBody};
 use crate::input::{self, IfMatch, Query};
-use crate::params::{IfMatchHeader, ListFilterQuery, TransactionIdPath, UserIdPath};
+use crate::params::{
+    IfMatchHeader, ListFilterQuery, RunningBalanceQuery, TransactionIdPath, UserIdPath,
+};
 
 /// The version a conditional write must find. With a list of ETags (RFC 9110 allows
 /// several), the current version is read and the write is made conditional on it if it is
@@ -173,7 +175,7 @@ pub async fn delete(
         ("page" = Option<u32>, Query, nullable = false, description = "Page number, from 1 (default 1). Not with `cursor`: numbered pages skip the items before them, so deep pages cost more; prefer `cursor` to walk a long history", minimum = 1, maximum = 2147483647),
         ("cursor" = Option<String>, Query, nullable = false, description = "The `next_cursor` of the previous page, as it is, with the same filters: the page after it, at the same cost at any depth. Not with `page`. Example: `AQAAAZrN0L97ZlDwwuSwobLD1OX2Kx8bvD0a9l4mFfHn0G0rLQm7yzYk`"),
         ("limit" = Option<u32>, Query, nullable = false, description = "Page size, 1 to 100 (default 10)", minimum = 1, maximum = 100),
-        ListFilterQuery),
+        ListFilterQuery, RunningBalanceQuery),
     responses(
         (status = 200, description = "A page of the matching transactions, newest first; `total` counts every match (0 and an empty page when none)",
             body = Envelope<TransactionPageBody>),
@@ -205,6 +207,10 @@ pub async fn list_by_user(
     };
     // The page arrives serialised (as the cache holds it, in exactly the shape of
     // `TransactionPageBody`): wrapped, not parsed and serialised again.
-    let page_json = service.list_encoded(user, query).await?;
+    let page_json = if listing.running_balance {
+        service.list_with_balances_encoded(user, query).await?
+    } else {
+        service.list_encoded(user, query).await?
+    };
     Ok(envelope::ok_encoded(&page_json))
 }

@@ -16,7 +16,8 @@ use crate::error::{ApiError, FieldErrorBody};
 pub use bodies::{create, patch};
 pub use headers::{idempotency_key, if_match, single_header, IfMatch};
 pub use queries::{
-    balance_at, date_range, export, feed, listing, series, ExportFormat, Listing, Query,
+    balance_at, date_range, export, feed, listing, series, ExportFormat, ExportQuery, Listing,
+    Query,
 };
 
 /// Collects field errors while parsing.

@@ -98,16 +98,26 @@ pub struct Listing<'a> {
     pub page: PageRequest,
     /// The `cursor`, still sealed, when given (then `page` was not).
     pub cursor: Option<&'a str>,
+    /// `running_balance=true`: each item with the balance after it.
+    pub running_balance: bool,
 }
 
 /// `page` or `cursor` (not both), `limit`, and the filters: `transaction_type`,
 /// `start_date`/`end_date` (as the statistics'), `min_amount`/`max_amount` (exact amounts,
 /// inclusive).
 pub fn listing(query: &Query) -> Result<Listing<'_>, ApiError> {
-    let [page, limit, cursor, kind, start, end, min, max] = query_values(
+    let [page, limit, cursor, running, kind, start, end, min, max] = query_values(
         query,
         [
-            "page", "limit", "cursor", FILTERS[0], FILTERS[1], FILTERS[2], FILTERS[3], FILTERS[4],
+            "page",
+            "limit",
+            "cursor",
+            "running_balance",
+            FILTERS[0],
+            FILTERS[1],
+            FILTERS[2],
+            FILTERS[3],
+            FILTERS[4],
         ],
     )?;
     let mut errors = Errors::default();
@@ -122,15 +132,40 @@ pub fn listing(query: &Query) -> Result<Listing<'_>, ApiError> {
     }
     let filter = filter([kind, start, end, min, max], &mut errors);
     let page = paging(page, limit, &mut errors);
+    let running_balance = flag("running_balance", running, &mut errors);
     errors.finish()?;
     match (filter, page) {
         (Some(filter), Some(page)) => Ok(Listing {
             filter,
             page,
             cursor,
+            running_balance,
         }),
         _ => Err(ApiError::Internal),
     }
+}
+
+/// A boolean parameter: `true` or `false` (absent: `false`), a bad one named in `errors`.
+fn flag(name: &str, value: Option<&str>, errors: &mut Errors) -> bool {
+    match value {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            errors.push(name, "must be true or false");
+            false
+        }
+    }
+}
+
+/// An export's query: its format, filters and whether rows carry running balances.
+#[derive(Debug)]
+pub struct ExportQuery {
+    /// CSV or NDJSON.
+    pub format: ExportFormat,
+    /// The listing's filters.
+    pub filter: ListFilter,
+    /// `running_balance=true`: each row with the balance after it.
+    pub running_balance: bool,
 }
 
 /// An export's format.
@@ -143,12 +178,18 @@ pub enum ExportFormat {
 }
 
 /// An export's query: `format` (`csv` or `ndjson`; else the `Accept` header's choice; else
-/// CSV) and the listing's filters.
-pub fn export(query: &Query, accept: Option<&str>) -> Result<(ExportFormat, ListFilter), ApiError> {
-    let [format, kind, start, end, min, max] = query_values(
+/// CSV), the listing's filters and `running_balance`.
+pub fn export(query: &Query, accept: Option<&str>) -> Result<ExportQuery, ApiError> {
+    let [format, running, kind, start, end, min, max] = query_values(
         query,
         [
-            "format", FILTERS[0], FILTERS[1], FILTERS[2], FILTERS[3], FILTERS[4],
+            "format",
+            "running_balance",
+            FILTERS[0],
+            FILTERS[1],
+            FILTERS[2],
+            FILTERS[3],
+            FILTERS[4],
         ],
     )?;
     let mut errors = Errors::default();
@@ -165,9 +206,14 @@ pub fn export(query: &Query, accept: Option<&str>) -> Result<(ExportFormat, List
         }),
     };
     let filter = filter([kind, start, end, min, max], &mut errors);
+    let running_balance = flag("running_balance", running, &mut errors);
     errors.finish()?;
     match (format, filter) {
-        (Some(format), Some(filter)) => Ok((format, filter)),
+        (Some(format), Some(filter)) => Ok(ExportQuery {
+            format,
+            filter,
+            running_balance,
+        }),
         _ => Err(ApiError::Internal),
     }
 }
