@@ -38,6 +38,9 @@ python3 scripts/bench/traces.py
 step "Finding: deep pages by cursor and by number, and a streamed export"
 python3 scripts/bench/finding.py
 
+step "Balances: at a past instant for a 100,000- and a 1,000-transaction user; running balances"
+python3 scripts/bench/balances.py
+
 step "Scale-out: creates with 1, 2, 3 replicas on one MongoDB-wire database, events on vs off; commit to feed"
 .venv/bin/python scripts/bench/scaleout.py
 
