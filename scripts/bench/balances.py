@@ -13,7 +13,6 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -24,23 +23,8 @@ PER_ROUND = 100
 SMALL = 1_000
 
 
-def latencies(client, path, n):
-    """Latencies in ms of n sequential requests of path (each must be 200)."""
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        status, _ = client.request("GET", path)
-        samples.append((time.perf_counter() - t0) * 1000)
-        if status != 200:
-            raise RuntimeError(f"{path} answered {status}")
-    return samples
-
-
 def main():
-    if not bench.BINARY.exists():
-        sys.exit(f"{bench.BINARY} is missing: run `cargo build --release -p fido-api`")
-    bench.OUT.mkdir(parents=True, exist_ok=True)
-    work = pathlib.Path(tempfile.mkdtemp(prefix="fido-bench-balances-"))
+    work = bench.prepare("balances")
     rows = []
     notes = [f"{os.cpu_count()} cores; embedded store, cache disabled (every balance computed)"]
     try:
@@ -59,12 +43,12 @@ def main():
             "running": f"/api/v1/transactions/user/{big}?limit=20&running_balance=true",
         }
         for path in paths.values():  # warm code paths and the page cache of the file
-            latencies(client, path, 20)
+            bench.latencies_ms(client, path, 20)
         samples = {k: [] for k in paths}
         medians = {k: [] for k in paths}
         for _ in range(ROUNDS):
             for k, path in paths.items():
-                got = latencies(client, path, PER_ROUND)
+                got = bench.latencies_ms(client, path, PER_ROUND)
                 samples[k].extend(got)
                 medians[k].append(statistics.median(got))
         p50 = {k: statistics.median(medians[k]) for k in paths}

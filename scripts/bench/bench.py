@@ -61,6 +61,27 @@ def write_report(name, notes, rows):
     print("\n" + "\n".join(md))
 
 
+def prepare(label):
+    """Checks that the release binary exists and makes the report folder; returns a fresh
+    temporary work folder named after `label` (the caller removes it)."""
+    if not BINARY.exists():
+        sys.exit(f"{BINARY} is missing: run `cargo build --release -p fido-api`")
+    OUT.mkdir(parents=True, exist_ok=True)
+    return pathlib.Path(tempfile.mkdtemp(prefix=f"fido-bench-{label}-"))
+
+
+def latencies_ms(client, path, n):
+    """Latencies in ms of n sequential GETs of path over `client` (each must be 200)."""
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status, _ = client.request("GET", path)
+        samples.append((time.perf_counter() - t0) * 1000)
+        if status != 200:
+            raise RuntimeError(f"{path} answered {status}")
+    return samples
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,6 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 
@@ -28,21 +27,11 @@ LIMIT = 20
 
 def timed(client, path, n):
     """Median latency in ms of n sequential requests of path (each must be 200)."""
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        status, _ = client.request("GET", path)
-        samples.append((time.perf_counter() - t0) * 1000)
-        if status != 200:
-            raise RuntimeError(f"{path} answered {status}")
-    return statistics.median(samples)
+    return statistics.median(bench.latencies_ms(client, path, n))
 
 
 def main():
-    if not bench.BINARY.exists():
-        sys.exit(f"{bench.BINARY} is missing: run `cargo build --release -p fido-api`")
-    bench.OUT.mkdir(parents=True, exist_ok=True)
-    work = pathlib.Path(tempfile.mkdtemp(prefix="fido-bench-finding-"))
+    work = bench.prepare("finding")
     rows, notes = [], [f"{os.cpu_count()} cores; embedded store, cache disabled; {LIMIT} per page"]
     try:
         proc, port, _ = bench.start_service(work, {"FIDO__CACHE__ENABLED": "false"}, "finding")

@@ -10,7 +10,6 @@ import pathlib
 import secrets
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench  # noqa: E402
@@ -19,10 +18,7 @@ ROUNDS = int(os.environ.get("FIDO_BENCH_ROUNDS", "5"))
 
 
 def main():
-    if not bench.BINARY.exists():
-        sys.exit(f"{bench.BINARY} is missing: run `cargo build --release -p fido-api`")
-    bench.OUT.mkdir(parents=True, exist_ok=True)
-    work = pathlib.Path(tempfile.mkdtemp(prefix="fido-bench-metrics-"))
+    work = bench.prepare("metrics")
     rows, notes = [], [f"{os.cpu_count()} cores; wrk -t2 -c{bench.CONNECTIONS}, {bench.SECONDS} s per run"]
     try:
         (work / "on").mkdir()

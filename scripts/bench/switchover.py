@@ -14,10 +14,8 @@ import os
 import pathlib
 import queue
 import random
-import secrets
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -34,10 +32,7 @@ USERS = int(os.environ.get("FIDO_BENCH_SWITCH_USERS", "1000"))
 
 
 def main():
-    if not bench.BINARY.exists():
-        sys.exit(f"{bench.BINARY} is missing: run `cargo build --release -p fido-api`")
-    bench.OUT.mkdir(parents=True, exist_ok=True)
-    work = pathlib.Path(tempfile.mkdtemp(prefix="fido-bench-switch-"))
+    work = bench.prepare("switch")
     rows, notes = [], []
     env = dict(os.environ, API_KEYS=bench.KEYS, FERNET_KEY=bench.FERNET, FIDO__LOG__FILTER="warn",
                FIDO__METRICS__ADDR="", FIDO__SECURITY__DATA_DIR=str(work), DB_URI=f"sqlite://{work}/fido.db")

@@ -6,26 +6,21 @@ use serde_json::json;
 use crate::helpers::{fresh_user, spawn_app, TestApp};
 
 async fn snapshot(app: &TestApp, user: &str) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for q in [
+    let lists = [
         "",
         "?page=1&limit=1",
         "?page=2&limit=1",
         "?page=1&limit=11",
         "?page=11&limit=1",
         "?limit=100",
-    ] {
-        out.push(app.list(user, q).await.body);
-    }
-    for q in [
+    ];
+    let stats = [
         "",
         "?start_date=2025-11-25",
         "?end_date=2025-11-25",
         "?start_date=2025-11-25&end_date=2025-11-25",
-    ] {
-        out.push(app.stats(user, q).await.body);
-    }
-    out
+    ];
+    app.bodies(user, &lists, &stats).await
 }
 
 #[actix_web::test]

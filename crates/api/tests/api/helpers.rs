@@ -361,6 +361,19 @@ impl TestApp {
         self.get(&format!("/api/v1/transactions/user/{user}{query}"))
             .await
     }
+
+    /// The bodies of `user`'s list pages for `lists`, then of their statistics for
+    /// `stats` (query strings), in that order: what a cached read answers.
+    pub async fn bodies(&self, user: &str, lists: &[&str], stats: &[&str]) -> Vec<Value> {
+        let mut out = Vec::with_capacity(lists.len() + stats.len());
+        for q in lists {
+            out.push(self.list(user, q).await.body);
+        }
+        for q in stats {
+            out.push(self.stats(user, q).await.body);
+        }
+        out
+    }
 }
 
 /// A user id no other test uses.

@@ -11,24 +11,19 @@ use serde_json::json;
 use crate::helpers::{fresh_user, settings_for, spawn_with, TestApp};
 
 async fn reads(app: &TestApp, user: &str) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for q in [
+    let lists = [
         "",
         "?page=2&limit=1",
         "?page=1&limit=11",
         "?page=11&limit=1",
-    ] {
-        out.push(app.list(user, q).await.body);
-    }
-    for q in [
+    ];
+    let stats = [
         "",
         "?start_date=2025-11-25",
         "?end_date=2025-11-24",
         "?start_date=2025-11-25&end_date=2025-11-25",
-    ] {
-        out.push(app.stats(user, q).await.body);
-    }
-    out
+    ];
+    app.bodies(user, &lists, &stats).await
 }
 
 #[actix_web::test]
