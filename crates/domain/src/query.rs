@@ -164,10 +164,15 @@ impl ListFilter {
         }
     }
 
-    /// Whether the filter leaves every transaction of its date range in (no type or
-    /// amount bound): what running balances need.
-    pub const fn keeps_every_transaction_of_its_dates(&self) -> bool {
-        self.kind.is_none() && self.min_amount.is_none() && self.max_amount.is_none()
+    /// Whether running balances can be given for a listing with this filter: only when it
+    /// leaves every transaction of its date range in (no type or amount bound), since a
+    /// balance counts every transaction. Errors: `RunningBalanceFiltered`.
+    pub fn allows_running_balance(&self) -> Result<(), crate::error::DomainError> {
+        if self.kind.is_none() && self.min_amount.is_none() && self.max_amount.is_none() {
+            Ok(())
+        } else {
+            Err(crate::error::DomainError::RunningBalanceFiltered)
+        }
     }
 
     /// A canonical text of the filter, one form per filter and no two filters alike:

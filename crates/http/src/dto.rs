@@ -148,15 +148,15 @@ impl TransactionPageBody {
             total: p.total,
             page: p.page,
             limit: p.limit,
-            data: match &p.balance_after {
-                Some(balances) => p
-                    .data
-                    .iter()
-                    .zip(balances.iter().copied().map(Some))
-                    .map(|(t, b)| TransactionBody::with_balance(t, b))
-                    .collect(),
-                None => p.data.iter().map(TransactionBody::from).collect(),
-            },
+            data: p
+                .data
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let balance = p.balance_after.as_ref().and_then(|b| b.get(i).copied());
+                    TransactionBody::with_balance(t, balance)
+                })
+                .collect(),
             next_cursor: p.next.as_ref().map(|c| cursors.seal(c)),
         }
     }

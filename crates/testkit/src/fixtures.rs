@@ -77,3 +77,29 @@ pub fn record(
 pub async fn settle(store: &dyn fido_domain::EventLog) {
     while store.sequence(1000).await.expect("sequence") == 1000 {}
 }
+
+/// A small deterministic generator (an LCG), so random test sequences are the same in
+/// every run and on every store.
+#[derive(Debug)]
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// An amount in cents: mostly small, a third up to the largest amount (so sums carry
+    /// into the billions-of-cents part that stores keep separately).
+    pub fn cents(&mut self) -> u64 {
+        if self.next(3) == 0 {
+            self.next(Amount::MAX.cents() + 1)
+        } else {
+            self.next(100_000_000)
+        }
+    }
+
+    /// The next number below `below` (below 1: 0).
+    pub fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below.max(1)
+    }
+}

@@ -3,6 +3,7 @@
 
 use awc::http::StatusCode;
 use fido_domain::Timestamp;
+use fido_testkit::fixtures::Lcg;
 use serde_json::json;
 
 use crate::helpers::{fresh_user, spawn_app, TestApp};
@@ -19,19 +20,6 @@ async fn balance(app: &TestApp, user: &str, query: &str) -> serde_json::Value {
     let r = app.get(&format!("/api/v1/balances/{user}{query}")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.data().clone()
-}
-
-/// A small deterministic generator (the test must not depend on a seed it cannot show).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
 }
 
 #[actix_web::test]

@@ -21,7 +21,7 @@ impl TransactionService {
     /// current second (reads within one second share a cache entry, and a transaction
     /// recorded before the read, dated now, is always counted). Errors: `TooFarAhead`
     /// when `at` lies more than [`Balance::MAX_AHEAD_MS`] past the clock.
-    pub fn balance_instant(&self, at: Option<Timestamp>) -> Result<Timestamp, DomainError> {
+    fn balance_instant(&self, at: Option<Timestamp>) -> Result<Timestamp, DomainError> {
         let now = self.ports.clock.now();
         match at {
             Some(at) if at > now.plus_millis(Balance::MAX_AHEAD_MS) => {
@@ -35,8 +35,8 @@ impl TransactionService {
         }
     }
 
-    /// `user`'s balance at `at` (see [`balance_instant`](Self::balance_instant) for the
-    /// default), from the store. A user without transactions has a balance of zero.
+    /// `user`'s balance at `at` (by default the last millisecond of the current second),
+    /// from the store. A user without transactions has a balance of zero.
     /// Errors: `TooFarAhead`; `StoreUnavailable`.
     #[tracing::instrument(target = "fido::span", name = "service.balance", skip_all)]
     pub async fn balance(
@@ -142,7 +142,7 @@ impl TransactionService {
         user: UserId,
         query: ListQuery,
     ) -> Result<Page<Transaction>, DomainError> {
-        check_running(query.filter)?;
+        query.filter.allows_running_balance()?;
         let mut page = self.list(user, query).await?;
         let balances = match page.data.first() {
             None => Vec::new(),
@@ -168,7 +168,7 @@ impl TransactionService {
         filter: ListFilter,
         first: &Transaction,
     ) -> Result<RunningBalance, DomainError> {
-        check_running(filter)?;
+        filter.allows_running_balance()?;
         let top = Position {
             date: first.transaction_date,
             id: first.id,
@@ -190,7 +190,7 @@ impl TransactionService {
         user: UserId,
         query: ListQuery,
     ) -> Result<String, DomainError> {
-        check_running(query.filter)?;
+        query.filter.allows_running_balance()?;
         let key = CacheKey::list_with_balances(user, query);
         let ttl = self.config.cache.list_ttl;
         self.read_through(key, ttl, move |service| async move {
@@ -199,14 +199,5 @@ impl TransactionService {
         })
         .await?
         .ok_or(DomainError::Internal(InternalError::CorruptCacheEntry))
-    }
-}
-
-/// Running balances count every transaction: a filter by type or amount would skip some.
-fn check_running(filter: ListFilter) -> Result<(), DomainError> {
-    if filter.keeps_every_transaction_of_its_dates() {
-        Ok(())
-    } else {
-        Err(DomainError::RunningBalanceFiltered)
     }
 }

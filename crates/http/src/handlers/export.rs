@@ -26,13 +26,19 @@ use crate::params::{ListFilterQuery, RunningBalanceQuery, UserIdPath};
 /// Records read per store call.
 pub const BATCH: u32 = 1_000;
 
-/// The CSV header row (the JSON fields, in the JSON order).
-pub const CSV_HEADER: &str = "id,user_id,full_name,transaction_amount,transaction_type,\
-                              transaction_date,created_at,updated_at,version\r\n";
+/// The CSV columns (the JSON fields, in the JSON order), for the header rows below.
+macro_rules! csv_columns {
+    () => {
+        "id,user_id,full_name,transaction_amount,transaction_type,transaction_date,\
+         created_at,updated_at,version"
+    };
+}
+
+/// The CSV header row.
+pub const CSV_HEADER: &str = concat!(csv_columns!(), "\r\n");
 
 /// The CSV header row with running balances: one more column, last.
-pub const CSV_HEADER_WITH_BALANCE: &str = "id,user_id,full_name,transaction_amount,\
-    transaction_type,transaction_date,created_at,updated_at,version,balance_after\r\n";
+pub const CSV_HEADER_WITH_BALANCE: &str = concat!(csv_columns!(), ",balance_after\r\n");
 
 /// Writes `cell` as an RFC 4180 field. A cell a spreadsheet would run as a formula (it
 /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so it is
@@ -185,8 +191,8 @@ pub async fn export(
         filter,
         running_balance,
     } = input::export(&query, accept)?;
-    if running_balance && !filter.keeps_every_transaction_of_its_dates() {
-        return Err(DomainError::RunningBalanceFiltered.into());
+    if running_balance {
+        filter.allows_running_balance()?;
     }
     let mut export = Export {
         service,

@@ -11,7 +11,7 @@ use fido_domain::{
     TransactionType, UtcDay, Window, Written,
 };
 
-use crate::fixtures::{amount, at, fresh_user, record, settle, IdSeq};
+use crate::fixtures::{amount, at, fresh_user, record, settle, IdSeq, Lcg};
 
 use TransactionType::{Credit, Debit};
 
@@ -65,30 +65,6 @@ fn claim_request(
         lease_until: now.plus_millis(30_000),
         expires_at: now.plus_millis(86_400_000),
         take_over: None,
-    }
-}
-
-/// A small deterministic generator (an LCG), so the random sequences below are the same
-/// in every run and on every store.
-struct Lcg(u64);
-
-impl Lcg {
-    /// An amount in cents: mostly small, a third up to the largest amount (so sums carry
-    /// into the billions-of-cents part that stores keep separately).
-    fn cents(&mut self) -> u64 {
-        if self.next(3) == 0 {
-            self.next(Amount::MAX.cents() + 1)
-        } else {
-            self.next(100_000_000)
-        }
-    }
-
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below.max(1)
     }
 }
 
