@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer};
-use fido_domain::{EventRelay, TransactionService, WriteSwitch};
+use fido_domain::{EventRelay, HistoryLog, Timestamp, TransactionService, WriteSwitch};
 use fido_http::cursor::CursorCodec;
 use fido_http::{mount, HttpEdge, HttpOptions};
 
@@ -31,6 +31,8 @@ pub struct Application {
     follower: Option<(TransactionService, Option<u64>)>,
     /// The service and the store's switch it follows (see [`watch_write_pause`]).
     pause_watch: Option<(TransactionService, Arc<dyn WriteSwitch>)>,
+    /// The history's retention, when one is set: the store and how long versions stay.
+    history_pruning: Option<(Arc<dyn HistoryLog>, Duration)>,
 }
 
 /// The relay this process runs beside the server: how often it polls, and the store's
@@ -84,6 +86,7 @@ impl Application {
         };
         let commits = stores.commits.clone();
         let switch = stores.switch.clone();
+        let history = stores.history.clone();
         // One codec: the encoder seals the cursors the edge opens.
         let cursors = secrets::cursor_codec(settings)?;
         let service = service_over(settings, stores, cursors.clone())?;
@@ -111,6 +114,10 @@ impl Application {
         app.metrics = metrics_server;
         app.follower = follower;
         app.pause_watch = Some((service_for_pause, switch));
+        app.history_pruning = settings
+            .history
+            .retention()
+            .map(|retention| (history, retention));
         app.relay = relay.map(|relay| RelayRun {
             relay,
             poll: Duration::from_millis(settings.events.relay_poll_ms),
@@ -165,6 +172,7 @@ impl Application {
             metrics: None,
             follower: None,
             pause_watch: None,
+            history_pruning: None,
         })
     }
 
@@ -194,6 +202,9 @@ impl Application {
         let follower = self
             .follower
             .map(|(service, from)| tokio::spawn(follow_feed(service, from, following.clone())));
+        let pruning = self.history_pruning.map(|(history, retention)| {
+            tokio::spawn(prune_history(history, retention, following.clone()))
+        });
         let pause_watch = self
             .pause_watch
             .map(|(service, switch)| tokio::spawn(watch_write_pause(service, switch, following)));
@@ -215,6 +226,9 @@ impl Application {
             let _ = task.await;
         }
         if let Some(task) = pause_watch {
+            let _ = task.await;
+        }
+        if let Some(task) = pruning {
             let _ = task.await;
         }
         if let Some((handle, task)) = metrics {
@@ -242,6 +256,33 @@ impl Ticks {
             _ = stop.changed() => return false,
         }
         !*stop.borrow()
+    }
+}
+
+/// How often an instance removes history versions past the retention.
+pub const HISTORY_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes history versions older than `retention`, at start and then every
+/// [`HISTORY_PRUNE_EVERY`] (only with `FIDO__HISTORY__RETENTION_DAYS` set). Every instance
+/// does it: an indexed range delete, harmless when another instance just did the same.
+async fn prune_history(
+    history: Arc<dyn HistoryLog>,
+    retention: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = Ticks::every(HISTORY_PRUNE_EVERY);
+    let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    while every.next(&mut stop).await {
+        let before = Timestamp::now().plus_millis(keep_ms.saturating_neg());
+        match history.prune_history(before).await {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(removed, %before, "history versions past the retention removed")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot remove old history versions yet; retrying within the hour")
+            }
+        }
     }
 }
 

@@ -109,6 +109,57 @@ pub struct Settings {
     pub events: EventSettings,
     /// Prometheus metrics.
     pub metrics: MetricsSettings,
+    /// The transactions' history.
+    pub history: HistorySettings,
+}
+
+/// The transactions' history (see docs/api.md, "History").
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HistorySettings {
+    /// Versions older than this many days are removed; empty (the default) keeps them for
+    /// ever.
+    #[serde(deserialize_with = "days_or_empty")]
+    pub retention_days: Option<u64>,
+}
+
+impl HistorySettings {
+    fn validate(&self) -> Result<()> {
+        if self.retention_days == Some(0) {
+            return Err(invalid(
+                "history.retention_days must be at least 1, or empty to keep every version",
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long versions are kept; `None`: for ever.
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        self.retention_days
+            .map(|days| std::time::Duration::from_secs(days.saturating_mul(86_400)))
+    }
+}
+
+/// A number of days, or nothing: an empty variable (`FIDO__HISTORY__RETENTION_DAYS=`)
+/// means the same as an absent one.
+fn days_or_empty<'de, D>(deserializer: D) -> std::result::Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Days {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Days>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Days::Number(n)) => Ok(Some(n)),
+        Some(Days::Text(text)) if text.trim().is_empty() => Ok(None),
+        Some(Days::Text(text)) => text.trim().parse().map(Some).map_err(|_| {
+            serde::de::Error::custom("history.retention_days must be a whole number of days")
+        }),
+    }
 }
 
 /// Prometheus metrics.
@@ -460,6 +511,7 @@ impl Settings {
         self.cache.validate()?;
         self.server.validate()?;
         self.security.validate(self.app_env)?;
+        self.history.validate()?;
         self.events.validate()
     }
 

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fido_domain::{
-    Amount, Cache, DailyRollups, EncryptedName, FieldCipher, FullName, StoreTransfer, Timestamp,
-    TransactionId, TransactionRecord, TransactionType, UserId,
+    Actor, Amount, Cache, DailyRollups, EncryptedName, FieldCipher, FullName, HistoryAction,
+    HistoryEntry, StoreTransfer, Timestamp, TransactionId, TransactionRecord, TransactionType,
+    UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -131,6 +132,93 @@ impl Line {
             created_at: time("created_at", &self.created_at)?,
             updated_at: time("updated_at", &self.updated_at)?,
             version: self.version,
+        })
+    }
+}
+
+/// One version of a transaction's history as a line of NDJSON: written after every
+/// transaction line by `fido export`, told apart by its `action`. `record` (and, for an
+/// update, `before`) are transaction lines, names as tokens (or in clear with `--decrypt`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryLine {
+    /// The transaction's id (24 hex characters).
+    pub transaction_id: String,
+    /// The version the change made.
+    pub version: u64,
+    /// RFC 3339: when the change was made.
+    pub at: String,
+    /// Who made it.
+    pub actor: String,
+    /// `created`, `updated` or `deleted`.
+    pub action: String,
+    /// The transaction as the change left it.
+    pub record: Line,
+    /// For an update: the transaction before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Line>,
+}
+
+impl HistoryLine {
+    /// The line of an entry (names as tokens).
+    pub fn of(entry: &HistoryEntry) -> Self {
+        Self {
+            transaction_id: entry.transaction_id.to_string(),
+            version: entry.version,
+            at: entry.at.to_string(),
+            actor: entry.actor.as_str().to_owned(),
+            action: entry.action.as_str().to_owned(),
+            record: Line::of(&entry.record),
+            before: entry.before.as_ref().map(Line::of),
+        }
+    }
+
+    /// Whether a line of an export is a history line (it has an `action`).
+    pub fn is_history(value: &serde_json::Value) -> bool {
+        value.get("action").is_some()
+    }
+
+    /// The entry this line describes, every field checked as for transaction lines; the
+    /// error names the field.
+    pub async fn entry(
+        &self,
+        cipher: &dyn FieldCipher,
+    ) -> std::result::Result<HistoryEntry, String> {
+        let record = self
+            .record
+            .record(cipher)
+            .await
+            .map_err(|e| format!("record.{e}"))?;
+        let before = match &self.before {
+            Some(line) => Some(
+                line.record(cipher)
+                    .await
+                    .map_err(|e| format!("before.{e}"))?,
+            ),
+            None => None,
+        };
+        let transaction_id = TransactionId::parse(&self.transaction_id)
+            .map_err(|e| format!("transaction_id: {e}"))?;
+        if record.id != transaction_id {
+            return Err("record.id: differs from transaction_id".into());
+        }
+        let action = HistoryAction::parse(&self.action)
+            .ok_or("action: must be created, updated or deleted")?;
+        if (action == HistoryAction::Updated) != before.is_some() {
+            return Err("before: required for updated, and only for it".into());
+        }
+        if self.version == 0 {
+            return Err("version: must be at least 1".into());
+        }
+        Ok(HistoryEntry {
+            transaction_id,
+            user_id: record.user_id,
+            version: self.version,
+            at: Timestamp::parse_rfc3339(&self.at).map_err(|e| format!("at: {e}"))?,
+            actor: Actor::new(self.actor.clone()).map_err(|e| format!("actor: {e}"))?,
+            action,
+            record,
+            before,
         })
     }
 }

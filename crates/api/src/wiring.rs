@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fido_cache_memory::InMemoryCache;
 use fido_cache_redis::RedisCache;
 use fido_domain::{
-    Cache, DailyRollups, EventLog, IdempotencyStore, NoCache, Ports, ServiceConfig,
+    Cache, DailyRollups, EventLog, HistoryLog, IdempotencyStore, NoCache, Ports, ServiceConfig,
     StatisticsQuery, Store, StoreTransfer, SystemClock, TransactionService, TransactionStore,
     WriteSwitch,
 };
@@ -34,6 +34,8 @@ pub struct StorePorts {
     pub rollups: Arc<dyn DailyRollups>,
     /// The outbox of events, in the same database.
     pub events: Arc<dyn EventLog>,
+    /// The transactions' history, in the same database.
+    pub history: Arc<dyn HistoryLog>,
     /// The whole contents, for copies, exports and imports.
     pub transfer: Arc<dyn StoreTransfer>,
     /// The deployment-wide write pause, in the same database.
@@ -49,26 +51,36 @@ impl std::fmt::Debug for StorePorts {
     }
 }
 
+/// The ports a request uses (timed when metered).
+type RequestPorts = (
+    Arc<dyn TransactionStore>,
+    Arc<dyn StatisticsQuery>,
+    Arc<dyn IdempotencyStore>,
+    Arc<dyn HistoryLog>,
+);
+
 /// The adapter as its ports; with `metered`, the ports a request uses are timed
 /// (`fido_store_call_duration_seconds`).
 fn ports_of<S>(adapter: Arc<S>, metered: bool) -> StorePorts
 where
     S: Store + 'static,
 {
-    let (store, statistics, idempotency): (
-        Arc<dyn TransactionStore>,
-        Arc<dyn StatisticsQuery>,
-        Arc<dyn IdempotencyStore>,
-    ) = if metered {
+    let (store, statistics, idempotency, history): RequestPorts = if metered {
         let metered = Arc::new(MeteredStore::new(adapter.clone()));
-        (metered.clone(), metered.clone(), metered)
+        (metered.clone(), metered.clone(), metered.clone(), metered)
     } else {
-        (adapter.clone(), adapter.clone(), adapter.clone())
+        (
+            adapter.clone(),
+            adapter.clone(),
+            adapter.clone(),
+            adapter.clone(),
+        )
     };
     StorePorts {
         store,
         statistics,
         idempotency,
+        history,
         rollups: adapter.clone(),
         events: adapter.clone(),
         switch: adapter.clone(),
@@ -162,6 +174,7 @@ pub fn service_over(
         idempotency: stores.idempotency,
         rollups: stores.rollups,
         events: stores.events,
+        history: stores.history,
         cache: open_cache(settings)?,
         cipher,
         clock: Arc::new(SystemClock),

@@ -84,6 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             encoder: Arc::new(TextEncoder),
             rollups: store.clone(),
             events: store.clone(),
+            history: store.clone(),
         },
         ServiceConfig::default(),
     );
@@ -96,13 +97,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("0.05", TransactionType::Debit),
     ] {
         service
-            .create(NewTransaction {
-                user_id: user,
-                full_name: FullName::parse("Ada Lovelace")?,
-                amount: amount.parse::<Amount>()?,
-                kind,
-                transaction_date: None,
-            })
+            .create(
+                NewTransaction {
+                    user_id: user,
+                    full_name: FullName::parse("Ada Lovelace")?,
+                    amount: amount.parse::<Amount>()?,
+                    kind,
+                    transaction_date: None,
+                },
+                &fido_testkit::fixtures::actor(),
+            )
             .await?;
     }
     let page = service
@@ -140,9 +144,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     };
     let (first, _) = service
-        .create_idempotent(order()?, "example", key.clone())
+        .create_idempotent(
+            order()?,
+            "example",
+            key.clone(),
+            &fido_testkit::fixtures::actor(),
+        )
         .await?;
-    let (again, replayed) = service.create_idempotent(order()?, "example", key).await?;
+    let (again, replayed) = service
+        .create_idempotent(order()?, "example", key, &fido_testkit::fixtures::actor())
+        .await?;
     println!(
         "retried order {}: replayed {replayed}, same id {}",
         first.id,

@@ -7,7 +7,8 @@
 //! [`StatisticsSummary`]), the **ports** through which the core reaches storage, caching,
 //! encryption and time ([`ports`]), and the [`TransactionService`] that owns the rules.
 //! Every change is also an event ([`events`]), written by the store with the change and
-//! moved to brokers and webhooks by the [`EventRelay`].
+//! moved to brokers and webhooks by the [`EventRelay`], and a permanent version in the
+//! transaction's [`history`], written in the same atomic write.
 //!
 //! It depends on no web framework, database driver, cache client or crypto library: the
 //! HTTP app and the adapters depend on it, never the other way round. Other Rust services
@@ -20,7 +21,7 @@
 //!
 //! With the `mocks` feature, [`mockall`](https://docs.rs/mockall) mocks of every port are
 //! generated (`MockTransactionStore`, `MockStatisticsQuery`, `MockIdempotencyStore`,
-//! `MockDailyRollups`, `MockEventLog`, `MockStoreTransfer`, `MockWriteSwitch`,
+//! `MockDailyRollups`, `MockEventLog`, `MockStoreTransfer`, `MockWriteSwitch`, `MockHistoryLog`,
 //! `MockEventPublisher`, `MockCache`, `MockFieldCipher`, `MockReadEncoder`, `MockClock`) so
 //! downstream crates can unit-test against them.
 //!
@@ -33,6 +34,7 @@ pub mod amount;
 pub mod cache_key;
 pub mod error;
 pub mod events;
+pub mod history;
 pub mod id;
 pub mod idempotency;
 pub mod name;
@@ -54,6 +56,9 @@ pub use events::{
     EventPage, FailedDelivery, OutboxEvent, PublisherCursor, StoredEvent, TransactionSnapshot,
     EVENT_SCHEMA_VERSION, PRUNE_STEP,
 };
+pub use history::{
+    Actor, FieldChange, HistoryAction, HistoryEntry, TransactionVersion, VersionValues,
+};
 pub use id::{ObjectId, TransactionId, UserId};
 pub use idempotency::{
     Claim, ClaimRequest, ClaimStep, HeldClaim, IdempotencyKey, IdempotencyRecord, SealedKey,
@@ -62,14 +67,14 @@ pub use name::{EncryptedName, FullName};
 pub use page::Page;
 pub use ports::{
     Cache, CacheError, CipherError, Clock, DailyRollups, EncodeError, EventLog, EventPublisher,
-    FieldCipher, IdempotencyStore, ImportCounts, ImportStep, NoCache, PendingOutcome, PublishError,
-    PublishOutcome, ReadEncoder, RollupDrift, StatisticsQuery, Store, StoreError, StoreTransfer,
-    SystemClock, TransactionStore, WritePause, WriteSwitch,
+    FieldCipher, HistoryLog, IdempotencyStore, ImportCounts, ImportStep, NoCache, PendingOutcome,
+    PublishError, PublishOutcome, ReadEncoder, RollupDrift, StatisticsQuery, Store, StoreError,
+    StoreTransfer, SystemClock, TransactionStore, WritePause, WriteSwitch,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
     MockCache, MockClock, MockDailyRollups, MockEventLog, MockEventPublisher, MockFieldCipher,
-    MockIdempotencyStore, MockReadEncoder, MockStatisticsQuery, MockStoreTransfer,
+    MockHistoryLog, MockIdempotencyStore, MockReadEncoder, MockStatisticsQuery, MockStoreTransfer,
     MockTransactionStore, MockWriteSwitch,
 };
 pub use query::{
@@ -77,8 +82,8 @@ pub use query::{
 };
 pub use relay::{Coordination, EventRelay, LaneStep, RelayConfig, RelayStatus, Round, RELAY_LEASE};
 pub use service::{
-    verify_rollups, EncodedTransaction, Ports, Readiness, ReencryptProgress, ResealProgress,
-    RollupReport, ServiceConfig, TransactionService, FORGET_PAGES, MAX_FEED_LIMIT,
+    reencrypt_history, verify_rollups, EncodedTransaction, Ports, Readiness, ReencryptProgress,
+    ResealProgress, RollupReport, ServiceConfig, TransactionService, FORGET_PAGES, MAX_FEED_LIMIT,
 };
 pub use statistics::{
     signed, Balance, DayTotals, Granularity, RunningBalance, Series, SeriesPoint,

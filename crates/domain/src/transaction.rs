@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use crate::amount::Amount;
 use crate::error::{DomainError, ValueError};
+use crate::history::Actor;
 use crate::id::{TransactionId, UserId};
 use crate::name::{EncryptedName, FullName};
 use crate::time::Timestamp;
@@ -164,6 +165,8 @@ pub struct RecordPatch {
     pub updated_at: Timestamp,
     /// Apply only if the record is at this version; `None` applies always.
     pub expected_version: Option<u64>,
+    /// Who makes the change (for its history entry).
+    pub actor: Actor,
 }
 
 /// The outcome of a conditional write.

@@ -104,7 +104,10 @@ async fn write(store: &MemoryStore, n: u32) {
             amount("1.50"),
             TransactionType::Credit,
         );
-        store.insert(r).await.unwrap();
+        store
+            .insert(r, fido_testkit::fixtures::actor())
+            .await
+            .unwrap();
     }
 }
 

@@ -77,6 +77,7 @@ fn world_at(clock: Arc<dyn Clock>) -> World {
             clock,
             encoder: Arc::new(Summary),
             rollups: store.clone(),
+            history: store.clone(),
             events: store.clone(),
         },
         ServiceConfig::default(),
@@ -100,7 +101,10 @@ async fn a_created_transaction_is_stored_encrypted_and_read_back_in_clear() {
     let user = fresh_user();
     let created = w
         .service
-        .create(new_tx(user, "Ada Lovelace", 1050, TransactionType::Credit))
+        .create(
+            new_tx(user, "Ada Lovelace", 1050, TransactionType::Credit),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     assert_eq!(created.version, 1);
@@ -119,13 +123,21 @@ async fn updates_move_the_version_and_keep_what_they_do_not_set() {
     let user = fresh_user();
     let created = w
         .service
-        .create(new_tx(user, "Ada", 1000, TransactionType::Credit))
+        .create(
+            new_tx(user, "Ada", 1000, TransactionType::Credit),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     let rename = TransactionPatch::new(Some(FullName::parse("Grace").unwrap()), None, None);
     let renamed = w
         .service
-        .update(created.id, rename.unwrap(), Some(1))
+        .update(
+            created.id,
+            rename.unwrap(),
+            Some(1),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -133,9 +145,21 @@ async fn updates_move_the_version_and_keep_what_they_do_not_set() {
         ("Grace", created.amount, 2)
     );
     let debit = TransactionPatch::new(None, None, Some(TransactionType::Debit)).unwrap();
-    let stale = w.service.update(created.id, debit.clone(), Some(1)).await;
+    let stale = w
+        .service
+        .update(
+            created.id,
+            debit.clone(),
+            Some(1),
+            &fido_testkit::fixtures::actor(),
+        )
+        .await;
     assert!(matches!(stale, Err(DomainError::VersionMismatch)));
-    let debited = w.service.update(created.id, debit, None).await.unwrap();
+    let debited = w
+        .service
+        .update(created.id, debit, None, &fido_testkit::fixtures::actor())
+        .await
+        .unwrap();
     assert_eq!(
         debited.full_name.expose(),
         "Grace",
@@ -153,10 +177,16 @@ async fn unknown_ids_are_not_found_for_every_operation() {
     let w = world();
     let ghost = w
         .service
-        .create(new_tx(fresh_user(), "Ada", 1, TransactionType::Credit))
+        .create(
+            new_tx(fresh_user(), "Ada", 1, TransactionType::Credit),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
-    w.service.delete(ghost.id, Some(1)).await.unwrap();
+    w.service
+        .delete(ghost.id, Some(1), &fido_testkit::fixtures::actor())
+        .await
+        .unwrap();
     let not_found = |r: Result<(), DomainError>| {
         assert!(
             matches!(r, Err(DomainError::NotFound(NotFound::Transaction))),
@@ -164,9 +194,18 @@ async fn unknown_ids_are_not_found_for_every_operation() {
         )
     };
     not_found(w.service.get(ghost.id).await.map(drop));
-    not_found(w.service.delete(ghost.id, None).await);
+    not_found(
+        w.service
+            .delete(ghost.id, None, &fido_testkit::fixtures::actor())
+            .await,
+    );
     let patch = TransactionPatch::new(None, Some(Amount::ZERO), None).unwrap();
-    not_found(w.service.update(ghost.id, patch, None).await.map(drop));
+    not_found(
+        w.service
+            .update(ghost.id, patch, None, &fido_testkit::fixtures::actor())
+            .await
+            .map(drop),
+    );
 }
 
 #[tokio::test]
@@ -183,7 +222,10 @@ async fn every_write_is_read_back_through_the_cache() {
 
     let ada = w
         .service
-        .create(new_tx(user, "Ada", 1000, TransactionType::Credit))
+        .create(
+            new_tx(user, "Ada", 1000, TransactionType::Credit),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     assert_eq!(w.service.list_encoded(user, page).await.unwrap(), "1:Ada");
@@ -191,12 +233,18 @@ async fn every_write_is_read_back_through_the_cache() {
     assert_eq!(stats.unwrap(), "1:10.00");
 
     w.service
-        .create(new_tx(user, "Grace", 250, TransactionType::Debit))
+        .create(
+            new_tx(user, "Grace", 250, TransactionType::Debit),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     let stats = w.service.statistics_encoded(user, DateRange::ALL).await;
     assert_eq!(stats.unwrap(), "2:7.50");
-    w.service.delete(ada.id, None).await.unwrap();
+    w.service
+        .delete(ada.id, None, &fido_testkit::fixtures::actor())
+        .await
+        .unwrap();
     assert_eq!(w.service.list_encoded(user, page).await.unwrap(), "1:Grace");
     let typed = w.service.statistics(user, DateRange::ALL).await.unwrap();
     assert_eq!((typed.count, typed.net.cents()), (1, -250));
@@ -210,13 +258,23 @@ async fn an_idempotent_create_happens_once_and_replays_its_answer() {
     let order = || new_tx(user, "Ada", 999, TransactionType::Debit);
     let (first, replayed) = w
         .service
-        .create_idempotent(order(), "caller", key.clone())
+        .create_idempotent(
+            order(),
+            "caller",
+            key.clone(),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     assert!(!replayed);
     let (again, replayed) = w
         .service
-        .create_idempotent(order(), "caller", key.clone())
+        .create_idempotent(
+            order(),
+            "caller",
+            key.clone(),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     assert!(replayed);
@@ -224,13 +282,23 @@ async fn an_idempotent_create_happens_once_and_replays_its_answer() {
     let other = new_tx(user, "Ada", 1000, TransactionType::Debit);
     assert!(matches!(
         w.service
-            .create_idempotent(other, "caller", key.clone())
+            .create_idempotent(
+                other,
+                "caller",
+                key.clone(),
+                &fido_testkit::fixtures::actor()
+            )
             .await,
         Err(DomainError::IdempotencyKeyReused)
     ));
     let (theirs, replayed) = w
         .service
-        .create_idempotent(order(), "another-caller", key)
+        .create_idempotent(
+            order(),
+            "another-caller",
+            key,
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     assert!(!replayed && theirs.id != first.id, "keys are per caller");
@@ -249,10 +317,16 @@ async fn a_delete_happens_at_the_services_clock_time_and_so_does_its_event() {
     let user = fresh_user();
     let created = w
         .service
-        .create(new_tx(user, "Ada", 1000, TransactionType::Credit))
+        .create(
+            new_tx(user, "Ada", 1000, TransactionType::Credit),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
-    w.service.delete(created.id, None).await.unwrap();
+    w.service
+        .delete(created.id, None, &fido_testkit::fixtures::actor())
+        .await
+        .unwrap();
     w.store.sequence(100).await.unwrap();
     let events = w.store.events_after(0, 100).await.unwrap().events;
     let deleted = events
@@ -281,16 +355,18 @@ async fn a_balance_counts_what_is_dated_up_to_its_instant_and_follows_every_writ
         ..new_tx(user, "Ada", cents, kind)
     };
     w.service
-        .create(dated(
-            "2026-11-01T08:00:00Z",
-            10_000,
-            TransactionType::Credit,
-        ))
+        .create(
+            dated("2026-11-01T08:00:00Z", 10_000, TransactionType::Credit),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     let debit = w
         .service
-        .create(dated("2026-11-20T08:00:00Z", 2_550, TransactionType::Debit))
+        .create(
+            dated("2026-11-20T08:00:00Z", 2_550, TransactionType::Debit),
+            &fido_testkit::fixtures::actor(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -301,7 +377,10 @@ async fn a_balance_counts_what_is_dated_up_to_its_instant_and_follows_every_writ
     let before = Timestamp::parse_datetime("2026-11-20T07:59:59.999Z").expect("time");
     let past = w.service.balance(user, Some(before)).await.unwrap();
     assert_eq!((past.count, past.balance().cents()), (1, 10_000));
-    w.service.delete(debit.id, None).await.unwrap();
+    w.service
+        .delete(debit.id, None, &fido_testkit::fixtures::actor())
+        .await
+        .unwrap();
     assert_eq!(
         w.service.balance_encoded(user, None).await.unwrap(),
         format!("1:100.00@{end_of_second}")

@@ -5,8 +5,9 @@
 
 use crate::cursor::CursorCodec;
 use fido_domain::{
-    Amount, Balance, FullName, MoneySum, Page, Series, StatisticsSummary, Timestamp, Transaction,
-    TransactionId, TransactionType, UserId, UtcDay,
+    Amount, Balance, FieldChange, FullName, HistoryAction, MoneySum, Page, Series,
+    StatisticsSummary, Timestamp, Transaction, TransactionId, TransactionType, TransactionVersion,
+    UserId, UtcDay,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -453,4 +454,108 @@ pub struct EventPageBody {
     /// The highest sequence committed so far (to see how far behind a reader is).
     #[schema(example = 1)]
     pub last_sequence: u64,
+}
+
+/// A transaction's values as one version of its history shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionValuesBody {
+    /// The owning user's id.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{24}$", example = "65e25a6bfb249dcbfbf00b93")]
+    pub user_id: UserId,
+    /// The customer's name, decrypted (as the transaction's own read shows it).
+    #[schema(value_type = String, example = "Ada Lovelace")]
+    pub full_name: FullName,
+    /// The amount, exact.
+    #[schema(value_type = f64, example = 10.5)]
+    pub transaction_amount: Amount,
+    /// Credit or debit.
+    #[schema(value_type = TransactionTypeBody)]
+    pub transaction_type: TransactionType,
+    /// When it happened.
+    #[schema(value_type = String, format = DateTime, example = "2026-11-26T10:15:30.123Z")]
+    pub transaction_date: Timestamp,
+}
+
+/// One field an update changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldChangeBody {
+    /// The value before (same type as the field: number, text, date-time).
+    #[schema(value_type = Value, example = 10.5)]
+    pub before: serde_json::Value,
+    /// The value after.
+    #[schema(value_type = Value, example = 12.0)]
+    pub after: serde_json::Value,
+}
+
+/// One version of a transaction: who changed what, when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionVersionBody {
+    /// The version this change made (1 for the creation; a deletion is one past the last
+    /// version).
+    #[schema(example = 2, minimum = 1)]
+    pub version: u64,
+    /// When the change was made.
+    #[schema(value_type = String, format = DateTime, example = "2026-11-27T08:00:00.000Z")]
+    pub at: Timestamp,
+    /// Who made it: the API key's name, or the command (`migrate`, `import`).
+    #[schema(example = "billing-service")]
+    pub actor: String,
+    /// `created`, `updated` or `deleted`.
+    #[schema(example = "updated")]
+    pub action: &'static str,
+    /// The values after the change (for a deletion: the values it had).
+    pub values: VersionValuesBody,
+    /// For `updated` only: each changed field (by its API name), before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!({"transaction_amount": {"before": 10.5, "after": 12.0}}))]
+    pub changes: Option<std::collections::BTreeMap<&'static str, FieldChangeBody>>,
+}
+
+/// Every kept version of a transaction, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryBody {
+    /// The transaction's id.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{24}$", example = "6650f0c2e4b0a1b2c3d4e5f6")]
+    pub transaction_id: TransactionId,
+    /// The versions, oldest first.
+    pub versions: Vec<TransactionVersionBody>,
+}
+
+fn change_body<T: Serialize>(before: &T, after: &T) -> FieldChangeBody {
+    let value = |v: &T| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    FieldChangeBody {
+        before: value(before),
+        after: value(after),
+    }
+}
+
+impl From<TransactionVersion> for TransactionVersionBody {
+    fn from(v: TransactionVersion) -> Self {
+        let changes = (v.action == HistoryAction::Updated).then(|| {
+            v.changes
+                .iter()
+                .map(|c| match c {
+                    FieldChange::UserId(b, a) => ("user_id", change_body(b, a)),
+                    FieldChange::FullName(b, a) => ("full_name", change_body(b, a)),
+                    FieldChange::Amount(b, a) => ("transaction_amount", change_body(b, a)),
+                    FieldChange::Kind(b, a) => ("transaction_type", change_body(b, a)),
+                    FieldChange::TransactionDate(b, a) => ("transaction_date", change_body(b, a)),
+                })
+                .collect()
+        });
+        Self {
+            version: v.version,
+            at: v.at,
+            actor: v.actor.as_str().to_owned(),
+            action: v.action.as_str(),
+            values: VersionValuesBody {
+                user_id: v.values.user_id,
+                full_name: v.values.full_name,
+                transaction_amount: v.values.amount,
+                transaction_type: v.values.kind,
+                transaction_date: v.values.transaction_date,
+            },
+            changes,
+        }
+    }
 }

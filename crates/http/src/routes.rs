@@ -69,6 +69,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(transactions::delete)),
                 )
                 .service(
+                    resource("/transactions/{transaction_id}/history", "GET, HEAD")
+                        .route(read().to(transactions::history)),
+                )
+                .service(
                     resource("/analytics/transactions/{user_id}", "GET, HEAD")
                         .route(read().to(analytics::statistics)),
                 )

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use fido_domain::{
-    Cache, CacheError, CacheKey, CacheLookup, CacheSlot, Claim, ClaimRequest, DateRange, DayTotals,
-    EncryptedName, EventPublisher, IdempotencyKey, IdempotencyStore, ListFilter, ListQuery, Page,
-    PendingOutcome, Position, PublishError, PublishOutcome, RecordPatch, SealedKey,
-    StatisticsQuery, StoreError, StoredEvent, Timestamp, TransactionId, TransactionRecord,
-    TransactionStore, TransactionTotals, UserId, Written,
+    Actor, Cache, CacheError, CacheKey, CacheLookup, CacheSlot, Claim, ClaimRequest, DateRange,
+    DayTotals, EncryptedName, EventPublisher, HistoryEntry, HistoryLog, IdempotencyKey,
+    IdempotencyStore, ListFilter, ListQuery, Page, PendingOutcome, Position, PublishError,
+    PublishOutcome, RecordPatch, SealedKey, StatisticsQuery, StoreError, StoredEvent, Timestamp,
+    TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
 };
 use tracing::Instrument;
 
@@ -117,8 +117,8 @@ fn mark<T, E>(span: &tracing::Span, result: &Result<T, E>) {
 
 #[async_trait]
 impl<S: TransactionStore> TransactionStore for MeteredStore<S> {
-    async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError> {
-        timed!("insert", Outcome::outcome, self.inner.insert(record))
+    async fn insert(&self, record: TransactionRecord, actor: Actor) -> Result<(), StoreError> {
+        timed!("insert", Outcome::outcome, self.inner.insert(record, actor))
     }
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
         timed!("get", found, self.inner.get(id))
@@ -131,11 +131,12 @@ impl<S: TransactionStore> TransactionStore for MeteredStore<S> {
         id: TransactionId,
         expected_version: Option<u64>,
         deleted_at: Timestamp,
+        actor: Actor,
     ) -> Result<Written, StoreError> {
         timed!(
             "delete",
             written,
-            self.inner.delete(id, expected_version, deleted_at)
+            self.inner.delete(id, expected_version, deleted_at, actor)
         )
     }
     async fn list_by_user(
@@ -205,6 +206,20 @@ impl<S: StatisticsQuery> StatisticsQuery for MeteredStore<S> {
     }
     async fn daily(&self, user: UserId, range: DateRange) -> Result<Vec<DayTotals>, StoreError> {
         timed!("daily", Outcome::outcome, self.inner.daily(user, range))
+    }
+}
+
+#[async_trait]
+impl<S: HistoryLog> HistoryLog for MeteredStore<S> {
+    async fn history(&self, id: TransactionId) -> Result<Vec<HistoryEntry>, StoreError> {
+        timed!("history", Outcome::outcome, self.inner.history(id))
+    }
+    async fn prune_history(&self, before: Timestamp) -> Result<u64, StoreError> {
+        timed!(
+            "prune_history",
+            Outcome::outcome,
+            self.inner.prune_history(before)
+        )
     }
 }
 

@@ -28,7 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use fido_domain::{ObjectId, StoreError, TransactionId, TransactionRecord, UserId};
+use fido_domain::{
+    Actor, HistoryEntry, ObjectId, StoreError, TransactionId, TransactionRecord, UserId,
+};
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 
@@ -355,26 +357,40 @@ impl MongoStore {
         if !self.server_has_transactions().await? {
             let mut done = Vec::with_capacity(items.len());
             for (found, record, legacy) in items {
-                done.push(self.convert_legacy(found, record, legacy.as_ref()).await?);
+                let converted = self.convert_legacy(found, record, legacy.as_ref()).await?;
+                if converted {
+                    let entry = fido_domain::HistoryEntry::created(record, Actor::migrate());
+                    self.append_history_plain(&entry).await?;
+                }
+                done.push(converted);
             }
             return Ok(done);
         }
-        let planned: std::sync::Arc<Vec<(mongodb::bson::oid::ObjectId, Document, Document)>> =
-            std::sync::Arc::new(
-                items
-                    .iter()
-                    .map(|(found, record, legacy)| {
-                        (
-                            object_id(found.id.object_id()),
-                            found.original.clone(),
-                            conversion(record, legacy.as_ref()),
-                        )
-                    })
-                    .collect(),
-            );
-        let collection = self.collection.clone();
+        // Each converted document starts its history with a `created` version by
+        // `migrate`, written in the same transaction as the conversion.
+        type Planned = (
+            mongodb::bson::oid::ObjectId,
+            Document,
+            Document,
+            HistoryEntry,
+        );
+        let planned: std::sync::Arc<Vec<Planned>> = std::sync::Arc::new(
+            items
+                .iter()
+                .map(|(found, record, legacy)| {
+                    (
+                        object_id(found.id.object_id()),
+                        found.original.clone(),
+                        conversion(record, legacy.as_ref()),
+                        HistoryEntry::created(record, Actor::migrate()),
+                    )
+                })
+                .collect(),
+        );
+        let store = self.clone();
         self.transaction(move |session| {
-            let (collection, planned) = (collection.clone(), planned.clone());
+            let (store, planned) = (store.clone(), planned.clone());
+            let collection = store.collection.clone();
             Box::pin(async move {
                 let ids: Vec<Bson> = planned.iter().map(|(id, ..)| Bson::ObjectId(*id)).collect();
                 let now =
@@ -386,13 +402,13 @@ impl MongoStore {
                     .collect();
                 let done: Vec<bool> = planned
                     .iter()
-                    .map(|(id, original, _)| now.get(id) == Some(original))
+                    .map(|(id, original, ..)| now.get(id) == Some(original))
                     .collect();
                 let (unchanged, replacements): (Vec<Bson>, Vec<Document>) = planned
                     .iter()
                     .zip(&done)
                     .filter(|(_, same)| **same)
-                    .map(|((id, _, replacement), _)| (Bson::ObjectId(*id), replacement.clone()))
+                    .map(|((id, _, replacement, _), _)| (Bson::ObjectId(*id), replacement.clone()))
                     .unzip();
                 if !unchanged.is_empty() {
                     crate::slices::delete_ids(&collection, session, &unchanged).await?;
@@ -400,6 +416,13 @@ impl MongoStore {
                         .insert_many(replacements)
                         .session(&mut *session)
                         .await?;
+                    let versions: Vec<HistoryEntry> = planned
+                        .iter()
+                        .zip(&done)
+                        .filter(|(_, same)| **same)
+                        .map(|((.., entry), _)| entry.clone())
+                        .collect();
+                    store.append_history_missing(session, &versions).await?;
                 }
                 Ok(done)
             })

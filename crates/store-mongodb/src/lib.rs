@@ -25,6 +25,7 @@
 mod documents;
 mod errors;
 mod events;
+mod history;
 mod idempotency;
 mod legacy;
 mod rollups;
@@ -38,6 +39,7 @@ pub use events::{
     CURSORS_COLLECTION, EVENTS_COLLECTION, FAILURES_COLLECTION, LEASES_COLLECTION,
     OUTBOX_COLLECTION,
 };
+pub use history::HISTORY_COLLECTION;
 pub use legacy::{legacy_filter, LegacyDocument, QUARANTINE_COLLECTION};
 pub use rollups::{META_COLLECTION, ROLLUP_COLLECTION};
 
@@ -165,6 +167,8 @@ pub struct MongoStore {
     cursors: Collection<Document>,
     failures: Collection<Document>,
     leases: Collection<Document>,
+    /// One document per version of a transaction (see `history`).
+    history: Collection<Document>,
     /// Documents `fido migrate` set aside (see `legacy`).
     quarantine: Collection<Document>,
     events_on: bool,
@@ -231,6 +235,7 @@ impl MongoStore {
             cursors: db.collection(CURSORS_COLLECTION),
             failures: db.collection(FAILURES_COLLECTION),
             leases: db.collection(LEASES_COLLECTION),
+            history: db.collection(HISTORY_COLLECTION),
             quarantine: db.collection(legacy::QUARANTINE_COLLECTION),
             events_on: config.events,
             legacy: std::sync::Arc::default(),
@@ -291,6 +296,13 @@ impl MongoStore {
             )
             .build();
         self.bounded(self.idempotency.create_index(ttl)).await?;
+        // The history's retention deletes by time.
+        let history_by_time = IndexModel::builder()
+            .keys(doc! {"at": 1})
+            .options(IndexOptions::builder().name("at".to_owned()).build())
+            .build();
+        self.bounded(self.history.create_index(history_by_time))
+            .await?;
         let by_day = IndexModel::builder()
             .keys(doc! {"u": 1, "d": 1})
             .options(

@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    EncryptedName, ListFilter, ListQuery, OutboxEvent, Page, Position, RecordPatch, StoreError,
-    Timestamp, TransactionId, TransactionRecord, TransactionStore, UserId, Window, Written,
+    Actor, EncryptedName, HistoryEntry, ListFilter, ListQuery, OutboxEvent, Page, Position,
+    RecordPatch, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore, UserId,
+    Window, Written,
 };
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
@@ -67,26 +68,44 @@ fn conditional(id: TransactionId, expected_version: Option<u64>) -> Document {
     filter
 }
 
+/// What `patch` makes of `before` (as the update command does on the server).
+fn patched(before: &TransactionRecord, patch: &RecordPatch) -> TransactionRecord {
+    TransactionRecord {
+        full_name: patch
+            .full_name
+            .clone()
+            .unwrap_or_else(|| before.full_name.clone()),
+        amount: patch.amount.unwrap_or(before.amount),
+        kind: patch.kind.unwrap_or(before.kind),
+        updated_at: patch.updated_at,
+        version: before.version + 1,
+        ..before.clone()
+    }
+}
+
 fn read_optional(doc: Option<Document>) -> Result<Option<TransactionRecord>, StoreError> {
     doc.as_ref().map(record_from).transpose()
 }
 
 #[async_trait]
 impl TransactionStore for MongoStore {
-    async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError> {
+    async fn insert(&self, record: TransactionRecord, actor: Actor) -> Result<(), StoreError> {
         self.require_migrated().await?;
+        let entry = HistoryEntry::created(&record, actor);
         if !self.keeps_rollups().await? {
+            // A server without transactions: the row, then its version.
             self.bounded(self.collection.insert_one(record_to(&record)))
                 .await?;
-            return Ok(());
+            return self.append_history_plain(&entry).await;
         }
-        // The transaction, its day's roll-up and its event, in one multi-document
-        // transaction.
+        // The transaction, its day's roll-up, its event and its version, in one
+        // multi-document transaction.
         let with_event = self.writes_events().await?;
         let store = self.clone();
         let event = OutboxEvent::created(&record);
         self.transaction(move |session| {
-            let (store, record, event) = (store.clone(), record.clone(), event.clone());
+            let (store, record, event, entry) =
+                (store.clone(), record.clone(), event.clone(), entry.clone());
             Box::pin(async move {
                 store
                     .collection
@@ -97,6 +116,7 @@ impl TransactionStore for MongoStore {
                 if with_event {
                     store.append_event(session, &event).await?;
                 }
+                store.append_history(session, &entry).await?;
                 Ok(())
             })
         })
@@ -127,22 +147,26 @@ impl TransactionStore for MongoStore {
         }
         let filter = conditional(id, patch.expected_version);
         let update = doc! {"$set": set, "$inc": {"version": 1_i64}};
-        // A change of the name alone moves no roll-up: no transaction needed, unless the
-        // change is also an event.
-        let with_event = self.writes_events().await?;
-        let moves_rollup = patch.amount.is_some() || patch.kind.is_some();
-        if !with_event && (!moves_rollup || !self.keeps_rollups().await?) {
-            let updated = self
+        if !self.keeps_rollups().await? {
+            // A server without transactions: the change, then its version.
+            let before = self
                 .bounded(
                     self.collection
                         .find_one_and_update(filter, update)
-                        .return_document(ReturnDocument::After),
+                        .return_document(ReturnDocument::Before),
                 )
                 .await?;
-            return self.outcome(id, updated).await;
+            let Some(before) = read_optional(before)? else {
+                return self.outcome(id, None).await;
+            };
+            let after = patched(&before, &patch);
+            self.append_history_plain(&HistoryEntry::updated(&before, &after, patch.actor))
+                .await?;
+            return Ok(Written::Done(after));
         }
-        // The record as it was and as it is now, and the day's roll-up moved from one to
-        // the other, in one transaction.
+        // The record as it was and as it is now, the day's roll-up moved from one to the
+        // other, the event and the version, in one transaction.
+        let with_event = self.writes_events().await?;
         let store = self.clone();
         let changed = self
             .transaction(move |session| {
@@ -164,17 +188,7 @@ impl TransactionStore for MongoStore {
                         ));
                     };
                     // What the update made of it (no second read inside the transaction).
-                    let after = TransactionRecord {
-                        full_name: patch
-                            .full_name
-                            .clone()
-                            .unwrap_or_else(|| before.full_name.clone()),
-                        amount: patch.amount.unwrap_or(before.amount),
-                        kind: patch.kind.unwrap_or(before.kind),
-                        updated_at: patch.updated_at,
-                        version: before.version + 1,
-                        ..before.clone()
-                    };
+                    let after = patched(&before, &patch);
                     if (before.amount, before.kind) != (after.amount, after.kind) {
                         store.apply_rollup(session, &before, -1).await?;
                         store.apply_rollup(session, &after, 1).await?;
@@ -184,6 +198,8 @@ impl TransactionStore for MongoStore {
                             .append_event(session, &OutboxEvent::updated(&before, &after))
                             .await?;
                     }
+                    let entry = HistoryEntry::updated(&before, &after, patch.actor.clone());
+                    store.append_history(session, &entry).await?;
                     Ok(Some(after))
                 })
             })
@@ -202,20 +218,27 @@ impl TransactionStore for MongoStore {
         id: TransactionId,
         expected_version: Option<u64>,
         deleted_at: Timestamp,
+        actor: Actor,
     ) -> Result<Written, StoreError> {
         self.require_id_served(id).await?;
         let filter = conditional(id, expected_version);
-        let with_event = self.writes_events().await?;
         if !self.keeps_rollups().await? {
+            // A server without transactions: the removal, then its version.
             let deleted = self
                 .bounded(self.collection.find_one_and_delete(filter))
                 .await?;
-            return self.outcome(id, deleted).await;
+            let Some(gone) = read_optional(deleted)? else {
+                return self.outcome(id, None).await;
+            };
+            self.append_history_plain(&HistoryEntry::deleted(&gone, deleted_at, actor))
+                .await?;
+            return Ok(Written::Done(gone));
         }
+        let with_event = self.writes_events().await?;
         let store = self.clone();
         let deleted = self
             .transaction(move |session| {
-                let (store, filter) = (store.clone(), filter.clone());
+                let (store, filter, actor) = (store.clone(), filter.clone(), actor.clone());
                 Box::pin(async move {
                     let Some(gone) = store
                         .collection
@@ -235,6 +258,8 @@ impl TransactionStore for MongoStore {
                         let event = OutboxEvent::deleted(&record, deleted_at);
                         store.append_event(session, &event).await?;
                     }
+                    let entry = HistoryEntry::deleted(&record, deleted_at, actor);
+                    store.append_history(session, &entry).await?;
                     Ok(Some(record))
                 })
             })

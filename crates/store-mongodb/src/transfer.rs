@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use fido_domain::{
-    IdempotencyRecord, ImportCounts, ImportStep, PublisherCursor, StoreError, StoreTransfer,
-    StoredEvent, TransactionId, TransactionRecord,
+    Actor, HistoryEntry, IdempotencyRecord, ImportCounts, ImportStep, PublisherCursor, StoreError,
+    StoreTransfer, StoredEvent, TransactionId, TransactionRecord,
 };
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
@@ -65,14 +65,15 @@ impl StoreTransfer for MongoStore {
     async fn import_records(
         &self,
         records: Vec<TransactionRecord>,
+        actor: Actor,
     ) -> Result<ImportCounts, StoreError> {
         self.require_migrated().await?;
         if !self.keeps_rollups().await? {
             // A standalone server has no transactions, so no roll-ups and no events:
-            // written as they are, like the API's writes there.
+            // written as they are, like the API's writes there, then their versions.
             let mut counts = ImportCounts::default();
             for chunk in records.chunks(PUT_CHUNK) {
-                counts = counts.plus(self.import_plain(chunk).await?);
+                counts = counts.plus(self.import_plain(chunk, &actor).await?);
             }
             return Ok(counts);
         }
@@ -82,16 +83,31 @@ impl StoreTransfer for MongoStore {
         for chunk in records.chunks(IMPORT_CHUNK) {
             let store = self.clone();
             let chunk = chunk.to_vec();
+            let actor = actor.clone();
             let done = self
                 .transaction(move |session| {
-                    let (store, chunk) = (store.clone(), chunk.clone());
-                    Box::pin(async move { store.import_in(session, &chunk, with_event).await })
+                    let (store, chunk, actor) = (store.clone(), chunk.clone(), actor.clone());
+                    Box::pin(
+                        async move { store.import_in(session, &chunk, with_event, &actor).await },
+                    )
                 })
                 .await?;
             self.committed(with_event && done.created + done.replaced > 0);
             counts = counts.plus(done);
         }
         Ok(counts)
+    }
+
+    async fn history_after(
+        &self,
+        after: Option<(TransactionId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.history_docs_after(after, limit).await
+    }
+
+    async fn put_history(&self, entries: Vec<HistoryEntry>) -> Result<(), StoreError> {
+        self.put_history_docs(entries).await
     }
 
     async fn idempotency_after(
@@ -210,18 +226,22 @@ impl MongoStore {
         session: &mut ClientSession,
         chunk: &[TransactionRecord],
         with_event: bool,
+        actor: &Actor,
     ) -> mongodb::error::Result<ImportCounts> {
         let held = self.held(chunk, Some(&mut *session)).await?;
         let mut counts = ImportCounts::default();
         // In bulk: the new rows in one command, each replaced row on its own, the roll-up
-        // changes summed per user and day, the events in one command.
+        // changes summed per user and day, the events in one command, the versions not
+        // carried already in one more.
         let (mut creates, mut rollups, mut events) = (Vec::new(), Vec::new(), Vec::new());
+        let mut versions = Vec::new();
         for r in chunk {
             let step = ImportStep::of(held.get(&r.id), r);
             counts.count(&step);
-            let Some(event) = step.event(r) else {
+            let (Some(event), Some(entry)) = (step.event(r), step.history(r, actor)) else {
                 continue;
             };
+            versions.push(entry);
             if let ImportStep::Replace(old) = step {
                 self.collection
                     .replace_one(doc! {"_id": object_id(r.id.object_id())}, record_to(r))
@@ -244,22 +264,31 @@ impl MongoStore {
         }
         self.apply_rollups(session, &rollups).await?;
         self.append_events(session, &events).await?;
+        self.append_history_missing(session, &versions).await?;
         Ok(counts)
     }
 
     /// An import chunk on a server without transactions: rows only.
-    async fn import_plain(&self, chunk: &[TransactionRecord]) -> Result<ImportCounts, StoreError> {
+    async fn import_plain(
+        &self,
+        chunk: &[TransactionRecord],
+        actor: &Actor,
+    ) -> Result<ImportCounts, StoreError> {
         let held = self.bounded(self.held(chunk, None)).await?;
         let mut counts = ImportCounts::default();
-        let mut changed = Vec::new();
+        let (mut changed, mut versions) = (Vec::new(), Vec::new());
         for r in chunk {
             let step = ImportStep::of(held.get(&r.id), r);
             counts.count(&step);
-            if step != ImportStep::Unchanged {
+            if let Some(entry) = step.history(r, actor) {
                 changed.push(record_to(r));
+                versions.push(entry);
             }
         }
         self.put_all(&self.collection, changed).await?;
+        for entry in &versions {
+            self.append_history_plain(entry).await?;
+        }
         Ok(counts)
     }
 

@@ -56,7 +56,9 @@ async fn a_database_from_before_rollups_gets_them_built() {
     {
         let kind = fido_domain::TransactionType::Credit;
         let r = record(ids.id(i as u32), user, at(day), amount("1.25"), kind);
-        old.insert(r).await.expect("insert");
+        old.insert(r, fido_testkit::fixtures::actor())
+            .await
+            .expect("insert");
     }
     // Forget the roll-ups, as a release-1 database never had them.
     let client = mongodb::Client::with_uri_str(&uri).await.expect("client");

@@ -20,6 +20,7 @@
 
 mod errors;
 mod events;
+mod history;
 mod idempotency;
 mod listing;
 mod pool;

@@ -139,6 +139,20 @@ const MIGRATIONS: &[&str] = &[
         since  INTEGER NOT NULL,
         reason TEXT    NOT NULL
     );",
+    // 7: the permanent history, one row per version, written with the change. `record`
+    // and `before` are the domain's frozen text of a record (names stay cipher tokens).
+    "CREATE TABLE history (
+        transaction_id BLOB    NOT NULL,
+        version        INTEGER NOT NULL,
+        user_id        BLOB    NOT NULL,
+        at             INTEGER NOT NULL,
+        actor          TEXT    NOT NULL,
+        action         TEXT    NOT NULL CHECK (action IN ('created', 'updated', 'deleted')),
+        record         TEXT    NOT NULL,
+        before         TEXT,
+        PRIMARY KEY (transaction_id, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX history_by_time ON history (at);",
 ];
 
 /// The schema version this binary writes.

@@ -3,12 +3,13 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    EncryptedName, ListFilter, ListQuery, OutboxEvent, Page, Position, RecordPatch, StoreError,
-    Timestamp, TransactionId, TransactionRecord, TransactionStore, TransactionType, UserId, Window,
-    Written,
+    Actor, EncryptedName, HistoryEntry, ListFilter, ListQuery, OutboxEvent, Page, Position,
+    RecordPatch, StoreError, Timestamp, TransactionId, TransactionRecord, TransactionStore,
+    TransactionType, UserId, Window, Written,
 };
 use rusqlite::{named_params, Connection, OptionalExtension};
 
+use crate::history::{self, OnKept};
 use crate::rows::{
     cents_param, object_id, read_record, version_param, write_record, OnTaken, COLUMNS,
 };
@@ -38,7 +39,7 @@ pub(crate) fn outcome(
 
 #[async_trait]
 impl TransactionStore for SqliteStore {
-    async fn insert(&self, r: TransactionRecord) -> Result<(), StoreError> {
+    async fn insert(&self, r: TransactionRecord, actor: Actor) -> Result<(), StoreError> {
         let with_event = self.events;
         self.writer
             .run(move |conn| {
@@ -46,6 +47,7 @@ impl TransactionStore for SqliteStore {
                 if with_event {
                     events::append(conn, &OutboxEvent::created(&r))?;
                 }
+                history::append(conn, &HistoryEntry::created(&r, actor), OnKept::Replace)?;
                 Ok(())
             })
             .await
@@ -65,16 +67,12 @@ impl TransactionStore for SqliteStore {
         let with_event = self.events;
         self.writer
             .run(move |conn| {
-                // The record as it was, for the event (same transaction: nothing moves).
-                let before = if with_event {
-                    conn.prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM transactions WHERE id = ?1"
-                    ))?
+                // The record as it was, for the event and the history (same
+                // transaction: nothing moves).
+                let before = conn
+                    .prepare_cached(&format!("SELECT {COLUMNS} FROM transactions WHERE id = ?1"))?
                     .query_row([id.object_id().bytes()], read_record)
-                    .optional()?
-                } else {
-                    None
-                };
+                    .optional()?;
                 let updated = conn
                     .prepare_cached(&format!(
                         "UPDATE transactions SET \
@@ -99,7 +97,11 @@ impl TransactionStore for SqliteStore {
                     )
                     .optional()?;
                 if let (Some(before), Some(after)) = (&before, &updated) {
-                    events::append(conn, &OutboxEvent::updated(before, after))?;
+                    if with_event {
+                        events::append(conn, &OutboxEvent::updated(before, after))?;
+                    }
+                    let entry = HistoryEntry::updated(before, after, patch.actor.clone());
+                    history::append(conn, &entry, OnKept::Replace)?;
                 }
                 outcome(conn, id, updated)
             })
@@ -111,6 +113,7 @@ impl TransactionStore for SqliteStore {
         id: TransactionId,
         expected_version: Option<u64>,
         deleted_at: Timestamp,
+        actor: Actor,
     ) -> Result<Written, StoreError> {
         let with_event = self.events;
         self.writer
@@ -128,8 +131,12 @@ impl TransactionStore for SqliteStore {
                         read_record,
                     )
                     .optional()?;
-                if let (true, Some(gone)) = (with_event, &deleted) {
-                    events::append(conn, &OutboxEvent::deleted(gone, deleted_at))?;
+                if let Some(gone) = &deleted {
+                    if with_event {
+                        events::append(conn, &OutboxEvent::deleted(gone, deleted_at))?;
+                    }
+                    let entry = HistoryEntry::deleted(gone, deleted_at, actor.clone());
+                    history::append(conn, &entry, OnKept::Replace)?;
                 }
                 outcome(conn, id, deleted)
             })

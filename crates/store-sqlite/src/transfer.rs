@@ -3,12 +3,13 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    IdempotencyRecord, ImportCounts, ImportStep, PublisherCursor, StoreError, StoreTransfer,
-    StoredEvent, TransactionId, TransactionRecord,
+    Actor, HistoryEntry, IdempotencyRecord, ImportCounts, ImportStep, PublisherCursor, StoreError,
+    StoreTransfer, StoredEvent, TransactionId, TransactionRecord,
 };
 use rusqlite::{params, OptionalExtension};
 
 use crate::events::{append_with_sequence, read_cursor, seq_param};
+use crate::history::{self, OnKept};
 use crate::rows::{object_id, read_record, timestamp, write_record, OnTaken, COLUMNS};
 use crate::SqliteStore;
 
@@ -63,6 +64,7 @@ impl StoreTransfer for SqliteStore {
     async fn import_records(
         &self,
         records: Vec<TransactionRecord>,
+        actor: Actor,
     ) -> Result<ImportCounts, StoreError> {
         let with_events = self.events;
         self.writer
@@ -79,15 +81,38 @@ impl StoreTransfer for SqliteStore {
                         .optional()?;
                     let step = ImportStep::of(held.as_ref(), r);
                     counts.count(&step);
-                    let Some(event) = step.event(r) else {
+                    let (Some(event), Some(entry)) = (step.event(r), step.history(r, &actor))
+                    else {
                         continue;
                     };
                     write_record(conn, OnTaken::Update, r)?;
                     if with_events {
                         crate::events::append(conn, &event)?;
                     }
+                    history::append(conn, &entry, OnKept::Keep)?;
                 }
                 Ok(counts)
+            })
+            .await
+    }
+
+    async fn history_after(
+        &self,
+        after: Option<(TransactionId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.readers
+            .run(move |conn| history::entries_after(conn, after, limit))
+            .await
+    }
+
+    async fn put_history(&self, entries: Vec<HistoryEntry>) -> Result<(), StoreError> {
+        self.writer
+            .run(move |conn| {
+                for entry in &entries {
+                    history::append(conn, entry, OnKept::Replace)?;
+                }
+                Ok(())
             })
             .await
     }

@@ -21,7 +21,10 @@ async fn reopening_keeps_the_data_and_the_schema_version() {
             amount("12.34"),
             TransactionType::Debit,
         );
-        store.insert(r).await.expect("insert");
+        store
+            .insert(r, fido_testkit::fixtures::actor())
+            .await
+            .expect("insert");
     }
     let store = SqliteStore::open(SqliteConfig::new(&path))
         .await
@@ -39,7 +42,7 @@ async fn reopening_keeps_the_data_and_the_schema_version() {
     let version: i64 = rusqlite::Connection::open(&path)
         .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
         .expect("version");
-    assert_eq!(version, 6, "the latest schema version");
+    assert_eq!(version, 7, "the latest schema version");
 }
 
 #[tokio::test]

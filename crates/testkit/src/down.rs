@@ -4,11 +4,12 @@
 
 use async_trait::async_trait;
 use fido_domain::{
-    Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals, EncryptedName,
-    EventLog, EventPage, FailedDelivery, IdempotencyKey, IdempotencyRecord, IdempotencyStore,
-    ListFilter, ListQuery, Page, Position, PublisherCursor, RecordPatch, RollupDrift, SealedKey,
-    StatisticsQuery, StoreError, StoreTransfer, StoredEvent, Timestamp, TransactionId,
-    TransactionRecord, TransactionStore, TransactionTotals, UserId, Written,
+    Actor, Backlog, Claim, ClaimRequest, CursorSave, DailyRollups, DateRange, DayTotals,
+    EncryptedName, EventLog, EventPage, FailedDelivery, HistoryEntry, HistoryLog, IdempotencyKey,
+    IdempotencyRecord, IdempotencyStore, ListFilter, ListQuery, Page, Position, PublisherCursor,
+    RecordPatch, RollupDrift, SealedKey, StatisticsQuery, StoreError, StoreTransfer, StoredEvent,
+    Timestamp, TransactionId, TransactionRecord, TransactionStore, TransactionTotals, UserId,
+    Written,
 };
 
 /// Every call: `Unavailable`, with a message that a caller must never see.
@@ -23,7 +24,7 @@ fn down<T>() -> Result<T, StoreError> {
 
 #[async_trait]
 impl TransactionStore for DownStore {
-    async fn insert(&self, _: TransactionRecord) -> Result<(), StoreError> {
+    async fn insert(&self, _: TransactionRecord, _: Actor) -> Result<(), StoreError> {
         down()
     }
     async fn get(&self, _: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
@@ -37,6 +38,7 @@ impl TransactionStore for DownStore {
         _: TransactionId,
         _: Option<u64>,
         _: Timestamp,
+        _: Actor,
     ) -> Result<Written, StoreError> {
         down()
     }
@@ -165,6 +167,16 @@ impl EventLog for DownStore {
 }
 
 #[async_trait]
+impl HistoryLog for DownStore {
+    async fn history(&self, _: TransactionId) -> Result<Vec<HistoryEntry>, StoreError> {
+        down()
+    }
+    async fn prune_history(&self, _: Timestamp) -> Result<u64, StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
 impl StoreTransfer for DownStore {
     async fn records_after(
         &self,
@@ -182,7 +194,18 @@ impl StoreTransfer for DownStore {
     async fn import_records(
         &self,
         _: Vec<TransactionRecord>,
+        _: Actor,
     ) -> Result<fido_domain::ImportCounts, StoreError> {
+        down()
+    }
+    async fn history_after(
+        &self,
+        _: Option<(TransactionId, u64)>,
+        _: u32,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        down()
+    }
+    async fn put_history(&self, _: Vec<HistoryEntry>) -> Result<(), StoreError> {
         down()
     }
     async fn idempotency_after(

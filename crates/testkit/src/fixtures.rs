@@ -5,6 +5,11 @@ use fido_domain::{
     UserId,
 };
 
+/// The actor tests write as (an API key's name).
+pub fn actor() -> fido_domain::Actor {
+    fido_domain::Actor::new("tester").expect("a valid actor name")
+}
+
 /// A user id no other test uses.
 pub fn fresh_user() -> UserId {
     UserId::new(ObjectId::generate(Timestamp::now()))

@@ -4,19 +4,20 @@
 //! this crate's own tests), so service tests can use it instead of scripting mocks call by
 //! call. Nothing is durable: it is not an embedded store, only a faithful model of one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Backlog, Claim, ClaimRequest, ClaimStep, CursorSave, DailyRollups, DateRange, DayTotals,
-    EncryptedName, EventLog, EventPage, FailedDelivery, HeldClaim, IdempotencyKey,
-    IdempotencyRecord, IdempotencyStore, ListFilter, ListQuery, MoneySum, OutboxEvent, Page,
-    Position, PublisherCursor, RecordPatch, RollupDrift, SealedKey, StatisticsQuery, StoreError,
-    StoreTransfer, StoredEvent, Timestamp, TransactionId, TransactionRecord, TransactionStore,
-    TransactionTotals, TransactionType, UserId, UtcDay, Window, Written,
+    Actor, Backlog, Claim, ClaimRequest, ClaimStep, CursorSave, DailyRollups, DateRange, DayTotals,
+    EncryptedName, EventLog, EventPage, FailedDelivery, HeldClaim, HistoryEntry, HistoryLog,
+    IdempotencyKey, IdempotencyRecord, IdempotencyStore, ListFilter, ListQuery, MoneySum,
+    OutboxEvent, Page, Position, PublisherCursor, RecordPatch, RollupDrift, SealedKey,
+    StatisticsQuery, StoreError, StoreTransfer, StoredEvent, Timestamp, TransactionId,
+    TransactionRecord, TransactionStore, TransactionTotals, TransactionType, UserId, UtcDay,
+    Window, Written,
 };
 
 use crate::outbox::Outbox;
@@ -38,6 +39,8 @@ pub struct MemoryStore {
     keys: Mutex<HashMap<(String, String), KeyRecord>>,
     /// Locked after `records` when both are needed (a change and its event are one step).
     outbox: Mutex<Outbox>,
+    /// Locked after `records` too: a change and its history entry are one step.
+    history: Mutex<BTreeMap<(TransactionId, u64), HistoryEntry>>,
     events_off: bool,
     pause: Mutex<Option<fido_domain::WritePause>>,
 }
@@ -66,6 +69,15 @@ impl MemoryStore {
         }
     }
 
+    fn history_map(&self) -> MutexGuard<'_, BTreeMap<(TransactionId, u64), HistoryEntry>> {
+        self.history.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record_history(&self, entry: HistoryEntry) {
+        self.history_map()
+            .insert((entry.transaction_id, entry.version), entry);
+    }
+
     /// The user's records that pass `filter`, in the listing order (newest first).
     fn matching(&self, user: UserId, filter: &ListFilter) -> Vec<TransactionRecord> {
         let mut mine: Vec<TransactionRecord> = self
@@ -90,12 +102,13 @@ impl MemoryStore {
 
 #[async_trait]
 impl TransactionStore for MemoryStore {
-    async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError> {
+    async fn insert(&self, record: TransactionRecord, actor: Actor) -> Result<(), StoreError> {
         let mut records = self.records();
         if records.contains_key(&record.id) {
             return Err(StoreError::Duplicate);
         }
         self.record_event(OutboxEvent::created(&record));
+        self.record_history(HistoryEntry::created(&record, actor));
         records.insert(record.id, record);
         Ok(())
     }
@@ -121,6 +134,7 @@ impl TransactionStore for MemoryStore {
         r.updated_at = patch.updated_at;
         r.version += 1;
         self.record_event(OutboxEvent::updated(&before, r));
+        self.record_history(HistoryEntry::updated(&before, r, patch.actor));
         Ok(Written::Done(r.clone()))
     }
 
@@ -129,6 +143,7 @@ impl TransactionStore for MemoryStore {
         id: TransactionId,
         expected_version: Option<u64>,
         deleted_at: Timestamp,
+        actor: Actor,
     ) -> Result<Written, StoreError> {
         let mut records = self.records();
         match records.get(&id) {
@@ -139,6 +154,7 @@ impl TransactionStore for MemoryStore {
             Some(_) => Ok(match records.remove(&id) {
                 Some(gone) => {
                     self.record_event(OutboxEvent::deleted(&gone, deleted_at));
+                    self.record_history(HistoryEntry::deleted(&gone, deleted_at, actor));
                     Written::Done(gone)
                 }
                 None => Written::NotFound,
@@ -456,6 +472,25 @@ impl EventLog for MemoryStore {
 }
 
 #[async_trait]
+impl HistoryLog for MemoryStore {
+    async fn history(&self, id: TransactionId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let from = (id, 0);
+        Ok(self
+            .history_map()
+            .range(from..=(id, u64::MAX))
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    async fn prune_history(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut history = self.history_map();
+        let was = history.len();
+        history.retain(|_, e| e.at >= before);
+        Ok((was - history.len()) as u64)
+    }
+}
+
+#[async_trait]
 impl StoreTransfer for MemoryStore {
     async fn records_after(
         &self,
@@ -492,19 +527,48 @@ impl StoreTransfer for MemoryStore {
     async fn import_records(
         &self,
         records: Vec<TransactionRecord>,
+        actor: Actor,
     ) -> Result<fido_domain::ImportCounts, StoreError> {
         let mut map = self.records();
         let mut counts = fido_domain::ImportCounts::default();
         for r in records {
             let step = fido_domain::ImportStep::of(map.get(&r.id), &r);
             counts.count(&step);
-            let Some(event) = step.event(&r) else {
+            let (Some(event), Some(entry)) = (step.event(&r), step.history(&r, &actor)) else {
                 continue;
             };
             self.record_event(event);
+            self.history_map()
+                .entry((entry.transaction_id, entry.version))
+                .or_insert(entry);
             map.insert(r.id, r);
         }
         Ok(counts)
+    }
+
+    async fn history_after(
+        &self,
+        after: Option<(TransactionId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let history = self.history_map();
+        let entries = match after {
+            Some(key) => history
+                .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded))
+                .map(|(_, e)| e.clone())
+                .take(limit as usize)
+                .collect(),
+            None => history.values().take(limit as usize).cloned().collect(),
+        };
+        Ok(entries)
+    }
+
+    async fn put_history(&self, entries: Vec<HistoryEntry>) -> Result<(), StoreError> {
+        let mut history = self.history_map();
+        for entry in entries {
+            history.insert((entry.transaction_id, entry.version), entry);
+        }
+        Ok(())
     }
 
     async fn idempotency_after(

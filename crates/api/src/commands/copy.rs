@@ -3,7 +3,8 @@
 //! verifies the copy.
 //!
 //! In order: every transaction (as stored: names as their Fernet tokens, never decrypted;
-//! versions and dates as they are), every idempotency record, every retained event with
+//! versions and dates as they are), every idempotency record, every history version (as
+//! stored, names still encrypted), every retained event with
 //! its sequence (and the feed's marks), every publisher's cursor; then the target's daily
 //! roll-ups are rebuilt from its rows, and both stores are tallied per user (count and a
 //! checksum) and compared. Every write replaces what has the same key, so an interrupted
@@ -52,6 +53,8 @@ pub struct CopyReport {
     pub records: u64,
     /// Idempotency records copied.
     pub idempotency: u64,
+    /// History versions copied (read, on a dry run).
+    pub history: u64,
     /// Events copied.
     pub events: u64,
     /// Publishers' cursors copied.
@@ -154,6 +157,29 @@ async fn copy_idempotency(from: &StorePorts, to: &StorePorts, args: &CopyArgs) -
         if !args.dry_run {
             to.transfer
                 .put_idempotency(keys)
+                .await
+                .map_err(Error::Store)?;
+        }
+    }
+    Ok(copied)
+}
+
+/// Copies every history version as stored (replacing what is there); how many.
+async fn copy_history(from: &StorePorts, to: &StorePorts, args: &CopyArgs) -> Result<u64> {
+    let mut after = None;
+    let mut copied = 0;
+    loop {
+        let versions = from
+            .transfer
+            .history_after(after, args.batch_size)
+            .await
+            .map_err(Error::Store)?;
+        let Some(last) = versions.last() else { break };
+        after = Some((last.transaction_id, last.version));
+        copied += versions.len() as u64;
+        if !args.dry_run {
+            to.transfer
+                .put_history(versions)
                 .await
                 .map_err(Error::Store)?;
         }
@@ -328,8 +354,12 @@ async fn apply_changes(
                 users.insert(snapshot.user_id);
             }
         }
-        // Each changed transaction as it is now (later events of it only repeat this).
-        let (mut puts, mut removes) = (Vec::new(), Vec::new());
+        // Each changed transaction as it is now (later events of it only repeat this),
+        // with its history.
+        let (mut puts, mut removes, mut versions) = (Vec::new(), Vec::new(), Vec::new());
+        for &id in &ids {
+            versions.extend(from.history.history(id).await.map_err(Error::Store)?);
+        }
         for id in ids {
             match from.store.get(id).await.map_err(Error::Store)? {
                 Some(record) => {
@@ -342,6 +372,10 @@ async fn apply_changes(
         to.transfer.put_records(puts).await.map_err(Error::Store)?;
         to.transfer
             .remove_records(removes)
+            .await
+            .map_err(Error::Store)?;
+        to.transfer
+            .put_history(versions)
             .await
             .map_err(Error::Store)?;
         applied += page.events.len() as u64;
@@ -439,6 +473,7 @@ pub async fn copy(settings: &Settings, args: &CopyArgs) -> Result<CopyReport> {
     .await?;
 
     report.idempotency = copy_idempotency(&from, &to, args).await?;
+    report.history = copy_history(&from, &to, args).await?;
 
     let mut cursor = 0;
     loop {
@@ -543,16 +578,17 @@ pub async fn run(args: &CopyArgs) -> ExitCode {
     }
     if args.dry_run {
         say(&format!(
-            "dry run: would copy {} transactions, {} idempotency records, {} events, {} cursors",
-            report.records, report.idempotency, report.events, report.cursors
+            "dry run: would copy {} transactions, {} idempotency records, {} history versions, {} events, {} cursors",
+            report.records, report.idempotency, report.history, report.events, report.cursors
         ));
         return ExitCode::SUCCESS;
     }
     say(&format!(
-        "copied {} transactions, {} idempotency records, {} events, {} cursors; \
+        "copied {} transactions, {} idempotency records, {} history versions, {} events, {} cursors; \
          roll-ups rebuilt ({} days corrected); verified {} users: {}",
         report.records,
         report.idempotency,
+        report.history,
         report.events,
         report.cursors,
         report.rollup_days,

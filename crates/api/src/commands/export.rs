@@ -3,7 +3,9 @@
 //! `fido_api::transfer::Line`, documented in README.md). Names stay Fernet tokens
 //! (`full_name_token`) unless `--decrypt` asks for them in clear (`full_name`): such a file
 //! holds personal data. Streams in batches: memory does not grow with the store. Progress
-//! goes to standard error when the lines go to standard output.
+//! goes to standard error when the lines go to standard output. After the transactions
+//! come the kept history versions (`fido_api::transfer::HistoryLine`), all of them on
+//! every run (`--after` resumes the transactions only).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -17,7 +19,7 @@ use crate::cli::ExportArgs;
 use crate::error::{Error, Result};
 use crate::secrets;
 use crate::settings::Settings;
-use crate::transfer::Line;
+use crate::transfer::{HistoryLine, Line};
 use crate::wiring::open_store;
 
 fn io_error(path: &str) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -25,6 +27,21 @@ fn io_error(path: &str) -> impl Fn(std::io::Error) -> Error + '_ {
         path: path.into(),
         source,
     }
+}
+
+/// Puts the record's name in clear into its line (`--decrypt`).
+async fn reveal(
+    cipher: &dyn FieldCipher,
+    line: &mut Line,
+    record: &fido_domain::TransactionRecord,
+) -> Result<()> {
+    let name = cipher
+        .decrypt(record.full_name.as_str())
+        .await
+        .map_err(|e| Error::Config(format!("transaction {}: {e}", record.id)))?;
+    line.full_name_token = None;
+    line.full_name = Some(name);
+    Ok(())
 }
 
 /// Writes the export to `out`; the number of lines.
@@ -49,12 +66,7 @@ pub async fn export(settings: &Settings, args: &ExportArgs, out: &mut dyn Write)
         for record in &batch {
             let mut line = Line::of(record);
             if let Some(cipher) = &cipher {
-                let name = cipher
-                    .decrypt(record.full_name.as_str())
-                    .await
-                    .map_err(|e| Error::Config(format!("transaction {}: {e}", record.id)))?;
-                line.full_name_token = None;
-                line.full_name = Some(name);
+                reveal(cipher, &mut line, record).await?;
             }
             let text = serde_json::to_string(&line)
                 .map_err(|e| Error::Config(format!("cannot encode a line: {e}")))?;
@@ -69,6 +81,31 @@ pub async fn export(settings: &Settings, args: &ExportArgs, out: &mut dyn Write)
                     after.map(|a| a.to_string()).unwrap_or_default()
                 ),
             );
+        }
+    }
+    // Then every kept history version (also of deleted transactions), whole each time:
+    // importing it twice changes nothing.
+    let mut version_after = None;
+    loop {
+        let versions = stores
+            .transfer
+            .history_after(version_after, args.batch_size)
+            .await
+            .map_err(Error::Store)?;
+        let Some(last) = versions.last() else { break };
+        version_after = Some((last.transaction_id, last.version));
+        for entry in &versions {
+            let mut line = HistoryLine::of(entry);
+            if let Some(cipher) = &cipher {
+                reveal(cipher, &mut line.record, &entry.record).await?;
+                if let (Some(side), Some(before)) = (line.before.as_mut(), &entry.before) {
+                    reveal(cipher, side, before).await?;
+                }
+            }
+            let text = serde_json::to_string(&line)
+                .map_err(|e| Error::Config(format!("cannot encode a line: {e}")))?;
+            writeln!(out, "{text}").map_err(io_error(target))?;
+            written += 1;
         }
     }
     out.flush().map_err(io_error(target))?;

@@ -8,14 +8,17 @@
 //! so an interrupted import is finished by running it again. Each batch is written as
 //! changes, like the API's writes: rows, roll-ups and `transaction.created`/`.updated`
 //! events together, so a served store's feed, RabbitMQ and webhook consumers learn of
-//! them; the cached reads of the batch's users are invalidated as it commits. Exit code: 0
+//! them; the cached reads of the batch's users are invalidated as it commits. Each
+//! creation or replacement also starts a history version by `import`; history lines
+//! (written by `fido export` after the transactions) are written as they are, so the
+//! imported store holds the exported history. Exit code: 0
 //! every line imported, 3 bad lines (reported), 1 failure, 2 configuration.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::process::ExitCode;
 
-use fido_domain::{Cache, ImportCounts, TransactionRecord};
+use fido_domain::{Cache, FieldCipher, HistoryEntry, ImportCounts, TransactionRecord};
 
 use super::progress::Progress;
 use super::{fail, say};
@@ -23,7 +26,7 @@ use crate::cli::ImportArgs;
 use crate::error::{Error, Result};
 use crate::secrets;
 use crate::settings::Settings;
-use crate::transfer::Line;
+use crate::transfer::{HistoryLine, Line};
 use crate::wiring::{open_store, StorePorts};
 
 /// Exit code when some lines were bad.
@@ -42,6 +45,8 @@ pub struct ImportReport {
     pub written: bool,
     /// What the written lines changed: created, replaced, or already so.
     pub changes: ImportCounts,
+    /// History versions among the lines imported (written as they are).
+    pub versions: u64,
 }
 
 fn open_input(path: &str) -> Result<Box<dyn BufRead>> {
@@ -73,6 +78,7 @@ pub async fn import(settings: &Settings, args: &ImportArgs) -> Result<ImportRepo
         report = ImportReport::default();
         let progress = Progress::new("lines imported", None);
         let mut batch: Vec<TransactionRecord> = Vec::new();
+        let mut versions: Vec<HistoryEntry> = Vec::new();
         let mut users = std::collections::BTreeSet::new();
         for (index, line) in open_input(&args.file)?.lines().enumerate() {
             let number = index as u64 + 1;
@@ -84,20 +90,24 @@ pub async fn import(settings: &Settings, args: &ImportArgs) -> Result<ImportRepo
                 continue;
             }
             report.lines += 1;
-            let parsed = match serde_json::from_str::<Line>(&text) {
-                Ok(line) => line.record(&cipher).await,
-                Err(e) => Err(format!("not a transaction line ({e})")),
-            };
-            match parsed {
-                Ok(record) => {
+            match parse(&text, &cipher).await {
+                Ok(Parsed::Record(record)) => {
                     report.imported += 1;
                     users.insert(record.user_id);
                     batch.push(record);
+                }
+                Ok(Parsed::Version(entry)) => {
+                    report.imported += 1;
+                    report.versions += 1;
+                    versions.push(entry);
                 }
                 Err(reason) => {
                     progress.println(&format!("line {number}: {reason}"));
                     report.bad.push((number, reason));
                 }
+            }
+            if write && versions.len() >= args.batch_size as usize {
+                put_versions(&stores, std::mem::take(&mut versions)).await?;
             }
             if write && batch.len() >= args.batch_size as usize {
                 report.changes = report.changes.plus(
@@ -114,6 +124,9 @@ pub async fn import(settings: &Settings, args: &ImportArgs) -> Result<ImportRepo
                 .changes
                 .plus(write_batch(&*cache, &stores, batch, &mut users).await?);
         }
+        if write && !versions.is_empty() {
+            put_versions(&stores, versions).await?;
+        }
         progress.finish();
         report.written = write;
         if args.strict && !report.bad.is_empty() {
@@ -123,6 +136,36 @@ pub async fn import(settings: &Settings, args: &ImportArgs) -> Result<ImportRepo
         }
     }
     Ok(report)
+}
+
+/// What one line holds.
+enum Parsed {
+    Record(TransactionRecord),
+    Version(HistoryEntry),
+}
+
+/// One line, checked: a transaction, or a history version (it has an `action`).
+async fn parse(text: &str, cipher: &dyn FieldCipher) -> std::result::Result<Parsed, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON line ({e})"))?;
+    if HistoryLine::is_history(&value) {
+        let line: HistoryLine =
+            serde_json::from_value(value).map_err(|e| format!("not a history line ({e})"))?;
+        return line.entry(cipher).await.map(Parsed::Version);
+    }
+    let line: Line =
+        serde_json::from_value(value).map_err(|e| format!("not a transaction line ({e})"))?;
+    line.record(cipher).await.map(Parsed::Record)
+}
+
+/// Writes history versions as they are (a version carried from the export replaces the
+/// one the import wrote for the same change).
+async fn put_versions(stores: &StorePorts, versions: Vec<HistoryEntry>) -> Result<()> {
+    stores
+        .transfer
+        .put_history(versions)
+        .await
+        .map_err(Error::Store)
 }
 
 /// Writes one batch as changes (rows, roll-ups and events together), then invalidates the
@@ -136,7 +179,7 @@ async fn write_batch(
 ) -> Result<ImportCounts> {
     let counts = stores
         .transfer
-        .import_records(batch)
+        .import_records(batch, fido_domain::Actor::import())
         .await
         .map_err(Error::Store)?;
     crate::transfer::invalidate(cache, std::mem::take(users)).await;
@@ -160,10 +203,11 @@ pub async fn run(args: &ImportArgs) -> ExitCode {
         "valid (nothing written)"
     };
     say(&format!(
-        "{} lines: {} {verb}, {} bad",
+        "{} lines: {} {verb}, {} bad ({} of the lines are history versions)",
         report.lines,
         report.imported,
-        report.bad.len()
+        report.bad.len(),
+        report.versions
     ));
     if report.written {
         let c = report.changes;

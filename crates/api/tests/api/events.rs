@@ -342,7 +342,10 @@ async fn a_cursor_older_than_retention_is_gone_with_the_way_forward() {
             fido_domain::TransactionType::Credit,
         );
         r.full_name = fido_domain::EncryptedName::new("unused");
-        store.insert(r).await.unwrap();
+        store
+            .insert(r, fido_testkit::fixtures::actor())
+            .await
+            .unwrap();
     }
     assert_eq!(store.prune(Timestamp::now(), &[]).await.unwrap(), 3);
     drop(store);

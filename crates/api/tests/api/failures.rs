@@ -25,6 +25,7 @@ where
             statistics: store.clone(),
             idempotency: store.clone(),
             rollups: store.clone(),
+            history: store.clone(),
             events: store,
             cache: Arc::new(NoCache::default()),
             cipher: Arc::new(FernetCipher::from_key_list(&key).expect("key")),
@@ -80,7 +81,10 @@ async fn an_unreachable_store_is_503_everywhere_and_fails_readiness() {
 async fn an_unexpected_failure_is_a_generic_500() {
     // A record whose name was encrypted with a key this service does not hold.
     let store = Arc::new(MemoryStore::new());
-    store.insert(undecryptable_record()).await.expect("insert");
+    store
+        .insert(undecryptable_record(), fido_testkit::fixtures::actor())
+        .await
+        .expect("insert");
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_service(&settings_for(dir.path(), &[]), service(store)).await;
     let r = app

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use awc::http::StatusCode;
 use fido_cipher_fernet::FernetCipher;
 use fido_domain::{
-    Clock, EncryptedName, NoCache, Page, Ports, RecordPatch, ServiceConfig, StoreError, Timestamp,
-    TransactionId, TransactionRecord, TransactionService, TransactionStore, UserId, Written,
+    Actor, Clock, EncryptedName, NoCache, Page, Ports, RecordPatch, ServiceConfig, StoreError,
+    Timestamp, TransactionId, TransactionRecord, TransactionService, TransactionStore, UserId,
+    Written,
 };
 use serde_json::{json, Value};
 
@@ -46,10 +47,11 @@ async fn an_idempotent_retry_survives_a_key_rotation_and_dropping_the_old_key() 
     let other = post_with_key(&app, "order-1", &order(&user, 13.0), None).await;
     assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let (_, records) =
-        fido_api::commands::reencrypt::reencrypt(&rotated, 100, None, |_| {}, |_| {})
+    let records =
+        fido_api::commands::reencrypt::reencrypt(&rotated, 100, None, |_| {}, |_| {}, |_| {})
             .await
-            .unwrap();
+            .unwrap()
+            .records;
     assert!(records.changed >= 1, "the saved answer was re-encrypted");
     assert_eq!(records.unreadable, 0);
     app.stop().await;
@@ -101,11 +103,11 @@ impl FailsFirstInsert {
 
 #[async_trait]
 impl TransactionStore for FailsFirstInsert {
-    async fn insert(&self, r: TransactionRecord) -> Result<(), StoreError> {
+    async fn insert(&self, r: TransactionRecord, actor: Actor) -> Result<(), StoreError> {
         if !self.failed.swap(true, Ordering::SeqCst) {
             return Err(StoreError::Unavailable("simulated crash".into()));
         }
-        self.inner.insert(r).await
+        self.inner.insert(r, actor).await
     }
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
         self.inner.get(id).await
@@ -118,8 +120,9 @@ impl TransactionStore for FailsFirstInsert {
         id: TransactionId,
         v: Option<u64>,
         at: Timestamp,
+        actor: Actor,
     ) -> Result<Written, StoreError> {
-        self.inner.delete(id, v, at).await
+        self.inner.delete(id, v, at, actor).await
     }
     async fn list_by_user(
         &self,
@@ -182,6 +185,7 @@ async fn faulty_service(
             ),
             rollups: stores.rollups,
             events: stores.events,
+            history: stores.history,
         },
         ServiceConfig::default(),
     )

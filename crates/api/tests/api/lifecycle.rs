@@ -188,6 +188,7 @@ async fn the_healthcheck_fails_when_the_store_is_unreachable() {
             statistics: down.clone(),
             idempotency: down.clone(),
             rollups: down.clone(),
+            history: down.clone(),
             events: down,
             cache: Arc::new(fido_domain::NoCache::default()),
             cipher: Arc::new(fido_cipher_fernet::FernetCipher::from_key_list(&key).unwrap()),

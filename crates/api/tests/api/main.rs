@@ -17,6 +17,7 @@ mod failures;
 mod finding;
 mod hardening;
 mod health_and_docs;
+mod history;
 mod idempotency;
 mod instances;
 mod lifecycle;

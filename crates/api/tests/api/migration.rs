@@ -257,6 +257,23 @@ async fn the_originals_documents_are_migrated_then_served_exactly() {
         StatusCode::OK,
         "a converted document by id"
     );
+    // Its history starts with a `created` version by `migrate`, holding what it reads.
+    let history = live
+        .get_owned(format!("/api/v1/transactions/{a}/history"))
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    let versions = history.data()["versions"].as_array().unwrap().clone();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0]["actor"], "migrate");
+    assert_eq!(versions[0]["action"], "created");
+    assert_eq!(
+        versions[0]["values"]["full_name"],
+        converted.data()["full_name"]
+    );
+    assert_eq!(
+        versions[0]["values"]["transaction_amount"],
+        converted.data()["transaction_amount"]
+    );
     assert_eq!(
         live.patch_json(
             &format!("/api/v1/transactions/{f}"),

@@ -93,7 +93,7 @@ async fn write_history(app: &TestApp, users: usize, each: usize) -> Vec<String> 
 }
 
 /// Every answer a client could compare: each user's pages, statistics and series, each
-/// transaction, and the event feed.
+/// transaction and its history, and the event feed.
 async fn answers(app: &TestApp, users: &[String]) -> BTreeMap<String, Value> {
     let mut all = BTreeMap::new();
     for user in users {
@@ -107,7 +107,10 @@ async fn answers(app: &TestApp, users: &[String]) -> BTreeMap<String, Value> {
             if path.contains("?limit=100") {
                 for t in r.data()["data"].as_array().unwrap() {
                     let one = format!("/api/v1/transactions/{}", t["id"].as_str().unwrap());
-                    all.insert(one.clone(), app.get_owned(one).await.body);
+                    all.insert(one.clone(), app.get_owned(one.clone()).await.body);
+                    // Its history travels with it, version for version.
+                    let history = format!("{one}/history");
+                    all.insert(history.clone(), app.get_owned(history).await.body);
                 }
             }
             all.insert(path, r.body);
@@ -267,7 +270,13 @@ async fn a_copy_and_an_import_killed_midway_finish_when_run_again() {
     let mut export = fido(&key, source.path(), &["export", "--output", file]);
     export.env("DB_URI", &from);
     assert!(export.status().unwrap().success());
-    let exported = std::fs::read_to_string(file).unwrap().lines().count();
+    // Transaction lines, then every history version (lines with an `action`).
+    let text = std::fs::read_to_string(file).unwrap();
+    let exported = text.lines().filter(|l| !l.contains("\"action\"")).count();
+    assert!(
+        text.lines().any(|l| l.contains("\"action\":\"created\"")),
+        "the history is exported"
+    );
     let listed: u64 = users
         .iter()
         .map(|u| {
@@ -332,7 +341,10 @@ async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
     for line in text.lines() {
         let parsed: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("standard output holds only NDJSON lines: {line:?}: {e}"));
-        assert!(parsed["id"].is_string(), "{line}");
+        assert!(
+            parsed["id"].is_string() || parsed["action"].is_string(),
+            "{line}"
+        );
     }
     assert!(
         !String::from_utf8_lossy(&out.stderr).is_empty(),
@@ -341,6 +353,11 @@ async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
     assert!(text.contains("\"full_name\":\"Ada Lovelace\""), "{text}");
     assert!(!text.contains("full_name_token"));
     let good: Vec<&str> = text.lines().collect();
+    let records = good.iter().filter(|l| !l.contains("\"action\"")).count();
+    assert!(
+        records < good.len(),
+        "history lines follow the transactions"
+    );
     let mut bad_amount: Value = serde_json::from_str(good[0]).unwrap();
     bad_amount["amount_cents"] = json!(-5);
     let mut bad_token: Value = serde_json::from_str(good[0]).unwrap();
@@ -411,7 +428,7 @@ async fn an_import_reports_bad_lines_and_strict_writes_nothing() {
     let list = app
         .get_owned(format!("/api/v1/transactions/user/{}", users[0]))
         .await;
-    assert_eq!(list.data()["total"], good.len());
+    assert_eq!(list.data()["total"], records);
 }
 
 /// Issue 27: `fido import` into a store that is being served: the serving instance's

@@ -1,5 +1,6 @@
 //! Daily roll-ups through the `fido` binary: `fido rollups verify` finds and repairs
-//! drift, and a process killed during a write storm leaves none.
+//! drift, and a process killed during a write storm leaves none — nor a change without
+//! its history version, nor a version without its change.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -124,8 +125,11 @@ async fn verify_finds_drift_and_repair_fixes_it() {
     assert_eq!(code, 0, "nothing left after the repair: {out}");
 }
 
+/// What a write's answer acknowledged: the transaction at a version, or its deletion.
+type Ack = (String, Option<u64>);
+
 #[actix_web::test]
-async fn a_process_killed_during_a_write_storm_leaves_no_drift() {
+async fn a_process_killed_during_a_write_storm_leaves_no_drift_and_no_change_without_its_version() {
     let dir = tempfile::tempdir().unwrap();
     let db = store_env();
     let (mut child, port) = serve(dir.path(), &db);
@@ -138,50 +142,61 @@ async fn a_process_killed_during_a_write_storm_leaves_no_drift() {
         let (client, base, users) = (client.clone(), base.clone(), users.clone());
         async move {
             let mut ids: Vec<String> = Vec::new();
+            let mut acks: Vec<Ack> = Vec::new();
             for i in 0..10_000u32 {
                 let user = &users[(i as usize + worker) % users.len()];
                 let auth = ("authorization", format!("Bearer {FULL_KEY}"));
-                let result = match (i % 5, ids.last()) {
+                let sent = match (i % 5, ids.last().cloned()) {
                     (3, Some(id)) => client
                         .patch(format!("{base}/{id}"))
                         .insert_header(auth)
                         .send_json(&json!({"transaction_amount": i, "transaction_type": "debit"}))
                         .await
-                        .map(|_| ()),
+                        .map(|res| (res, Some(id))),
                     (4, Some(_)) => {
                         let id = ids.pop().unwrap_or_default();
-                        client.delete(format!("{base}/{id}")).insert_header(auth).send().await.map(|_| ())
+                        client
+                            .delete(format!("{base}/{id}"))
+                            .insert_header(auth)
+                            .send()
+                            .await
+                            .map(|res| (res, Some(id)))
                     }
-                    _ => match client
+                    _ => client
                         .post(&base)
                         .insert_header(auth)
                         .send_json(&json!({"user_id": user, "full_name": "Ada",
                             "transaction_type": "credit", "transaction_amount": i,
                             "transaction_date": format!("2025-02-{:02}T{:02}:00:00Z", 1 + i % 5, i % 24)}))
                         .await
-                    {
-                        Ok(mut res) => {
-                            if let Ok(body) = res.json::<serde_json::Value>().await {
-                                if let Some(id) = body["data"]["id"].as_str() {
-                                    ids.push(id.to_owned());
-                                }
-                            }
-                            Ok(())
-                        }
-                        Err(e) => Err(e),
-                    },
+                        .map(|res| (res, None)),
                 };
-                if result.is_err() {
-                    break; // the process is gone
+                // An error: the process is gone.
+                let Ok((mut res, target)) = sent else { break };
+                if !res.status().is_success() {
+                    continue;
+                }
+                let Ok(body) = res.json::<serde_json::Value>().await else {
+                    break;
+                };
+                let version = body["data"]["version"].as_u64();
+                match (target, body["data"]["id"].as_str()) {
+                    (None, Some(id)) => {
+                        ids.push(id.to_owned());
+                        acks.push((id.to_owned(), version));
+                    }
+                    (Some(id), _) => acks.push((id, version)),
+                    (None, None) => {}
                 }
             }
+            acks
         }
     });
     let kill = async {
         actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
         child.kill().unwrap();
     };
-    let (_, ()) = futures_util::join!(futures_util::future::join_all(storm), kill);
+    let (acks, ()) = futures_util::join!(futures_util::future::join_all(storm), kill);
     child.wait().unwrap();
 
     // Restarted, the store reads the same data; the roll-ups equal the rows.
@@ -191,4 +206,67 @@ async fn a_process_killed_during_a_write_storm_leaves_no_drift() {
     let (code, out) = verify(dir.path(), &db, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 days differ"), "{out}");
+
+    // Every change has its version and every version its change: each surviving record is
+    // its history's last version; each record gone ends with `deleted` (or never was);
+    // versions run 1, 2, 3… with no gap; every acknowledged write is there.
+    let mut settings = crate::helpers::settings_for(&dir.path().join("data"), &[]);
+    if let Some((_, name)) = db.iter().find(|(k, _)| k == "FIDO__STORE__DATABASE") {
+        settings.store.database = Some(name.clone());
+    }
+    let stores = fido_api::wiring::open_store(&settings).await.unwrap();
+    let mut ids: std::collections::BTreeSet<fido_domain::TransactionId> = acks
+        .iter()
+        .flatten()
+        .map(|(id, _)| fido_domain::TransactionId::parse(id).unwrap())
+        .collect();
+    for user in &users {
+        let user = fido_domain::UserId::parse(user).unwrap();
+        let held = stores
+            .store
+            .scan_by_user(user, fido_domain::ListFilter::default(), None, 100_000)
+            .await
+            .unwrap();
+        ids.extend(held.iter().map(|r| r.id));
+    }
+    assert!(ids.len() > 20, "the storm wrote something: {}", ids.len());
+    for &id in &ids {
+        let history = stores.history.history(id).await.unwrap();
+        let record = stores.store.get(id).await.unwrap();
+        let versions: Vec<u64> = history.iter().map(|e| e.version).collect();
+        assert_eq!(
+            versions,
+            (1..=versions.len() as u64).collect::<Vec<_>>(),
+            "{id}: versions without a gap"
+        );
+        match (&record, history.last()) {
+            (Some(record), Some(last)) => {
+                assert_ne!(last.action, fido_domain::HistoryAction::Deleted, "{id}");
+                assert_eq!(&last.record, record, "{id}: the record is its last version");
+            }
+            (None, Some(last)) => {
+                assert_eq!(last.action, fido_domain::HistoryAction::Deleted, "{id}");
+            }
+            (Some(_), None) => panic!("{id}: a change without its version"),
+            (None, None) => {}
+        }
+    }
+    for (id, version) in acks.iter().flatten() {
+        let history = stores
+            .history
+            .history(fido_domain::TransactionId::parse(id).unwrap())
+            .await
+            .unwrap();
+        match version {
+            Some(v) => assert!(
+                history.iter().any(|e| e.version == *v),
+                "{id}: acknowledged version {v} is kept"
+            ),
+            None => assert_eq!(
+                history.last().map(|e| e.action),
+                Some(fido_domain::HistoryAction::Deleted),
+                "{id}: acknowledged deletion is kept"
+            ),
+        }
+    }
 }

@@ -45,10 +45,22 @@ async fn a_new_primary_key_writes_at_once_and_reencryption_retires_the_old_one()
     );
 
     let mut batches = 0;
-    let (report, _) =
-        fido_api::commands::reencrypt::reencrypt(&rotated, 3, None, |_| batches += 1, |_| {})
-            .await
-            .unwrap();
+    let rotation = fido_api::commands::reencrypt::reencrypt(
+        &rotated,
+        3,
+        None,
+        |_| batches += 1,
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let report = rotation.names;
+    assert_eq!(
+        rotation.history.changed, 7,
+        "the history's copies of the old names too"
+    );
+    assert_eq!(rotation.history.unreadable, 0);
     assert!(report.scanned >= 8);
     assert_eq!(
         report.changed, 7,
@@ -56,10 +68,15 @@ async fn a_new_primary_key_writes_at_once_and_reencryption_retires_the_old_one()
     );
     assert_eq!(report.unreadable, 0);
     assert!(batches >= 3, "worked in batches");
-    let (again, _) = fido_api::commands::reencrypt::reencrypt(&rotated, 100, None, |_| {}, |_| {})
-        .await
-        .unwrap();
-    assert_eq!(again.changed, 0, "a second run has nothing left to do");
+    let again =
+        fido_api::commands::reencrypt::reencrypt(&rotated, 100, None, |_| {}, |_| {}, |_| {})
+            .await
+            .unwrap();
+    assert_eq!(
+        again.names.changed, 0,
+        "a second run has nothing left to do"
+    );
+    assert_eq!(again.history.changed, 0);
 
     // Every stored name now opens with the new key alone; the API still reads them all.
     for id in ids.iter().chain([&written_after]) {
@@ -77,4 +94,15 @@ async fn a_new_primary_key_writes_at_once_and_reencryption_retires_the_old_one()
     during.stop().await;
     let after = spawn_with(settings_for(dir.path(), &[("FERNET_KEY", new.as_str())])).await;
     assert_eq!(after.list(&user, "?limit=100").await.data()["total"], 8);
+    // The histories read with the new key alone.
+    for id in &ids {
+        let history = after
+            .get(&format!("/api/v1/transactions/{id}/history"))
+            .await;
+        assert_eq!(history.status.as_u16(), 200, "{}", history.body);
+        assert_eq!(
+            history.data()["versions"][0]["values"]["full_name"],
+            "Ada Lovelace"
+        );
+    }
 }

@@ -25,8 +25,8 @@ pub use self::clock::{Clock, SystemClock};
 pub use self::encoder::{EncodeError, ReadEncoder};
 pub use self::events::{EventLog, EventPublisher, PendingOutcome, PublishError, PublishOutcome};
 pub use self::storage::{
-    DailyRollups, IdempotencyStore, ImportCounts, ImportStep, RollupDrift, StatisticsQuery, Store,
-    StoreTransfer, TransactionStore, WritePause, WriteSwitch,
+    DailyRollups, HistoryLog, IdempotencyStore, ImportCounts, ImportStep, RollupDrift,
+    StatisticsQuery, Store, StoreTransfer, TransactionStore, WritePause, WriteSwitch,
 };
 pub use crate::error::{CacheError, CipherError, StoreError};
 
@@ -34,6 +34,6 @@ pub use crate::error::{CacheError, CipherError, StoreError};
 pub use self::{
     cache::MockCache, cipher::MockFieldCipher, clock::MockClock, encoder::MockReadEncoder,
     events::MockEventLog, events::MockEventPublisher, storage::MockDailyRollups,
-    storage::MockIdempotencyStore, storage::MockStatisticsQuery, storage::MockStoreTransfer,
-    storage::MockTransactionStore, storage::MockWriteSwitch,
+    storage::MockHistoryLog, storage::MockIdempotencyStore, storage::MockStatisticsQuery,
+    storage::MockStoreTransfer, storage::MockTransactionStore, storage::MockWriteSwitch,
 };

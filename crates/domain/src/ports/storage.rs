@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::events::EventLog;
 use crate::error::StoreError;
 use crate::events::{OutboxEvent, PublisherCursor, StoredEvent};
+use crate::history::{Actor, HistoryEntry};
 use crate::id::{TransactionId, UserId};
 use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey, IdempotencyRecord, SealedKey};
 use crate::name::EncryptedName;
@@ -49,12 +50,16 @@ pub trait WriteSwitch: Send + Sync {
 /// - Unreachable storage → [`StoreError::Unavailable`], within the adapter's configured
 ///   timeouts (never a hang).
 /// - Listing order is `transaction_date` descending, then `id` descending.
+/// - Every change (insert, update, delete) writes its [`HistoryEntry`] — made by
+///   [`HistoryEntry::created`], [`updated`](HistoryEntry::updated) or
+///   [`deleted`](HistoryEntry::deleted) with the given actor — in the same atomic write:
+///   never a change without its version, never a version without its change.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait TransactionStore: Send + Sync {
-    /// Stores a new record (its `version` is 1). MUST return [`StoreError::Duplicate`]
-    /// when its id exists.
-    async fn insert(&self, record: TransactionRecord) -> Result<(), StoreError>;
+    /// Stores a new record (its `version` is 1), made by `actor`. MUST return
+    /// [`StoreError::Duplicate`] when its id exists.
+    async fn insert(&self, record: TransactionRecord, actor: Actor) -> Result<(), StoreError>;
 
     /// The record with this id, or `None`.
     async fn get(&self, id: TransactionId) -> Result<Option<TransactionRecord>, StoreError>;
@@ -66,12 +71,14 @@ pub trait TransactionStore: Send + Sync {
 
     /// Removes the record (only if it is at `expected_version`, when given) and returns it
     /// as it was. `deleted_at` is the time of the removal (from the domain's clock, like an
-    /// update's `updated_at`): its `transaction.deleted` event occurred then.
+    /// update's `updated_at`): its `transaction.deleted` event occurred then, and its
+    /// history entry (by `actor`) is dated then.
     async fn delete(
         &self,
         id: TransactionId,
         expected_version: Option<u64>,
         deleted_at: Timestamp,
+        actor: Actor,
     ) -> Result<Written, StoreError>;
 
     /// One page of the user's records that match `query.filter`, newest first, with the
@@ -125,6 +132,22 @@ pub trait TransactionStore: Send + Sync {
         expected: EncryptedName,
         new: EncryptedName,
     ) -> Result<bool, StoreError>;
+}
+
+/// The permanent history of transactions (see [`crate::history`]), written by the
+/// [`TransactionStore`]'s changes and read here.
+///
+/// Contract: [`history`](Self::history) returns every entry kept for the id, oldest
+/// version first, whether or not the transaction still exists; an id never written gives
+/// an empty list.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait HistoryLog: Send + Sync {
+    /// Every entry kept for the transaction, by ascending version.
+    async fn history(&self, id: TransactionId) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Removes entries made before `before` (the retention setting's horizon); how many.
+    async fn prune_history(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// Durable memory of idempotency keys (usually the same adapter as the transaction store).
@@ -279,10 +302,27 @@ pub trait StoreTransfer: Send + Sync {
     /// events — its `transaction.created` or `transaction.updated` event in one atomic
     /// write per batch, so consumers of the feed learn of it and the roll-ups equal the
     /// rows at every commit. Idempotent: the same batch again changes nothing.
+    ///
+    /// Each creation or replacement also writes its history entry by `actor` in the same
+    /// write, unless an entry for that version is kept already (one carried by
+    /// [`put_history`](Self::put_history) from the export the records came from).
     async fn import_records(
         &self,
         records: Vec<TransactionRecord>,
+        actor: Actor,
     ) -> Result<ImportCounts, StoreError>;
+
+    /// Up to `limit` history entries after `(transaction id, version)`, in that order
+    /// (from the first when `None`), exactly as stored.
+    async fn history_after(
+        &self,
+        after: Option<(TransactionId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Writes history entries as they are (replacing any with the same transaction id and
+    /// version).
+    async fn put_history(&self, entries: Vec<HistoryEntry>) -> Result<(), StoreError>;
 
     /// Up to `limit` idempotency records after `(scope, key)`, in that order.
     async fn idempotency_after(
@@ -372,6 +412,16 @@ impl<'a> ImportStep<'a> {
             Self::Unchanged => None,
         }
     }
+
+    /// The history entry the step writes with `record`, by `actor`; `None` when it writes
+    /// nothing.
+    pub fn history(&self, record: &TransactionRecord, actor: &Actor) -> Option<HistoryEntry> {
+        match self {
+            Self::Create => Some(HistoryEntry::created(record, actor.clone())),
+            Self::Replace(held) => Some(HistoryEntry::updated(held, record, actor.clone())),
+            Self::Unchanged => None,
+        }
+    }
 }
 
 /// A store that implements every storage port, usually over one connection pool: what the
@@ -385,6 +435,7 @@ pub trait Store:
     + EventLog
     + StoreTransfer
     + WriteSwitch
+    + HistoryLog
 {
 }
 
@@ -396,5 +447,6 @@ impl<T> Store for T where
         + EventLog
         + StoreTransfer
         + WriteSwitch
+        + HistoryLog
 {
 }

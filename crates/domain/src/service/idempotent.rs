@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::{check_date, cipher_error, duration_millis, reveal, store_error, TransactionService};
 use crate::amount::Amount;
 use crate::error::{DomainError, InternalError};
+use crate::history::Actor;
 use crate::id::{TransactionId, UserId};
 use crate::idempotency::{Claim, ClaimRequest, IdempotencyKey};
 use crate::name::FullName;
@@ -38,6 +39,7 @@ impl TransactionService {
         new: NewTransaction,
         scope: &str,
         key: IdempotencyKey,
+        actor: &Actor,
     ) -> Result<(Transaction, bool), DomainError> {
         self.writable()?;
         let now = self.ports.clock.now();
@@ -106,7 +108,7 @@ impl TransactionService {
             }
         };
         let created = self
-            .create_claimed(transaction_id, &new, now, scope, &key)
+            .create_claimed(transaction_id, &new, now, (scope, &key), actor)
             .await?;
         self.save_snapshot(scope, key, &created).await;
         Ok((created, false))
@@ -145,8 +147,8 @@ impl TransactionService {
         id: TransactionId,
         new: &NewTransaction,
         now: Timestamp,
-        scope: &str,
-        key: &IdempotencyKey,
+        (scope, key): (&str, &IdempotencyKey),
+        actor: &Actor,
     ) -> Result<Transaction, DomainError> {
         let record = match self.new_record(id, new, now).await {
             Ok(record) => record,
@@ -163,7 +165,7 @@ impl TransactionService {
                 return Err(e);
             }
         };
-        match self.ports.store.insert(record.clone()).await {
+        match self.ports.store.insert(record.clone(), actor.clone()).await {
             Ok(()) => {
                 self.invalidate(new.user_id).await;
                 self.owners.remember(record.id, record.user_id);

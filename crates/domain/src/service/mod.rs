@@ -23,17 +23,18 @@ use std::time::Duration;
 
 use self::owners::Owners;
 pub use self::rollups::{verify_rollups, RollupReport};
-pub use self::rotation::{ReencryptProgress, ResealProgress};
+pub use self::rotation::{reencrypt_history, ReencryptProgress, ResealProgress};
 use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CachePolicy};
 use crate::error::{DomainError, InternalError, NotFound};
 use crate::events::{Backlog, EventPage};
+use crate::history::{Actor, HistoryAction, TransactionVersion};
 use crate::id::{TransactionId, UserId};
 use crate::name::{EncryptedName, FullName};
 use crate::page::Page;
 use crate::ports::{
-    Cache, CacheError, CipherError, Clock, DailyRollups, EventLog, FieldCipher, IdempotencyStore,
-    ReadEncoder, StatisticsQuery, StoreError, TransactionStore, WritePause,
+    Cache, CacheError, CipherError, Clock, DailyRollups, EventLog, FieldCipher, HistoryLog,
+    IdempotencyStore, ReadEncoder, StatisticsQuery, StoreError, TransactionStore, WritePause,
 };
 use crate::query::{ListFilter, ListQuery, Position};
 use crate::statistics::{Granularity, Series, StatisticsSummary};
@@ -89,6 +90,8 @@ pub struct Ports {
     pub rollups: Arc<dyn DailyRollups>,
     /// The store's outbox of events, for the feed (usually the same adapter as `store`).
     pub events: Arc<dyn EventLog>,
+    /// The transactions' history, for its reads (usually the same adapter as `store`).
+    pub history: Arc<dyn HistoryLog>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -199,11 +202,16 @@ impl TransactionService {
         Ok(())
     }
 
-    /// Records a new transaction and returns it with its name in clear text.
+    /// Records a new transaction, made by `actor` (its history's first version), and
+    /// returns it with its name in clear text.
     ///
     /// Errors: `DateTooFarAhead`; `StoreUnavailable`; `Internal` when encryption fails.
     #[tracing::instrument(target = "fido::span", name = "service.create", skip_all)]
-    pub async fn create(&self, new: NewTransaction) -> Result<Transaction, DomainError> {
+    pub async fn create(
+        &self,
+        new: NewTransaction,
+        actor: &Actor,
+    ) -> Result<Transaction, DomainError> {
         self.writable()?;
         let now = self.ports.clock.now();
         let record = self
@@ -211,7 +219,7 @@ impl TransactionService {
             .await?;
         self.ports
             .store
-            .insert(record.clone())
+            .insert(record.clone(), actor.clone())
             .await
             .map_err(store_error)?;
         self.invalidate(new.user_id).await;
@@ -298,8 +306,8 @@ impl TransactionService {
         })
     }
 
-    /// Applies a non-empty patch and returns the transaction as it is now. `updated_at`
-    /// moves and `version` grows by one; `created_at` does not move. With
+    /// Applies a non-empty patch, made by `actor`, and returns the transaction as it is
+    /// now. `updated_at` moves and `version` grows by one; `created_at` does not move. With
     /// `expected_version`, applies only if the transaction is still at that version.
     /// Errors: `NotFound`, `VersionMismatch`, `StoreUnavailable`, `Internal`.
     #[tracing::instrument(target = "fido::span", name = "service.update", skip_all)]
@@ -308,6 +316,7 @@ impl TransactionService {
         id: TransactionId,
         patch: TransactionPatch,
         expected_version: Option<u64>,
+        actor: &Actor,
     ) -> Result<Transaction, DomainError> {
         self.writable()?;
         let full_name = match patch.full_name() {
@@ -320,6 +329,7 @@ impl TransactionService {
             kind: patch.kind(),
             updated_at: self.ports.clock.now(),
             expected_version,
+            actor: actor.clone(),
         };
         let outcome = self
             .ports
@@ -337,24 +347,65 @@ impl TransactionService {
         }
     }
 
-    /// Deletes a transaction (only if still at `expected_version`, when given).
+    /// Deletes a transaction (only if still at `expected_version`, when given), by
+    /// `actor`. Its history stays readable.
     /// Errors: `NotFound`, `VersionMismatch`, `StoreUnavailable`, `Internal`.
     #[tracing::instrument(target = "fido::span", name = "service.delete", skip_all)]
     pub async fn delete(
         &self,
         id: TransactionId,
         expected_version: Option<u64>,
+        actor: &Actor,
     ) -> Result<(), DomainError> {
         self.writable()?;
         let outcome = self
             .ports
             .store
-            .delete(id, expected_version, self.ports.clock.now())
+            .delete(id, expected_version, self.ports.clock.now(), actor.clone())
             .await
             .map_err(store_error)?;
         let record = written(outcome)?;
         self.invalidate(record.user_id).await;
         Ok(())
+    }
+
+    /// Every kept version of the transaction, oldest first, names decrypted — also after
+    /// the transaction was deleted. A transaction recorded before history was kept starts
+    /// with its first change since (an existing transaction with no change since answers
+    /// an empty list). Names read back as the transaction's own read shows them; one that
+    /// no configured key opens fails the read with `Internal`, as that read does.
+    /// Errors: `NotFound` (no version kept and no such transaction), `StoreUnavailable`,
+    /// `Internal`.
+    #[tracing::instrument(target = "fido::span", name = "service.history", skip_all)]
+    pub async fn history(&self, id: TransactionId) -> Result<Vec<TransactionVersion>, DomainError> {
+        let entries = self.ports.history.history(id).await.map_err(store_error)?;
+        if entries.is_empty() {
+            // Recorded before history was kept, or never: the record tells.
+            self.ports
+                .store
+                .get(id)
+                .await
+                .map_err(store_error)?
+                .ok_or(DomainError::NotFound(NotFound::Transaction))?;
+            return Ok(Vec::new());
+        }
+        let mut versions = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let name = self.open_name(&entry.record.full_name).await?;
+            let before_name = match (&entry.before, entry.action) {
+                (Some(before), HistoryAction::Updated)
+                    if before.full_name == entry.record.full_name =>
+                {
+                    Some(name.clone())
+                }
+                (Some(before), HistoryAction::Updated) => {
+                    Some(self.open_name(&before.full_name).await?)
+                }
+                _ => None,
+            };
+            versions.push(TransactionVersion::of(entry, name, before_name));
+        }
+        Ok(versions)
     }
 
     /// One page of the user's transactions that match the query's filter, newest first,
@@ -642,6 +693,20 @@ impl TransactionService {
             .await
             .map(EncryptedName::new)
             .map_err(cipher_error)
+    }
+
+    /// A stored name in clear text, as reads show it.
+    async fn open_name(&self, token: &EncryptedName) -> Result<FullName, DomainError> {
+        let plain = self
+            .ports
+            .cipher
+            .decrypt(token.as_str())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "a name in a transaction's history cannot be decrypted");
+                cipher_error(e)
+            })?;
+        Ok(FullName::from_stored(&plain))
     }
 
     async fn decrypt(&self, record: TransactionRecord) -> Result<Transaction, DomainError> {

@@ -200,3 +200,61 @@ enum Part {
     /// Re-encrypted under the primary key.
     Fresh(String),
 }
+
+/// Re-encrypts the names kept in the transactions' history (each version's record, and an
+/// update's record before) whose tokens were made with an older key, in batches of
+/// `batch_size` in `(transaction id, version)` order: the history's part of a key
+/// rotation, after [`TransactionService::reencrypt_names`]. Versions never change once
+/// written, so each changed version is written back whole. Counts versions in the
+/// [`ReencryptProgress`] (`last_id`: the transaction of the last batch's last version);
+/// calls `progress` after each batch. Runs whole each time (what is already under the
+/// primary key is skipped cheaply).
+/// Errors: `StoreUnavailable`; `Internal` when the cipher cannot work at all.
+pub async fn reencrypt_history(
+    transfer: &dyn crate::ports::StoreTransfer,
+    cipher: &dyn crate::ports::FieldCipher,
+    batch_size: u32,
+    mut progress: impl FnMut(&ReencryptProgress) + Send,
+) -> Result<ReencryptProgress, DomainError> {
+    let mut done = ReencryptProgress::default();
+    let mut after = None;
+    loop {
+        let batch = transfer
+            .history_after(after, batch_size.max(1))
+            .await
+            .map_err(store_error)?;
+        let Some(last) = batch.last() else { break };
+        after = Some((last.transaction_id, last.version));
+        done.last_id = Some(last.transaction_id);
+        let mut changed = Vec::new();
+        for mut entry in batch {
+            done.scanned += 1;
+            let mut fresh = false;
+            let mut readable = true;
+            for record in std::iter::once(&mut entry.record).chain(entry.before.as_mut()) {
+                match cipher.reencrypt(record.full_name.as_str()).await {
+                    Ok(None) => {}
+                    Ok(Some(token)) => {
+                        record.full_name = EncryptedName::new(token);
+                        fresh = true;
+                    }
+                    Err(CipherError::InvalidToken) => readable = false,
+                    Err(e) => return Err(cipher_error(e)),
+                }
+            }
+            if !readable {
+                tracing::error!(transaction_id = %entry.transaction_id, version = entry.version,
+                    "a name in a transaction's history cannot be decrypted with any configured key");
+                done.unreadable += 1;
+            } else if fresh {
+                changed.push(entry);
+            }
+        }
+        done.changed += changed.len() as u64;
+        if !changed.is_empty() {
+            transfer.put_history(changed).await.map_err(store_error)?;
+        }
+        progress(&done);
+    }
+    Ok(done)
+}

@@ -112,6 +112,7 @@ fn service(
             encoder: Arc::new(TestEncoder),
             rollups: Arc::new(crate::ports::MockDailyRollups::new()),
             events: Arc::new(crate::ports::MockEventLog::new()),
+            history: Arc::new(crate::ports::MockHistoryLog::new()),
         },
         ServiceConfig::default(),
     )
@@ -176,7 +177,13 @@ async fn create_rejects_a_date_more_than_five_minutes_ahead_and_stores_nothing()
     let store = MockTransactionStore::new(); // any call would panic the test
     let svc = store_only(store, MockCache::new());
     let late = now().plus_millis(5 * 60_000 + 1);
-    match svc.create(new_tx(Some(late))).await {
+    match svc
+        .create(
+            new_tx(Some(late)),
+            &crate::Actor::new("tester").expect("actor"),
+        )
+        .await
+    {
         Err(DomainError::DateTooFarAhead { max }) => assert_eq!(max, Duration::from_secs(300)),
         other => panic!("expected a validation error, got {other:?}"),
     }
@@ -185,22 +192,28 @@ async fn create_rejects_a_date_more_than_five_minutes_ahead_and_stores_nothing()
 #[tokio::test]
 async fn create_accepts_a_date_within_the_skew_and_in_the_past() {
     let mut store = MockTransactionStore::new();
-    store.expect_insert().times(2).returning(|_| Ok(()));
+    store.expect_insert().times(2).returning(|_, _| Ok(()));
     let svc = store_only(store, cache_invalidated(2));
     let edge = now().plus_millis(5 * 60_000);
     assert_eq!(
-        svc.create(new_tx(Some(edge)))
-            .await
-            .unwrap()
-            .transaction_date,
+        svc.create(
+            new_tx(Some(edge)),
+            &crate::Actor::new("tester").expect("actor")
+        )
+        .await
+        .unwrap()
+        .transaction_date,
         edge
     );
     let past = now().plus_millis(-86_400_000);
     assert_eq!(
-        svc.create(new_tx(Some(past)))
-            .await
-            .unwrap()
-            .transaction_date,
+        svc.create(
+            new_tx(Some(past)),
+            &crate::Actor::new("tester").expect("actor")
+        )
+        .await
+        .unwrap()
+        .transaction_date,
         past
     );
 }
@@ -218,7 +231,8 @@ async fn create_with_a_failing_cipher_is_internal_and_stores_nothing() {
         broken,
     );
     assert!(matches!(
-        svc.create(new_tx(None)).await,
+        svc.create(new_tx(None), &crate::Actor::new("tester").expect("actor"))
+            .await,
         Err(DomainError::Internal(_))
     ));
 }
@@ -228,10 +242,11 @@ async fn create_maps_an_unreachable_store_and_does_not_invalidate() {
     let mut store = MockTransactionStore::new();
     store
         .expect_insert()
-        .returning(|_| Err(StoreError::Unavailable("connection refused".into())));
+        .returning(|_, _| Err(StoreError::Unavailable("connection refused".into())));
     let svc = store_only(store, MockCache::new());
     assert!(matches!(
-        svc.create(new_tx(None)).await,
+        svc.create(new_tx(None), &crate::Actor::new("tester").expect("actor"))
+            .await,
         Err(DomainError::StoreUnavailable(_))
     ));
 }
@@ -239,14 +254,17 @@ async fn create_maps_an_unreachable_store_and_does_not_invalidate() {
 #[tokio::test]
 async fn create_succeeds_when_the_cache_cannot_be_invalidated() {
     let mut store = MockTransactionStore::new();
-    store.expect_insert().returning(|_| Ok(()));
+    store.expect_insert().returning(|_, _| Ok(()));
     let mut cache = MockCache::new();
     cache
         .expect_invalidate_user()
         .times(1)
         .returning(|_| Err(CacheError::Unavailable("timeout".into())));
     let svc = store_only(store, cache);
-    assert!(svc.create(new_tx(None)).await.is_ok());
+    assert!(svc
+        .create(new_tx(None), &crate::Actor::new("tester").expect("actor"))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -254,10 +272,11 @@ async fn create_reports_a_duplicate_id_as_internal() {
     let mut store = MockTransactionStore::new();
     store
         .expect_insert()
-        .returning(|_| Err(StoreError::Duplicate));
+        .returning(|_, _| Err(StoreError::Duplicate));
     let svc = store_only(store, MockCache::new());
     assert!(matches!(
-        svc.create(new_tx(None)).await,
+        svc.create(new_tx(None), &crate::Actor::new("tester").expect("actor"))
+            .await,
         Err(DomainError::Internal(_))
     ));
 }
@@ -301,9 +320,9 @@ async fn delete_with_the_store_down_is_unavailable() {
     let mut store = MockTransactionStore::new();
     store
         .expect_delete()
-        .returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
+        .returning(|_, _, _, _| Err(StoreError::Unavailable("down".into())));
     let err = store_only(store, MockCache::new())
-        .delete(tx_id(), None)
+        .delete(tx_id(), None, &crate::Actor::new("tester").expect("actor"))
         .await
         .unwrap_err();
     assert!(matches!(err, DomainError::StoreUnavailable(_)));
@@ -645,7 +664,7 @@ struct SlowCountingStore {
 
 #[async_trait::async_trait]
 impl TransactionStore for SlowCountingStore {
-    async fn insert(&self, _: TransactionRecord) -> Result<(), StoreError> {
+    async fn insert(&self, _: TransactionRecord, _: Actor) -> Result<(), StoreError> {
         Err(StoreError::Internal("not used".into()))
     }
     async fn get(&self, _: TransactionId) -> Result<Option<TransactionRecord>, StoreError> {
@@ -659,6 +678,7 @@ impl TransactionStore for SlowCountingStore {
         _: TransactionId,
         _: Option<u64>,
         _: Timestamp,
+        _: Actor,
     ) -> Result<Written, StoreError> {
         Err(StoreError::Internal("not used".into()))
     }
@@ -737,6 +757,7 @@ fn counting_service(store: Arc<SlowCountingStore>, cache: MockCache) -> Transact
             encoder: Arc::new(TestEncoder),
             rollups: Arc::new(crate::ports::MockDailyRollups::new()),
             events: Arc::new(crate::ports::MockEventLog::new()),
+            history: Arc::new(crate::ports::MockHistoryLog::new()),
         },
         ServiceConfig::default(),
     )
@@ -938,6 +959,7 @@ fn idem_service(
             encoder: Arc::new(TestEncoder),
             rollups: Arc::new(crate::ports::MockDailyRollups::new()),
             events: Arc::new(crate::ports::MockEventLog::new()),
+            history: Arc::new(crate::ports::MockHistoryLog::new()),
         },
         ServiceConfig::default(),
     )
@@ -987,7 +1009,12 @@ async fn a_completed_key_replays_its_snapshot_without_writing() {
         idem,
     );
     let (tx, replayed) = svc
-        .create_idempotent(new_tx(None), "caller", key())
+        .create_idempotent(
+            new_tx(None),
+            "caller",
+            key(),
+            &crate::Actor::new("tester").expect("actor"),
+        )
         .await
         .unwrap();
     assert!(replayed);
@@ -1008,7 +1035,15 @@ async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
         fingerprinting_cipher(),
         idem,
     );
-    match svc.create_idempotent(new_tx(None), "caller", key()).await {
+    match svc
+        .create_idempotent(
+            new_tx(None),
+            "caller",
+            key(),
+            &crate::Actor::new("tester").expect("actor"),
+        )
+        .await
+    {
         Err(DomainError::IdempotencyKeyReused) => {}
         other => panic!("{other:?}"),
     }
@@ -1027,7 +1062,13 @@ async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
         idem,
     );
     assert!(matches!(
-        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        svc.create_idempotent(
+            new_tx(None),
+            "caller",
+            key(),
+            &crate::Actor::new("tester").expect("actor")
+        )
+        .await,
         Err(DomainError::IdempotencyInFlight)
     ));
 }
@@ -1060,14 +1101,19 @@ async fn a_takeover_finds_the_crashed_attempts_transaction() {
     let mut store = MockTransactionStore::new();
     store
         .expect_insert()
-        .returning(|_| Err(StoreError::Duplicate));
+        .returning(|_, _| Err(StoreError::Duplicate));
     store
         .expect_get()
         .with(eq(tx_id()))
         .returning(|_| Ok(Some(record())));
     let svc = idem_service(store, MockCache::new(), fingerprinting_cipher(), idem);
     let (tx, replayed) = svc
-        .create_idempotent(new_tx(None), "caller", key())
+        .create_idempotent(
+            new_tx(None),
+            "caller",
+            key(),
+            &crate::Actor::new("tester").expect("actor"),
+        )
         .await
         .unwrap();
     assert_eq!((tx.id, replayed), (tx_id(), false));
@@ -1093,7 +1139,13 @@ async fn another_request_cannot_take_over_a_lapsed_claim() {
         idem,
     );
     assert!(matches!(
-        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        svc.create_idempotent(
+            new_tx(None),
+            "caller",
+            key(),
+            &crate::Actor::new("tester").expect("actor")
+        )
+        .await,
         Err(DomainError::IdempotencyKeyReused)
     ));
 }
@@ -1116,7 +1168,13 @@ async fn release_one_fingerprints_are_matched_under_every_key() {
         .returning(|_, _| Ok(true));
     let svc = idem_service(MockTransactionStore::new(), MockCache::new(), cipher, idem);
     assert!(matches!(
-        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        svc.create_idempotent(
+            new_tx(None),
+            "caller",
+            key(),
+            &crate::Actor::new("tester").expect("actor")
+        )
+        .await,
         Err(DomainError::IdempotencyInFlight)
     ));
 }
@@ -1141,7 +1199,13 @@ async fn a_failure_before_writing_releases_the_key_but_an_uncertain_write_keeps_
         .returning(|_| Err(CipherError::Internal("no randomness".into())));
     let svc = idem_service(MockTransactionStore::new(), MockCache::new(), broken, idem);
     assert!(matches!(
-        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        svc.create_idempotent(
+            new_tx(None),
+            "caller",
+            key(),
+            &crate::Actor::new("tester").expect("actor")
+        )
+        .await,
         Err(DomainError::Internal(_))
     ));
 
@@ -1155,10 +1219,16 @@ async fn a_failure_before_writing_releases_the_key_but_an_uncertain_write_keeps_
     let mut store = MockTransactionStore::new();
     store
         .expect_insert()
-        .returning(|_| Err(StoreError::Unavailable("timeout".into())));
+        .returning(|_, _| Err(StoreError::Unavailable("timeout".into())));
     let svc = idem_service(store, MockCache::new(), fingerprinting_cipher(), idem);
     assert!(matches!(
-        svc.create_idempotent(new_tx(None), "caller", key()).await,
+        svc.create_idempotent(
+            new_tx(None),
+            "caller",
+            key(),
+            &crate::Actor::new("tester").expect("actor")
+        )
+        .await,
         Err(DomainError::StoreUnavailable(_))
     ));
 }
@@ -1223,6 +1293,7 @@ async fn following_the_feed_forgets_each_changed_user_once_and_keeps_up_with_ful
             idempotency: Arc::new(MockIdempotencyStore::new()),
             encoder: Arc::new(TestEncoder),
             rollups: Arc::new(crate::ports::MockDailyRollups::new()),
+            history: Arc::new(crate::ports::MockHistoryLog::new()),
             events: Arc::new(events),
         },
         ServiceConfig::default(),

@@ -160,6 +160,18 @@ pub struct ReadAccess(pub String);
 #[derive(Debug, Clone)]
 pub struct WriteAccess(pub String);
 
+impl WriteAccess {
+    /// The key as the author of a change (its name, in the transaction's history). Key
+    /// names follow the actor rule (letters, digits, `-`, `_`, `.`); one longer than an
+    /// actor may be is refused as a server misconfiguration, never stored cut.
+    pub fn actor(&self) -> Result<fido_domain::Actor, ApiError> {
+        fido_domain::Actor::new(self.0.clone()).map_err(|_| {
+            tracing::error!(key = %self.0, "an API key's name cannot name the author of a change (at most 128 characters)");
+            ApiError::Internal
+        })
+    }
+}
+
 impl FromRequest for ReadAccess {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;

@@ -9,8 +9,8 @@ use crate::auth::{ReadAccess, WriteAccess};
 use crate::body::JsonBody;
 use crate::cursor::CursorCodec;
 use crate::dto::{
-    CreateTransactionRequest, CreatedTransactionBody, TransactionBody, TransactionPageBody,
-    UpdateTransactionRequest,
+    CreateTransactionRequest, CreatedTransactionBody, HistoryBody, TransactionBody,
+    TransactionPageBody, UpdateTransactionRequest,
 };
 use crate::envelope::{self, Envelope, MessageOnly};
 use crate::error::{ApiError, BodyRouteErrors, DataRouteErrors, ErrorBody};
@@ -70,9 +70,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let key = input::idempotency_key(&req)?;
     let new = input::create(&body.0)?;
+    let actor = caller.actor()?;
     let (created, replayed) = match key {
-        Some(key) => service.create_idempotent(new, &caller.0, key).await?,
-        None => (service.create(new).await?, false),
+        Some(key) => {
+            service
+                .create_idempotent(new, &caller.0, key, &actor)
+                .await?
+        }
+        None => (service.create(new, &actor).await?, false),
     };
     let mut response = HttpResponse::Created();
     response.insert_header(envelope::etag(created.version));
@@ -124,7 +129,7 @@ pub async fn get(
         (status = 422, description = "Empty body, immutable, unknown or invalid fields", body = ErrorBody),
         BodyRouteErrors, DataRouteErrors))]
 pub async fn update(
-    _caller: WriteAccess,
+    caller: WriteAccess,
     service: web::Data<TransactionService>,
     path: web::Path<TransactionIdPath>,
     req: HttpRequest,
@@ -133,7 +138,9 @@ pub async fn update(
     let id = input::transaction_id(&path.transaction_id)?;
     let patch = input::patch(&body.0)?;
     let expected = precondition(&service, id, input::if_match(&req)?).await?;
-    let updated = service.update(id, patch, expected).await?;
+    let updated = service
+        .update(id, patch, expected, &caller.actor()?)
+        .await?;
     metrics::counter!(names::TRANSACTIONS, "operation" => "update").increment(1);
     Ok(HttpResponse::Ok()
         .insert_header(envelope::etag(updated.version))
@@ -152,16 +159,50 @@ pub async fn update(
         (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
         DataRouteErrors))]
 pub async fn delete(
-    _caller: WriteAccess,
+    caller: WriteAccess,
     service: web::Data<TransactionService>,
     path: web::Path<TransactionIdPath>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = input::transaction_id(&path.transaction_id)?;
     let expected = precondition(&service, id, input::if_match(&req)?).await?;
-    service.delete(id, expected).await?;
+    service.delete(id, expected, &caller.actor()?).await?;
     metrics::counter!(names::TRANSACTIONS, "operation" => "delete").increment(1);
     Ok(HttpResponse::Ok().json(MessageOnly::new("Transaction deleted successfully")))
+}
+
+/// Every kept version of a transaction, oldest first: who (the API key's name, or the
+/// command) changed what, when — the values after each change and, for updates, each
+/// changed field before and after. Stays readable after the transaction is deleted.
+#[utoipa::path(get, path = "/api/v1/transactions/{transaction_id}/history", tag = "transactions",
+    operation_id = "get_transaction_history", security(("bearer" = ["read"])),
+    params(TransactionIdPath),
+    responses(
+        (status = 200, description = "The versions, oldest first (empty for a transaction recorded before history was kept and unchanged since)",
+            body = Envelope<HistoryBody>,
+            example = json!({"message": "Request successful", "data": {"transaction_id": "6650f0c2e4b0a1b2c3d4e5f6", "versions": [
+                {"version": 1, "at": "2026-11-26T10:15:30.123Z", "actor": "billing-service", "action": "created",
+                 "values": {"user_id": "65e25a6bfb249dcbfbf00b93", "full_name": "Ada Lovelace", "transaction_amount": 10.5,
+                            "transaction_type": "credit", "transaction_date": "2026-11-26T10:15:30.123Z"}},
+                {"version": 2, "at": "2026-11-27T08:00:00.000Z", "actor": "support-desk", "action": "updated",
+                 "values": {"user_id": "65e25a6bfb249dcbfbf00b93", "full_name": "Ada Lovelace", "transaction_amount": 12.0,
+                            "transaction_type": "credit", "transaction_date": "2026-11-26T10:15:30.123Z"},
+                 "changes": {"transaction_amount": {"before": 10.5, "after": 12.0}}}]}})),
+        (status = 404, description = "No version kept and no such transaction", body = ErrorBody,
+            example = json!({"message": "Transaction not found"})),
+        (status = 422, description = "The id is not 24 hex characters", body = ErrorBody),
+        DataRouteErrors))]
+pub async fn history(
+    _caller: ReadAccess,
+    service: web::Data<TransactionService>,
+    path: web::Path<TransactionIdPath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = input::transaction_id(&path.transaction_id)?;
+    let versions = service.history(id).await?;
+    Ok(HttpResponse::Ok().json(Envelope::ok(HistoryBody {
+        transaction_id: id,
+        versions: versions.into_iter().map(Into::into).collect(),
+    })))
 }
 
 /// Lists a user's transactions, newest first (`transaction_date`, then `id`, descending).

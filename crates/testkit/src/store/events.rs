@@ -18,8 +18,12 @@ pub async fn events_follow_every_change_in_order(store: &dyn Store) {
         amount("10.50"),
         Credit,
     );
-    store.insert(r.clone()).await.expect("insert");
+    store
+        .insert(r.clone(), crate::fixtures::actor())
+        .await
+        .expect("insert");
     let patch = |amount, name: Option<&str>| RecordPatch {
+        actor: crate::fixtures::actor(),
         full_name: name.map(EncryptedName::new),
         amount,
         kind: None,
@@ -35,7 +39,7 @@ pub async fn events_follow_every_change_in_order(store: &dyn Store) {
         .await
         .expect("update name");
     store
-        .delete(r.id, None, Timestamp::now())
+        .delete(r.id, None, Timestamp::now(), crate::fixtures::actor())
         .await
         .expect("delete");
 
@@ -114,9 +118,16 @@ pub async fn failed_writes_write_no_event(store: &dyn Store) {
         amount("1"),
         Debit,
     );
-    store.insert(r.clone()).await.expect("insert");
-    assert_eq!(store.insert(r.clone()).await, Err(StoreError::Duplicate));
+    store
+        .insert(r.clone(), crate::fixtures::actor())
+        .await
+        .expect("insert");
+    assert_eq!(
+        store.insert(r.clone(), crate::fixtures::actor()).await,
+        Err(StoreError::Duplicate)
+    );
     let stale = RecordPatch {
+        actor: crate::fixtures::actor(),
         full_name: None,
         amount: Some(amount("2")),
         kind: None,
@@ -128,11 +139,15 @@ pub async fn failed_writes_write_no_event(store: &dyn Store) {
         Ok(Written::VersionMismatch)
     );
     assert_eq!(
-        store.delete(ids.id(2), None, Timestamp::now()).await,
+        store
+            .delete(ids.id(2), None, Timestamp::now(), crate::fixtures::actor())
+            .await,
         Ok(Written::NotFound)
     );
     assert_eq!(
-        store.delete(r.id, Some(9), Timestamp::now()).await,
+        store
+            .delete(r.id, Some(9), Timestamp::now(), crate::fixtures::actor())
+            .await,
         Ok(Written::VersionMismatch)
     );
     settle(store).await;
@@ -266,7 +281,10 @@ pub async fn retention_keeps_what_a_publisher_still_needs(store: &dyn Store) {
             amount("1"),
             Credit,
         );
-        store.insert(r).await.expect("insert");
+        store
+            .insert(r, crate::fixtures::actor())
+            .await
+            .expect("insert");
     }
     settle(store).await;
     let now = at("2026-03-01T00:00:00Z");
@@ -321,7 +339,10 @@ pub async fn retention_keeps_what_a_publisher_still_needs(store: &dyn Store) {
         amount("1"),
         Credit,
     );
-    store.insert(r).await.expect("insert");
+    store
+        .insert(r, crate::fixtures::actor())
+        .await
+        .expect("insert");
     settle(store).await;
     assert_eq!(
         store.events_after(3, 10).await.expect("feed").events[0].sequence,
@@ -405,10 +426,14 @@ pub async fn concurrent_writers_feed_in_order(store: &dyn Store) {
             for k in 0..2u32 {
                 let id = ids.id(w * 10 + k);
                 let r = record(id, user, at("2026-03-01T12:00:00Z"), amount("5"), Credit);
-                store.insert(r).await.expect("insert");
+                store
+                    .insert(r, crate::fixtures::actor())
+                    .await
+                    .expect("insert");
                 changes += 1;
                 for v in 0..2u32 {
                     let patch = RecordPatch {
+                        actor: crate::fixtures::actor(),
                         full_name: None,
                         amount: Some(amount(&format!("{}.{v}", 6 + k))),
                         kind: None,
@@ -424,7 +449,7 @@ pub async fn concurrent_writers_feed_in_order(store: &dyn Store) {
             let gone = ids.id(w * 10);
             assert!(matches!(
                 store
-                    .delete(gone, None, Timestamp::now())
+                    .delete(gone, None, Timestamp::now(), crate::fixtures::actor())
                     .await
                     .expect("delete"),
                 Written::Done(_)

@@ -16,6 +16,7 @@ use crate::fixtures::{amount, at, fresh_user, record, settle, IdSeq, Lcg};
 use TransactionType::{Credit, Debit};
 
 mod events;
+mod history;
 mod idempotency;
 mod statistics;
 mod switch;
@@ -23,6 +24,7 @@ mod transactions;
 mod transfer;
 
 pub use self::events::*;
+pub use self::history::*;
 pub use self::idempotency::*;
 pub use self::statistics::*;
 pub use self::switch::*;
@@ -34,7 +36,10 @@ pub use fido_domain::Store;
 
 async fn insert_all(store: &dyn Store, records: &[TransactionRecord]) {
     for r in records {
-        store.insert(r.clone()).await.expect("insert");
+        store
+            .insert(r.clone(), crate::fixtures::actor())
+            .await
+            .expect("insert");
     }
 }
 
@@ -120,6 +125,11 @@ macro_rules! store_contract_tests {
             ping_succeeds,
             the_write_pause_reads_back_as_set,
             transfer_removes_records_as_given,
+            every_change_writes_its_history_version,
+            failed_writes_write_no_history,
+            history_transfers_in_order_and_puts_back_as_given,
+            imports_write_history_unless_it_was_carried,
+            pruning_history_removes_only_what_is_older,
         );
     };
     (@tests $make:expr; $($check:ident,)*) => {
