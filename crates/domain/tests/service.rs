@@ -394,3 +394,83 @@ async fn a_balance_counts_what_is_dated_up_to_its_instant_and_follows_every_writ
         Err(DomainError::TooFarAhead)
     ));
 }
+
+#[tokio::test]
+async fn the_history_shows_each_version_in_clear_and_outlives_the_transaction() {
+    use fido_domain::{Actor, FieldChange, HistoryAction, StoreTransfer};
+    let w = world();
+    let user = fresh_user();
+    let (alice, bob) = (Actor::new("alice").unwrap(), Actor::new("bob").unwrap());
+    let created = w
+        .service
+        .create(
+            new_tx(user, "Ada Lovelace", 1050, TransactionType::Credit),
+            &alice,
+        )
+        .await
+        .unwrap();
+    let patch = TransactionPatch::new(
+        Some(FullName::parse("Grace Hopper").unwrap()),
+        None,
+        Some(TransactionType::Debit),
+    )
+    .unwrap();
+    w.service
+        .update(created.id, patch, Some(1), &bob)
+        .await
+        .unwrap();
+    w.service.delete(created.id, None, &alice).await.unwrap();
+
+    let versions = w.service.history(created.id).await.unwrap();
+    let shape: Vec<_> = versions
+        .iter()
+        .map(|v| (v.version, v.action, v.actor.as_str()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (1, HistoryAction::Created, "alice"),
+            (2, HistoryAction::Updated, "bob"),
+            (3, HistoryAction::Deleted, "alice"),
+        ]
+    );
+    assert_eq!(versions[0].values.full_name.expose(), "Ada Lovelace");
+    assert_eq!(
+        versions[1].changes,
+        [
+            FieldChange::FullName(
+                FullName::parse("Ada Lovelace").unwrap(),
+                FullName::parse("Grace Hopper").unwrap()
+            ),
+            FieldChange::Kind(TransactionType::Credit, TransactionType::Debit),
+        ]
+    );
+    assert_eq!(versions[2].values.full_name.expose(), "Grace Hopper");
+    assert!(matches!(
+        w.service.get(created.id).await,
+        Err(DomainError::NotFound(NotFound::Transaction))
+    ));
+
+    // A transaction stored before history was kept (written as stored, with no version):
+    // an empty history, not a 404; an id never written: 404.
+    let mut older = w.store.get(created.id).await.unwrap();
+    assert!(older.is_none());
+    let mut record = w
+        .store
+        .history_after(None, 1)
+        .await
+        .unwrap()
+        .remove(0)
+        .record;
+    record.id = fido_domain::TransactionId::generate(Timestamp::now());
+    w.store.put_records(vec![record.clone()]).await.unwrap();
+    older = w.store.get(record.id).await.unwrap();
+    assert!(older.is_some());
+    assert!(w.service.history(record.id).await.unwrap().is_empty());
+    assert!(matches!(
+        w.service
+            .history(fido_domain::TransactionId::generate(Timestamp::now()))
+            .await,
+        Err(DomainError::NotFound(NotFound::Transaction))
+    ));
+}

@@ -139,20 +139,36 @@ const MIGRATIONS: &[&str] = &[
         since  INTEGER NOT NULL,
         reason TEXT    NOT NULL
     );",
-    // 7: the permanent history, one row per version, written with the change. `record`
-    // and `before` are the domain's frozen text of a record (names stay cipher tokens).
+    // 7: the permanent history, one row per version, written with the change: the record
+    // as the change left it (NULL for a create's version, whose values are the row it
+    // created until the next version's `before_*` keeps them: see `history.rs`), and for
+    // an update the record before (`before_*`, NULL otherwise), in the transactions' own
+    // column forms (names stay cipher tokens). No index besides the key: a version costs
+    // one B-tree insert (retention scans in key order, decision 0026).
     "CREATE TABLE history (
-        transaction_id BLOB    NOT NULL,
-        version        INTEGER NOT NULL,
-        user_id        BLOB    NOT NULL,
-        at             INTEGER NOT NULL,
-        actor          TEXT    NOT NULL,
-        action         TEXT    NOT NULL CHECK (action IN ('created', 'updated', 'deleted')),
-        record         TEXT    NOT NULL,
-        before         TEXT,
+        transaction_id   BLOB    NOT NULL,
+        version          INTEGER NOT NULL,
+        at               INTEGER NOT NULL,
+        actor            TEXT    NOT NULL,
+        action           TEXT    NOT NULL CHECK (action IN ('created', 'updated', 'deleted')),
+        user_id          BLOB    NOT NULL,
+        full_name        TEXT,
+        amount_cents     INTEGER,
+        kind             TEXT,
+        transaction_date INTEGER,
+        created_at       INTEGER,
+        updated_at       INTEGER,
+        record_version   INTEGER,
+        before_user_id   BLOB,
+        before_full_name TEXT,
+        before_amount    INTEGER,
+        before_kind      TEXT,
+        before_date      INTEGER,
+        before_created   INTEGER,
+        before_updated   INTEGER,
+        before_version   INTEGER,
         PRIMARY KEY (transaction_id, version)
-    ) WITHOUT ROWID;
-    CREATE INDEX history_by_time ON history (at);",
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this binary writes.

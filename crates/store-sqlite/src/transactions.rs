@@ -47,7 +47,7 @@ impl TransactionStore for SqliteStore {
                 if with_event {
                     events::append(conn, &OutboxEvent::created(&r))?;
                 }
-                history::append(conn, &HistoryEntry::created(&r, actor), OnKept::Replace)?;
+                history::append_created(conn, &HistoryEntry::created(&r, actor))?;
                 Ok(())
             })
             .await
