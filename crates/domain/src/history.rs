@@ -165,8 +165,9 @@ impl HistoryEntry {
         }
     }
 
-    /// A record in the stored form of history entries: a JSON object, frozen here so
-    /// every store keeps the same text (names stay cipher tokens).
+    /// A record as text, for a store that keeps history entries' records as text (the
+    /// MongoDB store does): a JSON object, frozen here so the form never drifts between
+    /// releases (names stay cipher tokens).
     pub fn record_text(record: &TransactionRecord) -> String {
         let stored = StoredRecord {
             id: record.id.object_id().to_hex(),

@@ -453,20 +453,17 @@ async fn the_history_shows_each_version_in_clear_and_outlives_the_transaction() 
 
     // A transaction stored before history was kept (written as stored, with no version):
     // an empty history, not a 404; an id never written: 404.
-    let mut older = w.store.get(created.id).await.unwrap();
-    assert!(older.is_none());
-    let mut record = w
+    let mut older = w
         .store
         .history_after(None, 1)
         .await
         .unwrap()
         .remove(0)
         .record;
-    record.id = fido_domain::TransactionId::generate(Timestamp::now());
-    w.store.put_records(vec![record.clone()]).await.unwrap();
-    older = w.store.get(record.id).await.unwrap();
-    assert!(older.is_some());
-    assert!(w.service.history(record.id).await.unwrap().is_empty());
+    older.id = fido_domain::TransactionId::generate(Timestamp::now());
+    w.store.put_records(vec![older.clone()]).await.unwrap();
+    assert!(w.store.get(older.id).await.unwrap().is_some());
+    assert!(w.service.history(older.id).await.unwrap().is_empty());
     assert!(matches!(
         w.service
             .history(fido_domain::TransactionId::generate(Timestamp::now()))

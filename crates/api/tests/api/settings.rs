@@ -186,3 +186,35 @@ fn the_shipped_config_files_load() {
         assert!(s.is_ok(), "{env}: {:?}", s.err());
     }
 }
+
+#[test]
+fn the_history_is_kept_for_ever_unless_a_number_of_days_is_given() {
+    // Through a config file: `FIDO__HISTORY__RETENTION_DAYS` reaches the same field as
+    // text (empty, or digits) or as a number.
+    let with = |value: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("default.toml"),
+            format!("[history]\nretention_days = {value}\n"),
+        )
+        .unwrap();
+        Settings::load_from(dir.path(), |_| None, false)
+    };
+    let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(
+        load(&[]).unwrap().history.retention(),
+        None,
+        "for ever by default"
+    );
+    assert_eq!(
+        with("\"\"").unwrap().history.retention(),
+        None,
+        "empty: for ever"
+    );
+    assert_eq!(with("30").unwrap().history.retention(), Some(day * 30));
+    assert_eq!(with("\"30\"").unwrap().history.retention(), Some(day * 30));
+    for bad in ["0", "\"thirty\"", "-1"] {
+        let e = with(bad).unwrap_err().chain();
+        assert!(e.contains("retention_days"), "{bad}: {e}");
+    }
+}
