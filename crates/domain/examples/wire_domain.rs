@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fido_domain::{
-    Amount, Balance, CipherError, DateRange, EncodeError, FieldCipher, FullName, IdempotencyKey,
-    NewTransaction, NoCache, Page, PageRequest, Ports, ReadEncoder, Series, ServiceConfig,
-    StatisticsSummary, SystemClock, Transaction, TransactionService, TransactionType, UserId,
+    Actor, Amount, Balance, CipherError, DateRange, EncodeError, FieldCipher, FullName,
+    IdempotencyKey, NewTransaction, NoCache, Page, PageRequest, Ports, ReadEncoder, Series,
+    ServiceConfig, StatisticsSummary, SystemClock, Transaction, TransactionService,
+    TransactionType, UserId,
 };
 use fido_testkit::MemoryStore;
 
@@ -89,8 +90,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ServiceConfig::default(),
     );
 
-    // Parse at the edge: invalid values cannot even be constructed.
+    // Parse at the edge: invalid values cannot even be constructed. Every change names
+    // who made it (kept in the transaction's history).
     let user = UserId::parse("65e25a6bfb249dcbfbf00b93")?;
+    let actor = Actor::new("example-service")?;
     for (amount, kind) in [
         ("0.10", TransactionType::Credit),
         ("0.20", TransactionType::Credit),
@@ -105,7 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     kind,
                     transaction_date: None,
                 },
-                &fido_testkit::fixtures::actor(),
+                &actor,
             )
             .await?;
     }
@@ -144,15 +147,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     };
     let (first, _) = service
-        .create_idempotent(
-            order()?,
-            "example",
-            key.clone(),
-            &fido_testkit::fixtures::actor(),
-        )
+        .create_idempotent(order()?, "example", key.clone(), &actor)
         .await?;
     let (again, replayed) = service
-        .create_idempotent(order()?, "example", key, &fido_testkit::fixtures::actor())
+        .create_idempotent(order()?, "example", key, &actor)
         .await?;
     println!(
         "retried order {}: replayed {replayed}, same id {}",

@@ -9,13 +9,10 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::amount::Amount;
 use crate::error::ValueError;
 use crate::id::{TransactionId, UserId};
-use crate::name::{EncryptedName, FullName};
-use crate::ports::StoreError;
+use crate::name::FullName;
 use crate::time::Timestamp;
 use crate::transaction::{TransactionRecord, TransactionType};
 
@@ -164,70 +161,6 @@ impl HistoryEntry {
             before: None,
         }
     }
-
-    /// A record as text, for a store that keeps history entries' records as text (the
-    /// MongoDB store does): a JSON object, frozen here so the form never drifts between
-    /// releases (names stay cipher tokens).
-    pub fn record_text(record: &TransactionRecord) -> String {
-        let stored = StoredRecord {
-            id: record.id.object_id().to_hex(),
-            user_id: record.user_id.object_id().to_hex(),
-            full_name: record.full_name.as_str(),
-            amount_cents: record.amount.cents(),
-            kind: record.kind,
-            transaction_date: record.transaction_date.as_millis(),
-            created_at: record.created_at.as_millis(),
-            updated_at: record.updated_at.as_millis(),
-            version: record.version,
-        };
-        // Serialising this plain struct cannot fail.
-        serde_json::to_string(&stored).unwrap_or_default()
-    }
-
-    /// The record of [`record_text`](Self::record_text)'s form; `StoreError::Corrupt`
-    /// for any other text.
-    pub fn record_from_text(text: &str) -> Result<TransactionRecord, StoreError> {
-        let corrupt = || StoreError::Internal("a history entry is not in the store's shape".into());
-        let stored: OwnedStoredRecord = serde_json::from_str(text).map_err(|_| corrupt())?;
-        Ok(TransactionRecord {
-            id: TransactionId::parse(&stored.id).map_err(|_| corrupt())?,
-            user_id: UserId::parse(&stored.user_id).map_err(|_| corrupt())?,
-            full_name: EncryptedName::new(stored.full_name),
-            amount: Amount::from_cents(stored.amount_cents).map_err(|_| corrupt())?,
-            kind: stored.kind,
-            transaction_date: Timestamp::from_millis(stored.transaction_date)
-                .map_err(|_| corrupt())?,
-            created_at: Timestamp::from_millis(stored.created_at).map_err(|_| corrupt())?,
-            updated_at: Timestamp::from_millis(stored.updated_at).map_err(|_| corrupt())?,
-            version: stored.version,
-        })
-    }
-}
-
-#[derive(Serialize)]
-struct StoredRecord<'a> {
-    id: String,
-    user_id: String,
-    full_name: &'a str,
-    amount_cents: u64,
-    kind: TransactionType,
-    transaction_date: i64,
-    created_at: i64,
-    updated_at: i64,
-    version: u64,
-}
-
-#[derive(Deserialize)]
-struct OwnedStoredRecord {
-    id: String,
-    user_id: String,
-    full_name: String,
-    amount_cents: u64,
-    kind: TransactionType,
-    transaction_date: i64,
-    created_at: i64,
-    updated_at: i64,
-    version: u64,
 }
 
 /// The values of a transaction a version shows, the name decrypted.
@@ -324,6 +257,7 @@ impl TransactionVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::name::EncryptedName;
 
     fn record() -> TransactionRecord {
         let now = Timestamp::from_millis(1_700_000_000_123).unwrap();
@@ -338,15 +272,6 @@ mod tests {
             updated_at: now,
             version: 3,
         }
-    }
-
-    #[test]
-    fn a_record_reads_back_from_its_stored_text_exactly() {
-        let r = record();
-        let text = HistoryEntry::record_text(&r);
-        assert_eq!(HistoryEntry::record_from_text(&text).unwrap(), r);
-        assert!(HistoryEntry::record_from_text("{}").is_err());
-        assert!(HistoryEntry::record_from_text("not json").is_err());
     }
 
     #[test]

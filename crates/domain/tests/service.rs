@@ -13,7 +13,7 @@ use fido_domain::{
     ServiceConfig, StatisticsSummary, SystemClock, Timestamp, Transaction, TransactionPatch,
     TransactionService, TransactionStore, TransactionType, UserId,
 };
-use fido_testkit::fixtures::fresh_user;
+use fido_testkit::fixtures::{actor, fresh_user};
 use fido_testkit::MemoryStore;
 
 /// A readable encoding: the totals and names of a page, the count and net of statistics.
@@ -103,7 +103,7 @@ async fn a_created_transaction_is_stored_encrypted_and_read_back_in_clear() {
         .service
         .create(
             new_tx(user, "Ada Lovelace", 1050, TransactionType::Credit),
-            &fido_testkit::fixtures::actor(),
+            &actor(),
         )
         .await
         .unwrap();
@@ -123,21 +123,13 @@ async fn updates_move_the_version_and_keep_what_they_do_not_set() {
     let user = fresh_user();
     let created = w
         .service
-        .create(
-            new_tx(user, "Ada", 1000, TransactionType::Credit),
-            &fido_testkit::fixtures::actor(),
-        )
+        .create(new_tx(user, "Ada", 1000, TransactionType::Credit), &actor())
         .await
         .unwrap();
     let rename = TransactionPatch::new(Some(FullName::parse("Grace").unwrap()), None, None);
     let renamed = w
         .service
-        .update(
-            created.id,
-            rename.unwrap(),
-            Some(1),
-            &fido_testkit::fixtures::actor(),
-        )
+        .update(created.id, rename.unwrap(), Some(1), &actor())
         .await
         .unwrap();
     assert_eq!(
@@ -147,17 +139,12 @@ async fn updates_move_the_version_and_keep_what_they_do_not_set() {
     let debit = TransactionPatch::new(None, None, Some(TransactionType::Debit)).unwrap();
     let stale = w
         .service
-        .update(
-            created.id,
-            debit.clone(),
-            Some(1),
-            &fido_testkit::fixtures::actor(),
-        )
+        .update(created.id, debit.clone(), Some(1), &actor())
         .await;
     assert!(matches!(stale, Err(DomainError::VersionMismatch)));
     let debited = w
         .service
-        .update(created.id, debit, None, &fido_testkit::fixtures::actor())
+        .update(created.id, debit, None, &actor())
         .await
         .unwrap();
     assert_eq!(
@@ -179,14 +166,11 @@ async fn unknown_ids_are_not_found_for_every_operation() {
         .service
         .create(
             new_tx(fresh_user(), "Ada", 1, TransactionType::Credit),
-            &fido_testkit::fixtures::actor(),
+            &actor(),
         )
         .await
         .unwrap();
-    w.service
-        .delete(ghost.id, Some(1), &fido_testkit::fixtures::actor())
-        .await
-        .unwrap();
+    w.service.delete(ghost.id, Some(1), &actor()).await.unwrap();
     let not_found = |r: Result<(), DomainError>| {
         assert!(
             matches!(r, Err(DomainError::NotFound(NotFound::Transaction))),
@@ -194,15 +178,11 @@ async fn unknown_ids_are_not_found_for_every_operation() {
         )
     };
     not_found(w.service.get(ghost.id).await.map(drop));
-    not_found(
-        w.service
-            .delete(ghost.id, None, &fido_testkit::fixtures::actor())
-            .await,
-    );
+    not_found(w.service.delete(ghost.id, None, &actor()).await);
     let patch = TransactionPatch::new(None, Some(Amount::ZERO), None).unwrap();
     not_found(
         w.service
-            .update(ghost.id, patch, None, &fido_testkit::fixtures::actor())
+            .update(ghost.id, patch, None, &actor())
             .await
             .map(drop),
     );
@@ -222,10 +202,7 @@ async fn every_write_is_read_back_through_the_cache() {
 
     let ada = w
         .service
-        .create(
-            new_tx(user, "Ada", 1000, TransactionType::Credit),
-            &fido_testkit::fixtures::actor(),
-        )
+        .create(new_tx(user, "Ada", 1000, TransactionType::Credit), &actor())
         .await
         .unwrap();
     assert_eq!(w.service.list_encoded(user, page).await.unwrap(), "1:Ada");
@@ -233,18 +210,12 @@ async fn every_write_is_read_back_through_the_cache() {
     assert_eq!(stats.unwrap(), "1:10.00");
 
     w.service
-        .create(
-            new_tx(user, "Grace", 250, TransactionType::Debit),
-            &fido_testkit::fixtures::actor(),
-        )
+        .create(new_tx(user, "Grace", 250, TransactionType::Debit), &actor())
         .await
         .unwrap();
     let stats = w.service.statistics_encoded(user, DateRange::ALL).await;
     assert_eq!(stats.unwrap(), "2:7.50");
-    w.service
-        .delete(ada.id, None, &fido_testkit::fixtures::actor())
-        .await
-        .unwrap();
+    w.service.delete(ada.id, None, &actor()).await.unwrap();
     assert_eq!(w.service.list_encoded(user, page).await.unwrap(), "1:Grace");
     let typed = w.service.statistics(user, DateRange::ALL).await.unwrap();
     assert_eq!((typed.count, typed.net.cents()), (1, -250));
@@ -258,23 +229,13 @@ async fn an_idempotent_create_happens_once_and_replays_its_answer() {
     let order = || new_tx(user, "Ada", 999, TransactionType::Debit);
     let (first, replayed) = w
         .service
-        .create_idempotent(
-            order(),
-            "caller",
-            key.clone(),
-            &fido_testkit::fixtures::actor(),
-        )
+        .create_idempotent(order(), "caller", key.clone(), &actor())
         .await
         .unwrap();
     assert!(!replayed);
     let (again, replayed) = w
         .service
-        .create_idempotent(
-            order(),
-            "caller",
-            key.clone(),
-            &fido_testkit::fixtures::actor(),
-        )
+        .create_idempotent(order(), "caller", key.clone(), &actor())
         .await
         .unwrap();
     assert!(replayed);
@@ -282,23 +243,13 @@ async fn an_idempotent_create_happens_once_and_replays_its_answer() {
     let other = new_tx(user, "Ada", 1000, TransactionType::Debit);
     assert!(matches!(
         w.service
-            .create_idempotent(
-                other,
-                "caller",
-                key.clone(),
-                &fido_testkit::fixtures::actor()
-            )
+            .create_idempotent(other, "caller", key.clone(), &actor())
             .await,
         Err(DomainError::IdempotencyKeyReused)
     ));
     let (theirs, replayed) = w
         .service
-        .create_idempotent(
-            order(),
-            "another-caller",
-            key,
-            &fido_testkit::fixtures::actor(),
-        )
+        .create_idempotent(order(), "another-caller", key, &actor())
         .await
         .unwrap();
     assert!(!replayed && theirs.id != first.id, "keys are per caller");
@@ -317,16 +268,10 @@ async fn a_delete_happens_at_the_services_clock_time_and_so_does_its_event() {
     let user = fresh_user();
     let created = w
         .service
-        .create(
-            new_tx(user, "Ada", 1000, TransactionType::Credit),
-            &fido_testkit::fixtures::actor(),
-        )
+        .create(new_tx(user, "Ada", 1000, TransactionType::Credit), &actor())
         .await
         .unwrap();
-    w.service
-        .delete(created.id, None, &fido_testkit::fixtures::actor())
-        .await
-        .unwrap();
+    w.service.delete(created.id, None, &actor()).await.unwrap();
     w.store.sequence(100).await.unwrap();
     let events = w.store.events_after(0, 100).await.unwrap().events;
     let deleted = events
@@ -357,7 +302,7 @@ async fn a_balance_counts_what_is_dated_up_to_its_instant_and_follows_every_writ
     w.service
         .create(
             dated("2026-11-01T08:00:00Z", 10_000, TransactionType::Credit),
-            &fido_testkit::fixtures::actor(),
+            &actor(),
         )
         .await
         .unwrap();
@@ -365,7 +310,7 @@ async fn a_balance_counts_what_is_dated_up_to_its_instant_and_follows_every_writ
         .service
         .create(
             dated("2026-11-20T08:00:00Z", 2_550, TransactionType::Debit),
-            &fido_testkit::fixtures::actor(),
+            &actor(),
         )
         .await
         .unwrap();
@@ -377,10 +322,7 @@ async fn a_balance_counts_what_is_dated_up_to_its_instant_and_follows_every_writ
     let before = Timestamp::parse_datetime("2026-11-20T07:59:59.999Z").expect("time");
     let past = w.service.balance(user, Some(before)).await.unwrap();
     assert_eq!((past.count, past.balance().cents()), (1, 10_000));
-    w.service
-        .delete(debit.id, None, &fido_testkit::fixtures::actor())
-        .await
-        .unwrap();
+    w.service.delete(debit.id, None, &actor()).await.unwrap();
     assert_eq!(
         w.service.balance_encoded(user, None).await.unwrap(),
         format!("1:100.00@{end_of_second}")

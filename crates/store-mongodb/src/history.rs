@@ -3,8 +3,8 @@
 //!
 //! `_id` is `<transaction id hex>-<version, 20 digits>`, so the ids sort as
 //! `(transaction id, version)`: one transaction's versions are one `_id` range, and a
-//! transfer walks the collection by `_id`. `record`/`before` hold the domain's frozen text
-//! of a record (names stay cipher tokens).
+//! transfer walks the collection by `_id`. `record`/`before` are subdocuments in the
+//! transactions' own layout (`documents::record_to`; names stay cipher tokens).
 
 use async_trait::async_trait;
 use fido_domain::{
@@ -15,7 +15,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
 
-use crate::documents::{bson_date, object_id};
+use crate::documents::{bson_date, object_id, record_from, record_to};
 use crate::MongoStore;
 
 /// The history's collection.
@@ -33,8 +33,8 @@ pub(crate) fn entry_to(e: &HistoryEntry) -> Document {
         "at": bson_date(e.at),
         "actor": e.actor.as_str(),
         "action": e.action.as_str(),
-        "record": HistoryEntry::record_text(&e.record),
-        "before": e.before.as_ref().map_or(Bson::Null, |b| Bson::String(HistoryEntry::record_text(b))),
+        "record": record_to(&e.record),
+        "before": e.before.as_ref().map_or(Bson::Null, |b| Bson::Document(record_to(b))),
     }
 }
 
@@ -45,10 +45,9 @@ fn corrupt(field: &str) -> StoreError {
 pub(crate) fn entry_from(d: &Document) -> Result<HistoryEntry, StoreError> {
     let id = d.get_str("_id").map_err(|_| corrupt("_id"))?;
     let (hex, version) = id.split_once('-').ok_or_else(|| corrupt("_id"))?;
-    let record =
-        HistoryEntry::record_from_text(d.get_str("record").map_err(|_| corrupt("record"))?)?;
+    let record = record_from(d.get_document("record").map_err(|_| corrupt("record"))?)?;
     let before = match d.get("before") {
-        Some(Bson::String(text)) => Some(HistoryEntry::record_from_text(text)?),
+        Some(Bson::Document(before)) => Some(record_from(before)?),
         _ => None,
     };
     Ok(HistoryEntry {
@@ -79,16 +78,18 @@ impl MongoStore {
         session: &mut ClientSession,
         entry: &HistoryEntry,
     ) -> mongodb::error::Result<()> {
-        let document = entry_to(entry);
+        self.upsert_version(entry).session(&mut *session).await?;
+        Ok(())
+    }
+
+    /// The write of a version: its document in place of any with its `_id`.
+    fn upsert_version(&self, entry: &HistoryEntry) -> mongodb::action::ReplaceOne<'_> {
         self.history
             .replace_one(
                 doc! {"_id": key(entry.transaction_id, entry.version)},
-                document,
+                entry_to(entry),
             )
             .upsert(true)
-            .session(&mut *session)
-            .await?;
-        Ok(())
     }
 
     /// Writes `entry` on a server without transactions, right after its change (see
@@ -97,15 +98,7 @@ impl MongoStore {
         &self,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        self.bounded(
-            self.history
-                .replace_one(
-                    doc! {"_id": key(entry.transaction_id, entry.version)},
-                    entry_to(entry),
-                )
-                .upsert(true),
-        )
-        .await?;
+        self.bounded(self.upsert_version(entry)).await?;
         Ok(())
     }
 
@@ -151,12 +144,21 @@ impl MongoStore {
             Some((id, version)) => doc! {"_id": {"$gt": key(id, version)}},
             None => Document::new(),
         };
+        self.versions(filter, Some(i64::from(limit))).await
+    }
+
+    /// The versions `filter` selects, in `_id` order, at most `limit` of them.
+    async fn versions(
+        &self,
+        filter: Document,
+        limit: Option<i64>,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
         let docs: Vec<Document> = self
             .bounded(async {
                 self.history
                     .find(filter)
                     .sort(doc! {"_id": 1})
-                    .limit(i64::from(limit))
+                    .limit(limit.unwrap_or(0))
                     .await?
                     .try_collect()
                     .await
@@ -181,17 +183,7 @@ impl HistoryLog for MongoStore {
         let hex = id.object_id().to_hex();
         // `-` sorts just before `.`: every `<hex>-…` id lies between the two.
         let filter = doc! {"_id": {"$gt": format!("{hex}-"), "$lt": format!("{hex}.")}};
-        let docs: Vec<Document> = self
-            .bounded(async {
-                self.history
-                    .find(filter)
-                    .sort(doc! {"_id": 1})
-                    .await?
-                    .try_collect()
-                    .await
-            })
-            .await?;
-        docs.iter().map(entry_from).collect()
+        self.versions(filter, None).await
     }
 
     async fn prune_history(&self, before: Timestamp) -> Result<u64, StoreError> {

@@ -474,10 +474,9 @@ impl EventLog for MemoryStore {
 #[async_trait]
 impl HistoryLog for MemoryStore {
     async fn history(&self, id: TransactionId) -> Result<Vec<HistoryEntry>, StoreError> {
-        let from = (id, 0);
         Ok(self
             .history_map()
-            .range(from..=(id, u64::MAX))
+            .range((id, 0)..=(id, u64::MAX))
             .map(|(_, e)| e.clone())
             .collect())
     }
@@ -551,16 +550,14 @@ impl StoreTransfer for MemoryStore {
         after: Option<(TransactionId, u64)>,
         limit: u32,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let history = self.history_map();
-        let entries = match after {
-            Some(key) => history
-                .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded))
-                .map(|(_, e)| e.clone())
-                .take(limit as usize)
-                .collect(),
-            None => history.values().take(limit as usize).cloned().collect(),
-        };
-        Ok(entries)
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .history_map()
+            .range((from, Bound::Unbounded))
+            .take(limit as usize)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 
     async fn put_history(&self, entries: Vec<HistoryEntry>) -> Result<(), StoreError> {

@@ -228,7 +228,8 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    async fn read<S>(mut res: awc::ClientResponse<S>) -> Reply
+    /// A response as a [`Reply`] (the body parsed as JSON, or kept as text).
+    pub async fn read<S>(mut res: awc::ClientResponse<S>) -> Reply
     where
         S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
             + Unpin,

@@ -14,19 +14,12 @@ async fn as_writer(app: &TestApp, method: &str, path: &str, body: Option<Value>)
         other => panic!("not used here: {other}"),
     }
     .insert_header(("authorization", format!("Bearer {WRITE_KEY}")));
-    let mut res = match body {
+    let res = match body {
         Some(body) => req.send_json(&body).await,
         None => req.send().await,
     }
     .expect("request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.json::<Value>().await.unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    TestApp::read(res).await
 }
 
 fn values(v: &Value) -> Value {

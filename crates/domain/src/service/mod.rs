@@ -28,7 +28,7 @@ use self::single_flight::SingleFlight;
 use crate::cache_key::{CacheKey, CachePolicy};
 use crate::error::{DomainError, InternalError, NotFound};
 use crate::events::{Backlog, EventPage};
-use crate::history::{Actor, HistoryAction, TransactionVersion};
+use crate::history::{Actor, TransactionVersion};
 use crate::id::{TransactionId, UserId};
 use crate::name::{EncryptedName, FullName};
 use crate::page::Page;
@@ -391,17 +391,12 @@ impl TransactionService {
         }
         let mut versions = Vec::with_capacity(entries.len());
         for entry in entries {
-            let name = self.open_name(&entry.record.full_name).await?;
-            let before_name = match (&entry.before, entry.action) {
-                (Some(before), HistoryAction::Updated)
-                    if before.full_name == entry.record.full_name =>
-                {
-                    Some(name.clone())
-                }
-                (Some(before), HistoryAction::Updated) => {
-                    Some(self.open_name(&before.full_name).await?)
-                }
-                _ => None,
+            let name = self.open_name(id, &entry.record.full_name).await?;
+            // Only an update has a record before; an unchanged name is not opened twice.
+            let before_name = match &entry.before {
+                Some(before) if before.full_name == entry.record.full_name => Some(name.clone()),
+                Some(before) => Some(self.open_name(id, &before.full_name).await?),
+                None => None,
             };
             versions.push(TransactionVersion::of(entry, name, before_name));
         }
@@ -695,31 +690,28 @@ impl TransactionService {
             .map_err(cipher_error)
     }
 
-    /// A stored name in clear text, as reads show it.
-    async fn open_name(&self, token: &EncryptedName) -> Result<FullName, DomainError> {
+    /// A stored name of transaction `id` (its own, or one its history keeps) in clear
+    /// text, as reads show it.
+    async fn open_name(
+        &self,
+        id: TransactionId,
+        token: &EncryptedName,
+    ) -> Result<FullName, DomainError> {
         let plain = self
             .ports
             .cipher
             .decrypt(token.as_str())
             .await
             .map_err(|e| {
-                tracing::error!(error = %e, "a name in a transaction's history cannot be decrypted");
+                tracing::error!(transaction_id = %id, error = %e, "stored name cannot be decrypted");
                 cipher_error(e)
             })?;
         Ok(FullName::from_stored(&plain))
     }
 
     async fn decrypt(&self, record: TransactionRecord) -> Result<Transaction, DomainError> {
-        let plain = self
-            .ports
-            .cipher
-            .decrypt(record.full_name.as_str())
-            .await
-            .map_err(|e| {
-                tracing::error!(transaction_id = %record.id, error = %e, "stored name cannot be decrypted");
-                cipher_error(e)
-            })?;
-        Ok(reveal(record, FullName::from_stored(&plain)))
+        let name = self.open_name(record.id, &record.full_name).await?;
+        Ok(reveal(record, name))
     }
 
     async fn invalidate(&self, user: UserId) {

@@ -122,6 +122,11 @@ fn store_only(store: MockTransactionStore, cache: MockCache) -> TransactionServi
     service(store, MockStatisticsQuery::new(), cache, cipher())
 }
 
+/// The actor every write of these tests is made by.
+fn tester() -> Actor {
+    Actor::new("tester").expect("a valid actor")
+}
+
 /// A readable, deterministic encoding, so tests can see what was encoded and cached.
 struct TestEncoder;
 
@@ -177,13 +182,7 @@ async fn create_rejects_a_date_more_than_five_minutes_ahead_and_stores_nothing()
     let store = MockTransactionStore::new(); // any call would panic the test
     let svc = store_only(store, MockCache::new());
     let late = now().plus_millis(5 * 60_000 + 1);
-    match svc
-        .create(
-            new_tx(Some(late)),
-            &crate::Actor::new("tester").expect("actor"),
-        )
-        .await
-    {
+    match svc.create(new_tx(Some(late)), &tester()).await {
         Err(DomainError::DateTooFarAhead { max }) => assert_eq!(max, Duration::from_secs(300)),
         other => panic!("expected a validation error, got {other:?}"),
     }
@@ -196,24 +195,18 @@ async fn create_accepts_a_date_within_the_skew_and_in_the_past() {
     let svc = store_only(store, cache_invalidated(2));
     let edge = now().plus_millis(5 * 60_000);
     assert_eq!(
-        svc.create(
-            new_tx(Some(edge)),
-            &crate::Actor::new("tester").expect("actor")
-        )
-        .await
-        .unwrap()
-        .transaction_date,
+        svc.create(new_tx(Some(edge)), &tester())
+            .await
+            .unwrap()
+            .transaction_date,
         edge
     );
     let past = now().plus_millis(-86_400_000);
     assert_eq!(
-        svc.create(
-            new_tx(Some(past)),
-            &crate::Actor::new("tester").expect("actor")
-        )
-        .await
-        .unwrap()
-        .transaction_date,
+        svc.create(new_tx(Some(past)), &tester())
+            .await
+            .unwrap()
+            .transaction_date,
         past
     );
 }
@@ -231,8 +224,7 @@ async fn create_with_a_failing_cipher_is_internal_and_stores_nothing() {
         broken,
     );
     assert!(matches!(
-        svc.create(new_tx(None), &crate::Actor::new("tester").expect("actor"))
-            .await,
+        svc.create(new_tx(None), &tester()).await,
         Err(DomainError::Internal(_))
     ));
 }
@@ -245,8 +237,7 @@ async fn create_maps_an_unreachable_store_and_does_not_invalidate() {
         .returning(|_, _| Err(StoreError::Unavailable("connection refused".into())));
     let svc = store_only(store, MockCache::new());
     assert!(matches!(
-        svc.create(new_tx(None), &crate::Actor::new("tester").expect("actor"))
-            .await,
+        svc.create(new_tx(None), &tester()).await,
         Err(DomainError::StoreUnavailable(_))
     ));
 }
@@ -261,10 +252,7 @@ async fn create_succeeds_when_the_cache_cannot_be_invalidated() {
         .times(1)
         .returning(|_| Err(CacheError::Unavailable("timeout".into())));
     let svc = store_only(store, cache);
-    assert!(svc
-        .create(new_tx(None), &crate::Actor::new("tester").expect("actor"))
-        .await
-        .is_ok());
+    assert!(svc.create(new_tx(None), &tester()).await.is_ok());
 }
 
 #[tokio::test]
@@ -275,8 +263,7 @@ async fn create_reports_a_duplicate_id_as_internal() {
         .returning(|_, _| Err(StoreError::Duplicate));
     let svc = store_only(store, MockCache::new());
     assert!(matches!(
-        svc.create(new_tx(None), &crate::Actor::new("tester").expect("actor"))
-            .await,
+        svc.create(new_tx(None), &tester()).await,
         Err(DomainError::Internal(_))
     ));
 }
@@ -322,7 +309,7 @@ async fn delete_with_the_store_down_is_unavailable() {
         .expect_delete()
         .returning(|_, _, _, _| Err(StoreError::Unavailable("down".into())));
     let err = store_only(store, MockCache::new())
-        .delete(tx_id(), None, &crate::Actor::new("tester").expect("actor"))
+        .delete(tx_id(), None, &tester())
         .await
         .unwrap_err();
     assert!(matches!(err, DomainError::StoreUnavailable(_)));
@@ -1009,12 +996,7 @@ async fn a_completed_key_replays_its_snapshot_without_writing() {
         idem,
     );
     let (tx, replayed) = svc
-        .create_idempotent(
-            new_tx(None),
-            "caller",
-            key(),
-            &crate::Actor::new("tester").expect("actor"),
-        )
+        .create_idempotent(new_tx(None), "caller", key(), &tester())
         .await
         .unwrap();
     assert!(replayed);
@@ -1036,12 +1018,7 @@ async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
         idem,
     );
     match svc
-        .create_idempotent(
-            new_tx(None),
-            "caller",
-            key(),
-            &crate::Actor::new("tester").expect("actor"),
-        )
+        .create_idempotent(new_tx(None), "caller", key(), &tester())
         .await
     {
         Err(DomainError::IdempotencyKeyReused) => {}
@@ -1062,13 +1039,8 @@ async fn a_key_reused_with_another_request_or_still_in_flight_is_refused() {
         idem,
     );
     assert!(matches!(
-        svc.create_idempotent(
-            new_tx(None),
-            "caller",
-            key(),
-            &crate::Actor::new("tester").expect("actor")
-        )
-        .await,
+        svc.create_idempotent(new_tx(None), "caller", key(), &tester())
+            .await,
         Err(DomainError::IdempotencyInFlight)
     ));
 }
@@ -1108,12 +1080,7 @@ async fn a_takeover_finds_the_crashed_attempts_transaction() {
         .returning(|_| Ok(Some(record())));
     let svc = idem_service(store, MockCache::new(), fingerprinting_cipher(), idem);
     let (tx, replayed) = svc
-        .create_idempotent(
-            new_tx(None),
-            "caller",
-            key(),
-            &crate::Actor::new("tester").expect("actor"),
-        )
+        .create_idempotent(new_tx(None), "caller", key(), &tester())
         .await
         .unwrap();
     assert_eq!((tx.id, replayed), (tx_id(), false));
@@ -1139,13 +1106,8 @@ async fn another_request_cannot_take_over_a_lapsed_claim() {
         idem,
     );
     assert!(matches!(
-        svc.create_idempotent(
-            new_tx(None),
-            "caller",
-            key(),
-            &crate::Actor::new("tester").expect("actor")
-        )
-        .await,
+        svc.create_idempotent(new_tx(None), "caller", key(), &tester())
+            .await,
         Err(DomainError::IdempotencyKeyReused)
     ));
 }
@@ -1168,13 +1130,8 @@ async fn release_one_fingerprints_are_matched_under_every_key() {
         .returning(|_, _| Ok(true));
     let svc = idem_service(MockTransactionStore::new(), MockCache::new(), cipher, idem);
     assert!(matches!(
-        svc.create_idempotent(
-            new_tx(None),
-            "caller",
-            key(),
-            &crate::Actor::new("tester").expect("actor")
-        )
-        .await,
+        svc.create_idempotent(new_tx(None), "caller", key(), &tester())
+            .await,
         Err(DomainError::IdempotencyInFlight)
     ));
 }
@@ -1199,13 +1156,8 @@ async fn a_failure_before_writing_releases_the_key_but_an_uncertain_write_keeps_
         .returning(|_| Err(CipherError::Internal("no randomness".into())));
     let svc = idem_service(MockTransactionStore::new(), MockCache::new(), broken, idem);
     assert!(matches!(
-        svc.create_idempotent(
-            new_tx(None),
-            "caller",
-            key(),
-            &crate::Actor::new("tester").expect("actor")
-        )
-        .await,
+        svc.create_idempotent(new_tx(None), "caller", key(), &tester())
+            .await,
         Err(DomainError::Internal(_))
     ));
 
@@ -1222,13 +1174,8 @@ async fn a_failure_before_writing_releases_the_key_but_an_uncertain_write_keeps_
         .returning(|_, _| Err(StoreError::Unavailable("timeout".into())));
     let svc = idem_service(store, MockCache::new(), fingerprinting_cipher(), idem);
     assert!(matches!(
-        svc.create_idempotent(
-            new_tx(None),
-            "caller",
-            key(),
-            &crate::Actor::new("tester").expect("actor")
-        )
-        .await,
+        svc.create_idempotent(new_tx(None), "caller", key(), &tester())
+            .await,
         Err(DomainError::StoreUnavailable(_))
     ));
 }

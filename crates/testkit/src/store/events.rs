@@ -18,12 +18,9 @@ pub async fn events_follow_every_change_in_order(store: &dyn Store) {
         amount("10.50"),
         Credit,
     );
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     let patch = |amount, name: Option<&str>| RecordPatch {
-        actor: crate::fixtures::actor(),
+        actor: actor(),
         full_name: name.map(EncryptedName::new),
         amount,
         kind: None,
@@ -39,7 +36,7 @@ pub async fn events_follow_every_change_in_order(store: &dyn Store) {
         .await
         .expect("update name");
     store
-        .delete(r.id, None, Timestamp::now(), crate::fixtures::actor())
+        .delete(r.id, None, Timestamp::now(), actor())
         .await
         .expect("delete");
 
@@ -118,16 +115,13 @@ pub async fn failed_writes_write_no_event(store: &dyn Store) {
         amount("1"),
         Debit,
     );
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     assert_eq!(
-        store.insert(r.clone(), crate::fixtures::actor()).await,
+        store.insert(r.clone(), actor()).await,
         Err(StoreError::Duplicate)
     );
     let stale = RecordPatch {
-        actor: crate::fixtures::actor(),
+        actor: actor(),
         full_name: None,
         amount: Some(amount("2")),
         kind: None,
@@ -140,14 +134,12 @@ pub async fn failed_writes_write_no_event(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .delete(ids.id(2), None, Timestamp::now(), crate::fixtures::actor())
+            .delete(ids.id(2), None, Timestamp::now(), actor())
             .await,
         Ok(Written::NotFound)
     );
     assert_eq!(
-        store
-            .delete(r.id, Some(9), Timestamp::now(), crate::fixtures::actor())
-            .await,
+        store.delete(r.id, Some(9), Timestamp::now(), actor()).await,
         Ok(Written::VersionMismatch)
     );
     settle(store).await;
@@ -281,10 +273,7 @@ pub async fn retention_keeps_what_a_publisher_still_needs(store: &dyn Store) {
             amount("1"),
             Credit,
         );
-        store
-            .insert(r, crate::fixtures::actor())
-            .await
-            .expect("insert");
+        store.insert(r, actor()).await.expect("insert");
     }
     settle(store).await;
     let now = at("2026-03-01T00:00:00Z");
@@ -339,10 +328,7 @@ pub async fn retention_keeps_what_a_publisher_still_needs(store: &dyn Store) {
         amount("1"),
         Credit,
     );
-    store
-        .insert(r, crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r, actor()).await.expect("insert");
     settle(store).await;
     assert_eq!(
         store.events_after(3, 10).await.expect("feed").events[0].sequence,
@@ -426,14 +412,11 @@ pub async fn concurrent_writers_feed_in_order(store: &dyn Store) {
             for k in 0..2u32 {
                 let id = ids.id(w * 10 + k);
                 let r = record(id, user, at("2026-03-01T12:00:00Z"), amount("5"), Credit);
-                store
-                    .insert(r, crate::fixtures::actor())
-                    .await
-                    .expect("insert");
+                store.insert(r, actor()).await.expect("insert");
                 changes += 1;
                 for v in 0..2u32 {
                     let patch = RecordPatch {
-                        actor: crate::fixtures::actor(),
+                        actor: actor(),
                         full_name: None,
                         amount: Some(amount(&format!("{}.{v}", 6 + k))),
                         kind: None,
@@ -449,7 +432,7 @@ pub async fn concurrent_writers_feed_in_order(store: &dyn Store) {
             let gone = ids.id(w * 10);
             assert!(matches!(
                 store
-                    .delete(gone, None, Timestamp::now(), crate::fixtures::actor())
+                    .delete(gone, None, Timestamp::now(), actor())
                     .await
                     .expect("delete"),
                 Written::Done(_)

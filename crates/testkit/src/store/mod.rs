@@ -11,7 +11,7 @@ use fido_domain::{
     TransactionType, UtcDay, Window, Written,
 };
 
-use crate::fixtures::{amount, at, fresh_user, record, settle, IdSeq, Lcg};
+use crate::fixtures::{actor, amount, at, fresh_user, record, settle, IdSeq, Lcg};
 
 use TransactionType::{Credit, Debit};
 
@@ -36,10 +36,7 @@ pub use fido_domain::Store;
 
 async fn insert_all(store: &dyn Store, records: &[TransactionRecord]) {
     for r in records {
-        store
-            .insert(r.clone(), crate::fixtures::actor())
-            .await
-            .expect("insert");
+        store.insert(r.clone(), actor()).await.expect("insert");
     }
 }
 

@@ -171,7 +171,7 @@ pub async fn totals_follow_updates_and_deletes(store: &dyn Store) {
     )
     .await;
     let patch = RecordPatch {
-        actor: crate::fixtures::actor(),
+        actor: actor(),
         full_name: None,
         amount: Some(amount("1.25")),
         kind: Some(Debit),
@@ -180,7 +180,7 @@ pub async fn totals_follow_updates_and_deletes(store: &dyn Store) {
     };
     store.update(ids.id(1), patch).await.expect("update");
     store
-        .delete(ids.id(2), None, Timestamp::now(), crate::fixtures::actor())
+        .delete(ids.id(2), None, Timestamp::now(), actor())
         .await
         .expect("delete");
     let t = store.totals(user, DateRange::ALL).await.expect("totals");
@@ -215,15 +215,12 @@ async fn random_history(
                 Amount::from_cents(cents).expect("amount"),
                 kind,
             );
-            store
-                .insert(r.clone(), crate::fixtures::actor())
-                .await
-                .expect("insert");
+            store.insert(r.clone(), actor()).await.expect("insert");
             live.push(r);
         } else if action < 8 {
             let index = usize::try_from(rng.next(live.len() as u64)).expect("small");
             let patch = RecordPatch {
-                actor: crate::fixtures::actor(),
+                actor: actor(),
                 full_name: None,
                 amount: Some(Amount::from_cents(rng.cents()).expect("amount")),
                 kind: Some(if rng.next(2) == 0 { Credit } else { Debit }),
@@ -236,7 +233,7 @@ async fn random_history(
             let gone = live.swap_remove(index);
             done(
                 store
-                    .delete(gone.id, None, Timestamp::now(), crate::fixtures::actor())
+                    .delete(gone.id, None, Timestamp::now(), actor())
                     .await
                     .expect("delete"),
             );

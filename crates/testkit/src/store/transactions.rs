@@ -16,10 +16,7 @@ pub async fn insert_then_get_round_trips_every_field(store: &dyn Store) {
     r.full_name = EncryptedName::new("gAAAAABl-opaque_token==");
     r.created_at = at("2026-11-26T10:15:31.456Z");
     r.updated_at = at("2026-11-26T10:15:32.789Z");
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     assert_eq!(store.get(r.id).await.expect("get"), Some(r));
 }
 
@@ -38,14 +35,11 @@ pub async fn duplicate_insert_is_rejected(store: &dyn Store) {
         amount("1"),
         Credit,
     );
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     let mut again = r.clone();
     again.amount = amount("2");
     assert_eq!(
-        store.insert(again, crate::fixtures::actor()).await,
+        store.insert(again, actor()).await,
         Err(StoreError::Duplicate)
     );
     assert_eq!(store.get(r.id).await.expect("get"), Some(r));
@@ -61,14 +55,11 @@ pub async fn update_changes_only_what_it_sets(store: &dyn Store) {
         amount("10.5"),
         Credit,
     );
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     let later = at("2026-02-01T00:00:00.001Z");
 
     let patch = RecordPatch {
-        actor: crate::fixtures::actor(),
+        actor: actor(),
         full_name: None,
         amount: Some(amount("0.07")),
         kind: None,
@@ -83,7 +74,7 @@ pub async fn update_changes_only_what_it_sets(store: &dyn Store) {
     assert_eq!(updated, expected);
 
     let patch = RecordPatch {
-        actor: crate::fixtures::actor(),
+        actor: actor(),
         full_name: Some(EncryptedName::new("new-token")),
         amount: None,
         kind: Some(Debit),
@@ -104,7 +95,7 @@ pub async fn update_changes_only_what_it_sets(store: &dyn Store) {
 pub async fn update_and_delete_of_unknown_are_none(store: &dyn Store) {
     let id = IdSeq::new().id(9);
     let patch = RecordPatch {
-        actor: crate::fixtures::actor(),
+        actor: actor(),
         full_name: None,
         amount: Some(Amount::ZERO),
         kind: None,
@@ -125,14 +116,14 @@ pub async fn update_and_delete_of_unknown_are_none(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .delete(id, None, Timestamp::now(), crate::fixtures::actor())
+            .delete(id, None, Timestamp::now(), actor())
             .await
             .expect("delete"),
         Written::NotFound
     );
     assert_eq!(
         store
-            .delete(id, Some(1), Timestamp::now(), crate::fixtures::actor())
+            .delete(id, Some(1), Timestamp::now(), actor())
             .await
             .expect("delete"),
         Written::NotFound
@@ -149,13 +140,10 @@ pub async fn delete_returns_the_record_and_removes_it(store: &dyn Store) {
         amount("3"),
         Credit,
     );
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     assert_eq!(
         store
-            .delete(r.id, None, Timestamp::now(), crate::fixtures::actor())
+            .delete(r.id, None, Timestamp::now(), actor())
             .await
             .expect("delete"),
         Written::Done(r.clone())
@@ -163,7 +151,7 @@ pub async fn delete_returns_the_record_and_removes_it(store: &dyn Store) {
     assert_eq!(store.get(r.id).await.expect("get"), None);
     assert_eq!(
         store
-            .delete(r.id, None, Timestamp::now(), crate::fixtures::actor())
+            .delete(r.id, None, Timestamp::now(), actor())
             .await
             .expect("delete"),
         Written::NotFound
@@ -282,10 +270,7 @@ pub async fn filters_match_a_brute_force_over_the_rows(store: &dyn Store) {
         rows[0].amount,
         rows[0].kind,
     );
-    store
-        .insert(stranger, crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(stranger, actor()).await.expect("insert");
     let mut ordered = rows.clone();
     ordered.sort_by_key(|r| std::cmp::Reverse((r.transaction_date, r.id)));
 
@@ -445,14 +430,14 @@ pub async fn cursor_walks_see_each_surviving_item_exactly_once(store: &dyn Store
                         amount("2"),
                         Debit,
                     ),
-                    crate::fixtures::actor(),
+                    actor(),
                 )
                 .await
                 .expect("insert");
             // ...and a delete of a random original record.
             let victim = rows[usize::try_from(rng.next(u64::from(size))).expect("small")].id;
             if let Written::Done(_) = store
-                .delete(victim, None, Timestamp::now(), crate::fixtures::actor())
+                .delete(victim, None, Timestamp::now(), actor())
                 .await
                 .expect("delete")
             {
@@ -500,12 +485,9 @@ pub async fn conditional_writes_check_the_version(store: &dyn Store) {
         amount("5"),
         Credit,
     );
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     let patch = |v| RecordPatch {
-        actor: crate::fixtures::actor(),
+        actor: actor(),
         full_name: None,
         amount: Some(amount("6")),
         kind: None,
@@ -531,7 +513,7 @@ pub async fn conditional_writes_check_the_version(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .delete(r.id, Some(1), Timestamp::now(), crate::fixtures::actor())
+            .delete(r.id, Some(1), Timestamp::now(), actor())
             .await
             .expect("delete"),
         Written::VersionMismatch
@@ -540,7 +522,7 @@ pub async fn conditional_writes_check_the_version(store: &dyn Store) {
     assert_eq!(
         done(
             store
-                .delete(r.id, Some(2), Timestamp::now(), crate::fixtures::actor())
+                .delete(r.id, Some(2), Timestamp::now(), actor())
                 .await
                 .expect("delete")
         )
@@ -560,17 +542,14 @@ pub async fn concurrent_updates_lose_nothing(store: &dyn Store) {
         amount("1"),
         Credit,
     );
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     let names: Vec<String> = (0..10).map(|i| format!("name-{i}")).collect();
     let amounts: Vec<Amount> = (0..10)
         .map(|i| Amount::from_cents(100 + i).expect("amount"))
         .collect();
     let updates = (0..20).map(|i| {
         let patch = RecordPatch {
-            actor: crate::fixtures::actor(),
+            actor: actor(),
             full_name: (i % 2 == 0).then(|| EncryptedName::new(names[i / 2].clone())),
             amount: (i % 2 == 1).then(|| amounts[i / 2]),
             kind: None,
@@ -601,10 +580,7 @@ pub async fn names_come_in_id_order_in_resumable_batches(store: &dyn Store) {
     let day = at("2026-01-01T00:00:00Z");
     for i in [3, 1, 2] {
         store
-            .insert(
-                record(ids.id(i), user, day, amount("1"), Credit),
-                crate::fixtures::actor(),
-            )
+            .insert(record(ids.id(i), user, day, amount("1"), Credit), actor())
             .await
             .expect("insert");
     }
@@ -638,10 +614,7 @@ pub async fn replacing_a_name_is_compare_and_set(store: &dyn Store) {
         amount("5"),
         Debit,
     );
-    store
-        .insert(r.clone(), crate::fixtures::actor())
-        .await
-        .expect("insert");
+    store.insert(r.clone(), actor()).await.expect("insert");
     let stale = EncryptedName::new("not-the-current-token");
     assert!(!store
         .replace_name(r.id, stale, EncryptedName::new("x"))

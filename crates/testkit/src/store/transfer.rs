@@ -54,10 +54,7 @@ pub async fn transfer_lists_in_order_and_puts_back_as_given(store: &dyn Store) {
             amount("3.10"),
             Credit,
         );
-        store
-            .insert(r.clone(), crate::fixtures::actor())
-            .await
-            .expect("insert");
+        store.insert(r.clone(), actor()).await.expect("insert");
         written.push(r);
     }
     // Only this check's records: they follow the id family's first id.
@@ -125,7 +122,7 @@ pub async fn imports_are_changes_with_their_events_and_rollups(store: &dyn Store
         .collect();
     let before = feed_end(store).await;
     let counts = store
-        .import_records(first.clone(), crate::fixtures::actor())
+        .import_records(first.clone(), actor())
         .await
         .expect("import");
     assert_eq!(
@@ -135,7 +132,7 @@ pub async fn imports_are_changes_with_their_events_and_rollups(store: &dyn Store
     // Numbered before the next change (where a sequencer numbers), so the order is known.
     feed_end(store).await;
     let again = store
-        .import_records(first.clone(), crate::fixtures::actor())
+        .import_records(first.clone(), actor())
         .await
         .expect("again");
     assert_eq!((again.created, again.replaced, again.unchanged), (0, 0, 4));
@@ -145,10 +142,7 @@ pub async fn imports_are_changes_with_their_events_and_rollups(store: &dyn Store
     changed.transaction_date = at("2026-07-01T00:00:00Z");
     changed.version = 2;
     let counts = store
-        .import_records(
-            vec![changed.clone(), first[2].clone()],
-            crate::fixtures::actor(),
-        )
+        .import_records(vec![changed.clone(), first[2].clone()], actor())
         .await
         .expect("import a change");
     assert_eq!(
@@ -169,7 +163,7 @@ pub async fn imports_are_changes_with_their_events_and_rollups(store: &dyn Store
         Credit,
     );
     let counts = store
-        .import_records(vec![same_day.clone()], crate::fixtures::actor())
+        .import_records(vec![same_day.clone()], actor())
         .await
         .expect("import on a day already rolled up");
     assert_eq!(
@@ -261,10 +255,7 @@ pub async fn transfer_moves_keys_events_and_cursors(store: &dyn Store) {
         assert_eq!(page.events, [event, next]);
         assert_eq!((page.last_sequence, page.pruned_through), (101, 99));
         store
-            .insert(
-                record(ids.id(6), user, now, amount("1"), Debit),
-                crate::fixtures::actor(),
-            )
+            .insert(record(ids.id(6), user, now, amount("1"), Debit), actor())
             .await
             .expect("insert");
         settle(store).await;
