@@ -25,7 +25,6 @@ use fido_observability::names as metrics_names;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The header carrying the request id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -38,23 +37,34 @@ fn sane(value: &HeaderValue) -> Option<&str> {
     ok.then_some(s)
 }
 
-/// A new request id: 8 random bytes chosen once per process, then a counter — unique,
-/// and without a system call per request.
-fn generate() -> String {
-    static PREFIX: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| {
-        let mut bytes = [0u8; 8];
+/// Two random numbers drawn once per process: the request ids' prefix and the seed of new
+/// trace ids (apart, so that a request id tells nothing of the trace ids).
+fn process_random() -> [u64; 2] {
+    static DRAWN: OnceLock<[u64; 2]> = OnceLock::new();
+    *DRAWN.get_or_init(|| {
+        let mut bytes = [0u8; 16];
         if getrandom::getrandom(&mut bytes).is_err() {
             // No randomness: the time still tells processes apart, for log correlation.
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
-            bytes = (nanos as u64).to_be_bytes();
+            bytes = nanos.to_be_bytes();
         }
-        u64::from_be_bytes(bytes)
-    });
+        let (a, b) = bytes.split_at(8);
+        let word = |half: &[u8]| {
+            half.iter()
+                .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte))
+        };
+        [word(a), word(b)]
+    })
+}
+
+/// A new request id: 8 random bytes chosen once per process, then a counter — unique,
+/// and without a system call per request.
+fn generate() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let [prefix, _] = process_random();
     format!(
         "{prefix:016x}{:016x}",
         COUNTER.fetch_add(1, Ordering::Relaxed)
@@ -94,17 +104,22 @@ pub fn set_head_sampler(sampler: Box<HeadSampler>) -> bool {
 /// off. The logs see the span as they see any request's (name `request`).
 pub const UNSAMPLED_TARGET: &str = "fido_http::request_context::unsampled";
 
-/// A trace id to decide on for a request without a caller's trace: random enough for a
-/// ratio sampler (a mixed counter: no system call, no lock). The exported trace, if
-/// chosen, gets the exporter's own id.
-fn decision_trace_id() -> opentelemetry::trace::TraceId {
-    static NEXT: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+/// The trace id of a request without a caller's trace: the sampler decides on it, and the
+/// trace, if chosen, is exported under it. A counter mixed with a per-process random seed
+/// (no system call, no lock): random-looking, as ratio samplers need, and unique within
+/// the process, with processes told apart by their seeds.
+fn new_trace_id() -> opentelemetry::trace::TraceId {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let [_, seed] = process_random();
     let mix = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     };
-    let n = NEXT.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    let n = NEXT
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(seed);
     let id = (u128::from(mix(n)) << 64) | u128::from(mix(n ^ 0xD6E8_FEB8_6659_FD93));
     opentelemetry::trace::TraceId::from(id.max(1))
 }
@@ -116,39 +131,13 @@ fn caller_context(headers: &actix_web::http::header::HeaderMap) -> Option<opente
         .then(|| opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers))))
 }
 
-/// The caller's trace id, when its `traceparent` was valid.
-fn caller_trace_id(
+/// The caller's span, when its `traceparent` was valid.
+fn caller_span(
     caller: Option<&opentelemetry::Context>,
-) -> Option<opentelemetry::trace::TraceId> {
+) -> Option<opentelemetry::trace::SpanContext> {
     caller
         .map(|cx| cx.span().span_context().clone())
         .filter(opentelemetry::trace::SpanContext::is_valid)
-        .map(|sc| sc.trace_id())
-}
-
-/// Joins the caller's trace (a valid `traceparent`) and records the trace id on the
-/// request's span. With a trace exporter the span becomes the server span of that trace
-/// (or the root of a new one); without one, the caller's trace id still reaches the logs.
-/// Returns the exported span's context, if there is an exporter.
-fn join_trace(
-    span: &tracing::Span,
-    caller: Option<opentelemetry::Context>,
-    caller_id: Option<opentelemetry::trace::TraceId>,
-) -> Option<opentelemetry::Context> {
-    if let Some(cx) = caller {
-        // Without an exporter there is no layer to take the parent: not an error.
-        let _ = span.set_parent(cx);
-    }
-    let own = span.context();
-    let exported = own.span().span_context().is_valid().then_some(own);
-    let trace_id = match &exported {
-        Some(cx) => Some(cx.span().span_context().trace_id()),
-        None => caller_id,
-    };
-    if let Some(id) = trace_id {
-        span.record("trace_id", tracing::field::display(id));
-    }
-    exported
 }
 
 /// Counts a request in `fido_http_requests_in_flight` while it is served.
@@ -254,12 +243,15 @@ pub async fn request_context(
     let method = req.method().to_string();
     let path_is_docs_asset = req.path().starts_with("/docs/") && req.path() != "/docs/";
     let caller = caller_context(req.headers());
-    let caller_id = caller_trace_id(caller.as_ref());
+    let caller_span = caller_span(caller.as_ref());
+    let caller_id = caller_span.as_ref().map(|sc| sc.trace_id());
     // The sampler decides first: a request it does not choose gets a span the exporter
     // never sees (and that carries the caller's trace id for the logs, if any).
-    let chosen = HEAD_SAMPLER
-        .get()
-        .map(|decide| decide(caller.as_ref(), caller_id.unwrap_or_else(decision_trace_id)));
+    let decided = HEAD_SAMPLER.get().map(|decide| {
+        let trace_id = caller_id.unwrap_or_else(new_trace_id);
+        (decide(caller.as_ref(), trace_id), trace_id)
+    });
+    let chosen = decided.map(|(chosen, _)| chosen);
     let (span, exported) = if chosen == Some(false) {
         let span = tracing::info_span!(
             target: UNSAMPLED_TARGET,
@@ -269,7 +261,7 @@ pub async fn request_context(
             trace_id = caller_id.map(tracing::field::display),
             trace_sampled = false,
         );
-        (span, None)
+        (span, false)
     } else {
         let span = tracing::info_span!(
             "request",
@@ -278,11 +270,24 @@ pub async fn request_context(
             trace_id = tracing::field::Empty,
             trace_sampled = chosen,
             otel.kind = "server",
+            otel.name = tracing::field::Empty,
             http.route = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         );
-        let exported = join_trace(&span, caller, caller_id);
+        // With a trace exporter the span becomes the server span of the caller's trace
+        // (or the root of the one decided on); without one, the caller's trace id still
+        // reaches the logs.
+        let exported = decided.is_some_and(|(_, trace_id)| {
+            fido_observability::traces::join(&span, trace_id, caller_span.as_ref())
+        });
+        let logged = match decided {
+            Some((_, trace_id)) if exported => Some(trace_id),
+            _ => caller_id,
+        };
+        if let Some(id) = logged {
+            span.record("trace_id", tracing::field::display(id));
+        }
         (span, exported)
     };
     let started = Instant::now();
@@ -323,10 +328,10 @@ pub async fn request_context(
     span.in_scope(|| {
         tracing::info!(target: "fido_api::access", %route, status, latency_ms, "request completed");
     });
-    if let Some(exported) = exported {
+    if exported {
         // The exported span's name and attributes: the route pattern, never the path's
-        // values. (It started when the trace was joined, so it is renamed.)
-        exported.span().update_name(format!("{method} {route}"));
+        // values.
+        span.record("otel.name", format!("{method} {route}"));
         span.record("http.route", route.as_str());
         span.record("http.response.status_code", status);
         if status >= 500 {

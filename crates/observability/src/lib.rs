@@ -1,4 +1,4 @@
-//! # fido-observability — Prometheus metrics
+//! # fido-observability — Prometheus metrics, and spans to OpenTelemetry
 //!
 //! Everything the service measures goes through the [`metrics`] facade: the HTTP edge and
 //! the adapters record with its macros and never see an exporter. This crate owns the one
@@ -10,11 +10,17 @@
 //! dependencies. Names and labels are listed in [`names`] and described in
 //! `docs/operations.md`; no label ever holds an id, a user id, a key or a raw path, so the
 //! number of series is bounded by the code, not by the traffic.
+//!
+//! Traces: [`traces::TraceLayer`] is the `tracing` layer that turns the spans chosen for
+//! export into OpenTelemetry span data for the SDK's batch processor (the binary builds
+//! the OTLP exporter and installs the layer); [`traces::join`] and [`traces::annotate`]
+//! are what the HTTP edge and the metered wrappers call on it.
 
 #[cfg(feature = "exporter")]
 mod exporter;
 mod metered;
 pub mod names;
+pub mod traces;
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! Metered wrappers: each port call timed by operation and outcome, then handed on, inside
 //! a span of target [`fido_domain::SPAN_TARGET`] (`store.<operation>`, `cache.<operation>`)
-//! for distributed traces. The spans carry no values; with no trace exporter installed
-//! their callsites are disabled and cost nothing.
+//! for distributed traces — except cache lookups, most often answered from memory, whose
+//! outcome is the `cache.lookup` attribute of the span that asked. The spans carry no
+//! values; with no trace exporter installed their callsites are disabled and cost nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -330,16 +331,26 @@ impl MeteredCache {
 #[async_trait]
 impl Cache for MeteredCache {
     async fn lookup(&self, key: &CacheKey) -> Result<CacheLookup, CacheError> {
-        let span = cache_span!("lookup");
+        // A lookup is most often answered from memory: its outcome is an attribute of
+        // the span that asked (`cache.lookup`), not a span of its own.
         let start = Instant::now();
-        let result = self.inner.lookup(key).instrument(span.clone()).await;
+        let result = self.inner.lookup(key).await;
         self.calls[LOOKUP].observe(start, &result);
-        mark(&span, &result);
-        match &result {
-            Ok(CacheLookup::Hit(_)) => self.hits.increment(1),
-            Ok(CacheLookup::Miss(_)) => self.misses.increment(1),
-            Err(_) => self.failures.increment(1),
-        }
+        let outcome = match &result {
+            Ok(CacheLookup::Hit(_)) => {
+                self.hits.increment(1);
+                "hit"
+            }
+            Ok(CacheLookup::Miss(_)) => {
+                self.misses.increment(1);
+                "miss"
+            }
+            Err(_) => {
+                self.failures.increment(1);
+                "error"
+            }
+        };
+        crate::traces::annotate("cache.lookup", outcome);
         result
     }
 

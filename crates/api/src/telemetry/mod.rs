@@ -12,20 +12,21 @@
 //! tracing off no layer wants them — their callsites are then disabled once and cost
 //! nothing per call.
 //!
-//! What exporting costs is kept small (docs/operations.md has the figures): the exporter
-//! neither activates an OpenTelemetry context on every poll nor times each span's busy
-//! and idle periods; and the sampler (`OTEL_TRACES_SAMPLER`, e.g.
-//! `parentbased_traceidratio`) decides once per request, at the door, before its span
-//! exists: a request it does not choose gets a span only the logs see (marked
-//! `trace_sampled = false`), and none of its inner spans is built at all.
+//! What exporting costs is kept small (docs/operations.md has the figures): spans reach
+//! the SDK's batch processor through `fido_observability::traces::TraceLayer` (one record
+//! per span, handed over when it closes; decision 0027), and the sampler
+//! (`OTEL_TRACES_SAMPLER`, e.g. `parentbased_traceidratio`) decides once per request, at
+//! the door, before its span exists: a request it does not choose gets a span only the
+//! logs see (marked `trace_sampled = false`), and none of its inner spans is built at all.
 
 pub mod otlp;
 
 use std::sync::{Arc, OnceLock};
 
 use fido_http::request_context::UNSAMPLED_TARGET;
-use opentelemetry::trace::{SpanKind, TraceContextExt, TraceId, TracerProvider as _};
-use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample};
+use fido_observability::traces::TraceLayer;
+use opentelemetry::trace::SpanKind;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SamplingDecision, ShouldSample, SpanProcessor};
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::filter::{dynamic_filter_fn, filter_fn, FilterExt};
 use tracing_subscriber::layer::Context;
@@ -37,7 +38,7 @@ use tracing_subscriber::{fmt, EnvFilter, Layer};
 use crate::settings::Settings;
 use crate::Error;
 
-static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+static PROCESSOR: OnceLock<Arc<BatchSpanProcessor>> = OnceLock::new();
 
 fn exporter_only(meta: &Metadata<'_>) -> bool {
     meta.is_span() && meta.target() == fido_domain::SPAN_TARGET
@@ -93,41 +94,6 @@ fn door(sampler: Arc<dyn ShouldSample>) -> Box<fido_http::request_context::HeadS
     })
 }
 
-/// The tracer's own sampler. A server span reaching it is a request the door chose
-/// (sampled); a span under a sampled span of this process goes with it; anything else
-/// (background work) is decided by the configured sampler.
-#[derive(Clone, Debug)]
-struct Decided(Arc<dyn ShouldSample>);
-
-impl ShouldSample for Decided {
-    fn should_sample(
-        &self,
-        parent: Option<&opentelemetry::Context>,
-        trace_id: TraceId,
-        name: &str,
-        kind: &SpanKind,
-        attributes: &[opentelemetry::KeyValue],
-        links: &[opentelemetry::trace::Link],
-    ) -> SamplingResult {
-        let local_sampled_parent = parent.is_some_and(|cx| {
-            let span = cx.span();
-            let sc = span.span_context();
-            sc.is_valid() && !sc.is_remote() && sc.is_sampled()
-        });
-        if *kind == SpanKind::Server || local_sampled_parent {
-            return SamplingResult {
-                decision: SamplingDecision::RecordAndSample,
-                attributes: Vec::new(),
-                trace_state: parent
-                    .map(|cx| cx.span().span_context().trace_state().clone())
-                    .unwrap_or_default(),
-            };
-        }
-        self.0
-            .should_sample(parent, trace_id, name, kind, attributes, links)
-    }
-}
-
 /// Installs the global subscriber, and the trace exporter when the environment asks for
 /// it. A second call (tests start several apps in one process) keeps the first.
 pub fn init(settings: &Settings) -> Result<(), Error> {
@@ -163,14 +129,17 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let traces = if otlp::requested(|name| std::env::var(name).ok()) && PROVIDER.get().is_none() {
-        // The configured sampler decides once per request, at the door.
+    let traces = if otlp::requested(|name| std::env::var(name).ok()) && PROCESSOR.get().is_none() {
+        // The configured sampler decides once per request, at the door, and once per
+        // trace of background work in the layer.
         let sampler: Arc<dyn ShouldSample> =
             Arc::from(opentelemetry_sdk::trace::Config::default().sampler);
-        let provider = otlp::provider(env!("CARGO_PKG_VERSION"), Decided(sampler.clone()))?;
-        fido_http::request_context::set_head_sampler(door(sampler));
-        let tracer = provider.tracer("fido");
-        let _ = PROVIDER.set(provider);
+        let processor = Arc::new(otlp::processor(env!("CARGO_PKG_VERSION"))?);
+        fido_http::request_context::set_head_sampler(door(sampler.clone()));
+        let _ = PROCESSOR.set(processor.clone());
+        let scope = opentelemetry::InstrumentationScope::builder("fido")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
         // Decided per callsite where the metadata suffices (everything not ours is never
         // asked about again), and capped at INFO, the level of our spans: otherwise the
         // subscriber's level hint would rise to TRACE, and every `log::trace!` of the
@@ -184,18 +153,8 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
                 }
             })
             .with_max_level_hint(tracing::level_filters::LevelFilter::INFO);
-        Some(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_location(false)
-                .with_threads(false)
-                .with_target(false)
-                // Our code reads span contexts explicitly (`OpenTelemetrySpanExt`): no
-                // context to attach on every poll, no busy/idle timings per span.
-                .with_context_activation(false)
-                .with_tracked_inactivity(false)
-                .with_filter(exported),
-        )
+        let processor: Arc<dyn SpanProcessor> = processor;
+        Some(TraceLayer::new(processor, sampler, scope).with_filter(exported))
     } else {
         None
     };
@@ -206,7 +165,7 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
             .with(traces)
             .try_init(),
     );
-    if PROVIDER.get().is_some() {
+    if PROCESSOR.get().is_some() {
         tracing::info!("exporting traces over OTLP");
     }
     Ok(())
@@ -214,14 +173,14 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
 
 /// Whether spans are being exported (the ports are then wrapped to trace each call).
 pub fn exporting() -> bool {
-    PROVIDER.get().is_some()
+    PROCESSOR.get().is_some()
 }
 
 /// Sends the spans still buffered and stops the exporter; called once, before the
 /// process exits.
 pub fn shutdown() {
-    if let Some(provider) = PROVIDER.get() {
-        if let Err(e) = provider.shutdown() {
+    if let Some(processor) = PROCESSOR.get() {
+        if let Err(e) = processor.shutdown() {
             tracing::warn!(error = %e, "the trace exporter did not shut down cleanly");
         }
     }

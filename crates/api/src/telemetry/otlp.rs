@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::{SdkTracerProvider, ShouldSample};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,12 +41,10 @@ fn timeout() -> Duration {
         .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
-/// Builds the tracer provider from the environment, deciding with `sampler`;
-/// `service_version` goes into the resource (with `OTEL_SERVICE_NAME`, default `fido`, and `OTEL_RESOURCE_ATTRIBUTES`).
-pub fn provider(
-    service_version: &str,
-    sampler: impl ShouldSample + 'static,
-) -> Result<SdkTracerProvider, Error> {
+/// Builds the batch exporter from the environment (`OTEL_EXPORTER_OTLP_*`, and
+/// `OTEL_BSP_*` for the batches); `service_version` goes into the resource (with
+/// `OTEL_SERVICE_NAME`, default `fido`, and `OTEL_RESOURCE_ATTRIBUTES`).
+pub fn processor(service_version: &str) -> Result<BatchSpanProcessor, Error> {
     // Only OTLP/HTTP with protobuf is built in: say so rather than export nothing.
     let protocol =
         env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"));
@@ -75,11 +73,9 @@ pub fn provider(
     if env("OTEL_SERVICE_NAME").is_none_or(|v| v.trim().is_empty()) {
         resource = resource.with_service_name("fido");
     }
-    Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_sampler(sampler)
-        .with_resource(resource.build())
-        .build())
+    let mut processor = BatchSpanProcessor::builder(exporter).build();
+    processor.set_resource(&resource.build());
+    Ok(processor)
 }
 
 struct Call {
