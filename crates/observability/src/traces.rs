@@ -65,11 +65,11 @@ struct Open {
 struct Fields<'a>(&'a mut Open);
 
 impl Fields<'_> {
-    fn put(&mut self, field: &Field, value: Value) {
-        let name = field.name();
+    /// `otel.kind`, `otel.name` and `otel.status_code`: the span's own properties.
+    fn otel(&mut self, name: &str, value: &str) {
         match name {
             "otel.kind" => {
-                self.0.kind = match value.as_str().as_ref() {
+                self.0.kind = match value {
                     "server" => SpanKind::Server,
                     "client" => SpanKind::Client,
                     "producer" => SpanKind::Producer,
@@ -77,56 +77,64 @@ impl Fields<'_> {
                     _ => SpanKind::Internal,
                 }
             }
-            "otel.name" => self.0.name = Cow::Owned(value.as_str().into_owned()),
+            "otel.name" => self.0.name = Cow::Owned(value.to_owned()),
             "otel.status_code" => {
-                self.0.status = match value.as_str().as_ref() {
+                self.0.status = match value {
                     "error" | "ERROR" | "Error" => Status::error(""),
                     "ok" | "OK" | "Ok" => Status::Ok,
                     _ => Status::Unset,
                 }
             }
-            // Dotted names are the trace's attributes; plain ones are the logs' fields.
-            _ if name.contains('.') && !name.starts_with("otel.") => {
-                if let Some(kv) = self
-                    .0
-                    .attributes
-                    .iter_mut()
-                    .find(|kv| kv.key.as_str() == name)
-                {
-                    kv.value = value;
-                } else {
-                    self.0.attributes.push(KeyValue::new(name, value));
-                }
-            }
             _ => {}
+        }
+    }
+
+    /// A dotted name is the trace's attribute (the last value recorded wins); a plain one
+    /// is the logs' field, left out.
+    fn attribute(&mut self, name: &'static str, value: impl FnOnce() -> Value) {
+        if name.starts_with("otel.") {
+            let value = value();
+            self.otel(name, &value.as_str());
+        } else if name.contains('.') {
+            let value = value();
+            match self
+                .0
+                .attributes
+                .iter_mut()
+                .find(|kv| kv.key.as_str() == name)
+            {
+                Some(kv) => kv.value = value,
+                None => self.0.attributes.push(KeyValue::new(name, value)),
+            }
         }
     }
 }
 
 impl Visit for Fields<'_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Value::I64(value));
+        self.attribute(field.name(), || Value::I64(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(v) => self.put(field, Value::I64(v)),
-            Err(_) => self.put(field, Value::from(value.to_string())),
-        }
+        self.attribute(field.name(), || match i64::try_from(value) {
+            Ok(v) => Value::I64(v),
+            Err(_) => Value::from(value.to_string()),
+        });
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Value::Bool(value));
+        self.attribute(field.name(), || Value::Bool(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Value::F64(value));
+        self.attribute(field.name(), || Value::F64(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Value::from(value.to_owned()));
+        if field.name().starts_with("otel.") {
+            self.otel(field.name(), value);
+        } else {
+            self.attribute(field.name(), || Value::from(value.to_owned()));
+        }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        // Plain names are never taken: do not format them.
-        if field.name().contains('.') {
-            self.put(field, Value::from(format!("{value:?}")));
-        }
+        self.attribute(field.name(), || Value::from(format!("{value:?}")));
     }
 }
 
