@@ -35,6 +35,9 @@ python3 scripts/bench/metrics.py
 step "Traces: cached list with traces off, exported at full sampling, and at a 10 % ratio"
 python3 scripts/bench/traces.py
 
+step "Near cache: creates and the cached list with the Redis cache, near cache on vs off"
+python3 scripts/bench/near.py
+
 step "Finding: deep pages by cursor and by number, and a streamed export"
 python3 scripts/bench/finding.py
 

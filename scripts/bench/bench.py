@@ -144,7 +144,8 @@ class Client:
 
     def request(self, method, path, body=None):
         conn = getattr(self.local, "conn", None)
-        if conn is None or getattr(self.local, "port", None) != self.port:
+        reused = conn is not None and getattr(self.local, "port", None) == self.port
+        if not reused:
             conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
             self.local.port = self.port
         headers = {"Authorization": f"Bearer {KEY}"}
@@ -156,8 +157,12 @@ class Client:
             conn.request(method, path, body=data, headers=headers)
             resp = conn.getresponse()
             payload = resp.read()
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as e:
             self.local.conn = None
+            # A kept-alive connection the server closed while idle: a read is sent again
+            # on a new one (a write is not: it may have been taken).
+            if reused and isinstance(e, http.client.RemoteDisconnected) and method in ("GET", "HEAD"):
+                return self.request(method, path, body)
             raise
         return resp.status, payload
 
