@@ -251,7 +251,8 @@ where
             }
             open.trace_state = decision.trace_state;
         }
-        span.extensions_mut().insert(open);
+        // `replace`, not `insert` (which panics on a record already there; none can be).
+        drop(span.extensions_mut().replace(open));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
