@@ -5,7 +5,7 @@
 //! `-`, `_`, `.`, `:`); otherwise a fresh one is generated. Every log line of the request
 //! carries it, and one access line per request records method, route pattern, status and
 //! latency — never the path's values or the body. The request's span carries the trace id
-//! (the caller's, from `traceparent`, or the one the trace exporter started), so every
+//! (the caller's, from `traceparent`, or the one decided on at the door), so every
 //! log line of the request names its trace. When traces are exported, the sampler decides
 //! at the door ([`HeadSampler`]) whether the request's span is built for the exporter at
 //! all. It also sets the security headers every

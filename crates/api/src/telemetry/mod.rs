@@ -165,15 +165,16 @@ pub fn init(settings: &Settings) -> Result<(), Error> {
             .with(traces)
             .try_init(),
     );
-    if PROCESSOR.get().is_some() {
+    if exporting() {
         tracing::info!("exporting traces over OTLP");
     }
     Ok(())
 }
 
-/// Whether spans are being exported (the ports are then wrapped to trace each call).
+/// Whether spans are being exported (the ports are then wrapped to trace each call): the
+/// trace layer knows.
 pub fn exporting() -> bool {
-    PROCESSOR.get().is_some()
+    fido_observability::traces::installed()
 }
 
 /// Sends the spans still buffered and stops the exporter; called once, before the
